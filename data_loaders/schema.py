@@ -195,7 +195,15 @@ COLUMNS_BY_NAME: dict[str, Column] = {col.name: col for col in COLUMNS}
 
 #: Columns without which a table is not a 4XMM-like catalogue.
 REQUIRED_COLUMNS = (
-    "DETID", "SRCID", "RA", "DEC", "POSERR", "OBS_ID", "EP_8_FLUX", "EP_8_FLUX_ERR", "SUM_FLAG",
+    "DETID",
+    "SRCID",
+    "RA",
+    "DEC",
+    "POSERR",
+    "OBS_ID",
+    "EP_8_FLUX",
+    "EP_8_FLUX_ERR",
+    "SUM_FLAG",
 )
 
 #: Columns the unique-source table keeps (one row per SRCID).
@@ -203,11 +211,37 @@ SOURCE_COLUMNS = tuple(col.name for col in COLUMNS if col.level == "source")
 
 #: Columns the Explore page plots and filters; loaded into memory as float32 where possible.
 EXPLORE_COLUMNS = (
-    "DETID", "SRCID", "IAUNAME", "OBS_ID", "SRC_NUM", "RA", "DEC", "LII", "BII", "POSERR",
-    "EP_1_FLUX", "EP_2_FLUX", "EP_3_FLUX", "EP_4_FLUX", "EP_5_FLUX", "EP_8_FLUX", "EP_8_FLUX_ERR",
-    "EP_HR1", "EP_HR2", "EP_HR3", "EP_HR4",
-    "EP_8_DET_ML", "EP_EXTENT", "SUM_FLAG", "VAR_FLAG", "EP_CHI2PROB",
-    "N_DETECTIONS", "MJD_START", "TSERIES", "SPECTRA", "SC_EP_8_FLUX",
+    "DETID",
+    "SRCID",
+    "IAUNAME",
+    "OBS_ID",
+    "SRC_NUM",
+    "RA",
+    "DEC",
+    "LII",
+    "BII",
+    "POSERR",
+    "EP_1_FLUX",
+    "EP_2_FLUX",
+    "EP_3_FLUX",
+    "EP_4_FLUX",
+    "EP_5_FLUX",
+    "EP_8_FLUX",
+    "EP_8_FLUX_ERR",
+    "EP_HR1",
+    "EP_HR2",
+    "EP_HR3",
+    "EP_HR4",
+    "EP_8_DET_ML",
+    "EP_EXTENT",
+    "SUM_FLAG",
+    "VAR_FLAG",
+    "EP_CHI2PROB",
+    "N_DETECTIONS",
+    "MJD_START",
+    "TSERIES",
+    "SPECTRA",
+    "SC_EP_8_FLUX",
 )
 
 # --- Added-value tables (XMM2ATHENA style), Parquet beside the catalogue -------------------

@@ -1,0 +1,220 @@
+"""The catalogue of one ingested release, loaded once per process and shared read-only.
+
+``Catalogue.detections`` and ``Catalogue.sources`` hold only the columns the Explore page
+plots and filters, as numpy float32 where precision allows (datashader rejects Arrow-backed
+numbers); other columns are read from the Parquet release on demand.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pyarrow.types as pat
+
+from data_loaders import projection, schema
+from data_loaders.errors import CatalogueError
+from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
+
+#: Columns kept in memory for the unique-source level (one row per SRCID).
+SOURCE_LEVEL_COLUMNS = (
+    "SRCID",
+    "IAUNAME",
+    "SC_RA",
+    "SC_DEC",
+    "LII",
+    "BII",
+    "SC_POSERR",
+    "SC_DET_ML",
+    "SC_EP_1_FLUX",
+    "SC_EP_2_FLUX",
+    "SC_EP_3_FLUX",
+    "SC_EP_4_FLUX",
+    "SC_EP_5_FLUX",
+    "SC_EP_8_FLUX",
+    "SC_EP_8_FLUX_ERR",
+    "SC_EP_8_FMIN",
+    "SC_EP_8_FMAX",
+    "SC_HR1",
+    "SC_HR2",
+    "SC_HR3",
+    "SC_HR4",
+    "SC_EXTENT",
+    "SC_SUM_FLAG",
+    "SC_VAR_FLAG",
+    "SC_CHI2PROB",
+    "N_DETECTIONS",
+    "MJD_FIRST",
+    "MJD_LAST",
+    HPX_COLUMN,
+)
+LEVELS = ("detections", "sources")
+FRAMES = ("icrs", "galactic")
+
+
+def _numpy_frame(table) -> pd.DataFrame:
+    """Arrow table -> pandas with numpy dtypes: float32 for measurements, float64 for positions."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        t = col.type
+        if pat.is_floating(t):
+            keep64 = name in ("RA", "DEC", "SC_RA", "SC_DEC", "LII", "BII") or name.startswith("MJD")
+            out[name] = col.to_numpy().astype(np.float64 if keep64 else np.float32)
+        elif pat.is_integer(t):
+            arr = col.to_numpy(zero_copy_only=False)
+            if col.null_count:
+                out[name] = pd.array(col.to_pylist(), dtype="Int64")
+            else:
+                out[name] = arr
+        elif str(t) == "bool":
+            out[name] = col.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        else:
+            out[name] = col.to_pandas()
+    return pd.DataFrame(out)
+
+
+class Catalogue:
+    """One ingested release (``data_dir/releases/NAME``) in memory.
+
+    Attributes
+    ----------
+    name, title : str
+        Release name (e.g. ``DR14``) and display title.
+    synthetic : bool
+        True for the generated demo catalogue (the UI labels it "synthetic demo data").
+    detections : pandas.DataFrame
+        One row per detection with ``schema.EXPLORE_COLUMNS`` (those present): positions in
+        deg (float64), fluxes in erg/cm2/s, HRs, extent in arcsec (float32), flags.
+    sources : pandas.DataFrame
+        One row per SRCID with ``SOURCE_LEVEL_COLUMNS``: SC_ values, galactic LII/BII (deg).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not (self.path / schema.RELEASE_META_FILE).exists():
+            raise CatalogueError(f"{self.path} is not an ingested release (no {schema.RELEASE_META_FILE}).")
+        self.meta = read_release_meta(self.path)
+        self.name: str = self.meta["name"]
+        self.title: str = self.meta.get("title", self.name)
+        self.synthetic: bool = bool(self.meta.get("synthetic"))
+        self._dataset_path = self.path / schema.DETECTIONS_DIR
+        self.all_columns = pq.read_schema(self._dataset_path / "part-0.parquet").names
+        wanted = [c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns]
+        self.detections = _numpy_frame(pq.read_table(self._dataset_path, columns=wanted))
+        src_names = pq.read_schema(self.path / schema.SOURCES_FILE).names
+        self.sources = _numpy_frame(
+            pq.read_table(self.path / schema.SOURCES_FILE, columns=[c for c in SOURCE_LEVEL_COLUMNS if c in src_names])
+        )
+        self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Catalogue({self.name!r}, {len(self.detections):,} detections, {len(self.sources):,} sources)"
+
+    # --- positions ---------------------------------------------------------------------------
+    def frame(self, level: str) -> pd.DataFrame:
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+        return self.detections if level == "detections" else self.sources
+
+    def lonlat(self, level: str, frame: str) -> tuple[np.ndarray, np.ndarray]:
+        """Longitude/latitude (deg) of every row of ``level`` in ``frame`` (icrs or galactic)."""
+        df = self.frame(level)
+        if frame == "galactic":
+            return df["LII"].to_numpy(np.float64), df["BII"].to_numpy(np.float64)
+        if level == "sources":
+            return df["SC_RA"].to_numpy(np.float64), df["SC_DEC"].to_numpy(np.float64)
+        return df["RA"].to_numpy(np.float64), df["DEC"].to_numpy(np.float64)
+
+    def xy(self, level: str, frame: str, proj: str) -> tuple[np.ndarray, np.ndarray]:
+        """Projected plane coordinates (float32, deg) computed once per process and cached."""
+        key = (level, frame, proj)
+        with self._lock:
+            if key not in self._xy:
+                lon, lat = self.lonlat(level, frame)
+                x, y = projection.forward(lon, lat, proj)
+                self._xy[key] = (x.astype(np.float32), y.astype(np.float32))
+            return self._xy[key]
+
+    # --- on-demand reads ---------------------------------------------------------------------
+    def read_columns(self, columns: list[str], level: str = "detections") -> pd.DataFrame:
+        """Read extra columns for every row of ``level`` (aligned with ``self.frame(level)``)."""
+        if level == "sources":
+            return _numpy_frame(pq.read_table(self.path / schema.SOURCES_FILE, columns=columns))
+        unknown = [c for c in columns if c not in self.all_columns]
+        if unknown:
+            raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)}.")
+        return _numpy_frame(pq.read_table(self._dataset_path, columns=columns))
+
+    def detections_of(self, srcid: int) -> pd.DataFrame:
+        """Every column of every detection of one source, sorted by MJD_START.
+
+        Reads only the row groups whose HEALPix range covers the source's detections.
+        """
+        det = self.detections
+        rows = np.flatnonzero(det["SRCID"].to_numpy() == srcid)
+        if rows.size == 0:
+            return pd.DataFrame(columns=self.all_columns)
+        hpx = np.unique(det[HPX_COLUMN].to_numpy()[rows])
+        dataset = pads.dataset(self._dataset_path, format="parquet")
+        flt = pc.is_in(pc.field(HPX_COLUMN), value_set=pa.array(hpx)) & (pc.field("SRCID") == srcid)
+        frame = _numpy_frame(dataset.to_table(filter=flt))
+        return frame.sort_values("MJD_START", kind="stable").reset_index(drop=True) if "MJD_START" in frame else frame
+
+    def source_row(self, srcid: int) -> pd.Series | None:
+        """The unique-source row of ``srcid`` (None if unknown)."""
+        hit = self.sources.index[self.sources["SRCID"].to_numpy() == srcid]
+        return None if len(hit) == 0 else self.sources.loc[hit[0]]
+
+    # --- added-value tables ------------------------------------------------------------------
+    def _optional_table(self, filename: str) -> pd.DataFrame | None:
+        p = self.path / filename
+        return pd.read_parquet(p) if p.exists() else None
+
+    @cached_property
+    def classifications(self) -> pd.DataFrame | None:
+        return self._optional_table(schema.CLASSIFICATIONS_FILE)
+
+    @cached_property
+    def counterparts(self) -> pd.DataFrame | None:
+        return self._optional_table(schema.COUNTERPARTS_FILE)
+
+    @cached_property
+    def longterm(self) -> pd.DataFrame | None:
+        return self._optional_table(schema.LONGTERM_FILE)
+
+    @property
+    def products_root(self) -> Path | None:
+        p = self.meta.get("products")
+        return Path(p) if p else None
+
+
+_CACHE: dict[Path, Catalogue] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
+    """The shared, read-only catalogue of ``release`` (default: the first one), loaded once per process."""
+    releases = list_releases(data_dir)
+    if not releases:
+        raise CatalogueError(
+            f"No ingested release under {releases_dir(data_dir)}; run `xmm-explorer demo` or `ingest FILE`."
+        )
+    names = [r["name"] for r in releases]
+    if release is None:
+        release = names[0]
+    if release not in names:
+        raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
+    path = (releases_dir(data_dir) / release).resolve()
+    with _CACHE_LOCK:
+        if path not in _CACHE:
+            _CACHE[path] = Catalogue(path)
+        return _CACHE[path]
