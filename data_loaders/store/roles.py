@@ -105,6 +105,14 @@ def set_role(store: Store, admin: str | None, name: str, role: str) -> None:
         _grant(conn, name, role, admin)
 
 
+def grant_role(store: Store, name: str, role: str, granted_by: str = "operator") -> bool:
+    """Operator grant without an acting user (CLI, start-up); True if the role changed."""
+    role_rank(role)
+    check_user_name(name)
+    with store.write() as conn:
+        return _grant(conn, name, role, granted_by)
+
+
 def sync_users_file(store: Store, path: Path) -> int:
     """Copy every account's role from the users file into the store; returns changes made.
 

@@ -70,6 +70,13 @@ class Store:
         """Give ``name`` the ``role`` (admin only); recorded in the role history."""
         roles.set_role(self, admin, name, role)
 
+    def grant_role(self, name: str, role: str, granted_by: str = "operator") -> bool:
+        """Operator action (CLI, start-up): give ``name`` the ``role`` without an acting user.
+
+        Never call this from a browser session; sessions use ``set_role``.
+        """
+        return roles.grant_role(self, name, role, granted_by)
+
     def sync_users(self, users_file: Path) -> int:
         """Copy roles from the users file (operator action at start-up); changes made."""
         return roles.sync_users_file(self, users_file)
