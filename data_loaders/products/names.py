@@ -1,0 +1,172 @@
+"""Archive file names of per-detection products: build, parse, and list them.
+
+A product is named ``P<OBS_ID:10><INST><EXPID><TYPE:6><ORDER:1><SRCNUM:3 hex>.FTZ`` and
+lives in ``<root>/<OBS_ID>/pps/`` (see ``shared/design/SCHEMA.md``), for example
+``P0886010101PNX000SRCTSR800C.FTZ`` is the pn total-band (``8``) lightcurve of source 12,
+merged over exposures (``X000``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_loaders.products.errors import ProductError
+
+#: Instruments in product names: the three EPIC cameras and EPIC combined.
+INSTRUMENTS = ("PN", "M1", "M2", "EP")
+#: Product types this package reads, with what they are.
+PRODUCT_TYPES = {
+    "SRCTSR": "lightcurve",
+    "SRSPEC": "spectrum",
+    "BGSPEC": "background",
+    "SRCARF": "arf",
+}
+#: The INSTRUME header value of each camera.
+INSTRUME = {"PN": "EPN", "M1": "EMOS1", "M2": "EMOS2"}
+#: Band (order character) of the total-band 0.2-12 keV lightcurve; spectra use ``0``.
+TOTAL_BAND_ORDER = "8"
+SPECTRUM_ORDER = "0"
+SUFFIX = ".FTZ"
+MAX_SRC_NUM = 0xFFF
+
+_NAME = re.compile(
+    r"^P(?P<obs_id>\d{10})(?P<instrument>PN|M1|M2|EP)(?P<expid>[SUX]\d{3})"
+    r"(?P<ptype>[A-Z0-9_]{6})(?P<order>[0-9A-Z])(?P<src_num>[0-9A-F]{3})\.FTZ$"
+)
+
+
+@dataclass(frozen=True, order=True)
+class ProductName:
+    """The parts of one product file name.
+
+    ``expid`` is ``S``/``U`` (scheduled/unscheduled exposure) or ``X`` (merged) and three
+    digits; ``order`` is the energy band of a lightcurve (``8`` = 0.2-12 keV) or ``0``;
+    ``src_num`` is the catalogue's decimal SRC_NUM.
+    """
+
+    obs_id: str
+    instrument: str
+    expid: str
+    ptype: str
+    order: str
+    src_num: int
+
+    @property
+    def filename(self) -> str:
+        return product_name(self.obs_id, self.instrument, self.expid, self.ptype, self.src_num, self.order)
+
+    @property
+    def kind(self) -> str | None:
+        """``lightcurve``, ``spectrum``, ``background``, ``arf``, or None for other types."""
+        return PRODUCT_TYPES.get(self.ptype)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+def _check_obs_id(obs_id: str) -> str:
+    obs_id = str(obs_id)
+    if not (len(obs_id) == 10 and obs_id.isdigit()):
+        raise ValueError(f"OBS_ID must be 10 digits, got {obs_id!r}")
+    return obs_id
+
+
+def product_name(obs_id: str, instrument: str, expid: str, ptype: str, src_num: int, order: str = "0") -> str:
+    """The archive file name of one product, e.g. ``P0886010101PNS003SRSPEC000C.FTZ``.
+
+    ``src_num`` is the catalogue's decimal SRC_NUM (1..4095), written as 3 upper-case hex digits.
+    """
+    obs_id = _check_obs_id(obs_id)
+    if instrument not in INSTRUMENTS:
+        raise ValueError(f"instrument must be one of {', '.join(INSTRUMENTS)}, got {instrument!r}")
+    if not re.fullmatch(r"[SUX]\d{3}", expid):
+        raise ValueError(f"exposure id must look like S003, U002 or X000, got {expid!r}")
+    if not re.fullmatch(r"[A-Z0-9_]{6}", ptype):
+        raise ValueError(f"product type must be 6 characters like SRCTSR, got {ptype!r}")
+    if not re.fullmatch(r"[0-9A-Z]", order):
+        raise ValueError(f"order must be one character like 8 or 0, got {order!r}")
+    src_num = int(src_num)
+    if not 0 <= src_num <= MAX_SRC_NUM:
+        raise ValueError(f"SRC_NUM must be in 0..{MAX_SRC_NUM} to fit 3 hex digits, got {src_num}")
+    return f"P{obs_id}{instrument}{expid}{ptype}{order}{src_num:03X}{SUFFIX}"
+
+
+def parse_product_name(name: str | Path) -> ProductName:
+    """Split a product file name (or path) into its parts; foreign names raise ProductError."""
+    base = Path(name).name
+    match = _NAME.match(base)
+    if match:
+        parts = match.groupdict()
+        return ProductName(
+            obs_id=parts["obs_id"],
+            instrument=parts["instrument"],
+            expid=parts["expid"],
+            ptype=parts["ptype"],
+            order=parts["order"],
+            src_num=int(parts["src_num"], 16),
+        )
+    raise ProductError(f"{base!r} is not an XMM product name: {_why_not(base)}", path=name)
+
+
+def _why_not(base: str) -> str:
+    """The first part of a foreign name that breaks the pattern, said in words."""
+    expected = "P<OBS_ID:10 digits><PN|M1|M2|EP><S|U|X + 3 digits><TYPE:6><ORDER:1><SRCNUM:3 hex>"
+    if not base.upper().endswith(SUFFIX):
+        return f"it should end in {SUFFIX} (gzip-compressed FITS)"
+    if not base.endswith(SUFFIX):
+        return f"the suffix must be upper-case {SUFFIX}"
+    stem = base[: -len(SUFFIX)]
+    checks = [
+        (1, r"P", "it should start with 'P'"),
+        (11, r"P\d{10}", "characters 2-11 should be the 10-digit OBS_ID"),
+        (13, r"P\d{10}(PN|M1|M2|EP)", "the instrument after the OBS_ID should be PN, M1, M2 or EP"),
+        (17, r"P\d{10}..[SUX]\d{3}", "the exposure id should look like S003, U002 or X000"),
+        (23, r"P\d{10}.{6}[A-Z0-9_]{6}", "the product type should be 6 characters like SRCTSR"),
+        (24, r"P\d{10}.{12}[0-9A-Z]", "the order character should be a digit or letter"),
+        (27, r"P\d{10}.{13}[0-9A-F]{3}", "the source number should be 3 upper-case hex digits"),
+    ]
+    for length, pattern, reason in checks:
+        if len(stem) < length or not re.match(pattern, stem):
+            return reason
+    if len(stem) != 27:
+        return f"it has {len(stem)} characters before {SUFFIX}, expected 27 ({expected})"
+    return f"expected {expected}{SUFFIX}"
+
+
+def product_dir(root: str | Path, obs_id: str) -> Path:
+    """The directory holding one observation's products: ``<root>/<OBS_ID>/pps``."""
+    return Path(root) / _check_obs_id(obs_id) / "pps"
+
+
+def list_products(directory: str | Path, obs_id: str, src_num: int) -> list[tuple[Path, ProductName]]:
+    """Products of one detection (OBS_ID, SRC_NUM) found in ``directory``, sorted by name.
+
+    Files whose names are not product names, or belong to another detection, are skipped;
+    a missing directory gives an empty list.
+    """
+    obs_id = _check_obs_id(obs_id)
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if not match or not path.is_file():
+            continue
+        name = parse_product_name(path.name)
+        if name.obs_id == obs_id and name.src_num == int(src_num):
+            found.append((path, name))
+    return sorted(found, key=lambda item: item[0].name)
+
+
+def names_in(filenames: list[str], obs_id: str, src_num: int) -> list[ProductName]:
+    """The product names of one detection among arbitrary file names (e.g. an HTTP listing)."""
+    out = set()
+    for filename in filenames:
+        if _NAME.match(filename):
+            name = parse_product_name(filename)
+            if name.obs_id == obs_id and name.src_num == int(src_num):
+                out.add(name)
+    return sorted(out, key=lambda n: n.filename)

@@ -1,0 +1,278 @@
+"""Where a detection's products come from (local archive, HTTP cache, lazy synthesis), read for the app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from data_loaders.products.errors import ProductError, ProductUnavailable
+from data_loaders.products.lightcurve import Lightcurve, read_lightcurve
+from data_loaders.products.names import (
+    SPECTRUM_ORDER,
+    TOTAL_BAND_ORDER,
+    ProductName,
+    list_products,
+    product_dir,
+)
+from data_loaders.products.remote import RemoteArchive
+from data_loaders.products.spectrum import Spectrum, read_spectrum
+
+log = logging.getLogger(__name__)
+
+CAMERAS = ("PN", "M1", "M2")
+KINDS = ("lightcurve", "spectrum", "background", "arf")
+_CAMERA_WORDS = {"PN": "pn", "M1": "MOS1", "M2": "MOS2"}
+
+
+@dataclass(frozen=True)
+class CameraProducts:
+    """One camera's product files; each is a Path or a ProductUnavailable with the reason."""
+
+    camera: str
+    lightcurve: Path | ProductUnavailable
+    spectrum: Path | ProductUnavailable
+    background: Path | ProductUnavailable
+    arf: Path | ProductUnavailable
+
+
+@dataclass(frozen=True)
+class DetectionProducts:
+    """The product files of one detection (OBS_ID, SRC_NUM) for PN, M1 and M2.
+
+    ``origin`` is ``local``, ``http``, ``synthesized`` or ``none``; ``location`` is the
+    directory or URL they were looked for in.
+    """
+
+    obs_id: str
+    src_num: int
+    origin: str
+    location: str
+    cameras: dict[str, CameraProducts]
+
+    def __getitem__(self, camera: str) -> CameraProducts:
+        return self.cameras[camera]
+
+    @property
+    def available(self) -> bool:
+        return any(isinstance(getattr(c, kind), Path) for c in self.cameras.values() for kind in KINDS)
+
+
+def _unavailable_everywhere(obs_id: str, src_num: int, origin: str, location: str, reason: str) -> DetectionProducts:
+    missing = ProductUnavailable(reason)
+    cameras = {c: CameraProducts(c, missing, missing, missing, missing) for c in CAMERAS}
+    return DetectionProducts(obs_id, src_num, origin, location, cameras)
+
+
+def _expid_rank(expid: str, prefer_merged: bool) -> tuple[int, str]:
+    """Merged (X) first for lightcurves; scheduled (S) before unscheduled (U) exposures."""
+    order = "XSU" if prefer_merged else "SUX"
+    return (order.index(expid[0]), expid)
+
+
+def choose(names: list[ProductName], camera: str) -> dict[str, ProductName | str]:
+    """Pick one lightcurve, spectrum, background and ARF of ``camera`` among ``names``.
+
+    Values are the chosen name, or a reason string when there is none. Background and ARF
+    come from the spectrum's own exposure when it has them.
+    """
+    mine = [n for n in names if n.instrument == camera]
+    word = _CAMERA_WORDS[camera]
+    chosen: dict[str, ProductName | str] = {}
+    curves = sorted(
+        (n for n in mine if n.ptype == "SRCTSR" and n.order == TOTAL_BAND_ORDER),
+        key=lambda n: _expid_rank(n.expid, prefer_merged=True),
+    )
+    chosen["lightcurve"] = curves[0] if curves else f"no {word} lightcurve for this detection"
+    spectra = sorted(
+        (n for n in mine if n.ptype == "SRSPEC" and n.order == SPECTRUM_ORDER),
+        key=lambda n: _expid_rank(n.expid, prefer_merged=False),
+    )
+    chosen["spectrum"] = spectra[0] if spectra else f"no {word} spectrum for this detection"
+    for kind, ptype in (("background", "BGSPEC"), ("arf", "SRCARF")):
+        options = sorted((n for n in mine if n.ptype == ptype), key=lambda n: _expid_rank(n.expid, prefer_merged=False))
+        if spectra:
+            same = [n for n in options if n.expid == spectra[0].expid]
+            options = same or options
+        what = "background spectrum" if kind == "background" else "effective area (ARF)"
+        chosen[kind] = options[0] if options else f"no {word} {what} for this detection"
+    return chosen
+
+
+class ProductStore:
+    """Per-detection products from a local archive, an HTTP archive, or lazy synthesis.
+
+    Lookup order: ``root`` (``<root>/<OBS_ID>/pps``); then ``base_url`` (same layout,
+    fetched into ``cache_dir``, see ``remote.py`` for how names are discovered); then
+    ``synthesize(obs_id, src_num)``, which must write the detection's products into
+    ``root`` (the demo catalogue does this on first request). One lock per detection
+    makes concurrent requests for a missing product synthesize it once; files are always
+    written aside and renamed. Readers return values, not exceptions: a missing or broken
+    product comes back as ``ProductUnavailable(reason)``.
+    """
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        base_url: str | None = None,
+        cache_dir: Path | None = None,
+        synthesize: Callable[[str, int], None] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        if root is None and base_url is None:
+            raise ValueError("ProductStore needs a root directory, a base_url, or both")
+        if synthesize is not None and root is None:
+            raise ValueError("synthesize needs a root directory to write the products into")
+        self.root = Path(root) if root is not None else None
+        self.synthesize = synthesize
+        self.remote = None
+        if base_url is not None:
+            if cache_dir is None:
+                base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+                cache_dir = Path(base) / "xmm-explorer" / "products"
+            self.remote = RemoteArchive(base_url, Path(cache_dir), timeout=timeout)
+        self._guard = threading.Lock()
+        self._detection_locks: dict[tuple[str, int], threading.Lock] = {}
+
+    # -- locating files -------------------------------------------------------------------
+    def find(self, obs_id: str, src_num: int) -> DetectionProducts:
+        """Which product files exist for the detection, per camera, with reasons for the gaps."""
+        obs_id, src_num = str(obs_id), int(src_num)
+        try:
+            here = self._local_dir(obs_id)
+        except ValueError as err:
+            return _unavailable_everywhere(obs_id, src_num, "none", "", str(err))
+        if here is not None:
+            local = list_products(here, obs_id, src_num)
+            if local:
+                return self._assemble(obs_id, src_num, "local", str(here), local)
+        reasons = []
+        if self.remote is not None:
+            names = self.remote.detection_names(obs_id, src_num)
+            if isinstance(names, ProductUnavailable):
+                reasons.append(names.reason)
+            elif names:
+                return self._assemble_remote(obs_id, src_num, names)
+            else:
+                reasons.append(f"no products for {obs_id}/{src_num} at {self.remote.url(obs_id)}")
+        if self.synthesize is not None and here is not None:
+            local = self._synthesize(obs_id, src_num, here, reasons)
+            if local:
+                return self._assemble(obs_id, src_num, "synthesized", str(here), local)
+        if here is not None:
+            where = here if here.is_dir() else f"{here} (no such directory)"
+            reasons.insert(0, f"no products for detection {obs_id}/{src_num} in {where}")
+        location = str(here) if here is not None else self.remote.url(obs_id)
+        return _unavailable_everywhere(obs_id, src_num, "none", location, "; ".join(reasons))
+
+    def _local_dir(self, obs_id: str) -> Path | None:
+        return product_dir(self.root, obs_id) if self.root is not None else None
+
+    def _synthesize(self, obs_id: str, src_num: int, here: Path, reasons: list[str]):
+        with self._lock_for((obs_id, src_num)):
+            local = list_products(here, obs_id, src_num)
+            if local:  # another session generated them while we waited
+                return local
+            try:
+                self.synthesize(obs_id, src_num)
+            except Exception as err:  # a failing generator must not take the page down
+                log.exception("synthesizing products of %s/%s failed", obs_id, src_num)
+                reasons.append(f"generating products of {obs_id}/{src_num} failed: {err}")
+                return []
+            return list_products(here, obs_id, src_num)
+
+    def _assemble(self, obs_id, src_num, origin, location, found) -> DetectionProducts:
+        paths = {name: path for path, name in found}
+        cameras = {}
+        for camera in CAMERAS:
+            chosen = choose(list(paths), camera)
+            cameras[camera] = CameraProducts(
+                camera,
+                **{
+                    kind: paths[value]
+                    if isinstance(value, ProductName)
+                    else ProductUnavailable(f"{value} in {location}")
+                    for kind, value in chosen.items()
+                },
+            )
+        return DetectionProducts(obs_id, src_num, origin, location, cameras)
+
+    def _assemble_remote(self, obs_id, src_num, names) -> DetectionProducts:
+        location = self.remote.url(obs_id)
+        cameras = {}
+        for camera in CAMERAS:
+            chosen = choose(names, camera)
+            cameras[camera] = CameraProducts(
+                camera,
+                **{
+                    kind: self.remote.fetch(value)
+                    if isinstance(value, ProductName)
+                    else ProductUnavailable(f"{value} at {location}")
+                    for kind, value in chosen.items()
+                },
+            )
+        return DetectionProducts(obs_id, src_num, "http", location, cameras)
+
+    def _lock_for(self, key: tuple[str, int]) -> threading.Lock:
+        with self._guard:
+            return self._detection_locks.setdefault(key, threading.Lock())
+
+    # -- reading --------------------------------------------------------------------------
+    def lightcurves(self, obs_id: str, src_num: int) -> dict[str, Lightcurve | ProductUnavailable]:
+        """Each camera's lightcurve, or why it is not available."""
+        found = self.find(obs_id, src_num)
+        out = {}
+        for camera, products in found.cameras.items():
+            path = products.lightcurve
+            out[camera] = path if isinstance(path, ProductUnavailable) else _read(read_lightcurve, path)
+        return out
+
+    def spectra(self, obs_id: str, src_num: int) -> dict[str, Spectrum | ProductUnavailable]:
+        """Each camera's spectrum with its background and ARF when present, or why not."""
+        found = self.find(obs_id, src_num)
+        out = {}
+        for camera, products in found.cameras.items():
+            if isinstance(products.spectrum, ProductUnavailable):
+                out[camera] = products.spectrum
+                continue
+            background = products.background if isinstance(products.background, Path) else None
+            arf = products.arf if isinstance(products.arf, Path) else None
+            spectrum = _read(read_spectrum, products.spectrum, background, arf)
+            if isinstance(spectrum, ProductUnavailable) and (background or arf):
+                # A broken background or ARF should not hide a good source spectrum.
+                alone = _read(read_spectrum, products.spectrum)
+                if not isinstance(alone, ProductUnavailable):
+                    log.warning("read %s without background/ARF: %s", products.spectrum.name, spectrum.reason)
+                    spectrum = alone
+            out[camera] = spectrum
+        return out
+
+
+def _read(reader, path: Path, *extra: Path | None):
+    """``reader(path, *extra)`` through a small cache keyed on the files' identity."""
+    try:
+        stamps = tuple(_stamp(p) for p in (path, *extra))
+        return _cached_read(reader, stamps)
+    except ProductError as err:
+        return ProductUnavailable(str(err))
+
+
+def _stamp(path: Path | None) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), -1, -1)  # the reader then says the file is missing
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _cached_read(reader, stamps):
+    # Results hold read-only arrays, so sessions can share them safely.
+    return reader(*(Path(s[0]) if s else None for s in stamps))
