@@ -81,10 +81,9 @@ def build_points(
         if "OBS_ID" in lt.columns and n:
             dup_candidates = (mission == "XMM").to_numpy() & ~ul
             if dup_candidates.any():
-                keys = pd.MultiIndex.from_arrays(
-                    [detections["SRCID"].astype("int64"), detections["OBS_ID"].astype(str).str.strip()]
-                )
                 sub = lt.loc[dup_candidates]
+                near = np.isin(d_src, sub["SRCID"].to_numpy(dtype=np.int64))
+                keys = pd.MultiIndex.from_arrays([d_src[near], detections["OBS_ID"].loc[near].astype(str).str.strip()])
                 sub_keys = pd.MultiIndex.from_arrays(
                     [sub["SRCID"].astype("int64"), sub["OBS_ID"].astype(str).str.strip()]
                 )

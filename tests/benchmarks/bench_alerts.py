@@ -16,7 +16,10 @@ def synthetic(n_det: int = 1_000_000, n_src: int = 700_000, n_lt: int = 300_000,
     """Detections (every source once, the rest on a skewed subset) and a long-term table."""
     rng = np.random.default_rng(seed)
     extra = n_det - n_src
-    repeat_src = rng.zipf(1.6, size=extra) % n_src  # a few sources observed many times
+    # ~20% of the sources are seen again, a few of them many times (DR14: up to 90 detections).
+    multi = rng.choice(n_src, max(n_src // 5, 1), replace=False)
+    weight = 1.0 / np.arange(1, multi.size + 1) ** 0.6
+    repeat_src = rng.choice(multi, extra, p=weight / weight.sum())
     srcid = np.concatenate([np.arange(n_src), repeat_src]).astype(np.int64) + 200_000_000
     rng.shuffle(srcid)
     base = 10 ** rng.normal(-13.5, 0.6, n_src)

@@ -335,3 +335,70 @@ def test_alert_ids_are_stable_and_unique():
         alert_ids(np.array([1]), np.array([11]), "rising", "seed")[0]
         == a.loc[a["DETID"].eq(11) & a["ALERT_TYPE"].eq("rising"), "ALERT_ID"].iloc[0]
     )
+
+
+# --- cross-check against a per-detection reference loop ------------------------------------------
+
+
+def _reference_types(d: pd.DataFrame, hist: pd.DataFrame, factor: float, k: float) -> dict:
+    """The documented rules, written as a slow loop over detections (for the test only)."""
+    pts = build_points(d, hist)
+    out: dict[int, list[str]] = {}
+    for i, p in pts.iterrows():
+        if p["DETID"] < 0:
+            continue
+        others = pts.loc[(pts["SRCID"] == p["SRCID"]) & (pts.index != i)]
+        meas = others.loc[~others["UPPER_LIMIT"]]
+        his = np.where(others["UPPER_LIMIT"], others["FLUX"], others["FLUX"] + k * others["FLUX_ERR"])
+        los = meas["FLUX"] - k * meas["FLUX_ERR"]
+        lo, hi = p["FLUX"] - k * p["FLUX_ERR"], p["FLUX"] + k * p["FLUX_ERR"]
+        up = len(his) > 0 and lo > factor * his.min()
+        down = len(los) > 0 and los.max() > factor * hi
+        is_max = len(meas) == 0 or p["FLUX"] >= meas["FLUX"].max()
+        is_min = len(meas) == 0 or p["FLUX"] <= meas["FLUX"].min()
+        earlier = others.loc[others["MJD"] < p["MJD"]]
+        e_ul = earlier.loc[earlier["UPPER_LIMIT"], "FLUX"]
+        new = (~earlier["UPPER_LIMIT"]).sum() == 0 and len(e_ul) > 0 and lo > factor * e_ul.min()
+        types = []
+        if up and is_max and not new:
+            types.append("rising")
+        if down and is_min:
+            types.append("falling")
+        if (up or down) and not (up and is_max) and not (down and is_min):
+            types.append("long_term_variable")
+        if new:
+            types.append("new_source")
+        if types:
+            out[int(p["DETID"])] = sorted(types)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorised_result_matches_reference_loop(seed):
+    rng = np.random.default_rng(seed)
+    n = 150
+    flux = 10 ** rng.normal(0, 0.6, n)
+    flux[rng.random(n) < 0.05] = np.nan
+    d = detections(
+        [
+            det(int(s), 1000 + i, float(m), float(f), float(f) * 0.1)
+            for i, (s, m, f) in enumerate(zip(rng.integers(0, 40, n), rng.integers(50000, 50030, n), flux, strict=True))
+        ]
+    )
+    m = 60
+    missions = np.array(["XMM", "Swift", "Chandra", "eROSITA", "ROSAT"])[rng.integers(0, 5, m)]
+    upper = rng.random(m) < 0.5
+    lt_flux = 10 ** rng.normal(-0.5, 0.6, m)
+    hist = longterm(
+        [
+            lt(int(s), str(mi), float(mj), float(f), float(f) * 0.1, upper=bool(u))
+            for s, mi, mj, f, u in zip(
+                rng.integers(0, 40, m), missions, rng.integers(49990, 50030, m), lt_flux, upper, strict=True
+            )
+        ]
+    )
+    for preset, factor, k in (("seed", 3.0, SIG90), ("stonks", 5.0, 1.0)):
+        alerts = compute_alerts(d, hist, preset=preset)
+        got = types_of(alerts.loc[alerts["ALERT_TYPE"] != "short_term_variable"])
+        assert got == _reference_types(d, hist, factor, k)
+        assert len(got) > 5  # the random sky does exercise the rules
