@@ -12,7 +12,8 @@ TIME = "datetime64[us, UTC]"
 
 def typed_frame(rows: Iterable[Sequence], dtypes: Mapping[str, str | type]) -> pd.DataFrame:
     """A frame with ``dtypes``' columns in order, cast to those dtypes (empty-safe)."""
-    frame = pd.DataFrame(list(rows), columns=list(dtypes))
+    # Build as object first: pandas 3 would infer "str" columns and turn None into NaN.
+    frame = pd.DataFrame(list(rows), columns=list(dtypes), dtype=object)
     for column, dtype in dtypes.items():
         if dtype == TIME:
             frame[column] = pd.to_datetime(frame[column], utc=True).astype(TIME)
