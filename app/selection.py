@@ -758,10 +758,13 @@ def from_url(text: str, allowed_columns: Iterable[str] | None = None) -> Selecti
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         inflater = zlib.decompressobj()
         raw = inflater.decompress(packed, _MAX_URL_BYTES)
-        if inflater.unconsumed_tail:
-            raise SelectionError("The selection in the link is too large.")
-        data = json.loads(raw.decode("utf-8"))
     except (ValueError, zlib.error):
+        raise SelectionError("The selection in the link is damaged and cannot be read.") from None
+    if inflater.unconsumed_tail:
+        raise SelectionError("The selection in the link is too large.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:
         raise SelectionError("The selection in the link is damaged and cannot be read.") from None
     return from_json(data, allowed_columns)
 
