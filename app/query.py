@@ -265,6 +265,10 @@ class _Parser:
         try:
             given = _unit(tok.unit)
         except ValueError:
+            word = tok.unit.split()[0]
+            if word.lower() in self.lookup or word.lower() in self.aliases:
+                raise QueryError(f"Unexpected '{word}' after {tok.text}; join conditions with "
+                                 "and/or.") from None
             raise QueryError(f"'{tok.unit}' (after {tok.text}) is not a unit astropy knows.") \
                 from None
         target = _unit(self.columns.get(column)) if column else None
