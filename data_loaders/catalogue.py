@@ -115,6 +115,27 @@ class Catalogue:
         )
         self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
+        self._add_class_columns()
+
+    def _add_class_columns(self) -> None:
+        """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
+        cls = self.classifications
+        for frame in (self.detections, self.sources):
+            frame["CLASS"] = np.full(len(frame), -1, dtype=np.int8)
+            frame["CLASS_PROB"] = np.full(len(frame), np.nan, dtype=np.float32)
+        if cls is None or cls.empty:
+            return
+        probs = cls[[f"PbaC{i}" for i in range(len(schema.CLASS_NAMES))]].to_numpy(np.float32)
+        srcid = cls["SRCID"].to_numpy(np.int64)
+        order = np.argsort(srcid)
+        srcid, probs = srcid[order], probs[order]
+        pred = cls["prediction"].to_numpy(np.int8)[order]
+        for frame in (self.detections, self.sources):
+            ids = frame["SRCID"].to_numpy(np.int64)
+            pos = np.clip(np.searchsorted(srcid, ids), 0, len(srcid) - 1)
+            hit = srcid[pos] == ids
+            frame.loc[hit, "CLASS"] = pred[pos[hit]]
+            frame.loc[hit, "CLASS_PROB"] = probs[pos[hit]].max(axis=1)
 
     def __repr__(self) -> str:
         return f"Catalogue({self.name!r}, {len(self.detections):,} detections, {len(self.sources):,} sources)"
@@ -143,6 +164,58 @@ class Catalogue:
                 x, y = projection.forward(lon, lat, proj)
                 self._xy[key] = (x.astype(np.float32), y.astype(np.float32))
             return self._xy[key]
+
+    def derived(self, level: str, key: str, compute) -> np.ndarray:
+        """A per-process cached array derived from a level's columns (e.g. log10 of a flux)."""
+        full = ("derived", level, key)
+        with self._lock:
+            if full not in self._xy:
+                self._xy[full] = compute()
+            return self._xy[full]
+
+    def log10(self, level: str, column: str) -> np.ndarray:
+        """log10 of a positive column (NaN where not positive), float32, cached per process."""
+
+        def compute():
+            v = self.frame(level)[column].to_numpy(np.float32)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(v > 0, np.log10(v), np.nan).astype(np.float32)
+
+        return self.derived(level, f"log10:{column}", compute)
+
+    def _tree(self, level: str, frame: str):
+        """KD-tree on unit vectors of a level's positions, built once per process."""
+        from scipy.spatial import cKDTree
+
+        key = ("tree", level, frame)
+        with self._lock:
+            if key not in self._xy:
+                lon, lat = (np.radians(a) for a in self.lonlat(level, frame))
+                xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+                xyz[~np.isfinite(xyz).all(axis=1)] = 10.0  # rows without a position are far from the sphere
+                self._xy[key] = cKDTree(xyz)
+            return self._xy[key]
+
+    def nearest(
+        self, level: str, frame: str, lon: float, lat: float, max_sep_deg: float, mask: np.ndarray | None = None
+    ) -> int | None:
+        """Row index of the nearest row of ``level`` within ``max_sep_deg`` (and in ``mask``), or None."""
+        tree = self._tree(level, frame)
+        lo, la = np.radians(lon), np.radians(lat)
+        point = [np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]
+        chord = 2.0 * np.sin(np.radians(max_sep_deg) / 2.0)
+        k = 1
+        while True:
+            dist, idx = tree.query(point, k=k, distance_upper_bound=chord)
+            dist, idx = np.atleast_1d(dist), np.atleast_1d(idx)
+            found = idx[np.isfinite(dist)]
+            if mask is not None:
+                found = found[mask[found]]
+            if found.size:
+                return int(found[0])
+            if np.isinf(dist[-1]) or k >= 4096:
+                return None
+            k *= 8
 
     # --- on-demand reads ---------------------------------------------------------------------
     def read_columns(self, columns: list[str], level: str = "detections") -> pd.DataFrame:

@@ -182,7 +182,7 @@ def _write_detections(
 def _write_sources(detections_dir: Path, out: Path) -> int:
     """Derive the unique-source table (one row per SRCID) from the SC_ columns."""
     available = pq.read_schema(detections_dir / "part-0.parquet").names
-    wanted = ["SRCID"] + [c for c in ("IAUNAME",) + schema.SOURCE_COLUMNS if c in available and c != "SRCID"]
+    wanted = list(dict.fromkeys(c for c in ("SRCID", "IAUNAME", *schema.SOURCE_COLUMNS) if c in available))
     table = pq.read_table(detections_dir, columns=wanted)
     frame = table.to_pandas().drop_duplicates("SRCID", keep="first").sort_values("SRCID")
     if "N_DETECTIONS" not in frame:

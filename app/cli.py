@@ -1,0 +1,158 @@
+"""The ``xmm-explorer`` command: demo, ingest, serve, info (and the pipeline tasks)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from app import config
+from data_loaders.errors import XmmExplorerError
+
+PAGES_DIR = Path(__file__).parent / "pages"
+PAGES = ("explore", "source", "review", "alerts", "classify", "outreach")
+DEMO_SEED = 42
+
+
+def _cmd_demo(args) -> int:
+    from data_loaders.demo import write_demo
+    from data_loaders.ingest import ingest
+
+    data_dir = args.data_dir
+    out = data_dir / "demo"
+    print(f"Generating the synthetic demo catalogue ({args.detections:,} detections, seed {args.seed}) in {out}")
+    files = write_demo(out, n_detections=args.detections, seed=args.seed, progress=not args.quiet)
+    report = ingest(
+        files.catalogue,
+        data_dir,
+        name=args.name,
+        title="4XMM demo (synthetic)",
+        products=data_dir / "products",
+        synthetic=True,
+        progress=not args.quiet,
+    )
+    print(report.summary())
+    return 0
+
+
+def _cmd_ingest(args) -> int:
+    from data_loaders.ingest import ingest
+
+    added = {k: getattr(args, k) for k in ("classifications", "counterparts", "longterm") if getattr(args, k)}
+    report = ingest(
+        args.file, args.data_dir, name=args.name, added=added, products=args.products, progress=not args.quiet
+    )
+    print(report.summary())
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from data_loaders.ingest import list_releases, source_frame_columns
+
+    releases = list_releases(args.data_dir)
+    if not releases:
+        print(f"No release in {args.data_dir}. Run `xmm-explorer demo` or `xmm-explorer ingest FILE`.")
+        return 1
+    for r in releases:
+        tag = " (synthetic demo data)" if r.get("synthetic") else ""
+        print(f"{r['name']}: {r.get('title', '')}{tag}")
+        print(f"  {r['n_detections']:,} detections, {r['n_sources']:,} sources, {r['n_columns']} columns")
+        if r.get("n_bad_coordinates"):
+            print(f"  {r['n_bad_coordinates']:,} rows without a valid position")
+        print(f"  added tables: {', '.join(r.get('added_tables') or []) or 'none'}")
+        print(f"  products: {r.get('products') or 'none'}; ingested {r.get('ingested')}; path {r['path']}")
+        if args.columns:
+            print("  columns: " + ", ".join(source_frame_columns(Path(r["path"]))))
+    return 0
+
+
+def serve_command(args, extra: list[str]) -> list[str]:
+    """The ``panel serve`` command line that ``xmm-explorer serve`` runs (extra Panel options passed through)."""
+    pages = [str(PAGES_DIR / f"{p}.py") for p in PAGES if (PAGES_DIR / f"{p}.py").exists()]
+    cmd = [sys.executable, "-m", "panel", "serve", *pages, "--port", str(args.port), "--index", "explore"]
+    cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
+    if args.address:
+        cmd += ["--address", args.address]
+    if args.num_procs:
+        cmd += ["--num-procs", str(args.num_procs)]
+    if not any(o.startswith("--allow-websocket-origin") for o in extra):
+        cmd += [
+            "--allow-websocket-origin",
+            f"localhost:{args.port}",
+            "--allow-websocket-origin",
+            f"127.0.0.1:{args.port}",
+        ]
+    return cmd + extra
+
+
+def _cmd_serve(args, extra: list[str]) -> int:
+    from data_loaders.catalogue import load_catalogue
+
+    os.environ[config.DATA_ENV] = str(args.data_dir)
+    if args.release:
+        os.environ[config.RELEASE_ENV] = args.release
+    if args.db:
+        os.environ[config.DB_ENV] = args.db
+    load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
+    cmd = serve_command(args, extra)
+    print(f"Serving {args.data_dir} on http://localhost:{args.port}/", flush=True)
+    os.execv(cmd[0], cmd)  # replace this process: signals reach Panel directly
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xmm-explorer", description=__doc__)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"data directory (default: ${config.DATA_ENV} or ./data)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate the synthetic demo catalogue and ingest it")
+    d.add_argument("--detections", type=int, default=1_000_000)
+    d.add_argument("--seed", type=int, default=DEMO_SEED)
+    d.add_argument("--name", default="DEMO", help="release name (default DEMO)")
+
+    i = sub.add_parser("ingest", help="ingest an official-format 4XMM FITS catalogue")
+    i.add_argument("file", type=Path)
+    i.add_argument("--name", help="release name, e.g. DR14 (default: from the file's CATALOG keyword)")
+    i.add_argument("--classifications", type=Path)
+    i.add_argument("--counterparts", type=Path)
+    i.add_argument("--longterm", type=Path)
+    i.add_argument("--products", type=Path, help="directory of source products in the archive layout")
+
+    s = sub.add_parser("serve", help="serve the dashboard (extra options go to `panel serve`)")
+    s.add_argument("--port", type=int, default=5006)
+    s.add_argument("--address", default=None)
+    s.add_argument("--release", default=None, help="release to open first")
+    s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
+    s.add_argument("--num-procs", type=int, default=None)
+
+    n = sub.add_parser("info", help="list the ingested releases")
+    n.add_argument("--columns", action="store_true", help="also list every column")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "serve":
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    args.data_dir = (args.data_dir or config.data_dir()).resolve()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _cmd_serve(args, extra)
+        return {"demo": _cmd_demo, "ingest": _cmd_ingest, "info": _cmd_info}[args.command](args)
+    except XmmExplorerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Where the data lives and which release a process serves, from the CLI or the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ENV = "XMM_EXPLORER_DATA"
+RELEASE_ENV = "XMM_EXPLORER_RELEASE"
+DB_ENV = "XMM_EXPLORER_DB"
+
+
+def data_dir() -> Path:
+    """The data directory: ``$XMM_EXPLORER_DATA`` or ``./data``."""
+    return Path(os.environ.get(DATA_ENV, "data")).resolve()
+
+
+def default_release() -> str | None:
+    """The release to open first (``$XMM_EXPLORER_RELEASE``), or None for the first one."""
+    return os.environ.get(RELEASE_ENV) or None
+
+
+def db_url() -> str | None:
+    """Database URL for flags/reviews/votes (``$XMM_EXPLORER_DB``); None = SQLite in the data dir."""
+    return os.environ.get(DB_ENV) or None

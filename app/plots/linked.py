@@ -1,0 +1,51 @@
+"""Pure plot functions of the Explore page's linked views: HR diagram and flux distribution."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+
+from app.plots import sky as skyplot
+
+HR_RANGE = (-1.05, 1.05)
+
+
+def hr_diagram(
+    hx: np.ndarray,
+    hy: np.ndarray,
+    mask: np.ndarray,
+    selected: np.ndarray | None,
+    xlabel: str,
+    ylabel: str,
+    width: int = 400,
+    height: int = 400,
+) -> hv.RGB:
+    """Datashaded hardness-ratio diagram of the filtered rows; the selection drawn on top in colour."""
+    ok = mask & np.isfinite(hx) & np.isfinite(hy)
+    if selected is not None:
+        img = skyplot.sky_rgba(hx, hy, ok, HR_RANGE, HR_RANGE, width, height, highlight=selected)
+    else:
+        img = skyplot.sky_rgba(hx, hy, ok, HR_RANGE, HR_RANGE, width, height, cmap="kbc")
+    return skyplot.to_rgb_element(img, HR_RANGE, HR_RANGE).redim.label(x=xlabel, y=ylabel)
+
+
+def flux_histogram(
+    log_flux: np.ndarray,
+    mask: np.ndarray,
+    selected: np.ndarray | None,
+    xlabel: str,
+    bins: int = 60,
+    lo: float = -16.5,
+    hi: float = -9.0,
+) -> hv.Overlay:
+    """logN-logS-style histogram of log flux: filtered rows in grey, selected rows in colour."""
+    edges = np.linspace(lo, hi, bins + 1)
+    vals = log_flux[mask]
+    counts, _ = np.histogram(vals[np.isfinite(vals)], bins=edges)
+    dims = dict(kdims=[hv.Dimension("log_flux", label=xlabel)], vdims=[hv.Dimension("N", label="sources per bin")])
+    base = hv.Histogram((edges, counts), **dims).opts(color="#8a8aa0", line_color=None, alpha=0.7)
+    if selected is None:
+        return base * hv.Histogram((edges, np.zeros_like(counts)), **dims).opts(alpha=0)
+    sel = log_flux[mask & selected]
+    scounts, _ = np.histogram(sel[np.isfinite(sel)], bins=edges)
+    return base * hv.Histogram((edges, scounts), **dims).opts(color="#fd8d3c", line_color=None, alpha=0.9)

@@ -1,0 +1,272 @@
+"""The datashaded sky: pure functions from arrays and view parameters to images and overlays.
+
+Aggregation and shading run on the server (datashader); the browser receives one RGBA
+image per render, never the points. The projection grid is drawn as HoloViews paths and
+labels because Bokeh's Cartesian axes mean nothing on an all-sky projection.
+"""
+
+from __future__ import annotations
+
+import colorcet
+import datashader as ds
+import datashader.transfer_functions as tf
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from data_loaders import projection
+
+#: Perceptually uniform colormaps (colorcet through datashader), by name.
+COLORMAPS = {name: list(colorcet.palette[name]) for name in ("fire", "bmy", "kbc", "bgy", "CET_L17")}
+COLORMAPS["viridis"] = list(colorcet.palette["bgy"])  # colorcet's perceptually uniform stand-in
+COLORMAPS["coolwarm"] = list(colorcet.palette["coolwarm"])  # diverging: hardness ratios
+NORMALISATIONS = ("eq_hist", "log", "linear", "cbrt")
+#: Colours of the classifier's classes, in schema.CLASS_NAMES order (distinct on dark and light).
+CLASS_COLOURS = ("#4c9be8", "#f2c14e", "#e4572e", "#a05ad8", "#17bebb", "#f78fb3", "#9bc53d")
+SELECTED_CMAP = ["#ffeda0", "#fd8d3c", "#e31a1c", "#800026"]
+CONTEXT_CMAP = ["#3a3a4a", "#8a8aa0"]
+
+
+def full_extent(proj: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x and y ranges (deg) that contain the whole projected sky."""
+    x, y = projection.outline(proj)
+    pad = 1.02
+    return (float(np.nanmin(x)) * pad, float(np.nanmax(x)) * pad), (
+        float(np.nanmin(y)) * pad,
+        float(np.nanmax(y)) * pad,
+    )
+
+
+def aggregate(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    width: int,
+    height: int,
+    values: np.ndarray | None = None,
+    how: str = "count",
+    categories: list[str] | None = None,
+) -> xr.DataArray:
+    """Aggregate points on a ``width`` x ``height`` canvas over the given ranges.
+
+    ``how``: 'count' (detections per pixel), 'mean' (mean of ``values``), or 'by'
+    (counts per category of the integer codes in ``values``; ``categories`` names them).
+    """
+    cvs = ds.Canvas(plot_width=max(int(width), 2), plot_height=max(int(height), 2), x_range=x_range, y_range=y_range)
+    cols = {"x": x, "y": y}
+    if values is not None:
+        cols["v"] = values
+    frame = pd.DataFrame(cols, copy=False)
+    if how == "count":
+        return cvs.points(frame, "x", "y", agg=ds.count())
+    if how == "mean":
+        return cvs.points(frame, "x", "y", agg=ds.mean("v"))
+    if how == "by":
+        codes = pd.Categorical.from_codes(np.asarray(values, dtype=np.int16), categories=categories)
+        frame["v"] = codes
+        return cvs.points(frame, "x", "y", agg=ds.by("v", ds.count()))
+    raise ValueError(f"unknown aggregation {how!r}")
+
+
+def _palette_lut(palette: list[str]) -> np.ndarray:
+    """Hex colours -> (N, 3) uint8 array."""
+    return np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in palette], dtype=np.uint8)
+
+
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _lut(cmap: str | list[str]) -> np.ndarray:
+    key = cmap if isinstance(cmap, str) else "|".join(cmap)
+    if key not in _LUTS:
+        palette = COLORMAPS.get(cmap) if isinstance(cmap, str) else list(cmap)
+        if palette is None:
+            raise ValueError(f"unknown colormap {cmap!r}; expected one of {sorted(COLORMAPS)}")
+        # Interpolate short palettes to 256 entries.
+        base = _palette_lut(palette).astype(np.float64)
+        pos = np.linspace(0, len(base) - 1, 256)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, len(base) - 1)
+        frac = (pos - lo)[:, None]
+        _LUTS[key] = np.round(base[lo] * (1 - frac) + base[hi] * frac).astype(np.uint8)
+    return _LUTS[key]
+
+
+def normalise(values: np.ndarray, how: str = "eq_hist", span: tuple[float, float] | None = None) -> np.ndarray:
+    """Map finite, non-empty pixel values to [0, 1] (NaN elsewhere) by eq_hist, log, cbrt or linear.
+
+    Zero counts are empty pixels for every normalisation but 'linear' of a mean.
+    """
+    v = np.asarray(values)
+    ok = np.isfinite(v) if v.dtype.kind == "f" else np.ones(v.shape, bool)
+    if how != "linear":
+        ok &= v > 0
+    out = np.full(v.shape, np.nan, dtype=np.float32)
+    if not ok.any():
+        return out
+    vals = v[ok]
+    if how == "eq_hist":
+        # Rank of each pixel's value among the distinct values: histogram equalisation.
+        if vals.dtype.kind in "iu" and vals.max() < 50_000_000:
+            present = np.zeros(int(vals.max()) + 1, dtype=np.int64)
+            present[vals] = 1
+            rank = np.cumsum(present) - 1
+            out[ok] = rank[vals] / max(rank[-1], 1) if rank[-1] > 0 else 1.0
+        else:
+            uniq, inv = np.unique(vals, return_inverse=True)
+            out[ok] = inv / max(len(uniq) - 1, 1) if len(uniq) > 1 else 1.0
+        return out
+    vals = vals.astype(np.float64)
+    if how == "log":
+        vals = np.log1p(vals - min(vals.min(), 0))
+    elif how == "cbrt":
+        vals = np.cbrt(vals)
+    lo, hi = span if span is not None else (vals.min(), vals.max())
+    out[ok] = np.clip((vals - lo) / (hi - lo), 0, 1) if hi > lo else 1.0
+    return out
+
+
+def _lut32(cmap: str | list[str], min_alpha: int) -> np.ndarray:
+    """256 packed RGBA (little-endian uint32) colours whose alpha ramps from ``min_alpha`` to 255."""
+    rgb = _lut(cmap).astype(np.uint32)
+    alpha = np.linspace(min_alpha, 255, 256).astype(np.uint32)
+    return rgb[:, 0] | (rgb[:, 1] << 8) | (rgb[:, 2] << 16) | (alpha << 24)
+
+
+def shade_array(
+    values: np.ndarray,
+    cmap: str | list[str] = "fire",
+    how: str = "eq_hist",
+    span: tuple[float, float] | None = None,
+    min_alpha: int = 60,
+) -> np.ndarray:
+    """Shade a 2-D aggregate to an (H, W) uint32 image of packed RGBA through a 256-entry table.
+
+    Equivalent to ``datashader.transfer_functions.shade`` for one aggregate, several times
+    faster because it gathers from a packed lookup table. Empty pixels are transparent (0).
+    """
+    t = normalise(values, how, span)
+    ok = np.isfinite(t)
+    img = np.zeros(values.shape, dtype=np.uint32)
+    img[ok] = _lut32(cmap, min_alpha)[(t[ok] * 255 + 0.5).astype(np.intp)]
+    return img
+
+
+def spread(img: np.ndarray, px: int = 1) -> np.ndarray:
+    """Grow isolated pixels into (2 px + 1)-wide dots so single sources stay visible when zoomed."""
+    if px <= 0:
+        return img
+    out = img.copy()
+    h, w = img.shape
+    for dy in range(-px, px + 1):
+        for dx in range(-px, px + 1):
+            if dx == 0 and dy == 0:
+                continue
+            src = img[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
+            dst = out[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+            np.copyto(dst, src, where=(dst == 0) & (src != 0))
+    return out
+
+
+def auto_spread(agg_values: np.ndarray) -> int:
+    """How many pixels to spread: more when the image is sparse (zoomed in), none when dense."""
+    filled = np.count_nonzero(np.nan_to_num(agg_values)) / max(agg_values.size, 1)
+    return 2 if filled < 0.002 else 1 if filled < 0.02 else 0
+
+
+def shade_categories(agg: xr.DataArray, color_key: list[str] | None = None, how: str = "eq_hist") -> np.ndarray:
+    """Shade a categorical (``ds.by``) aggregate by mixing class colours; returns RGBA uint8."""
+    img = tf.shade(agg, color_key=list(color_key or CLASS_COLOURS), how=how, min_alpha=60)
+    return np.ascontiguousarray(img.data, dtype=np.uint32)
+
+
+def to_rgba(img: np.ndarray) -> np.ndarray:
+    """Packed uint32 image -> (H, W, 4) uint8 RGBA view (no copy)."""
+    return np.ascontiguousarray(img).view(np.uint8).reshape(img.shape + (4,))
+
+
+def to_rgb_element(img: np.ndarray, x_range, y_range) -> hv.RGB:
+    """A HoloViews RGB element (uint8 RGBA, the compact payload) from a bottom-up packed image."""
+    return hv.RGB(
+        to_rgba(img)[::-1],
+        bounds=(x_range[0], y_range[0], x_range[1], y_range[1]),
+        kdims=["x", "y"],
+        vdims=list("RGBA"),
+    )
+
+
+def composite(under: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """Put ``over`` on top of ``under`` wherever ``over`` is not transparent."""
+    return np.where(over != 0, over, under)
+
+
+def sky_rgba(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: np.ndarray | None,
+    x_range,
+    y_range,
+    width: int,
+    height: int,
+    *,
+    values: np.ndarray | None = None,
+    how: str = "count",
+    norm: str = "eq_hist",
+    cmap: str = "fire",
+    highlight: np.ndarray | None = None,
+    categories: list[str] | None = None,
+    span: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The sky of the rows in ``mask`` as a bottom-up packed-RGBA uint32 image (H, W).
+
+    With ``highlight`` (a boolean mask of selected rows), the rows in ``mask`` are drawn as
+    grey context and the highlighted ones in colour on top.
+    """
+    sel = np.ones(x.shape, bool) if mask is None else mask
+    if highlight is not None:
+        ctx = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
+        top = aggregate(x[sel & highlight], y[sel & highlight], x_range, y_range, width, height).values
+        px = auto_spread(ctx)
+        return composite(
+            spread(shade_array(ctx, CONTEXT_CMAP, norm), px), spread(shade_array(top, SELECTED_CMAP, norm), px)
+        )
+    vs = values[sel] if values is not None else None
+    agg = aggregate(x[sel], y[sel], x_range, y_range, width, height, values=vs, how=how, categories=categories)
+    if agg.ndim == 3:
+        return spread(shade_categories(agg), auto_spread(agg.sum(axis=2).values))
+    if how == "mean":
+        counts = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
+        return spread(shade_array(agg.values, cmap, "linear", span=span), auto_spread(counts))
+    return spread(shade_array(agg.values, cmap, norm, span=span), auto_spread(agg.values))
+
+
+def sky_image(*args, **kwargs) -> hv.RGB:
+    """``sky_rgba`` wrapped as a HoloViews RGB element with the right bounds."""
+    x_range, y_range = args[3], args[4]
+    return to_rgb_element(sky_rgba(*args, **kwargs), x_range, y_range)
+
+
+def format_lon(lon: float, frame: str) -> str:
+    """Graticule label: RA in hours for equatorial, degrees for galactic longitude."""
+    if frame == "icrs":
+        return f"{round(lon / 15.0) % 24:d}h"
+    return f"{round(lon) % 360:d}°"
+
+
+def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
+    """Meridians/parallels every 30 deg (2h in RA) with labels, and the outline of the sky."""
+    lines, labels = projection.graticule(proj)
+    colour = "#8c8ca0" if dark else "#6b6b7b"
+    paths = hv.Path([np.column_stack(xy) for xy in lines], kdims=["x", "y"]).opts(
+        color=colour, line_alpha=0.35, line_width=0.8, line_dash="dotted"
+    )
+    ox, oy = projection.outline(proj)
+    edge = hv.Path([np.column_stack([ox, oy])], kdims=["x", "y"]).opts(color=colour, line_alpha=0.8, line_width=1.2)
+    lon_lab = [(x, y - 4.0, format_lon(v, frame)) for x, y, v, k in labels if k == "lon"]
+    lat_lab = [(x - 3.0, y, f"{v:+.0f}°") for x, y, v, k in labels if k == "lat"]
+    text = hv.Labels(lon_lab + lat_lab, kdims=["x", "y"], vdims=["text"]).opts(
+        text_color=colour, text_font_size="9pt", text_alpha=0.9
+    )
+    return paths * edge * text

@@ -1,0 +1,286 @@
+"""The per-session state of the Explore page: filters, selections, view, current source.
+
+One ``ExploreState`` per browser session; views depend on it and never on each other.
+Filters compile to a :class:`~app.selection.Selection` (the same algebra as box/lasso
+selections), so what the user sees, counts, exports and permalinks all come from one
+expression. The session holds boolean masks of the shared catalogue, never copies of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import param
+
+from app import fields
+from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
+from data_loaders import projection, schema
+from data_loaders.catalogue import Catalogue
+
+LOG_FLUX_BOUNDS = (-16.5, -9.0)
+MJD_BOUNDS = (51500.0, 60400.0)
+N_DET_BOUNDS = (1, 100)
+COLOUR_OPTIONS = {
+    "count": "Number of sources",
+    "flux": "Mean log flux",
+    "hr2": "Mean HR2",
+    "hr3": "Mean HR3",
+    "variable": "Fraction variable",
+    "class": "Most common class",
+}
+PRESETS = {
+    "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},
+    "extended": {"extent": "extended", "quality": "clean"},
+    "variable": {"variability": "variable"},
+    "bright": {"log_flux": (-12.0, LOG_FLUX_BOUNDS[1])},
+}
+#: Parameters that change which rows pass the filters.
+FILTER_PARAMS = (
+    "level",
+    "band",
+    "log_flux",
+    "hr1",
+    "hr2",
+    "hr3",
+    "hr4",
+    "det_ml_min",
+    "extent",
+    "quality",
+    "variability",
+    "n_det",
+    "mjd",
+    "classes",
+    "class_prob_min",
+)
+
+
+def sky_column(axis: str, proj: str, frame: str) -> str:
+    """Name of the virtual column of projected sky coordinates, e.g. ``SKY_X_hammer_icrs``."""
+    return f"SKY_{axis.upper()}_{proj}_{frame}"
+
+
+class Columns:
+    """Read-only mapping of column name -> array for one level, with virtual sky columns.
+
+    Selections evaluate against this: real columns come from the shared frame (no copy),
+    ``SKY_X_<proj>_<frame>`` / ``SKY_Y_...`` from the catalogue's projected coordinates.
+    """
+
+    def __init__(self, catalogue: Catalogue, level: str):
+        self.catalogue, self.level = catalogue, level
+        self.frame = catalogue.frame(level)
+
+    def __getitem__(self, name: str):
+        if name.startswith("SKY_"):
+            _, axis, proj, frame = name.split("_", 3)
+            x, y = self.catalogue.xy(self.level, frame, proj)
+            return x if axis == "X" else y
+        return self.frame[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name.startswith("SKY_") or name in self.frame
+
+
+class ExploreState(param.Parameterized):
+    """Everything one visitor has chosen on the Explore page (mirrored in the URL)."""
+
+    level = param.Selector(
+        objects=["sources", "detections"], default="sources", doc="One point per source or per detection"
+    )
+    frame = param.Selector(objects=["icrs", "galactic"], default="icrs")
+    projection = param.Selector(objects=list(projection.PROJECTIONS), default="hammer")
+    colour_by = param.Selector(objects=list(COLOUR_OPTIONS), default="count")
+    norm = param.Selector(objects=["eq_hist", "log", "linear"], default="eq_hist")
+    cmap = param.Selector(objects=["fire", "bmy", "kbc", "bgy", "CET_L17"], default="fire")
+
+    band = param.Selector(objects=list(fields.FLUX_BANDS), default=8)
+    log_flux = param.Range(default=LOG_FLUX_BOUNDS, bounds=LOG_FLUX_BOUNDS)
+    hr1 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
+    hr2 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
+    hr3 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
+    hr4 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
+    det_ml_min = param.Number(default=0.0, bounds=(0.0, 100.0))
+    extent = param.Selector(objects=["any", "point-like", "extended"], default="any")
+    quality = param.Selector(
+        objects=["any", "clean", "good"], default="any", doc="clean: SUM_FLAG < 3; good: SUM_FLAG = 0"
+    )
+    variability = param.Selector(objects=["any", "variable", "not variable"], default="any")
+    n_det = param.Range(default=N_DET_BOUNDS, bounds=N_DET_BOUNDS)
+    mjd = param.Range(default=MJD_BOUNDS, bounds=MJD_BOUNDS)
+    classes = param.ListSelector(default=[], objects=list(schema.CLASS_NAMES), doc="Empty: every class")
+    class_prob_min = param.Number(default=0.0, bounds=(0.0, 1.0))
+
+    selection_code = param.String(default="", doc="URL form of the box/lasso/cone/query selection")
+    query = param.String(default="", doc="Typed query, e.g. sc_det_ml > 100 and cone('M31', 1deg)")
+    x_range = param.NumericTuple(default=None, length=2, allow_None=True)
+    y_range = param.NumericTuple(default=None, length=2, allow_None=True)
+    srcid = param.Integer(default=None, allow_None=True)
+    hr_x = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr2")
+    hr_y = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr3")
+
+    version = param.Integer(default=0, doc="Bumped whenever the mask changes")
+    message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
+
+    def __init__(self, catalogue: Catalogue, **params):
+        self.catalogue = catalogue
+        self.parts: dict[str, Selection] = {}
+        super().__init__(**params)
+        self.mask = np.ones(len(catalogue.frame(self.level)), dtype=bool)
+        self.selected = None  # mask of the parts (None: no selection)
+        self._recompute()
+        self.param.watch(self._on_filters, list(FILTER_PARAMS))
+        self.param.watch(self._on_selection_code, ["selection_code"])
+        if self.selection_code:
+            self._on_selection_code()
+
+    # --- filters -> selection ------------------------------------------------------------------
+    def filter_selection(self) -> Selection:
+        """The filters as one selection expression over the current level's columns."""
+
+        def col(field: str) -> str:
+            return fields.column(field, self.level, self.band)
+
+        terms: list[Selection] = []
+        lo, hi = self.log_flux
+        if (lo, hi) != LOG_FLUX_BOUNDS:
+            terms.append(
+                Range(
+                    col("flux"),
+                    10**lo if lo > LOG_FLUX_BOUNDS[0] else None,
+                    10**hi if hi < LOG_FLUX_BOUNDS[1] else None,
+                )
+            )
+        for i in range(1, 5):
+            rng = getattr(self, f"hr{i}")
+            if tuple(rng) != (-1.0, 1.0):
+                terms.append(Range(col(f"hr{i}"), rng[0], rng[1]))
+        if self.det_ml_min > 0:
+            terms.append(Range(col("det_ml"), self.det_ml_min, None))
+        if self.extent == "point-like":
+            terms.append(Range(col("extent"), None, 0.0))
+        elif self.extent == "extended":
+            terms.append(Range(col("extent"), 1e-6, None))
+        if self.quality != "any":
+            terms.append(Range(col("sum_flag"), None, 2 if self.quality == "clean" else 0))
+        if self.variability == "variable":
+            terms.append(IsTrue(col("var_flag")))
+        elif self.variability == "not variable":
+            terms.append(Not(IsTrue(col("var_flag"))))
+        if tuple(self.n_det) != N_DET_BOUNDS:
+            terms.append(Range(col("n_det"), self.n_det[0], self.n_det[1] if self.n_det[1] < N_DET_BOUNDS[1] else None))
+        if tuple(self.mjd) != MJD_BOUNDS:
+            terms.append(Range(col("mjd"), self.mjd[0], self.mjd[1]))
+        if self.classes:
+            terms.append(In("CLASS", [schema.CLASS_NAMES.index(c) for c in self.classes]))
+        if self.class_prob_min > 0:
+            terms.append(Range("CLASS_PROB", self.class_prob_min, None))
+        return And(*terms) if len(terms) > 1 else terms[0] if terms else All()
+
+    def selection(self) -> Selection:
+        """The user's selections (sky box/lasso, HR lasso, flux range, cone, query) ANDed."""
+        parts = list(self.parts.values())
+        return And(*parts) if len(parts) > 1 else parts[0] if parts else All()
+
+    def full_selection(self) -> Selection:
+        """Filters AND selections: exactly the rows counted, shown in the table and exported."""
+        f, s = self.filter_selection(), self.selection()
+        if isinstance(s, All):
+            return f
+        return s if isinstance(f, All) else And(f, s)
+
+    def columns(self) -> Columns:
+        return Columns(self.catalogue, self.level)
+
+    # --- selections ----------------------------------------------------------------------------
+    def set_part(self, name: str, sel: Selection | None, mode: str = "replace") -> None:
+        """Set the selection made by one view ('sky', 'hr', 'flux', 'cone', 'query', 'ids').
+
+        ``mode``: 'replace' this view's part, 'add' (OR with it) or 'intersect' (AND with it).
+        """
+        old = self.parts.get(name)
+        if sel is None:
+            self.parts.pop(name, None)
+        elif old is not None and mode == "add":
+            self.parts[name] = old | sel
+        elif old is not None and mode == "intersect":
+            self.parts[name] = old & sel
+        else:
+            self.parts[name] = sel
+        self._store_selection_code()
+        self._recompute()
+
+    def clear_selection(self) -> None:
+        self.parts.clear()
+        self._store_selection_code()
+        self._recompute()
+
+    def _store_selection_code(self) -> None:
+        with param.parameterized.discard_events(self):
+            self.selection_code = self._encode_parts()
+
+    def _encode_parts(self) -> str:
+        if not self.parts:
+            return ""
+        # "name1,name2~<url of part 1>~<url of part 2>": each view's part comes back to it.
+        names = ",".join(self.parts)
+        return names + "~" + "~".join(s.to_url() for s in self.parts.values())
+
+    def _on_selection_code(self, *_):
+        code = self.selection_code
+        parts: dict[str, Selection] = {}
+        if code:
+            try:
+                names, *codes = code.split("~")
+                for name, c in zip(names.split(","), codes, strict=True):
+                    parts[name] = from_url(c)
+            except (SelectionError, ValueError) as exc:
+                self.message = f"The selection in the link could not be read ({exc}); it was ignored."
+                parts = {}
+        self.parts = parts
+        self._recompute()
+
+    # --- masks -----------------------------------------------------------------------------------
+    def _on_filters(self, *events):
+        if any(e.name == "level" for e in events):
+            # Selections name level-specific columns; a new level starts from a clean selection.
+            self.parts.clear()
+            self._store_selection_code()
+        self._recompute()
+
+    def _recompute(self) -> None:
+        cols = self.columns()
+        try:
+            self.mask = np.asarray(self.filter_selection().evaluate(cols), dtype=bool)
+            sel = self.selection()
+            self.selected = None if isinstance(sel, All) else np.asarray(sel.evaluate(cols), dtype=bool)
+        except SelectionError as exc:
+            self.message = str(exc)
+            self.parts.clear()
+            self.selected = None
+        self._sorted_cache = None
+        self.version += 1
+
+    @property
+    def visible(self) -> np.ndarray:
+        """Rows passing filters and selections."""
+        return self.mask if self.selected is None else self.mask & self.selected
+
+    def counts(self) -> dict[str, int]:
+        """Rows in the catalogue level, passing the filters, and passing filters + selection."""
+        return {
+            "total": int(self.mask.size),
+            "filtered": int(self.mask.sum()),
+            "selected": int(self.visible.sum()),
+        }
+
+    def apply_preset(self, name: str) -> None:
+        """Reset the filters, then apply one of ``PRESETS``."""
+        defaults = {p: self.param[p].default for p in FILTER_PARAMS if p not in ("level", "band")}
+        self.param.update(**(defaults | PRESETS[name]))
+
+    def reset_filters(self) -> None:
+        self.param.update(**{p: self.param[p].default for p in FILTER_PARAMS if p not in ("level", "band")})
+
+    # --- the current source ------------------------------------------------------------------------
+    def select_cone(self, ra: float, dec: float, radius_deg: float) -> None:
+        ra_col, dec_col = fields.column("ra", self.level), fields.column("dec", self.level)
+        self.set_part("cone", Cone(ra, dec, radius_deg, ra_col=ra_col, dec_col=dec_col))

@@ -1,0 +1,106 @@
+"""The Explore sidebar: level/frame/projection/colour, presets, filters, typed query, counts."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from app import fields
+from app.query import QueryError, parse_query
+from app.state import PRESETS, ExploreState
+from app.views.sky import SkyView
+from data_loaders import schema
+
+
+def query_columns(state: ExploreState) -> dict:
+    """Columns the typed query may name, with their units, for the current level."""
+    frame = state.catalogue.frame(state.level)
+    return {c: schema.unit_of(c) for c in frame.columns if c not in ("HPX",)}
+
+
+class FilterPanel(pn.viewable.Viewer):
+    """Every filter widget, generated from the state's parameters."""
+
+    def __init__(self, state: ExploreState, sky: SkyView, **params):
+        super().__init__(**params)
+        self.state = state
+        sp = state.param
+        self.count = pn.pane.HTML(css_classes=["xmm-count"], sizing_mode="stretch_width")
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        preset_buttons = []
+        for name in PRESETS:
+            b = pn.widgets.Button(name=name, button_type="light", margin=(2, 3))
+            b.on_click(lambda e, n=name: state.apply_preset(n))
+            preset_buttons.append(b)
+        reset = pn.widgets.Button(name="reset filters", button_type="default", margin=(2, 3))
+        reset.on_click(lambda e: state.reset_filters())
+        clear = pn.widgets.Button(name="clear selection", button_type="warning", margin=(2, 3))
+        clear.on_click(lambda e: state.clear_selection())
+        self.query = pn.widgets.TextInput(
+            name="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
+        )
+        self.query.param.watch(self._on_query, "enter_pressed")
+        self.flux = pn.widgets.EditableRangeSlider.from_param(sp.log_flux, name=fields.label("flux", 8), step=0.1)
+        sp.watch(lambda e: setattr(self.flux, "name", fields.label("flux", e.new)), "band")
+        classes = pn.widgets.MultiChoice.from_param(sp.classes, name="Class (machine classifier)")
+        self.widgets = pn.Column(
+            pn.widgets.RadioButtonGroup.from_param(sp.level, button_type="primary", button_style="outline"),
+            pn.Row(
+                pn.widgets.Select.from_param(sp.frame, name="Frame", width=95),
+                pn.widgets.Select.from_param(sp.projection, name="Projection", width=110),
+            ),
+            pn.Row(
+                pn.widgets.Select.from_param(sp.colour_by, name="Colour by", width=130),
+                pn.widgets.Select.from_param(sp.norm, name="Scale", width=85),
+                pn.widgets.Select.from_param(sp.cmap, name="Colours", width=80),
+            ),
+            pn.widgets.RadioButtonGroup.from_param(sky.param.mode, button_type="default", name="new selections"),
+            pn.pane.Markdown("**Presets**", margin=(10, 5, 0, 5)),
+            pn.FlexBox(*preset_buttons, reset, clear),
+            self.query,
+            pn.pane.Markdown("**Filters**", margin=(10, 5, 0, 5)),
+            pn.widgets.Select.from_param(sp.band, name="Flux band (1-5, 8 = 0.2-12 keV)"),
+            self.flux,
+            *(
+                pn.widgets.RangeSlider.from_param(sp.param[f"hr{i}"], name=fields.label(f"hr{i}"), step=0.05)
+                for i in range(1, 5)
+            ),
+            pn.widgets.FloatSlider.from_param(sp.det_ml_min, name="Detection likelihood ≥", step=1),
+            pn.widgets.RadioButtonGroup.from_param(sp.extent),
+            pn.widgets.Select.from_param(sp.quality, name="Quality (clean: SUM_FLAG < 3, good: = 0)"),
+            pn.widgets.RadioButtonGroup.from_param(sp.variability),
+            pn.widgets.IntRangeSlider.from_param(sp.n_det, name="Number of detections"),
+            pn.widgets.RangeSlider.from_param(sp.mjd, name="Observation date (MJD)", step=30),
+            classes,
+            pn.widgets.FloatSlider.from_param(sp.class_prob_min, name="Class probability ≥", step=0.05),
+            sizing_mode="stretch_width",
+        )
+        state.param.watch(self._update_count, ["version"])
+        state.param.watch(self._update_message, ["message"])
+        self._update_count()
+
+    def _on_query(self, *_):
+        text = (self.query.value_input or self.query.value or "").strip()
+        if not text:
+            self.state.set_part("query", None)
+            return
+        try:
+            sel = parse_query(text, query_columns(self.state))
+        except QueryError as exc:
+            self.state.message = str(exc)
+            return
+        self.state.message = ""
+        self.state.query = text
+        self.state.set_part("query", sel)
+
+    def _update_count(self, *_):
+        c = self.state.counts()
+        unit = "sources" if self.state.level == "sources" else "detections"
+        sel = f" · <b>{c['selected']:,}</b> selected" if self.state.selected is not None else ""
+        self.count.object = f"<b>{c['filtered']:,}</b> of {c['total']:,} {unit} pass the filters{sel}"
+
+    def _update_message(self, *_):
+        self.message.object = self.state.message
+        self.message.visible = bool(self.state.message)
+
+    def __panel__(self):
+        return pn.Column(self.count, self.message, self.widgets, sizing_mode="stretch_width")

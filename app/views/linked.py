@@ -1,0 +1,126 @@
+"""Linked views of Explore: the HR diagram and the flux distribution, each a selection source."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+
+from app import fields
+from app.plots import linked as plots
+from app.selection import Box, Lasso, Range
+from app.state import LOG_FLUX_BOUNDS, ExploreState
+
+
+class HRView(pn.viewable.Viewer):
+    """Hardness-ratio diagram (axes selectable); box or lasso selects on the two HR columns."""
+
+    def __init__(self, state: ExploreState, **params):
+        super().__init__(**params)
+        self.state = state
+        stream = hv.streams.Params(state, ["version", "hr_x", "hr_y", "level"])
+        self.dmap = hv.DynamicMap(self._plot, streams=[stream])
+        self.box = hv.streams.BoundsXY(source=self.dmap, transient=True)
+        self.box.add_subscriber(self._on_box)
+        self.lasso = hv.streams.Lasso(source=self.dmap)
+        self.lasso.add_subscriber(self._on_lasso)
+        self.plot = self.dmap.opts(
+            hv.opts.RGB(
+                responsive=True,
+                min_height=320,
+                tools=["box_select", "lasso_select"],
+                active_tools=["lasso_select"],
+                default_tools=["reset"],
+                framewise=True,
+                show_grid=True,
+            )
+        )
+        self.x_select = pn.widgets.Select.from_param(state.param.hr_x, name="x axis", width=90)
+        self.y_select = pn.widgets.Select.from_param(state.param.hr_y, name="y axis", width=90)
+
+    def _cols(self):
+        st = self.state
+        return fields.column(st.hr_x, st.level), fields.column(st.hr_y, st.level)
+
+    def _plot(self, **_):
+        st = self.state
+        xc, yc = self._cols()
+        frame = st.catalogue.frame(st.level)
+        return plots.hr_diagram(
+            frame[xc].to_numpy(np.float32),
+            frame[yc].to_numpy(np.float32),
+            st.mask,
+            st.selected,
+            fields.label(st.hr_x),
+            fields.label(st.hr_y),
+        )
+
+    def _on_box(self, bounds=None, **_):
+        if bounds:
+            xc, yc = self._cols()
+            self.state.set_part("hr", Box(xc, yc, bounds[0], bounds[2], bounds[1], bounds[3]))
+
+    def _on_lasso(self, geometry=None, **_):
+        if geometry is not None and len(geometry) >= 3:
+            xc, yc = self._cols()
+            self.state.set_part("hr", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]))
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
+            pn.pane.HoloViews(self.plot, sizing_mode="stretch_both", min_height=320),
+            sizing_mode="stretch_both",
+        )
+
+
+class FluxView(pn.viewable.Viewer):
+    """Distribution of log flux in the chosen band; a horizontal box selects a flux range."""
+
+    def __init__(self, state: ExploreState, **params):
+        super().__init__(**params)
+        self.state = state
+        stream = hv.streams.Params(state, ["version", "band", "level"])
+        self.dmap = hv.DynamicMap(self._plot, streams=[stream])
+        self.box = hv.streams.BoundsX(source=self.dmap, transient=True)
+        self.box.add_subscriber(self._on_box)
+        self.plot = self.dmap.opts(
+            hv.opts.Histogram(
+                responsive=True,
+                min_height=320,
+                tools=["xbox_select"],
+                active_tools=["xbox_select"],
+                default_tools=["reset"],
+                framewise=True,
+                logy=False,
+            )
+        )
+        self.band_select = pn.widgets.Select.from_param(state.param.band, name="band", width=80)
+
+    def _column(self) -> str:
+        return fields.column("flux", self.state.level, self.state.band)
+
+    def log_flux(self) -> np.ndarray:
+        return self.state.catalogue.log10(self.state.level, self._column())
+
+    def _plot(self, **_):
+        st = self.state
+        return plots.flux_histogram(
+            self.log_flux(),
+            st.mask,
+            st.selected,
+            fields.label("flux", st.band),
+            lo=LOG_FLUX_BOUNDS[0],
+            hi=LOG_FLUX_BOUNDS[1],
+        )
+
+    def _on_box(self, boundsx=None, **_):
+        if boundsx:
+            lo, hi = sorted(boundsx)
+            self.state.set_part("flux", Range(self._column(), 10.0**lo, 10.0**hi))
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("**Flux distribution**", margin=(8, 5)), self.band_select),
+            pn.pane.HoloViews(self.plot, sizing_mode="stretch_both", min_height=320),
+            sizing_mode="stretch_both",
+        )

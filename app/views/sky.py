@@ -1,0 +1,250 @@
+"""The sky map viewer: a datashaded DynamicMap wired to the session state.
+
+Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes a
+``Box`` on the virtual projected columns, and go-to requests move the view.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import CustomJSHover, HoverTool
+
+from app import fields
+from app.plots import sky as skyplot
+from app.selection import Box, Lasso
+from app.state import ExploreState, sky_column
+from data_loaders import projection, schema
+
+TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
+
+#: Inverse projections in JavaScript so the cursor readout costs no round trip to the server.
+_HOVER_JS = """
+const proj = PROJ, frame = FRAME;
+const d2r = Math.PI / 180, r2d = 180 / Math.PI;
+const X = -special_vars.x * d2r, Y = special_vars.y * d2r;
+let lam = NaN, phi = NaN;
+if (proj === 'hammer') {
+  if ((X / 4) ** 2 + (Y / 2) ** 2 <= 0.5) {
+    const z = Math.sqrt(1 - (X / 4) ** 2 - (Y / 2) ** 2);
+    lam = 2 * Math.atan2(z * X, 2 * (2 * z * z - 1)); phi = Math.asin(z * Y);
+  }
+} else if (proj === 'mollweide') {
+  const th = Math.asin(Y / Math.SQRT2);
+  if (Math.abs(Y) <= Math.SQRT2) {
+    phi = Math.asin((2 * th + Math.sin(2 * th)) / Math.PI);
+    lam = Math.PI * X / (2 * Math.SQRT2 * Math.cos(th));
+  }
+} else {
+  lam = X / 2; phi = Y;  // Aitoff: close to the centre only; the server refines taps
+}
+if (!isFinite(lam) || Math.abs(lam) > Math.PI) return '—';
+const lon = ((lam * r2d) % 360 + 360) % 360, lat = phi * r2d;
+if (frame === 'galactic') return 'l ' + lon.toFixed(3) + '°  b ' + lat.toFixed(3) + '°';
+const h = lon / 15, hh = Math.floor(h), mm = Math.floor((h - hh) * 60), ss = ((h - hh) * 60 - mm) * 60;
+const s = lat < 0 ? '-' : '+', a = Math.abs(lat), dd = Math.floor(a), dm = Math.floor((a - dd) * 60);
+const ds = ((a - dd) * 60 - dm) * 60;
+const p = (v, n) => String(v).padStart(n, '0');
+return p(hh, 2) + 'h' + p(mm, 2) + 'm' + ss.toFixed(1).padStart(4, '0') + 's  ' + s + p(dd, 2) + '°' + p(dm, 2) + "'" +
+  ds.toFixed(0).padStart(2, '0') + '"  (' + lon.toFixed(4) + '°, ' + lat.toFixed(4) + '°)';
+"""
+
+
+def hover_tool(proj: str, frame: str) -> HoverTool:
+    """A hover tool that shows the sky position under the cursor, computed in the browser."""
+    code = _HOVER_JS.replace("PROJ", repr(proj)).replace("FRAME", repr(frame))
+    fmt = CustomJSHover(code=code)
+    return HoverTool(tooltips=[("position", "$x{custom}")], formatters={"$x": fmt}, mode="mouse")
+
+
+class SkyView(pn.viewable.Viewer):
+    """All-sky datashaded map of the session's filtered catalogue."""
+
+    mode = param.Selector(objects=["replace", "add", "intersect"], default="replace")
+
+    def __init__(self, state: ExploreState, height: int = 520, **params):
+        super().__init__(**params)
+        self.state = state
+        self.range = hv.streams.RangeXY()
+        self.size = hv.streams.PlotSize()
+        watched = ["version", "colour_by", "norm", "cmap", "projection", "frame", "band"]
+        self.params_stream = hv.streams.Params(state, watched)
+        self._pending: tuple | None = None
+        if state.x_range is not None and state.y_range is not None:
+            self._pending = (tuple(state.x_range), tuple(state.y_range))
+        self._shown: tuple | None = None
+        self.dmap = hv.DynamicMap(self._image, streams=[self.range, self.size, self.params_stream])
+        grid = hv.DynamicMap(self._grid, streams=[hv.streams.Params(state, ["projection", "frame"])])
+        self.tap = hv.streams.Tap(source=self.dmap, transient=True)
+        self.tap.add_subscriber(self._on_tap)
+        self.box = hv.streams.BoundsXY(source=self.dmap, transient=True)
+        self.box.add_subscriber(self._on_box)
+        self.lasso = hv.streams.Lasso(source=self.dmap)
+        self.lasso.add_subscriber(self._on_lasso)
+        overlay = (self.dmap * grid).opts(
+            hv.opts.RGB(
+                responsive=True,
+                min_height=height,
+                data_aspect=1,
+                xaxis=None,
+                yaxis=None,
+                tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
+                active_tools=["wheel_zoom", "pan"],
+                default_tools=["pan", "wheel_zoom", "reset"],
+                framewise=True,
+                # Bokeh waits 500 ms after a wheel gesture by default; users feel that as lag.
+                backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
+                show_grid=False,
+                toolbar="above",
+            ),
+        )
+        self.pane = pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=height, linked_axes=False)
+        state.param.watch(self._on_projection, ["projection", "frame"])
+        state.param.watch(self._on_view_request, ["x_range", "y_range"])
+        self.range.add_subscriber(self._on_range)
+
+    # --- rendering -----------------------------------------------------------------------------
+    def _view_ranges(self, x_range, y_range):
+        """The ranges to draw: a pending go-to/permalink view wins over the plot's own ranges."""
+        if self._pending is not None:
+            view, self._pending = self._pending, None
+            self._shown = view
+            return view
+        full_x, full_y = skyplot.full_extent(self.state.projection)
+        if x_range is None or y_range is None or not np.all(np.isfinite([*x_range, *y_range])):
+            return full_x, full_y
+        self._shown = (tuple(x_range), tuple(y_range))
+        return self._shown
+
+    def _on_range(self, x_range=None, y_range=None, **_):
+        """The user panned/zoomed: mirror the view into the state (for the permalink)."""
+        if x_range is None or y_range is None:
+            return
+        view = (tuple(round(v, 5) for v in x_range), tuple(round(v, 5) for v in y_range))
+        self._shown = view
+        self.state.param.update(x_range=view[0], y_range=view[1])
+
+    def _on_view_request(self, *_):
+        st = self.state
+        if st.x_range is None or st.y_range is None:
+            return
+        view = (tuple(st.x_range), tuple(st.y_range))
+        if view != self._shown:
+            self._pending = view
+            self.dmap.event()
+
+    def colour_values(self):
+        """(values, how, cmap, categories, span) for the chosen colouring."""
+        st, cat = self.state, self.state.catalogue
+        frame = cat.frame(st.level)
+        if st.colour_by == "count":
+            return None, "count", st.cmap, None, None
+        if st.colour_by == "flux":
+            col = fields.column("flux", st.level, st.band)
+            return cat.log10(st.level, col), "mean", "bgy", None, (-15.0, -11.0)
+        if st.colour_by in ("hr2", "hr3"):
+            return (
+                frame[fields.column(st.colour_by, st.level)].to_numpy(np.float32),
+                "mean",
+                "coolwarm",
+                None,
+                (-1.0, 1.0),
+            )
+        if st.colour_by == "variable":
+            col = fields.column("var_flag", st.level)
+            return (
+                cat.derived(st.level, f"float:{col}", lambda: frame[col].to_numpy(np.float32)),
+                "mean",
+                "fire",
+                None,
+                (0.0, 0.2),
+            )
+        if st.colour_by == "class":
+            codes = frame["CLASS"].to_numpy(np.int16)
+            return (
+                np.where(codes < 0, len(schema.CLASS_NAMES), codes),
+                "by",
+                None,
+                [*schema.CLASS_NAMES, "unclassified"],
+                None,
+            )
+        raise ValueError(st.colour_by)
+
+    def _image(self, x_range, y_range, width, height, **_):
+        st = self.state
+        xr_, yr_ = self._view_ranges(x_range, y_range)
+        w, h = int(width or 900), int(height or 450)
+        x, y = st.catalogue.xy(st.level, st.frame, st.projection)
+        values, how, cmap, cats, span = self.colour_values()
+        if st.selected is not None:
+            img = skyplot.sky_rgba(x, y, st.mask, xr_, yr_, w, h, highlight=st.selected, norm=st.norm)
+        else:
+            img = skyplot.sky_rgba(
+                x,
+                y,
+                st.mask,
+                xr_,
+                yr_,
+                w,
+                h,
+                values=values,
+                how=how,
+                norm=st.norm,
+                cmap=cmap,
+                categories=cats,
+                span=span,
+            )
+        return skyplot.to_rgb_element(img, xr_, yr_)
+
+    def _grid(self, **_):
+        return skyplot.graticule_overlay(self.state.projection, self.state.frame)
+
+    def _on_projection(self, *_):
+        # The old view's coordinates mean nothing in the new projection: show the whole sky.
+        full_x, full_y = skyplot.full_extent(self.state.projection)
+        self._shown = None
+        self.state.param.update(x_range=full_x, y_range=full_y)
+        tools = [hover_tool(self.state.projection, self.state.frame)]
+        self.pane.object = self.pane.object.opts(hv.opts.RGB(tools=["tap", "box_select", "lasso_select", *tools]))
+
+    # --- interaction ---------------------------------------------------------------------------
+    def pixel_scale_deg(self) -> float:
+        """Approximate degrees of sky per screen pixel at the current zoom."""
+        xr_ = self.range.x_range or skyplot.full_extent(self.state.projection)[0]
+        width = self.size.width or 900
+        return abs(xr_[1] - xr_[0]) / max(width, 1)
+
+    def _on_tap(self, x=None, y=None, **_):
+        if x is None or y is None:
+            return
+        st = self.state
+        lon, lat = projection.inverse(np.array([x]), np.array([y]), st.projection)
+        if not np.isfinite(lon[0]):
+            return
+        tol = max(self.pixel_scale_deg() * TAP_PIXELS, 2.0 / 3600)
+        row = st.catalogue.nearest(st.level, st.frame, float(lon[0]), float(lat[0]), tol, mask=st.visible)
+        if row is None:
+            st.message = "No source under the cursor; zoom in or tap closer to a dot."
+            return
+        st.message = ""
+        st.srcid = int(st.catalogue.frame(st.level)["SRCID"].iat[row])
+
+    def _on_box(self, bounds=None, **_):
+        if not bounds:
+            return
+        st = self.state
+        x0, y0, x1, y1 = bounds
+        xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
+        st.set_part("sky", Box(xc, yc, x0, x1, y0, y1), mode=self.mode)
+
+    def _on_lasso(self, geometry=None, **_):
+        if geometry is None or len(geometry) < 3:
+            return
+        st = self.state
+        xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
+        st.set_part("sky", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]), mode=self.mode)
+
+    def __panel__(self):
+        return self.pane

@@ -1,0 +1,125 @@
+"""Table of the current selection, paged and sorted on the server (never all rows to the browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from app import fields
+from app.state import ExploreState
+from data_loaders import schema
+
+PAGE_SIZE = 12
+
+
+def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: int, ascending: bool) -> np.ndarray:
+    """Row indices of one page of the visible rows, sorted by ``values`` (None: catalogue order).
+
+    NaN values sort last whichever the direction. Uses a partial sort for the first pages.
+    """
+    idx = np.flatnonzero(visible)
+    if values is None:
+        return idx[page * size : (page + 1) * size]
+    v = values[idx].astype(np.float64)
+    v = np.where(np.isnan(v), np.inf, v if ascending else -v)
+    stop = min((page + 1) * size, idx.size)
+    if stop <= 0:
+        return idx[:0]
+    if stop < idx.size // 4:
+        part = np.argpartition(v, stop - 1)[:stop]
+        order = part[np.lexsort((idx[part], v[part]))]
+    else:
+        order = np.lexsort((idx, v))
+    return idx[order[page * size : stop]]
+
+
+class TableView(pn.viewable.Viewer):
+    """One page of the selection with the default columns plus any the user adds."""
+
+    page = param.Integer(default=0, bounds=(0, None))
+    sort_by = param.String(default="flux")
+    ascending = param.Boolean(default=False)
+    extra = param.ListSelector(default=[], objects=[])
+
+    def __init__(self, state: ExploreState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.param.extra.objects = [c for c in state.catalogue.all_columns if c not in ("HPX",)]
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            height=360,
+            selectable=1,
+            layout="fit_data_stretch",
+            header_filters=False,
+            theme="fast",
+        )
+        self.table.on_click(self._on_click)
+        self.sort_select = pn.widgets.Select(name="sort by", options=list(fields.TABLE_FIELDS), value="flux", width=110)
+        self.order_toggle = pn.widgets.Toggle(name="ascending", value=False, width=90, margin=(23, 5))
+        self.extra_select = pn.widgets.MultiChoice(
+            name="more columns", options=self.param.extra.objects, value=[], width=320, max_items=8
+        )
+        self.prev_b = pn.widgets.Button(name="◀", width=40, margin=(23, 2))
+        self.next_b = pn.widgets.Button(name="▶", width=40, margin=(23, 2))
+        self.info = pn.pane.Markdown("", margin=(28, 8))
+        self.prev_b.on_click(lambda e: self._go(-1))
+        self.next_b.on_click(lambda e: self._go(+1))
+        self.sort_select.param.watch(lambda e: self.param.update(sort_by=e.new, page=0), "value")
+        self.order_toggle.param.watch(lambda e: self.param.update(ascending=e.new, page=0), "value")
+        self.extra_select.param.watch(lambda e: setattr(self, "extra", e.new), "value")
+        state.param.watch(lambda e: self.param.update(page=0), ["version", "level"])
+        self._rows = np.array([], dtype=int)
+        self.param.watch(self._refresh, ["page", "sort_by", "ascending", "extra"])
+        state.param.watch(self._refresh, ["version", "level", "band"])
+        self._refresh()
+
+    def _go(self, step: int) -> None:
+        n = int(self.state.visible.sum())
+        last = max((n - 1) // PAGE_SIZE, 0)
+        self.page = int(np.clip(self.page + step, 0, last))
+
+    def frame_page(self) -> pd.DataFrame:
+        st = self.state
+        frame = st.catalogue.frame(st.level)
+        col = fields.column(self.sort_by, st.level, st.band)
+        values = frame[col].to_numpy(np.float64, na_value=np.nan) if col != "IAUNAME" else None
+        self._rows = page_rows(values, st.visible, self.page, PAGE_SIZE, self.ascending)
+        cols = [fields.column(f, st.level, st.band) for f in fields.TABLE_FIELDS]
+        out = frame.iloc[self._rows][[c for c in cols if c in frame]].copy()
+        if "CLASS" in out:
+            names = np.array([*schema.CLASS_NAMES, "—"])
+            out["CLASS"] = names[
+                np.where(out["CLASS"].to_numpy() < 0, len(schema.CLASS_NAMES), out["CLASS"].to_numpy())
+            ]
+        extra = [c for c in self.extra if c not in out]
+        if extra:
+            if st.level == "detections":
+                add = st.catalogue.read_columns(extra).iloc[self._rows]
+                for c in extra:
+                    out[c] = add[c].to_numpy()
+        return out.reset_index(drop=True)
+
+    def _refresh(self, *_):
+        page = self.frame_page()
+        n = int(self.state.visible.sum())
+        pages = max((n + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        self.table.value = page
+        self.info.object = f"page {self.page + 1:,} of {pages:,} · {n:,} rows"
+
+    def _on_click(self, event) -> None:
+        if event.row is None or event.row >= len(self._rows):
+            return
+        frame = self.state.catalogue.frame(self.state.level)
+        self.state.srcid = int(frame["SRCID"].iat[int(self._rows[event.row])])
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(self.sort_select, self.order_toggle, self.extra_select, self.prev_b, self.next_b, self.info),
+            self.table,
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,68 @@
+"""The Explore page: sky, linked HR diagram and flux distribution, table, source card."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from app.state import ExploreState
+from app.views.filters import FilterPanel
+from app.views.goto import GoToBox
+from app.views.linked import FluxView, HRView
+from app.views.sky import SkyView
+from app.views.source_card import SourceCard
+from app.views.table import TableView
+from data_loaders.catalogue import Catalogue
+from layouts.common import template
+
+#: State parameters mirrored in the URL (short names keep permalinks readable).
+URL_PARAMS = {
+    "level": "level",
+    "frame": "frame",
+    "projection": "proj",
+    "colour_by": "colour",
+    "norm": "norm",
+    "cmap": "cmap",
+    "band": "band",
+    "log_flux": "flux",
+    "hr1": "hr1",
+    "hr2": "hr2",
+    "hr3": "hr3",
+    "hr4": "hr4",
+    "det_ml_min": "detml",
+    "extent": "extent",
+    "quality": "quality",
+    "variability": "var",
+    "n_det": "ndet",
+    "mjd": "mjd",
+    "classes": "classes",
+    "class_prob_min": "pclass",
+    "selection_code": "sel",
+    "x_range": "x",
+    "y_range": "y",
+    "srcid": "src",
+    "hr_x": "hrx",
+    "hr_y": "hry",
+}
+
+
+def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, ExploreState]:
+    """Build the page for one session; returns the template and the session's state."""
+    state = ExploreState(catalogue)
+    sky = SkyView(state)
+    filters = FilterPanel(state, sky)
+    goto = GoToBox(state)
+    card = SourceCard(state)
+    main = [
+        pn.Column(sky, sizing_mode="stretch_width"),
+        pn.Row(
+            pn.Column(HRView(state), sizing_mode="stretch_both", min_height=380),
+            pn.Column(FluxView(state), sizing_mode="stretch_both", min_height=380),
+            pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_both", min_height=380),
+            sizing_mode="stretch_width",
+        ),
+        TableView(state),
+    ]
+    tmpl = template(catalogue, "Explore", sidebar=[goto, filters], main=main)
+    if pn.state.location is not None:
+        pn.state.location.sync(state, URL_PARAMS)
+    return tmpl, state
