@@ -165,6 +165,7 @@ def make_observations(groups: pd.DataFrame, rng: np.random.Generator) -> pd.Data
                          np.char.add(np.char.zfill((rank % 3 + 1).astype("U2"), 2), "01"))
     obs_class = rng.choice(6, size=n, p=[0.42, 0.2, 0.15, 0.1, 0.08, 0.05]).astype(np.int32)
     obs_class[rng.random(n) < 0.004] = -1
+    obs_class[rng.integers(n)] = -1  # always at least one TNULL null
     high_bkg = rng.random(n) < 0.1
     bkg = rng.lognormal(0.0, 0.3, n) * np.where(high_bkg, 3.0, 1.0)
     filters = np.array(["Thin1", "Medium", "Thick"])
