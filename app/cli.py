@@ -98,7 +98,7 @@ def _cmd_serve(args, extra: list[str]) -> int:
     load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
     cmd = serve_command(args, extra)
     print(f"Serving {args.data_dir} on http://localhost:{args.port}/", flush=True)
-    os.execv(cmd[0], cmd)  # replace this process: signals reach Panel directly
+    os.execv(cmd[0], cmd)  # noqa: S606 - our own command line; replacing the process lets signals reach Panel
     return 0  # pragma: no cover
 
 

@@ -227,6 +227,26 @@ class Catalogue:
             raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)}.")
         return _numpy_frame(pq.read_table(self._dataset_path, columns=columns))
 
+    def read_rows(self, columns: list[str], rows: np.ndarray, level: str = "detections") -> pd.DataFrame:
+        """Read ``columns`` for the given row positions only (touching just their row groups)."""
+        path = self._dataset_path / "part-0.parquet" if level == "detections" else self.path / schema.SOURCES_FILE
+        pf = pq.ParquetFile(path)
+        unknown = [c for c in columns if c not in pf.schema_arrow.names]
+        if unknown:
+            raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)} at the {level} level.")
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = np.cumsum([0] + [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)])
+        groups = np.unique(np.searchsorted(starts, rows, side="right") - 1)
+        if groups.size == 0:
+            return _numpy_frame(pf.schema_arrow.empty_table().select(columns))
+        table = pf.read_row_groups(groups.tolist(), columns=columns)
+        offsets = np.concatenate([[0], np.cumsum([starts[g + 1] - starts[g] for g in groups])])
+        local = np.empty(rows.size, dtype=np.int64)
+        for k, g in enumerate(groups):
+            inside = (rows >= starts[g]) & (rows < starts[g + 1])
+            local[inside] = rows[inside] - starts[g] + offsets[k]
+        return _numpy_frame(table.take(pa.array(local)))
+
     def detections_of(self, srcid: int) -> pd.DataFrame:
         """Every column of every detection of one source, sorted by MJD_START.
 

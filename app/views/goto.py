@@ -38,7 +38,8 @@ def go_to(state: ExploreState, text: str) -> str:
         state.param.update(x_range=xr_, y_range=yr_)
         if radius:
             state.select_cone(target.ra, target.dec, radius)
-            return f"Cone of {radius * 60:.3g}′ around {target.ra:.4f}°, {target.dec:+.4f}°: {state.counts()['selected']:,} rows."
+            n = state.counts()["selected"]
+            return f"Cone of {radius * 60:.3g}′ around {target.ra:.4f}°, {target.dec:+.4f}°: {n:,} rows."
         row = cat.nearest(level, "icrs", target.ra, target.dec, 30 / 3600)
         if row is not None:
             state.srcid = int(frame["SRCID"].iat[row])

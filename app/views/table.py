@@ -97,11 +97,10 @@ class TableView(pn.viewable.Viewer):
                 np.where(out["CLASS"].to_numpy() < 0, len(schema.CLASS_NAMES), out["CLASS"].to_numpy())
             ]
         extra = [c for c in self.extra if c not in out]
-        if extra:
-            if st.level == "detections":
-                add = st.catalogue.read_columns(extra).iloc[self._rows]
-                for c in extra:
-                    out[c] = add[c].to_numpy()
+        if extra and st.level == "detections":
+            add = st.catalogue.read_rows(extra, self._rows)
+            for c in extra:
+                out[c] = add[c].to_numpy()
         return out.reset_index(drop=True)
 
     def _refresh(self, *_):
