@@ -15,12 +15,17 @@ DETECTION = dict(obs_id=OBS, src_num=12, ra=150.1, dec=2.2, mjd_start=59000.25)
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive")
-    paths = write_detection_products(
-        root, **DETECTION, rate=0.8, exposure=80_000, variable=True, fvar=0.3, seed=1
-    )
+    paths = write_detection_products(root, **DETECTION, rate=0.8, exposure=80_000, variable=True, fvar=0.3, seed=1)
     steady = write_detection_products(
-        root, obs_id=OBS, src_num=13, ra=150.2, dec=2.3, mjd_start=59000.25,
-        rate=0.5, exposure=30_000, seed=1,
+        root,
+        obs_id=OBS,
+        src_num=13,
+        ra=150.2,
+        dec=2.3,
+        mjd_start=59000.25,
+        rate=0.5,
+        exposure=30_000,
+        seed=1,
     )
     return {p.name: p for p in paths + steady}
 
@@ -98,9 +103,7 @@ def test_header_statistics_follow_variability(archive):
     assert steady.chi2prob > 1e-5
     assert steady.fvar < 0.05
     assert variable.avrate == pytest.approx(np.nanmean(variable.rate), rel=1e-4)
-    assert variable.exposure == pytest.approx(
-        np.nansum(variable.fracexp) * variable.timedel, rel=1e-4
-    )
+    assert variable.exposure == pytest.approx(np.nansum(variable.fracexp) * variable.timedel, rel=1e-4)
     assert variable.src_ra == 150.1 and variable.src_dec == 2.2
 
 
@@ -108,10 +111,20 @@ def _lightcurve(rate, error, fracexp, timedel=10.0):
     n = len(rate)
     time = 1000.0 + (np.arange(n) + 0.5) * timedel
     return Lightcurve(
-        time=time, mjd=50814.0 + time / 86400.0, rate=np.array(rate), error=np.array(error),
-        fracexp=np.array(fracexp), background=np.full(n, 0.1), background_error=np.full(n, 0.01),
-        timedel=timedel, instrument="EPN", obs_id=OBS, src_num=1, exposure=float(n * timedel),
-        band_rates={1: np.array(rate) / 2}, band_errors={1: np.array(error) / 2},
+        time=time,
+        mjd=50814.0 + time / 86400.0,
+        rate=np.array(rate),
+        error=np.array(error),
+        fracexp=np.array(fracexp),
+        background=np.full(n, 0.1),
+        background_error=np.full(n, 0.01),
+        timedel=timedel,
+        instrument="EPN",
+        obs_id=OBS,
+        src_num=1,
+        exposure=float(n * timedel),
+        band_rates={1: np.array(rate) / 2},
+        band_errors={1: np.array(error) / 2},
     )
 
 

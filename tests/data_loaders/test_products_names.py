@@ -15,15 +15,9 @@ from data_loaders.products import (
 
 
 def test_schema_examples_build_exactly():
-    assert product_name("0886010101", "PN", "X000", "SRCTSR", 12, "8") == (
-        "P0886010101PNX000SRCTSR800C.FTZ"
-    )
-    assert product_name("0886010101", "PN", "S003", "SRSPEC", 12) == (
-        "P0886010101PNS003SRSPEC000C.FTZ"
-    )
-    assert product_name("0886010101", "M1", "U002", "BGSPEC", 4095) == (
-        "P0886010101M1U002BGSPEC0FFF.FTZ"
-    )
+    assert product_name("0886010101", "PN", "X000", "SRCTSR", 12, "8") == ("P0886010101PNX000SRCTSR800C.FTZ")
+    assert product_name("0886010101", "PN", "S003", "SRSPEC", 12) == ("P0886010101PNS003SRSPEC000C.FTZ")
+    assert product_name("0886010101", "M1", "U002", "BGSPEC", 4095) == ("P0886010101M1U002BGSPEC0FFF.FTZ")
 
 
 @pytest.mark.parametrize(

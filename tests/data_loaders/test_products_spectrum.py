@@ -33,11 +33,14 @@ def _spectrum_file(path, counts, *, exposure, backscal, specdelt=5.0, extra=()):
 
 
 def _arf_file(path, lo, hi, area):
-    hdu = fits.BinTableHDU.from_columns([
-        fits.Column("ENERG_LO", "E", unit="keV", array=lo),
-        fits.Column("ENERG_HI", "E", unit="keV", array=hi),
-        fits.Column("SPECRESP", "E", unit="cm**2", array=area),
-    ], name="SPECRESP")
+    hdu = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=lo),
+            fits.Column("ENERG_HI", "E", unit="keV", array=hi),
+            fits.Column("SPECRESP", "E", unit="cm**2", array=area),
+        ],
+        name="SPECRESP",
+    )
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
     return path
 
@@ -55,8 +58,9 @@ def test_net_rate_against_hand_computation(pair):
     assert spectrum.background_scale == pytest.approx(1000 / 2000 * 100 / 400)
     rate, error = spectrum.net_rate()
     np.testing.assert_allclose(rate, [0.010 - 40 / 8000, 0.020, -8 / 8000, 0.005 - 100 / 8000])
-    np.testing.assert_allclose(error, np.sqrt([10 / 1e6 + 40 / 8000**2, 20 / 1e6,
-                                               8 / 8000**2, 5 / 1e6 + 100 / 8000**2]))
+    np.testing.assert_allclose(
+        error, np.sqrt([10 / 1e6 + 40 / 8000**2, 20 / 1e6, 8 / 8000**2, 5 / 1e6 + 100 / 8000**2])
+    )
     per_kev = spectrum.net_rate_per_kev()
     assert per_kev.unit == "count/s/keV"
     np.testing.assert_allclose(per_kev.value, rate / 0.005)  # 5 eV channels
@@ -68,21 +72,22 @@ def test_energy_axis_from_specdelt(pair, tmp_path):
     np.testing.assert_allclose(spectrum.energy_lo, [0.0, 0.005, 0.010, 0.015])
     np.testing.assert_allclose(spectrum.energy_hi, [0.005, 0.010, 0.015, 0.020])
     assert spectrum.energy_source == "SPECDELT"
-    wide = read_spectrum(_spectrum_file(tmp_path / "w.fits", [1, 2], exposure=1.0,
-                                        backscal=1.0, specdelt=10.0))
+    wide = read_spectrum(_spectrum_file(tmp_path / "w.fits", [1, 2], exposure=1.0, backscal=1.0, specdelt=10.0))
     np.testing.assert_allclose(wide.energy_hi, [0.010, 0.020])
-    bare = read_spectrum(_spectrum_file(tmp_path / "b.fits", [1, 2], exposure=1.0,
-                                        backscal=1.0, specdelt=None))
+    bare = read_spectrum(_spectrum_file(tmp_path / "b.fits", [1, 2], exposure=1.0, backscal=1.0, specdelt=None))
     assert bare.energy_source.startswith("default 5 eV")
     np.testing.assert_allclose(bare.energy_lo, [0.0, 0.005])
 
 
 def test_energy_axis_from_a_response_when_it_exists(pair, tmp_path):
-    ebounds = fits.BinTableHDU.from_columns([
-        fits.Column("CHANNEL", "J", array=[0, 1, 2, 3]),
-        fits.Column("E_MIN", "E", unit="keV", array=[0.1, 0.2, 0.4, 0.8]),
-        fits.Column("E_MAX", "E", unit="keV", array=[0.2, 0.4, 0.8, 1.6]),
-    ], name="EBOUNDS")
+    ebounds = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=[0, 1, 2, 3]),
+            fits.Column("E_MIN", "E", unit="keV", array=[0.1, 0.2, 0.4, 0.8]),
+            fits.Column("E_MAX", "E", unit="keV", array=[0.2, 0.4, 0.8, 1.6]),
+        ],
+        name="EBOUNDS",
+    )
     rmf = tmp_path / "epn.rmf"
     fits.HDUList([fits.PrimaryHDU(), ebounds]).writeto(rmf)
     spectrum = read_spectrum(pair[0], response=rmf)
@@ -115,15 +120,15 @@ def test_background_must_match_channels(pair, tmp_path):
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive")
-    paths = write_detection_products(root, obs_id="0886010101", src_num=12, ra=10.0, dec=-5.0,
-                                     rate=0.5, exposure=40_000, mjd_start=58000.0, seed=3)
+    paths = write_detection_products(
+        root, obs_id="0886010101", src_num=12, ra=10.0, dec=-5.0, rate=0.5, exposure=40_000, mjd_start=58000.0, seed=3
+    )
     return {p.name[11:23]: p for p in paths}  # e.g. "PNS003SRSPEC"
 
 
 def _synthetic_spectrum(files, camera):
     prefix = {"PN": "PNS003", "M1": "M1S001", "M2": "M2S002"}[camera]
-    return read_spectrum(files[prefix + "SRSPEC"], background=files[prefix + "BGSPEC"],
-                         arf=files[prefix + "SRCARF"])
+    return read_spectrum(files[prefix + "SRSPEC"], background=files[prefix + "BGSPEC"], arf=files[prefix + "SRCARF"])
 
 
 def test_synthetic_spectrum_recovers_the_source_rate(synthetic):
