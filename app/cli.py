@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("info", help="list the ingested releases")
     n.add_argument("--columns", action="store_true", help="also list every column")
+
+    from app.commands import register_all
+
+    register_all(sub)
     return p
 
 
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _cmd_serve(args, extra)
-        return {"demo": _cmd_demo, "ingest": _cmd_ingest, "info": _cmd_info}[args.command](args)
+        builtin = {"demo": _cmd_demo, "ingest": _cmd_ingest, "info": _cmd_info}
+        return builtin[args.command](args) if args.command in builtin else args.func(args)
     except XmmExplorerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
