@@ -76,6 +76,12 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator
     newsrc = kind == planting.PLANTED_KINDS.index("new_source")
     base[k] = 10 ** rng.uniform(-13.5, -12.5, int(k.sum()))
     base[newsrc] = 10 ** rng.uniform(-13.3, -12.0, int(newsrc.sum()))
+    # New sources stay well below every earlier limit, then appear at FACTOR times that.
+    pre = newsrc[si] & (mjd < plant["T0"][si])
+    t_pre = np.fmax(obs.PN_ONTIME.to_numpy(), obs.M1_ONTIME.to_numpy())[oi[pre]]
+    lim_pre = np.full(len(src), np.inf)
+    np.minimum.at(lim_pre, si[pre], flux_limit(t_pre))
+    base = np.where(newsrc, np.minimum(base, 0.25 * lim_pre * plant["FACTOR"]), base)
     plant["BASE_FLUX"] = base
     var_dex = np.where(k, 0.03, src.VAR_DEX.to_numpy())
     mult = planting.multiplier(kind[si], plant["FACTOR"][si], plant["T0"][si],

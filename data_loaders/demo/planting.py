@@ -31,7 +31,7 @@ def choose_planted(pair_src: np.ndarray, pair_mjd: np.ndarray, n_src: int,
         chosen = pool[pos:pos + k]
         pos += k
         kind[chosen] = PLANTED_KINDS.index(name)
-        lo = 10.0 if name == "new_source" else 3.0
+        lo = 20.0 if name == "new_source" else 3.0
         factor[chosen] = 10 ** rng.uniform(np.log10(lo), 2.0, k)
         j = rng.integers(1, counts[chosen])  # change between epoch j-1 and j
         a = pair_mjd[starts[chosen] + j - 1]
