@@ -56,8 +56,10 @@ def _csv(data: bytes, filename: str) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise ExportError(f"'{filename}' is not a UTF-8 text CSV file.") from None
     try:
-        return pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True,
-                           sep=None, engine="python")
+        header = next((ln for ln in text.splitlines() if ln.strip()
+                       and not ln.lstrip().startswith("#")), "")
+        sep = next((s for s in (",", "\t", ";", "|") if s in header), ",")
+        return pd.read_csv(io.StringIO(text), comment="#", skipinitialspace=True, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, TypeError):
         raise ExportError(f"'{filename}' is not a readable CSV file; expected {EXPECTED}.") \
             from None
