@@ -109,7 +109,7 @@ def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float,
     absorbed = (cls == 0) & (rng.random(m) < 0.3)
     lognh = np.where(absorbed, rng.uniform(21.5, 23.5, m), lognh)
     extent = np.where(cls == EXTENDED, 10 ** rng.uniform(np.log10(6), np.log10(80), m), 0.0)
-    spurious_ext = (cls != EXTENDED) & (rng.random(m) < 0.02)
+    spurious_ext = (cls != EXTENDED) & (rng.random(m) < 0.06)
     extent = np.where(spurious_ext, rng.uniform(6, 25, m), extent)
     order = np.lexsort((dec, ra, gidx))
     src = pd.DataFrame({
