@@ -76,6 +76,9 @@ class Columns:
             return x if axis == "X" else y
         return self.frame[name]
 
+    def __len__(self) -> int:
+        return len(self.frame)
+
     def __contains__(self, name: str) -> bool:
         return name.startswith("SKY_") or name in self.frame
 

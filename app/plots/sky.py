@@ -23,7 +23,7 @@ COLORMAPS["viridis"] = list(colorcet.palette["bgy"])  # colorcet's perceptually 
 COLORMAPS["coolwarm"] = list(colorcet.palette["coolwarm"])  # diverging: hardness ratios
 NORMALISATIONS = ("eq_hist", "log", "linear", "cbrt")
 #: Colours of the classifier's classes, in schema.CLASS_NAMES order (distinct on dark and light).
-CLASS_COLOURS = ("#4c9be8", "#f2c14e", "#e4572e", "#a05ad8", "#17bebb", "#f78fb3", "#9bc53d")
+CLASS_COLOURS = ("#4c9be8", "#f2c14e", "#e4572e", "#a05ad8", "#17bebb", "#f78fb3", "#9bc53d", "#6b6b6b")
 SELECTED_CMAP = ["#ffeda0", "#fd8d3c", "#e31a1c", "#800026"]
 CONTEXT_CMAP = ["#3a3a4a", "#8a8aa0"]
 

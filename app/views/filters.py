@@ -61,7 +61,7 @@ class FilterPanel(pn.viewable.Viewer):
             pn.widgets.Select.from_param(sp.band, name="Flux band (1-5, 8 = 0.2-12 keV)"),
             self.flux,
             *(
-                pn.widgets.RangeSlider.from_param(sp.param[f"hr{i}"], name=fields.label(f"hr{i}"), step=0.05)
+                pn.widgets.RangeSlider.from_param(sp[f"hr{i}"], name=fields.label(f"hr{i}"), step=0.05)
                 for i in range(1, 5)
             ),
             pn.widgets.FloatSlider.from_param(sp.det_ml_min, name="Detection likelihood ≥", step=1),
