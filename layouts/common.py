@@ -5,8 +5,13 @@ from __future__ import annotations
 import html
 
 import panel as pn
+from panel.theme.fast import Fast
 
 from data_loaders.catalogue import Catalogue
+
+# Panel's Fast design pulls Open Sans from Google Fonts on every page load: that leaks each
+# visitor to a third party and fails on offline kiosks. Use the system font stack instead.
+Fast._resources = {**Fast._resources, "font": {}}
 
 CSS = """
 .xmm-card h3 { font-weight: 600; }
@@ -58,5 +63,8 @@ def template(
         accent="#f59e0b",
         header=[pn.pane.HTML(header_html(catalogue), margin=(12, 10))],
         main_layout=None,
+        # No web fonts: the server may run without internet and the browser should not call out.
+        font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
+        font_url="data:text/css,",
     )
     return tmpl

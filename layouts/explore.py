@@ -55,9 +55,9 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Exp
     main = [
         pn.Column(sky, sizing_mode="stretch_width"),
         pn.Row(
-            pn.Column(HRView(state), sizing_mode="stretch_both", min_height=380),
-            pn.Column(FluxView(state), sizing_mode="stretch_both", min_height=380),
-            pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_both", min_height=380),
+            pn.Column(HRView(state), sizing_mode="stretch_width"),
+            pn.Column(FluxView(state), sizing_mode="stretch_width"),
+            pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         ),
         TableView(state),

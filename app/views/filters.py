@@ -39,7 +39,7 @@ class FilterPanel(pn.viewable.Viewer):
             name="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
         )
         self.query.param.watch(self._on_query, "enter_pressed")
-        self.flux = pn.widgets.EditableRangeSlider.from_param(sp.log_flux, name=fields.label("flux", 8), step=0.1)
+        self.flux = pn.widgets.RangeSlider.from_param(sp.log_flux, name=fields.label("flux", 8), step=0.1)
         sp.watch(lambda e: setattr(self.flux, "name", fields.label("flux", e.new)), "band")
         classes = pn.widgets.MultiChoice.from_param(sp.classes, name="Class (machine classifier)")
         self.widgets = pn.Column(

@@ -68,8 +68,8 @@ class HRView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
-            pn.pane.HoloViews(self.plot, sizing_mode="stretch_both", min_height=320),
-            sizing_mode="stretch_both",
+            pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340),
+            sizing_mode="stretch_width",
         )
 
 
@@ -121,6 +121,6 @@ class FluxView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("**Flux distribution**", margin=(8, 5)), self.band_select),
-            pn.pane.HoloViews(self.plot, sizing_mode="stretch_both", min_height=320),
-            sizing_mode="stretch_both",
+            pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340),
+            sizing_mode="stretch_width",
         )

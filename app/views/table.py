@@ -35,6 +35,20 @@ def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: i
     return idx[order[page * size : stop]]
 
 
+def format_page(page: pd.DataFrame) -> pd.DataFrame:
+    """Display strings: fluxes in scientific notation, IDs without thousands separators."""
+    out = page.copy()
+    for col in out.columns:
+        v = out[col]
+        if col.endswith(("_FLUX", "_FLUX_ERR", "_FMIN", "_FMAX")):
+            out[col] = [f"{x:.3e}" if np.isfinite(x) else "" for x in v.to_numpy(np.float64, na_value=np.nan)]
+        elif col in ("SRCID", "DETID"):
+            out[col] = v.astype(str)
+        elif pd.api.types.is_float_dtype(v.dtype):
+            out[col] = [f"{x:.5g}" if np.isfinite(x) else "" for x in v.to_numpy(np.float64, na_value=np.nan)]
+    return out
+
+
 class TableView(pn.viewable.Viewer):
     """One page of the selection with the default columns plus any the user adds."""
 
@@ -101,7 +115,7 @@ class TableView(pn.viewable.Viewer):
             add = st.catalogue.read_rows(extra, self._rows)
             for c in extra:
                 out[c] = add[c].to_numpy()
-        return out.reset_index(drop=True)
+        return format_page(out.reset_index(drop=True))
 
     def _refresh(self, *_):
         page = self.frame_page()

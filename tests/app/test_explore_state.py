@@ -1,0 +1,172 @@
+"""Explore state and views driven without a browser: filters, selections, permalinks, go-to, tap."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.search import SearchError
+from app.selection import Box, Range
+from app.state import ExploreState
+from app.views.goto import go_to
+from app.views.sky import SkyView
+from app.views.table import page_rows
+from data_loaders import projection
+
+
+@pytest.fixture
+def state(demo_catalogue):
+    return ExploreState(demo_catalogue)
+
+
+def test_defaults_show_everything(state, demo_catalogue):
+    c = state.counts()
+    assert c["total"] == c["filtered"] == c["selected"] == len(demo_catalogue.sources)
+    assert state.selected is None
+
+
+def test_filters_match_direct_pandas(state, demo_catalogue):
+    src = demo_catalogue.sources
+    state.param.update(log_flux=(-13.5, -11.0), quality="clean", extent="point-like", hr2=(-0.5, 0.6), det_ml_min=10)
+    f = src["SC_EP_8_FLUX"]
+    expected = (
+        (f >= 10**-13.5)
+        & (f <= 10**-11.0)
+        & (src["SC_SUM_FLAG"] <= 2)
+        & (src["SC_EXTENT"] <= 0)
+        & (src["SC_HR2"] >= -0.5)
+        & (src["SC_HR2"] <= 0.6)
+        & (src["SC_DET_ML"] >= 10)
+    )
+    assert state.counts()["filtered"] == int(expected.sum()) > 0
+    assert np.array_equal(state.mask, expected.to_numpy())
+
+
+def test_detection_level_and_variability(state, demo_catalogue):
+    det = demo_catalogue.detections
+    state.param.update(level="detections", variability="variable", n_det=(2, 100))
+    expected = det["VAR_FLAG"].to_numpy() & (det["N_DETECTIONS"].to_numpy() >= 2)
+    assert state.counts() == {"total": len(det), "filtered": int(expected.sum()), "selected": int(expected.sum())}
+
+
+def test_class_filter_uses_classifications(state, demo_catalogue):
+    state.param.update(classes=["star"], class_prob_min=0.5)
+    src = demo_catalogue.sources
+    expected = (src["CLASS"] == 1) & (src["CLASS_PROB"] >= 0.5)
+    assert state.counts()["filtered"] == int(expected.sum()) > 0
+
+
+@pytest.mark.parametrize("preset", ["clean point sources", "extended", "variable", "bright"])
+def test_presets_narrow_the_sample(state, preset):
+    state.apply_preset(preset)
+    c = state.counts()
+    assert 0 < c["filtered"] < c["total"]
+    state.reset_filters()
+    assert state.counts()["filtered"] == c["total"]
+
+
+def test_selection_parts_combine_and_clear(state, demo_catalogue):
+    src = demo_catalogue.sources
+    state.set_part("hr", Box("SC_HR2", "SC_HR3", -0.2, 0.4, -0.6, 0.2))
+    in_box = src["SC_HR2"].between(-0.2, 0.4) & src["SC_HR3"].between(-0.6, 0.2)
+    assert state.counts()["selected"] == int(in_box.sum())
+    state.set_part("flux", Range("SC_EP_8_FLUX", 1e-14, None))
+    both = in_box & (src["SC_EP_8_FLUX"] >= 1e-14)
+    assert state.counts()["selected"] == int(both.sum())
+    state.set_part("hr", Box("SC_HR2", "SC_HR3", 0.5, 1, 0.5, 1), mode="add")
+    other = src["SC_HR2"].between(0.5, 1) & src["SC_HR3"].between(0.5, 1)
+    assert state.counts()["selected"] == int(((in_box | other) & (src["SC_EP_8_FLUX"] >= 1e-14)).sum())
+    state.clear_selection()
+    assert state.selected is None and state.selection_code == ""
+
+
+def test_permalink_restores_selection_and_filters(state, demo_catalogue):
+    state.param.update(quality="good", band=3, log_flux=(-15.0, -12.5))
+    state.set_part("hr", Box("SC_HR2", "SC_HR3", -0.2, 0.4, -0.6, 0.2))
+    url_state = {p: getattr(state, p) for p in ("quality", "band", "log_flux", "selection_code")}
+    restored = ExploreState(demo_catalogue, **url_state)
+    assert restored.counts() == state.counts()
+    assert np.array_equal(restored.visible, state.visible)
+    assert restored.full_selection() == state.full_selection()
+
+
+def test_bad_selection_code_gives_a_sentence(demo_catalogue):
+    st = ExploreState(demo_catalogue, selection_code="hr~not-base64!!")
+    assert st.selected is None
+    assert "could not be read" in st.message
+
+
+def test_go_to_cone_matches_haversine(state, demo_catalogue):
+    src = demo_catalogue.sources
+    row = src.iloc[len(src) // 2]
+    msg = go_to(state, f"{row['SC_RA']:.5f} {row['SC_DEC']:+.5f} r=10arcmin")
+    ra, dec = np.radians(src["SC_RA"].to_numpy()), np.radians(src["SC_DEC"].to_numpy())
+    ra0, dec0 = np.radians(row["SC_RA"]), np.radians(row["SC_DEC"])
+    hav = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * np.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
+    inside = 2 * np.degrees(np.arcsin(np.sqrt(hav))) <= 10 / 60
+    assert state.counts()["selected"] == int(inside.sum()) >= 1
+    assert "Cone of 10′" in msg
+    assert state.x_range is not None
+
+
+def test_go_to_ids_and_names(state, demo_catalogue):
+    src = demo_catalogue.sources
+    srcid = int(src["SRCID"].iloc[3])
+    go_to(state, f"srcid {srcid}")
+    assert state.srcid == srcid
+    name = src["IAUNAME"].iloc[10]
+    go_to(state, name)
+    assert state.srcid == int(src["SRCID"].iloc[10])
+    detid = int(demo_catalogue.detections["DETID"].iloc[5])
+    go_to(state, f"detid {detid}")
+    assert state.srcid == int(demo_catalogue.detections["SRCID"].iloc[5])
+
+
+@pytest.mark.parametrize("text", ["purple elephants", "srcid 1", "4XMM J9999"])
+def test_go_to_nonsense_is_one_sentence(state, text):
+    with pytest.raises(SearchError) as err:
+        go_to(state, text)
+    assert str(err.value).endswith(".") and "\n" not in str(err.value)
+
+
+def test_tap_picks_the_nearest_visible_source(state, demo_catalogue):
+    view = SkyView(state)
+    src = demo_catalogue.sources
+    row = src.iloc[42]
+    x, y = projection.forward(np.array([row["SC_RA"]]), np.array([row["SC_DEC"]]), "hammer")
+    view._on_tap(x=float(x[0]) + 1e-4, y=float(y[0]))
+    assert state.srcid == int(row["SRCID"])
+    view._on_tap(x=400.0, y=400.0)  # outside the sky: nothing changes
+    assert state.srcid == int(row["SRCID"])
+
+
+def test_sky_box_selection_uses_projected_columns(state, demo_catalogue):
+    view = SkyView(state)
+    view._on_box(bounds=(-50.0, -20.0, 0.0, 30.0))
+    x, y = demo_catalogue.xy("sources", "icrs", "hammer")
+    expected = (x >= -50) & (x <= 0) & (y >= -20) & (y <= 30)
+    assert state.counts()["selected"] == int(expected.sum()) > 0
+
+
+def test_sky_image_renders_each_colouring(state):
+    view = SkyView(state)
+    for colour in ("count", "flux", "hr2", "hr3", "variable", "class"):
+        state.colour_by = colour
+        el = view._image(x_range=None, y_range=None, width=300, height=150)
+        assert el.bounds.lbrt()[0] < 0 < el.bounds.lbrt()[2]
+        assert (np.asarray(el.dimension_values(3)) > 0).sum() > 10, colour
+
+
+def test_table_pages_sort_like_pandas():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=1000)
+    v[::17] = np.nan
+    visible = rng.random(1000) < 0.6
+    idx = np.flatnonzero(visible)
+    order = (
+        pd.Series(v[idx], index=idx).sort_values(ascending=False, na_position="last", kind="stable").index.to_numpy()
+    )
+    got = np.concatenate([page_rows(v, visible, p, 50, ascending=False) for p in range(20)])
+    assert np.array_equal(got, order)
+    asc = pd.Series(v[idx], index=idx).sort_values(na_position="last", kind="stable").index.to_numpy()
+    assert np.array_equal(page_rows(v, visible, 0, 7, ascending=True), asc[:7])
+    assert np.array_equal(page_rows(None, visible, 1, 5, ascending=True), idx[5:10])
