@@ -1,0 +1,91 @@
+"""The classification panel: machine class probabilities, then citizen and reviewer verdicts (flags)."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+import panel as pn
+
+from app.plots.classification import class_probabilities, classification_plot
+from app.views.source.format import empty, html_pane, number
+from app.views.source.state import SourceState
+from data_loaders import schema
+
+log = logging.getLogger(__name__)
+
+
+def flags_html(history) -> str:
+    """Reviewer flags/comments of a source (a ``flag_history`` frame), newest first, escaped."""
+    if history is None or len(history) == 0:
+        return empty("no flags")
+    rows = []
+    for _, ev in history.iloc[::-1].iterrows():
+        cells = [
+            str(ev.get("time", ""))[:16],
+            ev.get("user_name", ""),
+            ev.get("action", ""),
+            ev.get("label", ""),
+            ev.get("comment", ""),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("time", "who", "action", "flag", "comment"))
+    return f"<table class='xmm-kv'><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+class SourceClassification(pn.viewable.Viewer):
+    """PbaC0..6 bars of the source with ClMargin; flags from the store when one is given."""
+
+    def __init__(self, state: SourceState, store=None, **params):
+        super().__init__(**params)
+        self.state, self.store = state, store
+        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=240, visible=False)
+        self.note = html_pane("", margin=(0, 10))
+        self.citizens = html_pane(empty("Citizen classifications: none yet."))
+        self.flags = html_pane("")
+        state.param.watch(self._update, ["srcid"])
+        self._update()
+
+    def _update(self, *_):
+        st = self.state
+        cls = st.catalogue.classifications
+        row = None
+        if cls is not None and st.srcid is not None:
+            hit = cls[cls["SRCID"].to_numpy() == int(st.srcid)]
+            row = None if hit.empty else hit.iloc[0]
+        if row is None:
+            self.plot.visible, self.plot.object = False, None
+            self.note.object = empty("not classified")
+        else:
+            probs = class_probabilities(row)
+            best = probs[probs["best"]].iloc[0]
+            self.plot.object = classification_plot(probs)
+            self.plot.visible = True
+            outlier = " · outside the training set" if bool(row.get("outlier", False)) else ""
+            self.note.object = (
+                f"<b>{html.escape(schema.CLASS_LABELS[best['class']])}</b> ({number(best['probability'], '{:.0%}')})"
+                f" · ClMargin {number(row.get('ClMargin'), '{:.2f}')} · {int(row.get('N_missing', 0))} missing "
+                f"input(s){outlier}<br><small>Machine classifier (XMM2ATHENA method); probabilities PbaC0–6.</small>"
+            )
+        self.flags.object = self._flags()
+
+    def _flags(self) -> str:
+        st = self.state
+        if self.store is None or st.srcid is None:
+            return empty("no flags (no review database connected)")
+        try:
+            return flags_html(self.store.flag_history(st.release, int(st.srcid)))
+        except Exception as err:  # the database being down must not break the page
+            log.exception("reading flags of %s failed", st.srcid)
+            return empty(f"flags not available: {type(err).__name__}")
+
+    def __panel__(self):
+        return pn.Column(
+            pn.pane.Markdown("### Classification", margin=(0, 10)),
+            self.plot,
+            self.note,
+            pn.pane.Markdown("#### Reviewer flags and comments", margin=(6, 10, 0, 10)),
+            self.flags,
+            self.citizens,
+            sizing_mode="stretch_width",
+        )

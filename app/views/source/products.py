@@ -1,0 +1,272 @@
+"""Panels of the selected observation's products (EPIC lightcurve, spectrum), read in a worker thread."""
+
+from __future__ import annotations
+
+import html
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+
+import numpy as np
+import panel as pn
+from panel.io.state import set_curdoc
+
+from app.plots.lightcurve import CAMERA_STYLE, observation_lightcurve_plot
+from app.plots.spectrum import spectrum_plot, spectrum_points
+from app.views.source.format import empty, html_pane, kv_table, mjd_date, number, plus_minus
+from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
+from data_loaders.products import ProductError, ProductStore, ProductUnavailable
+
+log = logging.getLogger(__name__)
+
+#: Product reading (and lazy synthesis) runs here, off every session's event loop.
+PRODUCT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xmm-products")
+
+
+def not_available(reason: str) -> str:
+    return empty(f"not available: {reason}")
+
+
+class ProductPanel(pn.viewable.Viewer):
+    """Reads a product of ``state``'s selected detection (threaded when served) and shows it.
+
+    Subclasses give ``flag`` (catalogue column saying the product exists), ``read(store, obs, num)``
+    and ``render(result)``; display parameters in ``display_params`` only re-render.
+    """
+
+    flag = "TSERIES"
+    what = "product"
+    display_params: tuple[str, ...] = ()
+
+    def __init__(self, state: SourceState, store: ProductStore | None, **params):
+        super().__init__(**params)
+        self.state, self.store = state, store
+        self.status = html_pane("", margin=(0, 10))
+        self._key = None
+        self._result = None
+        state.param.watch(self._reload, ["obs_id", "detections"])
+        if self.display_params:
+            state.param.watch(self._redisplay, list(self.display_params))
+
+    # -- loading --------------------------------------------------------------------------
+    def _wanted(self):
+        """(obs_id, src_num) of the selected detection, or a reason string."""
+        row = self.state.detection
+        if row is None:
+            return "select an observation in the long-term lightcurve or the detections table"
+        if self.flag in row and not bool(row[self.flag]):
+            return f"the catalogue lists no {self.what} for detection {row['OBS_ID']} ({self.flag} = F)"
+        if self.store is None:
+            return "this release has no products directory or archive URL"
+        return (str(row["OBS_ID"]).strip(), int(row["SRC_NUM"]))
+
+    def _reload(self, *_):
+        wanted = self._wanted()
+        if isinstance(wanted, str):
+            self._key, self._result = None, None
+            self.show_missing(wanted)
+            return
+        if wanted == self._key and self._result is not None:
+            return
+        self._key = wanted
+        doc = pn.state.curdoc
+        if self.state.threaded and doc is not None and doc.session_context is not None:
+            self.status.object = empty(f"loading the {self.what} of {wanted[0]}…")
+            future = PRODUCT_POOL.submit(self._safe_read, wanted)
+
+            def back_on_the_loop(done: Future):
+                with set_curdoc(doc):
+                    pn.state.execute(partial(self._finish, wanted, done.result()), schedule=True)
+
+            future.add_done_callback(back_on_the_loop)
+        else:
+            self._finish(wanted, self._safe_read(wanted))
+
+    def _safe_read(self, key):
+        try:
+            return self.read(self.store, *key)
+        except Exception as err:  # one broken product must never break the page
+            log.exception("reading the %s of %s/%s failed", self.what, *key)
+            return ProductUnavailable(f"reading the {self.what} failed ({type(err).__name__}: {err})")
+
+    def _finish(self, key, result):
+        if key != self._key:  # the user moved on while we were reading
+            return
+        self._result = result
+        self._redisplay()
+
+    def _redisplay(self, *_):
+        if self._result is None:
+            return
+        if isinstance(self._result, ProductUnavailable):
+            self.show_missing(self._result.reason)
+            return
+        try:
+            self.render(self._result)
+        except (ProductError, ValueError) as err:
+            log.warning("showing the %s failed: %s", self.what, err)
+            self.show_missing(str(err))
+
+    # -- for subclasses -------------------------------------------------------------------
+    def read(self, store, obs_id, src_num):
+        raise NotImplementedError
+
+    def render(self, result) -> None:
+        raise NotImplementedError
+
+    def show_missing(self, reason: str) -> None:
+        raise NotImplementedError
+
+
+def _usable(per_camera: dict) -> tuple[dict, list[str]]:
+    good = {c: v for c, v in per_camera.items() if not isinstance(v, ProductUnavailable)}
+    reasons = [f"{CAMERA_STYLE[c][0]}: {v.reason}" for c, v in per_camera.items() if isinstance(v, ProductUnavailable)]
+    return good, reasons
+
+
+class ObservationLightcurve(ProductPanel):
+    """The EPIC lightcurves (SRCTSR) of the selected detection, rebinned, with variability statistics."""
+
+    flag = "TSERIES"
+    what = "EPIC lightcurve"
+    display_params = ("rebin",)
+
+    def __init__(self, state, store, **params):
+        super().__init__(state, store, **params)
+        self.rebin = pn.widgets.Select.from_param(
+            state.param.rebin, label="Rebin ×", options=list(REBIN_FACTORS), width=90
+        )
+        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, visible=False)
+        self.stats = html_pane("", width=260)
+        self._reload()
+
+    def read(self, store, obs_id, src_num):
+        curves = store.lightcurves(obs_id, src_num)
+        good, reasons = _usable(curves)
+        if not good:
+            return ProductUnavailable("; ".join(reasons))
+        return curves
+
+    def render(self, curves):
+        good, reasons = _usable(curves)
+        factor = int(self.state.rebin)
+        self.plot.object = observation_lightcurve_plot({c: lc.rebin(factor) for c, lc in good.items()})
+        self.plot.visible = True
+        start = min(float(lc.mjd[0] - lc.timedel / 2 / 86400.0) for lc in good.values())
+        first = next(iter(good.values()))
+        note = f"Observation {html.escape(first.obs_id)}, start {mjd_date(start, 'time')} UTC; bins of " + ", ".join(
+            f"{CAMERA_STYLE[c][0]} {lc.timedel * factor:g} s" for c, lc in good.items()
+        )
+        if reasons:
+            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+        self.status.object = f"<small>{note}</small>"
+        self.stats.object = self._stats_html(good)
+
+    def _stats_html(self, good) -> str:
+        row = self.state.detection
+        items = []
+        if row is not None:
+            items += [
+                ("EP_CHI2PROB", number(row.get("EP_CHI2PROB"), "{:.3g}")),
+                ("EP_FVAR", plus_minus(row.get("EP_FVAR"), row.get("EP_FVAR_ERR"), "{:.3f}")),
+                ("VAR_FLAG", "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"),
+            ]
+        for camera, lc in good.items():
+            name = CAMERA_STYLE[camera][0]
+            items += [
+                (f"{name} AVRATE", f"{number(lc.avrate, '{:.4g}')} count/s"),
+                (f"{name} CHI2PROB", number(lc.chi2prob, "{:.3g}")),
+                (f"{name} FVAR", plus_minus(lc.fvar, lc.fvarerr, "{:.3f}")),
+            ]
+        return (
+            "<b>In-observation variability</b>"
+            + kv_table(items)
+            + ("<small>catalogue (EP_) and lightcurve headers; variable when χ² probability ≤ 1e-5</small>")
+        )
+
+    def show_missing(self, reason):
+        self.plot.visible = False
+        self.plot.object = None
+        self.stats.object = ""
+        self.status.object = not_available(reason)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(
+                pn.pane.Markdown("### EPIC lightcurve of the observation", margin=(0, 10)),
+                pn.layout.HSpacer(),
+                self.rebin,
+            ),
+            pn.Row(self.plot, self.stats),
+            self.status,
+            sizing_mode="stretch_width",
+        )
+
+
+class ObservationSpectrum(ProductPanel):
+    """The EPIC spectra (SRSPEC with BGSPEC and SRCARF) of the selected detection, per camera."""
+
+    flag = "SPECTRA"
+    what = "EPIC spectrum"
+    display_params = ("min_counts", "effective_area")
+
+    def __init__(self, state, store, **params):
+        super().__init__(state, store, **params)
+        self.grouping = pn.widgets.Select.from_param(
+            state.param.min_counts,
+            label="Min counts/bin",
+            options={("none" if g == 0 else str(g)): g for g in GROUPINGS},
+            width=120,
+        )
+        self.arf = pn.widgets.Checkbox.from_param(
+            state.param.effective_area, label="photons/cm² (ARF)", margin=(28, 10, 0, 10)
+        )
+        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, visible=False)
+        self._reload()
+
+    def read(self, store, obs_id, src_num):
+        spectra = store.spectra(obs_id, src_num)
+        good, reasons = _usable(spectra)
+        if not good:
+            return ProductUnavailable("; ".join(reasons))
+        return spectra
+
+    def render(self, spectra):
+        good, reasons = _usable(spectra)
+        wants_area = bool(self.state.effective_area)
+        if wants_area:
+            no_area = [c for c, s in good.items() if s.effective_area is None]
+            reasons += [f"{CAMERA_STYLE[c][0]}: no effective area (ARF), left out" for c in no_area]
+            good = {c: s for c, s in good.items() if s.effective_area is not None}
+            if not good:
+                self.show_missing("no camera has an effective area (ARF) for this detection")
+                return
+        frames = {c: spectrum_points(s, int(self.state.min_counts), wants_area) for c, s in good.items()}
+        self.plot.object = spectrum_plot(frames, wants_area)
+        self.plot.visible = True
+        parts = [
+            f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts in {number(s.exposure, '{:.0f}')} s"
+            for c, s in good.items()
+        ]
+        note = (
+            "Net = source − scaled background; energies from "
+            + html.escape(next(iter(good.values())).energy_source)
+            + "; "
+            + "; ".join(parts)
+        )
+        if reasons:
+            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+        self.status.object = f"<small>{note}</small>"
+
+    def show_missing(self, reason):
+        self.plot.visible = False
+        self.plot.object = None
+        self.status.object = not_available(reason)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("### EPIC spectrum", margin=(0, 10)), pn.layout.HSpacer(), self.grouping, self.arf),
+            self.plot,
+            self.status,
+            sizing_mode="stretch_width",
+        )

@@ -1,0 +1,58 @@
+"""The spectral-shape panel from catalogue values: five band fluxes as F_E and HR1..HR4."""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+
+from app.plots.sed import band_sed, hardness_plot, hardness_ratios, sed_plot
+from app.views.source.format import empty, html_pane
+from app.views.source.state import SourceState
+
+
+class BandShape(pn.viewable.Viewer):
+    """Band flux density and hardness ratios of the selected detection or of the source (SC_ values)."""
+
+    def __init__(self, state: SourceState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.level = pn.widgets.RadioButtonGroup.from_param(state.param.sed_level, label="", width=200)
+        self.sed = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=260)
+        self.hr = pn.pane.HoloViews(None, width=260, min_height=260)
+        self.note = html_pane("", margin=(0, 10))
+        state.param.watch(self._update, ["obs_id", "detections", "sed_level"])
+        self._update()
+
+    def _values(self):
+        st = self.state
+        if st.sed_level == "source" or st.detection is None:
+            row = st.source_row
+            return row, "SC_EP", "SC_", "source means (SC_)"
+        row = st.detection
+        return row, "EP", "EP_", f"detection in {row['OBS_ID']}"
+
+    def _update(self, *_):
+        row, flux_prefix, hr_prefix, what = self._values()
+        if row is None:
+            self.sed.object = self.hr.object = None
+            self.note.object = empty("No source selected.")
+            return
+        sed = band_sed(row, flux_prefix)
+        self.sed.object = sed_plot(sed)
+        self.hr.object = hardness_plot(hardness_ratios(row, hr_prefix))
+        missing = int((~(sed["density"] > 0)).sum())
+        extra = f"; {missing} band(s) without a positive flux are not drawn" if missing else ""
+        if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
+            extra += "; this release has no errors on source-level band fluxes"
+        self.note.object = (
+            f"<small>{what}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
+            f"(0.2–0.5–1–2–4.5–12 keV){extra}.</small>"
+        )
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(pn.pane.Markdown("### Band fluxes and hardness", margin=(0, 10)), pn.layout.HSpacer(), self.level),
+            pn.Row(self.sed, self.hr),
+            self.note,
+            sizing_mode="stretch_width",
+        )

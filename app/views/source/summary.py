@@ -1,0 +1,66 @@
+"""The source's header card: name, position, key values, quality and the links out."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import panel as pn
+
+from app.views.source import links
+from app.views.source.format import html_pane, kv_table, link, mjd_date, number, plus_minus
+from app.views.source.state import SourceState
+from data_loaders import schema
+
+
+def summary_html(row, release: str, synthetic: bool = False) -> str:
+    """HTML card of one unique-source row (None -> a hint)."""
+    if row is None:
+        return "<div class='xmm-empty'>No source selected.</div>"
+    srcid = int(row["SRCID"])
+    flag = row.get("SC_SUM_FLAG", np.nan)
+    flag_txt = f"{int(flag)} ({schema.SUM_FLAG_MEANING.get(int(flag), '?')})" if np.isfinite(flag) else "—"
+    items = [
+        ("SRCID", f"{srcid} ({release})"),
+        (
+            "RA, Dec (ICRS)",
+            f"{number(row['SC_RA'], '{:.5f}')}°, {number(row['SC_DEC'], '{:+.5f}')}° "
+            f"± {number(row['SC_POSERR'], '{:.2f}')}″",
+        ),
+        ("l, b", f"{number(row['LII'], '{:.3f}')}°, {number(row['BII'], '{:+.3f}')}°"),
+        ("Flux 0.2–12 keV", f"{plus_minus(row['SC_EP_8_FLUX'], row.get('SC_EP_8_FLUX_ERR'))} erg/cm²/s"),
+        ("Flux range", f"{number(row.get('SC_EP_8_FMIN'))} … {number(row.get('SC_EP_8_FMAX'))} erg/cm²/s"),
+        ("Detections", f"{int(row['N_DETECTIONS'])}, {mjd_date(row['MJD_FIRST'])} … {mjd_date(row['MJD_LAST'])}"),
+        ("Detection likelihood", number(row["SC_DET_ML"], "{:.1f}")),
+        ("Extent", f"{number(row['SC_EXTENT'], '{:.1f}')}″"),
+        ("Quality", f"SC_SUM_FLAG {flag_txt}"),
+        (
+            "Variable",
+            f"{'yes' if bool(row.get('SC_VAR_FLAG', False)) else 'no'} "
+            f"(lowest χ² probability {number(row.get('SC_CHI2PROB'), '{:.2g}')})",
+        ),
+    ]
+    outs = " · ".join(link(url, label) for label, url in links.source_links(srcid, row["SC_RA"], row["SC_DEC"]))
+    badge = " <span class='xmm-badge'>synthetic demo data</span>" if synthetic else ""
+    return (
+        f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{html.escape(str(row['IAUNAME']))}{badge}</h2>"
+        f"{kv_table(items)}<div style='margin-top:8px'>Links out: {outs}</div></div>"
+    )
+
+
+class SourceSummary(pn.viewable.Viewer):
+    """Header card of ``state.srcid``."""
+
+    def __init__(self, state: SourceState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.pane = html_pane(min_height=260)
+        state.param.watch(self._update, ["srcid"])
+        self._update()
+
+    def _update(self, *_):
+        st = self.state
+        self.pane.object = summary_html(st.source_row, st.release, st.catalogue.synthetic)
+
+    def __panel__(self):
+        return self.pane

@@ -1,0 +1,89 @@
+"""``SourceView``: everything about one source, for the Source page and for pages that embed it."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from app.views.source.classification import SourceClassification
+from app.views.source.format import empty, html_pane
+from app.views.source.longterm import LongtermLightcurve
+from app.views.source.products import ObservationLightcurve, ObservationSpectrum
+from app.views.source.shape import BandShape
+from app.views.source.state import SourceState
+from app.views.source.summary import SourceSummary
+from app.views.source.tables import CounterpartsTable, DetectionsTable
+from data_loaders.catalogue import Catalogue
+from data_loaders.demo_products import product_store_for
+
+
+def _card(*objects, **params) -> pn.Column:
+    params.setdefault("sizing_mode", "stretch_width")
+    return pn.Column(
+        *objects, styles={"border": "1px solid rgba(128,128,128,0.3)", "border-radius": "6px"}, margin=(6, 6), **params
+    )
+
+
+class SourceView(pn.viewable.Viewer):
+    """All panels of one source, driven by one ``SourceState``.
+
+    Other pages embed it: ``SourceView(catalogue, srcid=..., highlight_epochs=[mjd, ...])``;
+    set ``view.state.srcid`` to show another source. ``products`` is a ProductStore (default:
+    the release's, see ``product_store_for``), ``store`` the flag store (optional).
+    """
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        srcid: int | None = None,
+        highlight_epochs=None,
+        *,
+        store=None,
+        products="default",
+        state: SourceState | None = None,
+        **params,
+    ):
+        super().__init__(**params)
+        self.catalogue = catalogue
+        self.products = product_store_for(catalogue) if products == "default" else products
+        self.state = state or SourceState(
+            catalogue, srcid=srcid, highlight_epochs=[float(m) for m in highlight_epochs or []]
+        )
+        st = self.state
+        self.summary = SourceSummary(st)
+        self.classification = SourceClassification(st, store)
+        self.longterm = LongtermLightcurve(st)
+        self.lightcurve = ObservationLightcurve(st, self.products)
+        self.spectrum = ObservationSpectrum(st, self.products)
+        self.shape = BandShape(st)
+        self.counterparts = CounterpartsTable(st)
+        self.detections = DetectionsTable(st)
+        self.message = html_pane("")
+        self._layout = pn.Column(
+            pn.Row(
+                _card(self.summary, min_width=420),
+                _card(self.classification, min_width=380),
+                sizing_mode="stretch_width",
+            ),
+            _card(self.longterm),
+            _card(pn.Row(pn.pane.Markdown("**Selected observation**", margin=(18, 10)), self.detections.chooser)),
+            pn.Row(
+                _card(self.lightcurve, min_width=480), _card(self.spectrum, min_width=420), sizing_mode="stretch_width"
+            ),
+            pn.Row(
+                _card(self.shape, min_width=480), _card(self.counterparts, min_width=420), sizing_mode="stretch_width"
+            ),
+            _card(self.detections),
+            sizing_mode="stretch_width",
+        )
+        st.param.watch(self._show, ["srcid", "message"])
+        self._show()
+
+    def _show(self, *_):
+        st = self.state
+        known = st.srcid is not None and st.detections is not None
+        self._layout.visible = known
+        self.message.object = "" if known else empty(st.message or "No source selected.")
+        self.message.visible = not known
+
+    def __panel__(self):
+        return pn.Column(self.message, self._layout, sizing_mode="stretch_width")
