@@ -1,0 +1,327 @@
+"""Turn one session's selection into export chunks and files: rows, columns, units, provenance, limits.
+
+:func:`plan_export` freezes what the user sees (``state.visible`` at the state's level) into
+an :class:`ExportPlan`; :func:`iter_chunks` yields DataFrames of at most ``chunk_rows``
+rows, taking in-memory columns from the shared frame and reading the others with
+``Catalogue.read_rows`` one span of catalogue rows at a time, so memory stays bounded
+whatever the selection's size; :func:`write_export` hands them to
+:func:`data_loaders.export.export_table`. Anonymous users may export at most
+``$XMM_EXPLORER_EXPORT_LIMIT`` rows (default 100,000; 0 means no limit); signed-in
+users have no limit. :func:`match_list` turns an uploaded list into an ``Ids`` selection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from app import fields
+from app.selection import Ids
+from data_loaders import schema
+from data_loaders.catalogue import Catalogue
+from data_loaders.export import FORMATS, ExportError, ExportLimitError, export_filename, export_table
+from data_loaders.export import match_positions as _match_positions
+from data_loaders.export import read_id_list as _read_id_list
+
+log = logging.getLogger("xmm_explorer.export")
+
+LIMIT_ENV = "XMM_EXPLORER_EXPORT_LIMIT"
+DEFAULT_ANONYMOUS_LIMIT = 100_000
+CHUNK_ROWS = 100_000
+#: Catalogue rows per ``read_rows`` call: bounds the Parquet bytes read at once.
+SPAN_ROWS = 131_072
+HIDDEN_COLUMNS = ("HPX",)
+DERIVED = {
+    "CLASS": (None, "Most probable class of the machine classifier (empty: unclassified)"),
+    "CLASS_PROB": (None, "Probability of the most probable class"),
+}
+#: Logical fields exported by default (the table's, plus position error and HR1/HR4).
+DEFAULT_FIELDS = (
+    "name",
+    "srcid",
+    "ra",
+    "dec",
+    "flux",
+    "flux_err",
+    "hr1",
+    "hr2",
+    "hr3",
+    "hr4",
+    "det_ml",
+    "extent",
+    "sum_flag",
+    "var_flag",
+    "n_det",
+    "mjd",
+    "class",
+    "class_prob",
+)
+
+try:
+    from app.auth import current_user
+except ImportError:  # pragma: no cover - sign-in is optional
+
+    def current_user() -> str | None:
+        return None
+
+
+def anonymous_limit() -> int | None:
+    """Row limit for anonymous exports (``$XMM_EXPLORER_EXPORT_LIMIT``; 0: none)."""
+    raw = os.environ.get(LIMIT_ENV, "").strip()
+    try:
+        value = int(raw.replace("_", "").replace(",", "")) if raw else DEFAULT_ANONYMOUS_LIMIT
+    except ValueError:
+        log.warning("%s=%r is not a whole number; using %d", LIMIT_ENV, raw, DEFAULT_ANONYMOUS_LIMIT)
+        value = DEFAULT_ANONYMOUS_LIMIT
+    return value if value > 0 else None
+
+
+def row_limit(user: str | None) -> int | None:
+    """The export limit of ``user`` (None: signed in, no limit)."""
+    return None if user else anonymous_limit()
+
+
+def default_columns(catalogue: Catalogue, level: str, band: int = 8) -> list[str]:
+    """The columns exported unless the user picks others (those the release has)."""
+    cols = [fields.column(f, level, band) for f in DEFAULT_FIELDS]
+    cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")  # DS9 radii need it
+    if level == "detections":
+        cols[2:2] = ["DETID", "OBS_ID"]
+    have = set(available_columns(catalogue, level))
+    return [c for c in dict.fromkeys(cols) if c in have]
+
+
+def _parquet_path(catalogue: Catalogue, level: str) -> Path:
+    if level == "detections":
+        return catalogue.path / schema.DETECTIONS_DIR / "part-0.parquet"
+    return catalogue.path / schema.SOURCES_FILE
+
+
+@lru_cache(maxsize=16)
+def _field_metadata(path: Path) -> tuple[tuple[str, str | None, str], ...]:
+    out = []
+    for f in pq.read_schema(path):
+        meta = f.metadata or {}
+        unit = meta.get(b"unit", b"").decode() or None
+        out.append((f.name, unit, meta.get(b"description", b"").decode()))
+    return tuple(out)
+
+
+def column_metadata(catalogue: Catalogue, level: str) -> dict[str, tuple[str | None, str]]:
+    """Column name -> (unit, description) from the release's Parquet field metadata, then the schema."""
+    out = {
+        name: (unit or schema.unit_of(name), desc or schema.describe(name))
+        for name, unit, desc in _field_metadata(_parquet_path(catalogue, level))
+    }
+    out.update({k: v for k, v in DERIVED.items() if k in catalogue.frame(level)})
+    return out
+
+
+def available_columns(catalogue: Catalogue, level: str) -> list[str]:
+    """Every column that can be exported at ``level``: the release's, then the in-memory derived ones."""
+    names = [n for n in column_metadata(catalogue, level) if n not in HIDDEN_COLUMNS]
+    return names + [c for c in catalogue.frame(level).columns if c not in names and c not in HIDDEN_COLUMNS]
+
+
+@dataclass
+class ExportPlan:
+    """What one export writes: the rows (positions in ``catalogue.frame(level)``) and columns."""
+
+    catalogue: Catalogue
+    level: str
+    rows: np.ndarray
+    columns: list[str]
+    selection: str
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.rows.size)
+
+    def units(self) -> dict[str, str | None]:
+        meta = column_metadata(self.catalogue, self.level)
+        return {c: meta.get(c, (None, ""))[0] for c in self.columns}
+
+    def descriptions(self) -> dict[str, str]:
+        meta = column_metadata(self.catalogue, self.level)
+        return {c: meta.get(c, (None, ""))[1] for c in self.columns}
+
+
+def plan_export(state, columns: Sequence[str] | None = None) -> ExportPlan:
+    """Freeze the state's visible rows and the chosen columns (None: the defaults) into a plan."""
+    cat, level = state.catalogue, state.level
+    cols = list(dict.fromkeys(columns)) if columns else default_columns(cat, level, state.band)
+    have = set(available_columns(cat, level))
+    unknown = [c for c in cols if c not in have]
+    if unknown:
+        raise ExportError(f"Release {cat.name} has no column {', '.join(map(repr, unknown))} at the {level} level.")
+    if not cols:
+        raise ExportError("Choose at least one column to export.")
+    selection = state.full_selection().describe()
+    rows = np.flatnonzero(state.visible).astype(np.int64)
+    prov = {
+        "catalogue": f"{cat.name}: {cat.title}"
+        + (" (synthetic demo data)" if cat.synthetic and "synthetic" not in cat.title.lower() else ""),
+        "release": cat.name,
+        "synthetic": "yes" if cat.synthetic else "no",
+        "level": level,
+        "selection": selection,
+        "rows": str(rows.size),
+    }
+    return ExportPlan(cat, level, rows, cols, selection, prov)
+
+
+def check_rows(plan: ExportPlan, max_rows: int | None) -> None:
+    """Raise :class:`ExportLimitError` (one sentence) if the plan has more rows than allowed."""
+    if max_rows is not None and plan.n_rows > max_rows:
+        raise ExportLimitError(
+            f"Exports without signing in are limited to {max_rows:,} rows and this selection "
+            f"has {plan.n_rows:,}; narrow the selection or sign in."
+        )
+
+
+def _in_memory(frame: pd.DataFrame, name: str, rows: np.ndarray) -> pd.Series | np.ndarray:
+    col = frame[name]
+    values = col.to_numpy()[rows] if isinstance(col.dtype, np.dtype) else col.iloc[rows]
+    if name == "CLASS":
+        codes = np.asarray(values, dtype=np.int64)
+        names = np.array([*schema.CLASS_NAMES, None], dtype=object)
+        return pd.Series(names[np.where(codes < 0, len(schema.CLASS_NAMES), codes)], dtype="string")
+    return values.reset_index(drop=True) if isinstance(values, pd.Series) else values
+
+
+def _pieces(rows: np.ndarray, chunk_rows: int, span: int | None) -> Iterator[np.ndarray]:
+    """Split sorted row positions into pieces of <= chunk_rows rows, each inside one span of the catalogue."""
+    if rows.size == 0:
+        return
+    cuts = np.flatnonzero(np.diff(rows // span)) + 1 if span else np.array([], dtype=np.int64)
+    for part in np.split(rows, cuts):
+        for i in range(0, part.size, chunk_rows):
+            yield part[i : i + chunk_rows]
+
+
+def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS, span_rows: int = SPAN_ROWS) -> Iterator[pd.DataFrame]:
+    """DataFrames of the plan's rows and columns, in catalogue order, at most ``chunk_rows`` rows each."""
+    frame = plan.catalogue.frame(plan.level)
+    disk = [c for c in plan.columns if c not in frame.columns]
+    pending: list[pd.DataFrame] = []
+    waiting = 0
+    for piece in _pieces(plan.rows, chunk_rows, span_rows if disk else None):
+        read = plan.catalogue.read_rows(disk, piece, plan.level) if disk else None
+        out = pd.DataFrame({c: read[c] if c in disk else _in_memory(frame, c, piece) for c in plan.columns})
+        if waiting and waiting + len(out) > chunk_rows:
+            yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+            pending, waiting = [], 0
+        pending.append(out)
+        waiting += len(out)
+    if pending:
+        yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+
+
+def write_export(plan: ExportPlan, fmt: str, target, max_rows: int | None = None, chunk_rows: int = CHUNK_ROWS) -> int:
+    """Write the plan as ``fmt`` to ``target`` (a path or a stream); return the rows written."""
+    check_rows(plan, max_rows)
+    return export_table(
+        iter_chunks(plan, chunk_rows),
+        target,
+        fmt,
+        columns=plan.columns,
+        provenance=plan.provenance,
+        units=plan.units(),
+        descriptions=plan.descriptions(),
+        max_rows=max_rows,
+        chunk_rows=chunk_rows,
+    )
+
+
+def filename_for(plan: ExportPlan, fmt: str) -> str:
+    """A download name such as ``DEMO-sources-1234.fits``."""
+    return export_filename(f"{plan.catalogue.name}-{plan.level}-{plan.n_rows}", fmt)
+
+
+def export_to_file(plan: ExportPlan, fmt: str, max_rows: int | None = None, directory: Path | None = None) -> Path:
+    """Write the plan to a new temporary file (the caller owns it) and return its path."""
+    fd, name = tempfile.mkstemp(prefix="xmm-export-", suffix=FORMATS[fmt][0], dir=directory)
+    os.close(fd)
+    try:
+        write_export(plan, fmt, name, max_rows)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+# --- import a list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListMatch:
+    """An uploaded list matched to the catalogue: the selection and how many entries found a row."""
+
+    selection: Ids | None
+    kind: str
+    n_list: int
+    n_matched: int
+    unmatched: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        what = {"RA/DEC": "positions"}.get(self.kind, f"{self.kind} values")
+        text = f"{self.n_matched:,} of {self.n_list:,} {what} matched"
+        if self.n_matched < self.n_list:
+            shown = ", ".join(self.unmatched[:5]) + (", …" if self.n_list - self.n_matched > 5 else "")
+            text += f"; {self.n_list - self.n_matched:,} not found ({shown})"
+        return text + "."
+
+
+def match_list(catalogue: Catalogue, level: str, data, filename: str, radius_arcsec: float = 5.0) -> ListMatch:
+    """Match an uploaded CSV/VOTable of SRCIDs, DETIDs, IAU names or RA/DEC to rows of ``level``.
+
+    The selection is ``Ids('SRCID', ...)`` (``Ids('DETID', ...)`` for DETIDs at the detection
+    level); positions match every row of ``level`` within ``radius_arcsec``.
+    """
+    lst = _read_id_list(data, filename)
+    frame = catalogue.frame(level)
+    kind = "RA/DEC" if "RA" in lst.columns else lst.columns[0]
+    if kind == "RA/DEC":
+        ra_col, dec_col = fields.column("ra", level), fields.column("dec", level)
+        idx_list, idx_cat, _ = _match_positions(
+            frame[ra_col].to_numpy(np.float64),
+            frame[dec_col].to_numpy(np.float64),
+            lst["RA"],
+            lst["DEC"],
+            radius_arcsec,
+        )
+        found = np.zeros(len(lst), dtype=bool)
+        found[idx_list] = True
+        ids = frame["SRCID"].to_numpy(np.int64)[idx_cat]
+        unmatched = tuple(f"{r:.5f} {d:+.5f}" for r, d in lst.loc[~found, ["RA", "DEC"]].to_numpy())
+        return ListMatch(Ids("SRCID", ids) if ids.size else None, kind, len(lst), int(found.sum()), unmatched)
+    values = lst[kind].to_numpy()
+    if kind == "DETID" and level == "sources":
+        det = catalogue.frame("detections")
+        hit = np.isin(det["DETID"].to_numpy(np.int64), values)
+        found_values, ids, column = det["DETID"].to_numpy(np.int64)[hit], det["SRCID"].to_numpy(np.int64)[hit], "SRCID"
+    else:
+        column = "SRCID" if kind in ("SRCID", "IAUNAME") else "DETID"
+        if kind == "IAUNAME":
+            names = frame["IAUNAME"].astype(object).to_numpy()
+            hit = pd.Index(pd.Series(values).str.upper()).get_indexer(pd.Series(names).astype(str).str.upper()) >= 0
+            found_values, ids = names[hit], frame["SRCID"].to_numpy(np.int64)[hit]
+            values = pd.Series(values).str.upper().to_numpy()
+            found_values = pd.Series(found_values).astype(str).str.upper().to_numpy()
+        else:
+            col = frame[kind].to_numpy(np.int64)
+            hit = np.isin(col, values)
+            found_values, ids = col[hit], col[hit]
+    found = np.isin(values, found_values)
+    unmatched = tuple(str(v) for v in values[~found])
+    return ListMatch(Ids(column, ids) if ids.size else None, kind, len(values), int(found.sum()), unmatched)
