@@ -1,0 +1,237 @@
+"""Sky coverage of a release: footprint MOC, "was this position observed?", flux upper limits.
+
+Needs the release's observation table (``observations.parquet`` in the release directory,
+put there by :func:`attach_observations`): ``OBS_ID``, ``RA_PNT``, ``DEC_PNT`` (deg),
+``MJD_START``, ``MJD_STOP`` (MJD), ``PN_ONTIME``, ``M1_ONTIME``, ``M2_ONTIME`` (s, NaN when the
+camera was off) and optionally ``FIELD_RADIUS`` (deg, default 15').
+
+Upper-limit method (:func:`flux_upper_limit`), a sensitivity estimate, not a measurement:
+
+1. Off-axis angle θ from the pointing; vignetting ``v = 1 - 0.45 (θ/15')²`` (EPIC at ~1.5 keV).
+2. Aperture of radius ``r = 15" (1 + 0.5 (θ/15')²)`` (the PSF widens off axis) holding
+   ``EEF = 0.7`` of the source counts; expected background counts
+   ``B = Σ_cam b_cam t_cam π r²`` with ``b`` = 2e-3 (pn), 6e-4 (each MOS) ct/s/arcmin²
+   (0.2-12 keV, quiescent particle + cosmic background, not vignetted: conservative).
+3. Counts limit at ``sigma`` (default 3): Gehrels (1986, eq. 9) upper bound for ``B``
+   observed counts, minus ``B``, divided by the EEF.
+4. Flux: counts / Σ_cam (t_cam · v · ECF_cam), with 0.2-12 keV ECFs for an absorbed power law
+   Γ = 1.7, NH = 3e20 cm⁻² (the band ECFs of the 4XMM catalogue, thin filter, weighted by the
+   spectrum's energy-flux fractions per band).
+
+More exposure gives a lower limit (background-limited: ∝ t^-1/2; source-limited: ∝ 1/t), a
+larger off-axis angle a higher one; both are tested.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pandas as pd
+from mocpy import MOC
+
+from data_loaders import projection, schema
+from data_loaders.errors import CatalogueError
+
+OBSERVATIONS_FILE = "observations.parquet"
+OBSERVATION_COLUMNS = ("OBS_ID", "RA_PNT", "DEC_PNT", "MJD_START", "MJD_STOP", "PN_ONTIME", "M1_ONTIME", "M2_ONTIME")
+FIELD_RADIUS_DEG = 0.25
+#: MOC order of the footprint: order 14 cells are 12.9" across, so a 15' disc is within ~3 % of its area.
+DEFAULT_ORDER = 14
+FULL_SKY_DEG2 = 4 * np.pi * (180 / np.pi) ** 2
+
+CAMERAS = ("PN", "M1", "M2")
+#: Background surface brightness, ct/s/arcmin², 0.2-12 keV, per camera.
+BACKGROUND = np.array([2.0e-3, 6.0e-4, 6.0e-4])
+APERTURE_ARCSEC = 15.0
+EEF = 0.7
+#: 4XMM band ECFs (thin filter), ct cm² / erg, bands 1-5: (pn, MOS).
+BAND_ECF = np.array(
+    [[9.525e11, 1.655e11], [8.121e11, 1.896e11], [5.867e11, 2.046e11], [1.953e11, 0.744e11], [0.578e11, 0.148e11]]
+)
+UL_GAMMA, UL_NH = 1.7, 3e20
+
+
+def _band_fractions(gamma: float = UL_GAMMA, nh: float = UL_NH) -> np.ndarray:
+    """Energy-flux fraction of an absorbed power law in each of the 5 basic bands (sums to 1)."""
+    out = []
+    for b in schema.BASIC_BANDS:
+        lo, hi = schema.BANDS[b]
+        e = np.geomspace(lo, hi, 200)
+        absorb = np.exp(-nh * 2.4e-22 * e ** (-8.0 / 3.0))  # Morrison & McCammon-like cross-section
+        out.append(np.trapezoid(e ** (1 - gamma) * absorb, e))
+    frac = np.array(out)
+    return frac / frac.sum()
+
+
+#: Counts per erg/cm² in 0.2-12 keV for the upper-limit spectrum: (pn, MOS1, MOS2).
+ECF_TOTAL = (_band_fractions()[:, None] * BAND_ECF).sum(0)[[0, 1, 1]]
+
+
+# --- the observation table ----------------------------------------------------------------------
+def attach_observations(release_dir: Path, path: Path) -> Path:
+    """Copy an observation table into a release directory as ``observations.parquet``.
+
+    Also records it in ``release.json`` (when the release has one) and caches the footprint MOC.
+    """
+    release_dir, path = Path(release_dir), Path(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{path.name} is not a readable Parquet observation table ({exc}).") from exc
+    missing = [c for c in OBSERVATION_COLUMNS if c not in frame]
+    if missing:
+        raise CatalogueError(f"{path.name} is not an observation table: missing column(s) {', '.join(missing)}.")
+    target = release_dir / OBSERVATIONS_FILE
+    shutil.copyfile(path, target)
+    write_moc(footprint_moc(frame), release_dir / _moc_file(DEFAULT_ORDER))
+    meta_path = release_dir / schema.RELEASE_META_FILE
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        meta["added_tables"] = sorted(set(meta.get("added_tables") or []) | {"observations"})
+        tmp = meta_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=2))
+        tmp.replace(meta_path)
+    return target
+
+
+def load_observations(release_dir: Path) -> pd.DataFrame:
+    """The observation table of an ingested release (CatalogueError if none was attached)."""
+    p = Path(release_dir) / OBSERVATIONS_FILE
+    if not p.exists():
+        raise CatalogueError(
+            f"Release {Path(release_dir).name} has no observation table; attach one with "
+            f"`xmm-explorer coverage --release {Path(release_dir).name} --observations FILE`."
+        )
+    return pd.read_parquet(p)
+
+
+def _obs(observations: pd.DataFrame | Path | str) -> pd.DataFrame:
+    return observations if isinstance(observations, pd.DataFrame) else load_observations(Path(observations))
+
+
+def _radius(obs: pd.DataFrame) -> np.ndarray:
+    if "FIELD_RADIUS" in obs:
+        return np.nan_to_num(obs["FIELD_RADIUS"].to_numpy(np.float64), nan=FIELD_RADIUS_DEG)
+    return np.full(len(obs), FIELD_RADIUS_DEG)
+
+
+# --- footprint ----------------------------------------------------------------------------------
+def _moc_file(order: int) -> str:
+    return f"footprint_moc_o{order}.fits"
+
+
+def footprint_moc(observations: pd.DataFrame | Path | str, order: int = DEFAULT_ORDER) -> MOC:
+    """Union of the observations' field discs as a MOC (cached in the release directory)."""
+    if not isinstance(observations, pd.DataFrame):
+        cached = Path(observations) / _moc_file(order)
+        if cached.exists():
+            return MOC.from_fits(cached)
+    obs = _obs(observations)
+    ra, dec = obs["RA_PNT"].to_numpy(np.float64), obs["DEC_PNT"].to_numpy(np.float64)
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    if not ok.any():
+        return MOC.new_empty(order)
+    return MOC.from_cones(
+        lon=ra[ok] * u.deg,
+        lat=dec[ok] * u.deg,
+        radius=_radius(obs)[ok] * u.deg,
+        max_depth=order,
+        union_strategy="large_cones",
+    )
+
+
+def footprint_area_deg2(moc: MOC) -> float:
+    """Sky area of a MOC in square degrees."""
+    return float(moc.sky_fraction * FULL_SKY_DEG2)
+
+
+def write_moc(moc: MOC, path: Path) -> Path:
+    """Save a MOC as IVOA FITS, or JSON when ``path`` ends in .json."""
+    path = Path(path)
+    moc.save(path, format="json" if path.suffix.lower() == ".json" else "fits", overwrite=True)
+    return path
+
+
+def footprint_pixels(observations: pd.DataFrame | Path | str, order: int = 9) -> np.ndarray:
+    """Nested HEALPix indices at ``order`` touched by the footprint (a mask to datashade)."""
+    return np.asarray(footprint_moc(observations).degrade_to_order(order).flatten(), dtype=np.int64)
+
+
+def footprint_polygons(
+    observations: pd.DataFrame | Path | str, proj: str = "hammer", lon0: float = 0.0, n: int = 48
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Outline of every field as projected (x, y) polylines (deg, ICRS), split where they wrap."""
+    from data_loaders.demo.sky import offset_radec
+
+    obs = _obs(observations)
+    ang = np.linspace(0, 2 * np.pi, n)
+    out = []
+    for ra0, dec0, r in zip(obs["RA_PNT"].to_numpy(), obs["DEC_PNT"].to_numpy(), _radius(obs), strict=True):
+        if not (np.isfinite(ra0) and np.isfinite(dec0)):
+            continue
+        ra, dec = offset_radec(np.full(n, ra0), np.full(n, dec0), r * np.cos(ang), r * np.sin(ang))
+        x, y = projection.forward(ra, dec, proj, lon0)
+        cuts = np.flatnonzero(np.abs(np.diff(x)) > 90) + 1  # a circle crossing the map edge
+        out += [(xs, ys) for xs, ys in zip(np.split(x, cuts), np.split(y, cuts), strict=True) if xs.size > 1]
+    return out
+
+
+# --- was this position observed? ------------------------------------------------------------------
+def _separation_deg(ra0, dec0, ra, dec) -> np.ndarray:
+    r0, d0, r1, d1 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra0, dec0, ra, dec))
+    h = np.sin((d1 - d0) / 2) ** 2 + np.cos(d0) * np.cos(d1) * np.sin((r1 - r0) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
+
+
+def observations_covering(observations: pd.DataFrame | Path | str, ra: float, dec: float) -> pd.DataFrame:
+    """Observations whose field contains (ra, dec) (deg), oldest first.
+
+    Columns: OBS_ID, MJD_START, MJD_STOP (MJD), PN_ONTIME, M1_ONTIME, M2_ONTIME (s), OFFAX
+    (arcmin, distance from the pointing).
+    """
+    obs = _obs(observations)
+    sep = _separation_deg(obs["RA_PNT"], obs["DEC_PNT"], ra, dec)
+    hit = sep <= _radius(obs)
+    out = obs.loc[hit, list(OBSERVATION_COLUMNS[:1] + OBSERVATION_COLUMNS[3:])].copy()
+    out["OFFAX"] = sep[hit] * 60.0
+    return out.sort_values("MJD_START", kind="stable").reset_index(drop=True)
+
+
+def gehrels_upper(n: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """Gehrels (1986) eq. 9: upper confidence bound on a Poisson mean for ``n`` observed counts."""
+    n1 = np.asarray(n, dtype=np.float64) + 1.0
+    return n1 * (1.0 - 1.0 / (9.0 * n1) + sigma / (3.0 * np.sqrt(n1))) ** 3
+
+
+def flux_upper_limit(
+    pn_time, m1_time, m2_time, offax_arcmin, sigma: float = 3.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flux limit erg/cm²/s 0.2-12 keV, source-counts limit, expected background counts); vectorised.
+
+    Exposures in s (NaN or 0: camera off), off-axis angle in arcmin. See the module docstring.
+    """
+    t = np.nan_to_num(np.column_stack([np.atleast_1d(np.asarray(v, np.float64)) for v in (pn_time, m1_time, m2_time)]))
+    theta = np.atleast_1d(np.asarray(offax_arcmin, np.float64))
+    vign = np.clip(1.0 - 0.45 * (theta / 15.0) ** 2, 0.05, 1.0)
+    r_arcmin = APERTURE_ARCSEC * (1.0 + 0.5 * (theta / 15.0) ** 2) / 60.0
+    bkg = (t * BACKGROUND).sum(1) * np.pi * r_arcmin**2
+    counts = (gehrels_upper(bkg, sigma) - bkg) / EEF
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flux = counts / ((t * ECF_TOTAL).sum(1) * vign)
+    flux = np.where((t > 0).any(1), flux, np.nan)
+    return flux, counts, bkg
+
+
+def upper_limit(observations: pd.DataFrame | Path | str, ra: float, dec: float, sigma: float = 3.0) -> pd.DataFrame:
+    """Estimated ``sigma`` flux upper limit at (ra, dec) in each covering observation.
+
+    Columns of :func:`observations_covering` plus BKG_COUNTS, COUNTS_UL (ct) and FLUX_UL
+    (erg/cm²/s, 0.2-12 keV, Γ = 1.7, NH = 3e20).
+    """
+    cov = observations_covering(observations, ra, dec)
+    flux, counts, bkg = flux_upper_limit(cov["PN_ONTIME"], cov["M1_ONTIME"], cov["M2_ONTIME"], cov["OFFAX"], sigma)
+    return cov.assign(BKG_COUNTS=bkg, COUNTS_UL=counts, FLUX_UL=flux)
