@@ -1,0 +1,274 @@
+"""Flags in the app: flag/unflag one source or a whole selection, a source's history, and flag masks.
+
+Writes go through the Store with the session's user (``app.auth.current_user``), so the
+role check happens server-side; a refusal is shown as its one sentence. Comments and
+names are rendered as text (escaped), never as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from app import auth
+from app.store_access import flags_version, get_store
+from data_loaders.catalogue import Catalogue
+from data_loaders.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Most sources one flag action may cover (a whole-sky selection is almost surely a mistake).
+MAX_FLAG_SOURCES = 100_000
+
+
+def source_tuples(catalogue: Catalogue, srcids: Iterable[int]) -> list[tuple[int, float, float]]:
+    """``(srcid, SC_RA, SC_DEC)`` for each known SRCID (unknown ones dropped), in the given order."""
+    ids = np.asarray(list(srcids) if not isinstance(srcids, np.ndarray) else srcids, dtype=np.int64)
+    src = catalogue.sources
+    all_ids = src["SRCID"].to_numpy(np.int64)
+    order = np.argsort(all_ids, kind="stable")
+    pos = np.clip(np.searchsorted(all_ids, ids, sorter=order), 0, max(len(all_ids) - 1, 0))
+    rows = order[pos] if len(all_ids) else pos
+    hit = (all_ids[rows] == ids) if len(all_ids) else np.zeros(len(ids), bool)
+    ra, dec = src["SC_RA"].to_numpy(np.float64)[rows[hit]], src["SC_DEC"].to_numpy(np.float64)[rows[hit]]
+    return list(zip(ids[hit].tolist(), ra.tolist(), dec.tolist(), strict=True))
+
+
+def _as_srcids(value) -> np.ndarray:
+    """SRCIDs from what a ``get_sources`` callable returns: ints, ``(srcid, ...)`` tuples or a frame."""
+    if value is None:
+        return np.array([], dtype=np.int64)
+    if isinstance(value, pd.DataFrame):
+        return value["SRCID"].to_numpy(np.int64)
+    items = list(value) if not isinstance(value, np.ndarray) else value
+    if len(items) and isinstance(items[0], tuple | list):
+        return np.array([int(i[0]) for i in items], dtype=np.int64)
+    return np.unique(np.asarray(items, dtype=np.int64))
+
+
+# -- the flag mask Explore filters and colours by --------------------------------------------------
+_MASKS: dict[tuple, np.ndarray] = {}
+_MASK_LOCK = threading.Lock()
+_MASK_KEEP = 16
+
+
+def flagged_srcids(store: Store, release: str, labels: Sequence[str] | None = None) -> np.ndarray:
+    """SRCIDs currently carrying any of ``labels`` (None: any label), sorted."""
+    flags = store.current_flags(release)
+    if labels is not None:
+        flags = flags[flags["label"].isin(list(labels))]
+    return np.unique(flags["srcid"].to_numpy(np.int64))
+
+
+def flag_mask(
+    catalogue: Catalogue, level: str, labels: Sequence[str] | None = None, store: Store | None = None
+) -> np.ndarray:
+    """Boolean mask of the rows of ``catalogue.frame(level)`` whose source carries any of ``labels`` now.
+
+    Cached per process on (release, level, labels) and the newest flag event's id, so a flag
+    written by any session or process invalidates it; the mask itself is shared read-only.
+    """
+    store = store or get_store()
+    key = (str(catalogue.path), level, None if labels is None else tuple(sorted(labels)))
+    version = flags_version(store, catalogue.name)
+    with _MASK_LOCK:
+        hit = _MASKS.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+    ids = flagged_srcids(store, catalogue.name, labels)
+    mask = np.isin(catalogue.frame(level)["SRCID"].to_numpy(np.int64), ids)
+    mask.setflags(write=False)
+    with _MASK_LOCK:
+        if len(_MASKS) >= _MASK_KEEP:
+            _MASKS.pop(next(iter(_MASKS)))
+        _MASKS[key] = (version, mask)
+    return mask
+
+
+def labels_of(store: Store, release: str, srcids: Iterable[int]) -> dict[int, str]:
+    """For the table: SRCID -> its current labels joined by ', ' (sources without flags left out)."""
+    flags = store.current_flags(release, srcids)
+    return {int(k): ", ".join(sorted(v)) for k, v in flags.groupby("srcid")["label"]}
+
+
+# -- history ----------------------------------------------------------------------------------------
+def history_html(history: pd.DataFrame, current: pd.DataFrame | None = None) -> str:
+    """A source's flag events, newest first, as an HTML table with every value escaped."""
+    esc = html.escape
+    parts = []
+    if current is not None and not current.empty:
+        chips = " ".join(
+            f"<span class='xmm-flag-chip'>{esc(str(r.label))} ×{int(r.n_users)}</span>" for r in current.itertuples()
+        )
+        parts.append(f"<div class='xmm-flag-current'>Now flagged: {chips}</div>")
+    if history.empty:
+        parts.append("<div class='xmm-empty'>No flags on this source yet.</div>")
+        return "".join(parts)
+    rows = []
+    for r in history.iloc[::-1].itertuples():
+        when = r.time.strftime("%Y-%m-%d %H:%M") if pd.notna(r.time) else ""
+        rows.append(
+            f"<tr><td>{esc(when)}</td><td>{esc(str(r.user))}</td><td>{esc(str(r.action))}</td>"
+            f"<td>{esc(str(r.label))}</td><td class='xmm-comment'>{esc(str(r.comment or ''))}</td></tr>"
+        )
+    parts.append(
+        "<table class='xmm-kv xmm-flag-history'><tr><th>UTC</th><th>user</th><th>action</th><th>label</th>"
+        "<th>comment</th></tr>" + "".join(rows) + "</table>"
+    )
+    return "".join(parts)
+
+
+FLAG_CSS = """
+.xmm-flag-chip { background: #b45309; color: white; border-radius: 10px; padding: 1px 8px; margin-right: 4px;
+                 font-size: .85em; }
+.xmm-flag-current { margin: 4px 0 8px 0; }
+td.xmm-comment { white-space: pre-wrap; word-break: break-word; }
+table.xmm-flag-history td { padding: 2px 8px 2px 0; vertical-align: top; }
+"""
+
+
+class FlagHistory(pn.viewable.Viewer):
+    """The flags a source carries now and every flag event on it (for the Source and Review pages)."""
+
+    srcid = param.Integer(default=None, allow_None=True)
+    version = param.Integer(default=0, doc="Bump to re-read after a write")
+
+    def __init__(self, catalogue: Catalogue, srcid: int | None = None, store: Store | None = None, **params):
+        super().__init__(srcid=srcid, **params)
+        self.catalogue = catalogue
+        self._store = store
+        self.pane = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[FLAG_CSS])
+        self.param.watch(self._update, ["srcid", "version"])
+        self._update()
+
+    @property
+    def store(self) -> Store:
+        return self._store or get_store()
+
+    def _update(self, *_):
+        if self.srcid is None:
+            self.pane.object = "<div class='xmm-empty'>No source.</div>"
+            return
+        release = self.catalogue.name
+        history = self.store.flag_history(release, self.srcid)
+        current = self.store.current_flags(release, [self.srcid])
+        self.pane.object = history_html(history, current)
+
+    def __panel__(self):
+        return self.pane
+
+
+class FlagPanel(pn.viewable.Viewer):
+    """Flag or unflag the sources ``get_sources()`` returns (one source or a whole selection) in one call.
+
+    ``get_sources`` returns SRCIDs, ``(srcid, ...)`` tuples or a frame with ``SRCID``;
+    ``user`` returns the acting user (default: the session's). ``written`` counts events
+    written by this panel and bumps after each successful write (others can watch it).
+    """
+
+    written = param.Integer(default=0)
+    message = param.String(default="")
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        get_sources: Callable[[], object],
+        *,
+        vocabulary: Sequence[str] | None = None,
+        user: Callable[[], str | None] = auth.current_user,
+        store: Store | None = None,
+        campaign_id: Callable[[], int | None] | None = None,
+        **params,
+    ):
+        super().__init__(**params)
+        self.catalogue = catalogue
+        self.get_sources = get_sources
+        self._user = user
+        self._store = store
+        self._campaign_id = campaign_id
+        labels = list(vocabulary or self.store.flag_labels)
+        self.vocabulary = labels
+        self.label = pn.widgets.Select(label="Label", options=labels, value=labels[0], sizing_mode="stretch_width")
+        self.comment = pn.widgets.TextAreaInput(
+            label="Comment",
+            placeholder="Why? (optional, stored as plain text)",
+            max_length=10_000,
+            height=80,
+            sizing_mode="stretch_width",
+        )
+        self.flag_button = pn.widgets.Button(label="Flag", color="warning", css_classes=["xmm-flag-btn"])
+        self.unflag_button = pn.widgets.Button(label="Unflag", color="default", css_classes=["xmm-unflag-btn"])
+        self.flag_button.on_click(lambda e: self.apply("flag"))
+        self.unflag_button.on_click(lambda e: self.apply("unflag"))
+        self.target = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.alert = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["xmm-flag-message"]
+        )
+        self._layout = pn.Column(
+            self.target,
+            self.label,
+            self.comment,
+            pn.Row(self.flag_button, self.unflag_button),
+            self.alert,
+            sizing_mode="stretch_width",
+        )
+        self.describe_target()
+
+    @property
+    def store(self) -> Store:
+        return self._store or get_store()
+
+    def describe_target(self) -> None:
+        """Refresh the "applies to N sources" line (call when the selection changes)."""
+        n = len(_as_srcids(self.get_sources()))
+        self.target.object = f"<div class='xmm-count'>Applies to {n:,} source{'s' if n != 1 else ''}</div>"
+
+    def _say(self, text: str, kind: str) -> None:
+        self.message = text
+        # Alert renders Markdown: escape so a comment-like message can never become markup.
+        self.alert.object = html.escape(text)
+        self.alert.alert_type = kind
+        self.alert.visible = bool(text)
+
+    def apply(self, action: str) -> int:
+        """Flag or unflag the current sources with the chosen label and comment; returns events written."""
+        try:
+            ids = _as_srcids(self.get_sources())
+            if ids.size == 0:
+                raise ValueError("Nothing to flag: select at least one source first.")
+            if ids.size > MAX_FLAG_SOURCES:
+                raise ValueError(f"{ids.size:,} sources is more than one flag action may cover ({MAX_FLAG_SOURCES:,}).")
+            sources = source_tuples(self.catalogue, ids)
+            campaign = self._campaign_id() if self._campaign_id else None
+            n = self.store.add_flags(
+                self._user(),
+                self.catalogue.name,
+                sources,
+                self.label.value,
+                self.comment.value,
+                action,
+                campaign_id=campaign,
+                vocabulary=self.vocabulary,
+            )
+        except (PermissionError, ValueError, LookupError) as exc:
+            self._say(str(exc), "danger" if isinstance(exc, PermissionError) else "warning")
+            return 0
+        except Exception:
+            log.exception("flag write failed")
+            self._say("The flag could not be saved because of a server error; please try again.", "danger")
+            return 0
+        verb = "Flagged" if action == "flag" else "Unflagged"
+        self._say(f"{verb} {n:,} source{'s' if n != 1 else ''} as {self.label.value}.", "success")
+        self.comment.value = ""
+        self.written += n
+        return n
+
+    def __panel__(self):
+        return self._layout
