@@ -193,7 +193,8 @@ def longterm_plot(
             height=height,
             xlabel="Date (UTC)",
             ylabel=ylabel,
-            legend_position="bottom_left",
+            legend_position="right",
+            yformatter="%.1e",
             show_grid=True,
             title="",
         )

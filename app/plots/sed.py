@@ -78,6 +78,7 @@ def sed_plot(sed: pd.DataFrame, label: str = "", height: int = 260) -> hv.Overla
             title="",
             show_legend=False,
             xlim=(0.15, 15.0),
+            xticks=[0.2, 0.5, 1, 2, 5, 10],
         )
     )
 
@@ -101,6 +102,7 @@ def hardness_plot(hr: pd.DataFrame, height: int = 260) -> hv.Overlay:
             ylim=(-1.05, 1.05),
             xlim=(0.5, len(hr) + 0.5),
             xticks=ticks,
+            toolbar=None,
             show_grid=True,
             title="",
         )

@@ -13,7 +13,7 @@ from panel.io.state import set_curdoc
 
 from app.plots.lightcurve import CAMERA_STYLE, observation_lightcurve_plot
 from app.plots.spectrum import spectrum_plot, spectrum_points
-from app.views.source.format import empty, html_pane, kv_table, mjd_date, number, plus_minus
+from app.views.source.format import empty, html_pane, mjd_date, number, plus_minus
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
 
@@ -136,8 +136,8 @@ class ObservationLightcurve(ProductPanel):
         self.rebin = pn.widgets.Select.from_param(
             state.param.rebin, label="Rebin ×", options=list(REBIN_FACTORS), width=90
         )
-        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, visible=False)
-        self.stats = html_pane("", width=260)
+        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, min_width=320, visible=False)
+        self.stats = html_pane("")
         self._reload()
 
     def read(self, store, obs_id, src_num):
@@ -163,25 +163,35 @@ class ObservationLightcurve(ProductPanel):
         self.stats.object = self._stats_html(good)
 
     def _stats_html(self, good) -> str:
+        """Variability statistics: the catalogue's EPIC values and each lightcurve header's, one row each."""
         row = self.state.detection
-        items = []
+        rows = []
         if row is not None:
-            items += [
-                ("EP_CHI2PROB", number(row.get("EP_CHI2PROB"), "{:.3g}")),
-                ("EP_FVAR", plus_minus(row.get("EP_FVAR"), row.get("EP_FVAR_ERR"), "{:.3f}")),
-                ("VAR_FLAG", "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"),
-            ]
+            flag = "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"
+            rows.append(
+                (
+                    "catalogue (EP_)",
+                    "—",
+                    number(row.get("EP_CHI2PROB"), "{:.3g}"),
+                    plus_minus(row.get("EP_FVAR"), row.get("EP_FVAR_ERR"), "{:.3f}"),
+                    flag,
+                )
+            )
         for camera, lc in good.items():
-            name = CAMERA_STYLE[camera][0]
-            items += [
-                (f"{name} AVRATE", f"{number(lc.avrate, '{:.4g}')} count/s"),
-                (f"{name} CHI2PROB", number(lc.chi2prob, "{:.3g}")),
-                (f"{name} FVAR", plus_minus(lc.fvar, lc.fvarerr, "{:.3f}")),
-            ]
+            rows.append(
+                (
+                    f"{CAMERA_STYLE[camera][0]} header",
+                    number(lc.avrate, "{:.4g}"),
+                    number(lc.chi2prob, "{:.3g}"),
+                    plus_minus(lc.fvar, lc.fvarerr, "{:.3f}"),
+                    "",
+                )
+            )
+        head = "".join(f"<th>{h}</th>" for h in ("", "AVRATE (count/s)", "χ² probability", "F_var", "VAR_FLAG"))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
         return (
-            "<b>In-observation variability</b>"
-            + kv_table(items)
-            + ("<small>catalogue (EP_) and lightcurve headers; variable when χ² probability ≤ 1e-5</small>")
+            f"<table class='xmm-table'><tr>{head}</tr>{body}</table>"
+            "<small>In-observation variability: variable when the χ² probability of constancy ≤ 1e-5.</small>"
         )
 
     def show_missing(self, reason):
@@ -197,7 +207,8 @@ class ObservationLightcurve(ProductPanel):
                 pn.layout.HSpacer(),
                 self.rebin,
             ),
-            pn.Row(self.plot, self.stats),
+            self.plot,
+            self.stats,
             self.status,
             sizing_mode="stretch_width",
         )
@@ -215,7 +226,7 @@ class ObservationSpectrum(ProductPanel):
         self.grouping = pn.widgets.Select.from_param(
             state.param.min_counts,
             label="Min counts/bin",
-            options={("none" if g == 0 else str(g)): g for g in GROUPINGS},
+            options={{-1: "auto", 0: "none"}.get(g, str(g)): g for g in GROUPINGS},
             width=120,
         )
         self.arf = pn.widgets.Checkbox.from_param(

@@ -17,8 +17,8 @@ class BandShape(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.level = pn.widgets.RadioButtonGroup.from_param(state.param.sed_level, label="", width=200)
-        self.sed = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=260)
-        self.hr = pn.pane.HoloViews(None, width=260, min_height=260)
+        self.sed = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=260, min_width=300)
+        self.hr = pn.pane.HoloViews(None, width=250, height=260)
         self.note = html_pane("", margin=(0, 10))
         state.param.watch(self._update, ["obs_id", "detections", "sed_level"])
         self._update()

@@ -12,8 +12,8 @@ from app.plots.lightcurve import LONGTERM_BANDS
 from data_loaders.catalogue import Catalogue
 
 REBIN_FACTORS = (1, 2, 4, 8, 16)
-#: Minimum source counts per spectral bin offered (0 = no grouping).
-GROUPINGS = (0, 5, 10, 20, 50, 100)
+#: Minimum source counts per spectral bin offered (0 = no grouping, -1 = automatic, see ``auto_min_counts``).
+GROUPINGS = (-1, 0, 5, 10, 20, 50, 100, 500)
 _NAME_RE = re.compile(r"^(?:\dXMM)?\s*J?\s*(\d{6}\.\d[+-]\d{6})$")
 
 
@@ -69,7 +69,7 @@ class SourceState(param.Parameterized):
     obs_id = param.String(default="", doc="OBS_ID of the selected detection ('' = none)")
     band = param.Selector(default=8, objects=list(LONGTERM_BANDS), doc="EPIC band of the long-term lightcurve")
     rebin = param.Selector(default=1, objects=list(REBIN_FACTORS), doc="Lightcurve rebinning factor")
-    min_counts = param.Selector(default=20, objects=list(GROUPINGS), doc="Spectral grouping, min counts per bin")
+    min_counts = param.Selector(default=-1, objects=list(GROUPINGS), doc="Spectral grouping, min counts per bin")
     effective_area = param.Boolean(default=False, doc="Divide the spectrum by the effective area (ARF)")
     sed_level = param.Selector(default="detection", objects=["detection", "source"], doc="Band fluxes of")
     highlight_epochs = param.List(default=[], item_type=float, doc="MJDs marked on the long-term lightcurve")
