@@ -23,7 +23,7 @@ from data_loaders import projection, schema
 from data_loaders.alerts.compute import compute_alerts
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS, resolve_criteria
 from data_loaders.alerts.io import PARQUET_NAME, read_alerts, write_alerts
-from data_loaders.alerts.replay import monthly_rate, replay_rate
+from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, replay_rate
 from data_loaders.errors import XmmExplorerError
 from data_loaders.ingest import list_releases, read_release_meta, releases_dir
 
@@ -221,7 +221,19 @@ def replay_release(
     lt = None if longterm is None else longterm.loc[(longterm["MJD"] < end_mjd).to_numpy()]
     window = compute_alerts(known, lt, **kw)
     window = window.loc[(window["MJD"] >= start_mjd).to_numpy()]
-    return counts, monthly_rate(window)
+    return counts, _window_months(monthly_rate(window), start_mjd, end_mjd)
+
+
+def _window_months(monthly: pd.DataFrame, start_mjd: float, end_mjd: float) -> pd.DataFrame:
+    """``monthly_rate`` output zero-filled over every calendar month the window touches."""
+    first, last = mjd_to_datetime(np.array([start_mjd, end_mjd - 1e-6])).to_period("M")
+    months = pd.period_range(first, last, freq="M").to_timestamp()
+    full = pd.MultiIndex.from_product([months, list(ALERT_TYPES)], names=["MONTH", "ALERT_TYPE"])
+    counts = monthly.set_index(["MONTH", "ALERT_TYPE"])["N_ALERTS"] if len(monthly) else pd.Series(dtype=np.int64)
+    out = counts.reindex(full, fill_value=0).rename("N_ALERTS").reset_index()
+    out["ALERT_TYPE"] = out["ALERT_TYPE"].astype("str")
+    out["N_ALERTS"] = out["N_ALERTS"].astype(np.int64)
+    return out
 
 
 # --- the shared, read-only table the Alerts page shows (one per process, release and run) --------
@@ -230,8 +242,8 @@ _LOCK = threading.Lock()
 
 
 def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
-    """Alerts with the catalogue columns of their detection (``CATALOGUE_COLUMNS``, joined on DETID)
-    and projected all-sky coordinates ``X``/``Y`` (Hammer, ICRS, deg, RA increasing to the left)."""
+    """Alerts with the catalogue columns of their detection (``CATALOGUE_COLUMNS``, joined on DETID),
+    projected all-sky coordinates ``X``/``Y`` (Hammer, ICRS, deg, RA increasing to the left) and ``DATE`` (UTC)."""
     out = alerts.copy()
     det_id = detections["DETID"].to_numpy(np.int64)
     order = np.argsort(det_id, kind="stable")
@@ -252,6 +264,7 @@ def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
     dec = out["DEC"].to_numpy(np.float64) if "DEC" in out else np.full(len(out), np.nan)
     x, y = projection.forward(ra, dec, "hammer")
     out["X"], out["Y"] = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    out["DATE"] = mjd_to_datetime(out["MJD"].to_numpy(np.float64))
     out.attrs.update(alerts.attrs)
     return out
 

@@ -1,0 +1,98 @@
+"""The alerts table: one page of the visible alerts, sorted and paged on the server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from app.views.alerts.state import AlertsState
+from app.views.table import page_rows
+from data_loaders import schema
+
+PAGE_SIZE = 12
+SORT_COLUMNS = {"date": "MJD", "ratio": "RATIO", "ratio low end": "RATIO_LOW", "flux": "FLUX", "|b|": "BII"}
+
+
+def alert_page(state: AlertsState, rows: np.ndarray) -> pd.DataFrame:
+    """The displayed columns of the given alert rows (plain values; Tabulator escapes them)."""
+    a = state.alerts.iloc[rows]
+    cls = a["CLASS"].to_numpy(np.int64) if "CLASS" in a else np.full(len(a), -1)
+    names = np.array([*schema.CLASS_NAMES, "—"], dtype=object)
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(a["DATE"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "type": a["ALERT_TYPE"].to_numpy(),
+            "source": a["IAUNAME"].astype(str).to_numpy(),
+            "SRCID": a["SRCID"].to_numpy(),
+            "ratio": np.round(a["RATIO"].to_numpy(np.float64), 2),
+            "ratio low": np.round(a["RATIO_LOW"].to_numpy(np.float64), 2),
+            "flux": a["FLUX"].to_numpy(np.float64),
+            "class": names[np.where(cls < 0, len(schema.CLASS_NAMES), cls)],
+            "|b|": np.round(np.abs(a["BII"].to_numpy(np.float64)), 1),
+            "review": state.status[rows],
+        }
+    )
+
+
+class AlertTable(pn.viewable.Viewer):
+    """One page of the filtered alerts; clicking a row selects that alert."""
+
+    page = param.Integer(default=0, bounds=(0, None))
+    sort_by = param.Selector(objects=list(SORT_COLUMNS), default="date")
+    ascending = param.Boolean(default=False)
+
+    def __init__(self, state: AlertsState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.rows = np.array([], dtype=np.int64)
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            selectable=1,
+            sizing_mode="stretch_width",
+            height=370,
+            layout="fit_data_stretch",
+            formatters={"flux": {"type": "money", "precision": False}},
+            theme="fast",
+        )
+        self.table.on_click(self._on_click)
+        self.sort_select = pn.widgets.Select.from_param(self.param.sort_by, label="sort by", width=120)
+        self.order = pn.widgets.Toggle.from_param(self.param.ascending, label="ascending", width=90, margin=(23, 5))
+        self.prev_b = pn.widgets.Button(label="◀", width=40, margin=(23, 2))
+        self.next_b = pn.widgets.Button(label="▶", width=40, margin=(23, 2))
+        self.prev_b.on_click(lambda e: self.go(-1))
+        self.next_b.on_click(lambda e: self.go(+1))
+        self.info = pn.pane.Markdown("", margin=(28, 8))
+        self.param.watch(lambda e: setattr(self, "page", 0), ["sort_by", "ascending"])
+        state.param.watch(lambda e: self.param.update(page=0), ["version"])
+        self.param.watch(self.refresh, ["page", "sort_by", "ascending"])
+        state.param.watch(self.refresh, ["version"])
+        self.refresh()
+
+    def go(self, step: int) -> None:
+        last = max((int(self.state.visible.sum()) - 1) // PAGE_SIZE, 0)
+        self.page = int(np.clip(self.page + step, 0, last))
+
+    def refresh(self, *_) -> None:
+        col = SORT_COLUMNS[self.sort_by]
+        values = self.state.alerts[col].to_numpy(np.float64)
+        if col == "BII":
+            values = np.abs(values)
+        self.rows = page_rows(values, self.state.visible, self.page, PAGE_SIZE, self.ascending)
+        self.table.value = alert_page(self.state, self.rows)
+        n = int(self.state.visible.sum())
+        self.info.object = f"page {self.page + 1:,} of {max((n + PAGE_SIZE - 1) // PAGE_SIZE, 1):,} · {n:,} alerts"
+
+    def _on_click(self, event) -> None:
+        if event.row is not None and 0 <= event.row < len(self.rows):
+            self.state.select_row(int(self.rows[event.row]))
+
+    def __panel__(self):
+        return pn.Column(
+            pn.Row(self.sort_select, self.order, self.prev_b, self.next_b, self.info),
+            self.table,
+            sizing_mode="stretch_width",
+        )

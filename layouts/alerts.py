@@ -1,0 +1,98 @@
+"""The Alerts page: filters and replay in the sidebar; rate chart, sky, table and the selected alert."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import panel as pn
+
+from app.views.alerts import AlertDetail, AlertFilters, AlertSky, AlertsState, AlertTable, RateChart, ReplayBox
+from data_loaders.alerts import release as task
+from data_loaders.alerts.criteria import DEFAULT_PRESET
+from data_loaders.catalogue import Catalogue
+from layouts.common import template
+
+log = logging.getLogger(__name__)
+
+
+def default_store():
+    """The process's flag store (``app.store_access``); None if it cannot be opened (reviews disabled)."""
+    from app.store_access import get_store
+
+    try:
+        return get_store()
+    except Exception:  # noqa: BLE001 - the page still shows alerts without reviews
+        log.exception("could not open the flag store; reviews are disabled")
+        return None
+
+
+def build_views(state: AlertsState) -> tuple[list, list]:
+    """Sidebar and main contents for one session's state."""
+    sidebar = [AlertFilters(state), pn.layout.Divider(), ReplayBox(state)]
+    main = [
+        pn.Row(
+            pn.Column(RateChart(state), sizing_mode="stretch_width"),
+            pn.Column(AlertSky(state), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+        pn.Row(
+            pn.Column(AlertTable(state), sizing_mode="stretch_width"),
+            pn.Column(AlertDetail(state), sizing_mode="stretch_width", max_width=560),
+            sizing_mode="stretch_width",
+        ),
+    ]
+    return sidebar, main
+
+
+def create_page(
+    catalogue: Catalogue, store=None, user: str | None = None, preset: str = DEFAULT_PRESET
+) -> tuple[pn.template.FastListTemplate, dict]:
+    """Build the page for one session; returns the template and a dict that receives ``state`` once ready.
+
+    When the release's alerts were never computed, the page first shows a progress indicator and
+    computes them (once per process; later visitors get the cached table).
+    """
+    holder: dict = {}
+    sidebar = pn.Column(sizing_mode="stretch_width")
+    main = pn.Column(sizing_mode="stretch_width")
+
+    def fill() -> None:
+        state = AlertsState(catalogue, store=store, user=user or None, preset=preset)
+        side, body = build_views(state)
+        sidebar.objects, main.objects = side, body
+        holder["state"] = state
+
+    tmpl = template(catalogue, "Alerts", sidebar=[sidebar], main=[main], sidebar_width=360)
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        from app import auth
+
+        tmpl.header.append(auth.user_badge("/alerts"))
+    if task.is_computed(catalogue.path, preset):
+        fill()
+        return tmpl, holder
+    main.objects = [
+        pn.Row(
+            pn.indicators.LoadingSpinner(value=True, size=40),
+            pn.pane.Markdown(
+                f"Computing the **{preset}** alerts of release {catalogue.name} for the first time "
+                "(every detection against its history); this happens once per release.",
+                margin=(10, 15),
+            ),
+        )
+    ]
+
+    async def compute_then_fill() -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, task.shared_alerts, catalogue, preset)
+            fill()
+        except Exception as exc:  # noqa: BLE001 - one sentence in the page, traceback in the log
+            log.exception("alert computation failed for %s", catalogue.name)
+            main.objects = [pn.pane.Alert(f"The alerts could not be computed: {exc}", alert_type="danger")]
+
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.onload(compute_then_fill)
+    else:
+        task.shared_alerts(catalogue, preset)
+        fill()
+    return tmpl, holder
