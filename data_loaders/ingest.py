@@ -244,6 +244,11 @@ def ingest(
 
     t0 = time.perf_counter()
     fits_path = Path(fits_path)
+    # Stacked catalogues (4XMM-DRns, 5XMM: summary + observation rows) have their own reader.
+    from data_loaders.ingest_stacked import ingest_stacked, is_stacked_file
+
+    if is_stacked_file(fits_path):
+        return ingest_stacked(fits_path, data_dir, name, title=title, synthetic=synthetic, progress=progress)
     hdul, hdu = _open_table(fits_path)
     header = hdu.header
     if synthetic is None:

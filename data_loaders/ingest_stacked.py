@@ -106,6 +106,9 @@ def read_stacked(fits_path: Path) -> tuple[pd.DataFrame, dict[str, str], fits.He
         arrays = {c.name: _arrow_column(c, hdu.data.field(c.name), c.null) for c in hdu.columns}
         units = {c.name: str(c.unit) for c in hdu.columns if c.unit}
         header = hdu.header.copy()
+        for key in ("CATALOG", "SYNTHETC"):  # some files keep these in the primary header only
+            if key not in header and key in hdul[0].header:
+                header[key] = hdul[0].header[key]
     frame = pa.table(arrays).to_pandas()
     return frame, units, header
 
@@ -140,7 +143,7 @@ def derive_sources(summary: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     base = base.set_index("SRCID").sort_index()
     det = obs.loc[~obs["UPPER_LIMIT"]]
     out = pd.DataFrame(index=base.index)
-    out["IAUNAME"] = base["IAUNAME"] if "IAUNAME" in base else pd.NA
+    out["IAUNAME"] = base.get("IAUNAME", pd.NA)
     out["SC_RA"], out["SC_DEC"] = _f64(base["RA"]), _f64(base["DEC"])
     poserr = base["POSERR"] if "POSERR" in base else base.get("RADEC_ERR")
     out["SC_POSERR"] = _f64(poserr) if poserr is not None else np.nan
@@ -153,7 +156,8 @@ def derive_sources(summary: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
         if len(summary):
             f, e = _f64(base[col]), _f64(base[f"{col}_ERR"])
         else:
-            w = 1.0 / _f64(det[f"{col}_ERR"]) ** 2
+            with np.errstate(divide="ignore"):
+                w = 1.0 / _f64(det[f"{col}_ERR"]) ** 2
             w = np.where(np.isfinite(w) & np.isfinite(_f64(det[col])), w, 0.0)
             t = pd.DataFrame({"w": w, "wf": w * np.nan_to_num(_f64(det[col]))}).groupby(det.SRCID.to_numpy()).sum()
             t = t.reindex(out.index)
