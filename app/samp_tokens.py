@@ -144,7 +144,7 @@ class TableHandler(tornado.web.RequestHandler):
             self.finish("This table link has expired or never existed; send the table again.\n")
         return entry
 
-    def _headers(self, entry: TokenEntry) -> None:
+    def _send_headers(self, entry: TokenEntry) -> None:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in entry.filename)
         self.set_header("Content-Type", entry.mime)
         self.set_header("Content-Length", str(entry.path.stat().st_size))
@@ -157,13 +157,13 @@ class TableHandler(tornado.web.RequestHandler):
     def head(self, token: str) -> None:
         entry = self._entry(token)
         if entry is not None:
-            self._headers(entry)
+            self._send_headers(entry)
 
     async def get(self, token: str) -> None:
         entry = self._entry(token)
         if entry is None:
             return
-        self._headers(entry)
+        self._send_headers(entry)
         with open(entry.path, "rb") as handle:
             while block := handle.read(_BLOCK):
                 self.write(block)
