@@ -44,9 +44,10 @@ def create_page(catalogue, store, users_file, user: str | None) -> tuple[pn.temp
     state = ClassifyState(catalogue, store, users_file, user=user)
     tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width", stylesheets=[".bk-tab { font-size: 1.25em; }"])
     tutorial = Tutorial(catalogue, state.data, on_done=lambda: setattr(tabs, "active", 1))
-    play = pn.Row(
-        pn.Column(ClueBoard(state), sizing_mode="stretch_width", min_width=420),
-        pn.Column(AnswerPanel(state), width=380, min_width=300),
+    # A FlexBox wraps the answers under the clues on narrow screens (tablets held upright).
+    play = pn.FlexBox(
+        pn.Column(ClueBoard(state), min_width=420, styles={"flex": "3 1 560px"}),
+        pn.Column(AnswerPanel(state), min_width=300, styles={"flex": "1 1 320px"}),
         sizing_mode="stretch_width",
     )
     tabs.extend([("Learn", tutorial), ("Play", play), ("Leaderboard", LeaderboardView(state))])

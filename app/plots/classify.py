@@ -24,8 +24,9 @@ MARKER = "#facc15"
 MJD_J2000, DAYS_PER_YEAR = 51544.5, 365.25
 
 
-def _common(height: int) -> dict:
-    return {"height": height, "responsive": True, "fontsize": FONTS, "toolbar": None, "show_grid": False}
+def _common(height: int, width: int) -> dict:
+    # Fixed sizes: responsive plots with an aspect get clipped inside a grid cell.
+    return {"height": height, "width": width, "fontsize": FONTS, "toolbar": None, "show_grid": False}
 
 
 def band_shares(fluxes: list[float]) -> np.ndarray:
@@ -35,19 +36,22 @@ def band_shares(fluxes: list[float]) -> np.ndarray:
     return f / total if total > 0 else np.zeros(5)
 
 
-def spectrum_shape(fluxes: list[float], title: str = "Its X-ray colours", height: int = 260) -> hv.Bars:
+def spectrum_shape(
+    fluxes: list[float], title: str = "Its X-ray colours", height: int = 260, width: int = 360
+) -> hv.Bars:
     """Bars of the share of X-rays in each band, soft (red) to hard (violet): the spectrum's shape."""
     shares = band_shares(fluxes) * 100
-    labels = [f"{name}\n{BANDS[b][0]:g}-{BANDS[b][1]:g} keV" for b, name in zip(range(1, 6), BAND_NAMES, strict=True)]
-    data = pd.DataFrame({"band": labels, "share": shares, "colour": list(BAND_COLOURS)})
+    data = pd.DataFrame({"band": list(BAND_NAMES), "share": shares, "colour": list(BAND_COLOURS)})
     return hv.Bars(data, kdims=["band"], vdims=["share", "colour"]).opts(
         color="colour",
         line_color=None,
         ylim=(0, max(60.0, float(shares.max()) * 1.1)),
-        xlabel="",
+        xrotation=25,
+        xlabel=f"soft ({BANDS[1][0]:g} keV) → hard ({BANDS[5][1]:g} keV)",
         ylabel="% of its X-rays",
         title=title,
-        **_common(height),
+        tools=["hover"],
+        **_common(height, width),
     )
 
 
@@ -58,6 +62,7 @@ def lightcurve(
     mission: np.ndarray | None = None,
     title: str = "Its brightness over the years",
     height: int = 260,
+    width: int = 360,
 ) -> hv.Overlay:
     """Long-term lightcurve: flux (erg/cm2/s, log) against year; upper limits as downward triangles."""
     mjd = np.asarray(mjd, dtype=np.float64)
@@ -72,13 +77,20 @@ def lightcurve(
     line = hv.Curve(det, kdims, ["flux"]).opts(color="#9ca3af", line_width=1.5, line_dash="dashed")
     points = hv.Scatter(det, kdims, vdims).opts(color="colour", size=13, line_color="white")
     limits = hv.Scatter(lim, kdims, vdims).opts(color="colour", size=13, marker="inverted_triangle", alpha=0.6)
-    years = frame["year"]
+    years, fluxes = frame["year"], frame["flux"]
     span = (float(years.min()) - 1, float(years.max()) + 1) if len(frame) else (2000.0, 2025.0)
+    yspan = (float(fluxes.min()) / 3, float(fluxes.max()) * 3) if len(frame) else (1e-15, 1e-11)
     return (line * limits * points).opts(
         hv.opts.Scatter(logy=True, tools=["hover"]),
         hv.opts.Curve(logy=True),
         hv.opts.Overlay(
-            xlim=span, xlabel="year", ylabel="brightness (erg/cm²/s)", title=title, logy=True, **_common(height)
+            xlim=span,
+            ylim=yspan,
+            xlabel="year",
+            ylabel="brightness (erg/cm²/s)",
+            title=title,
+            logy=True,
+            **_common(height, width),
         ),
     )
 
@@ -98,6 +110,7 @@ def sky_position(
     lat: float,
     title: str = "Where it is on the sky",
     height: int = 260,
+    width: int = 360,
     proj: str = "hammer",
 ) -> hv.Overlay:
     """A small all-sky map in galactic coordinates (Milky Way across the middle) with the source marked.
@@ -121,12 +134,14 @@ def sky_position(
         color=MARKER, size=26, marker="star", line_color="black", line_width=1.5
     )
     return (img * plane * edge * label * marker).opts(
-        hv.opts.RGB(xaxis=None, yaxis=None, data_aspect=1),
-        hv.opts.Overlay(title=title, xaxis=None, yaxis=None, **_common(height)),
+        hv.opts.RGB(xaxis=None, yaxis=None),
+        hv.opts.Overlay(title=title, xaxis=None, yaxis=None, xlim=xr_, ylim=yr_, **_common(height, width)),
     )
 
 
-def apparent_shape(extent_arcsec: float, title: str = "How it looks", height: int = 260, psf: float = 6.0) -> hv.Image:
+def apparent_shape(
+    extent_arcsec: float, title: str = "How it looks", height: int = 260, width: int = 260, psf: float = 6.0
+) -> hv.Image:
     """A picture of the source in a 2-arcmin box: a sharp point (the telescope's blur) or a fuzzy cloud."""
     ext = float(np.nan_to_num(extent_arcsec))
     sigma = np.hypot(psf, ext)
@@ -134,12 +149,15 @@ def apparent_shape(extent_arcsec: float, title: str = "How it looks", height: in
     xx, yy = np.meshgrid(axis, axis)
     z = np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
     return hv.Image((axis, axis, z), kdims=["x (arcsec)", "y (arcsec)"], vdims=["brightness"]).opts(
-        cmap="inferno", colorbar=False, xaxis=None, yaxis=None, title=title, data_aspect=1, **_common(height)
+        cmap="inferno", colorbar=False, xaxis=None, yaxis=None, title=title, **_common(height, width)
     )
 
 
 def class_bars(
-    probabilities: dict[str, np.ndarray | list[float]], title: str = "Classification", height: int = 280
+    probabilities: dict[str, np.ndarray | list[float]],
+    title: str = "Classification",
+    height: int = 280,
+    width: int = 520,
 ) -> hv.Bars:
     """Grouped bars of class probabilities per origin (e.g. ``{"machine": PbaC, "citizens": PbaC}``)."""
     rows = [
@@ -153,5 +171,5 @@ def class_bars(
         xrotation=30,
         title=title,
         color=hv.dim("origin").categorize({"machine": "#60a5fa", "citizens": "#f59e0b"}, default="#a3a3a3"),
-        **_common(height),
+        **_common(height, width),
     )

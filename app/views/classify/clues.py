@@ -11,7 +11,8 @@ from app.plots import classify as plots
 from app.views.classify.game_data import Clues, clues
 from app.views.classify.state import ClassifyState
 
-PLOT_HEIGHT = 250
+PLOT_HEIGHT = 230
+PLOT_WIDTH = 330
 
 
 def counterpart_html(c: Clues) -> str:
@@ -44,9 +45,10 @@ def facts_html(c: Clues) -> str:
     )
     shape = "a sharp point" if c.extent < 6 else f"fuzzy, about {c.extent:.0f} arcsec across"
     return (
-        f"<div class='xmm-facts'><span>📍 {where} (latitude {c.lat:+.0f}°)</span>"
-        f"<span>🔭 looks {shape}</span>"
-        f"<span>{'⚡ its brightness changes' if c.variable else '〰 steady during each observation'}</span></div>"
+        f"<div class='xmm-facts'><span>Place: <b>{where}</b> (latitude {c.lat:+.0f}°)</span>"
+        f"<span>Shape: <b>{shape}</b></span>"
+        f"<span>Flicker: <b>{'changes within an observation' if c.variable else 'steady within each observation'}</b>"
+        "</span></div>"
     )
 
 
@@ -57,7 +59,7 @@ class ClueBoard(pn.viewable.Viewer):
 
     def __init__(self, state: ClassifyState, **params):
         super().__init__(state=state, **params)
-        opts = {"sizing_mode": "stretch_width", "min_height": PLOT_HEIGHT, "linked_axes": False}
+        opts = {"linked_axes": False, "margin": (4, 8)}
         self._sky = pn.pane.HoloViews(**opts)
         self._spectrum = pn.pane.HoloViews(**opts)
         self._lightcurve = pn.pane.HoloViews(**opts)
@@ -68,7 +70,7 @@ class ClueBoard(pn.viewable.Viewer):
         self._layout = pn.Column(
             self._title,
             self._facts,
-            pn.GridBox(self._sky, self._spectrum, self._lightcurve, self._shape, ncols=2, sizing_mode="stretch_width"),
+            pn.FlexBox(self._sky, self._spectrum, self._lightcurve, self._shape, sizing_mode="stretch_width"),
             self._counterpart,
             sizing_mode="stretch_width",
         )
@@ -86,10 +88,14 @@ class ClueBoard(pn.viewable.Viewer):
         c = clues(self.state.catalogue, srcid)
         self._title.object = f"<div class='xmm-source-name'>Source {html.escape(c.name)}</div>"
         self._facts.object = facts_html(c)
-        self._sky.object = plots.sky_position(self.state.data.backdrop, c.lon, c.lat, height=PLOT_HEIGHT)
-        self._spectrum.object = plots.spectrum_shape(list(c.fluxes), height=PLOT_HEIGHT)
-        self._lightcurve.object = plots.lightcurve(c.lc_mjd, c.lc_flux, c.lc_upper, c.lc_mission, height=PLOT_HEIGHT)
-        self._shape.object = plots.apparent_shape(c.extent, height=PLOT_HEIGHT)
+        self._sky.object = plots.sky_position(
+            self.state.data.backdrop, c.lon, c.lat, height=PLOT_HEIGHT - 30, width=PLOT_WIDTH
+        )
+        self._spectrum.object = plots.spectrum_shape(list(c.fluxes), height=PLOT_HEIGHT, width=PLOT_WIDTH)
+        self._lightcurve.object = plots.lightcurve(
+            c.lc_mjd, c.lc_flux, c.lc_upper, c.lc_mission, height=PLOT_HEIGHT, width=PLOT_WIDTH
+        )
+        self._shape.object = plots.apparent_shape(c.extent, height=PLOT_HEIGHT, width=PLOT_HEIGHT)
         self._counterpart.object = counterpart_html(c)
 
     def __panel__(self):

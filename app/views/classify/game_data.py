@@ -22,7 +22,7 @@ from data_loaders.schema import CLASS_NAMES
 
 VOTE_COUNT_TTL = 30.0  # s: the queue may use vote counts this old
 BACKDROP_SIZE = (420, 210)
-BACKDROP_CMAP = ["#0b1026", "#1e3a8a", "#3b82f6", "#93c5fd", "#e0f2fe"]
+BACKDROP_CMAP = ["#1d4ed8", "#3b82f6", "#93c5fd", "#e0f2fe"]
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _build(catalogue: Catalogue) -> GameData:
     pool = candidate_pool(catalogue.sources, catalogue.classifications, gold_ids)
     x, y = catalogue.xy("sources", "galactic", "hammer")
     xr_, yr_ = skyplot.full_extent("hammer")
-    backdrop = skyplot.sky_rgba(x, y, None, xr_, yr_, *BACKDROP_SIZE, cmap=BACKDROP_CMAP)
+    backdrop = skyplot.spread(skyplot.sky_rgba(x, y, None, xr_, yr_, *BACKDROP_SIZE, cmap=BACKDROP_CMAP), 1)
     return GameData(
         catalogue=catalogue,
         gold=dict(zip(gold_ids.tolist(), gold["TRUE_CLASS"].tolist(), strict=True)),

@@ -47,8 +47,8 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
                 "galaxies, far away.</p>",
             ),
             _pair(
-                plots.sky_position(data.backdrop, star.lon, star.lat, "A star, in the Milky Way", h),
-                plots.sky_position(data.backdrop, agn.lon, agn.lat, "An active galaxy, far from it", h),
+                plots.sky_position(data.backdrop, star.lon, star.lat, "A star, in the Milky Way", h, 440),
+                plots.sky_position(data.backdrop, agn.lon, agn.lat, "An active galaxy, far from it", h, 440),
             ),
         ]
 
@@ -90,7 +90,10 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
                 "<p>Almost every X-ray source looks like a small sharp point. A <b>cluster of galaxies</b> looks "
                 "like a big fuzzy cloud: its X-rays come from hot gas spread between hundreds of galaxies.</p>",
             ),
-            _pair(plots.apparent_shape(0.0, "A point", h), plots.apparent_shape(cluster.extent, "A fuzzy cluster", h)),
+            _pair(
+                plots.apparent_shape(0.0, "A point", h, h),
+                plots.apparent_shape(cluster.extent, "A fuzzy cluster", h, h),
+            ),
         ]
 
     def counterpart():
@@ -114,15 +117,14 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
             if c is not None:
                 card.append(
                     pn.pane.HoloViews(
-                        plots.spectrum_shape(list(c.fluxes), "Its X-ray colours", 200),
-                        sizing_mode="stretch_width",
+                        plots.spectrum_shape(list(c.fluxes), "Its X-ray colours", 220, 340),
                         linked_axes=False,
                     )
                 )
-            cards.append(pn.Column(*card, css_classes=["xmm-family"], sizing_mode="stretch_width"))
+            cards.append(pn.Column(*card, css_classes=["xmm-family"], width=380))
         return [
             _text("The families", "<p>These are the answers you can choose. Not sure? Say so: that helps too.</p>"),
-            pn.GridBox(*cards, ncols=2, sizing_mode="stretch_width"),
+            pn.FlexBox(*cards, sizing_mode="stretch_width"),
         ]
 
     def ready():
