@@ -73,6 +73,7 @@ def serve_command(args, extra: list[str]) -> list[str]:
     pages = [str(PAGES_DIR / f"{p}.py") for p in PAGES if (PAGES_DIR / f"{p}.py").exists()]
     cmd = [sys.executable, "-m", "panel", "serve", *pages, "--port", str(args.port), "--index", "explore"]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
+    cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
     if args.address:
         cmd += ["--address", args.address]
     if args.num_procs:
