@@ -38,7 +38,7 @@ def build_views(state: AlertsState) -> tuple[list, list]:
         ),
         pn.Row(
             pn.Column(AlertTable(state), sizing_mode="stretch_width"),
-            pn.Column(AlertDetail(state), sizing_mode="stretch_width", max_width=560),
+            pn.Column(AlertDetail(state), width=420),
             sizing_mode="stretch_width",
         ),
     ]

@@ -24,6 +24,16 @@ SKY_WIDTH, SKY_HEIGHT = 900, 450
 MISSION_COLOURS = {"XMM": "#f59e0b", "Swift": "#4c9be8", "Chandra": "#e4572e", "eROSITA": "#9bc53d", "ROSAT": "#a05ad8"}
 
 
+#: Short names for narrow table columns.
+SHORT_TYPES = {
+    "rising": "rising",
+    "falling": "falling",
+    "long_term_variable": "long-term",
+    "new_source": "new",
+    "short_term_variable": "short-term",
+}
+
+
 def type_label(alert_type: str) -> str:
     """'rising (High Flux State)'."""
     return f"{alert_type} ({STONKS_TYPES.get(alert_type, '?')})"
@@ -67,7 +77,8 @@ def rate_chart(monthly: pd.DataFrame, height: int = 300) -> hv.Overlay:
             height=height,
             xlabel="month",
             ylabel="alerts per month",
-            legend_position="top_left",
+            legend_position="top",
+            legend_cols=3,
             show_grid=True,
             title="Alerts per month by type",
         )
@@ -116,7 +127,8 @@ def sky_alerts(alerts: pd.DataFrame, selected: pd.Series | None = None, dark: bo
         kdims=["X", "Y"],
     ).opts(marker="circle", size=18, fill_alpha=0, line_color="#ffffff" if dark else "#111111", line_width=2.5)
     return (layer * sky.graticule_overlay("hammer", "icrs", dark) * ring).opts(
-        hv.opts.Overlay(xlim=x_range, ylim=y_range, responsive=True, data_aspect=1, xaxis=None, yaxis=None),
+        # A fixed height: responsive data_aspect collapsed the map when the DynamicMap re-rendered.
+        hv.opts.Overlay(xlim=x_range, ylim=y_range, responsive=True, height=300, xaxis=None, yaxis=None),
     )
 
 

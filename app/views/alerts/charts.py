@@ -38,7 +38,7 @@ class AlertSky(pn.viewable.Viewer):
         self.dmap = hv.DynamicMap(self._plot, streams=[hv.streams.Params(state, ["version", "selected"])])
         self.tap = hv.streams.Tap(source=self.dmap, transient=True)
         self.tap.add_subscriber(self.on_tap)
-        self.pane = pn.pane.HoloViews(self.dmap, sizing_mode="stretch_width", min_height=360)
+        self.pane = pn.pane.HoloViews(self.dmap, sizing_mode="stretch_width", height=310)
 
     def _plot(self, **_) -> hv.Overlay:
         return plots.sky_alerts(self.state.visible_alerts(), self.state.selected_alert())

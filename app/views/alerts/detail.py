@@ -84,7 +84,9 @@ class AlertDetail(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.summary = pn.pane.HTML(sizing_mode="stretch_width")
-        self.curve = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320, visible=False)
+        self.curve = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=320)
+        # Toggling ``visible`` on a HoloViews pane trips a Panel bug (stylesheets); swap a container's objects.
+        self.curve_box = pn.Column(sizing_mode="stretch_width")
         self.comment = pn.widgets.TextAreaInput(
             label="Comment", placeholder="why (optional)", max_length=2000, height=70, sizing_mode="stretch_width"
         )
@@ -111,7 +113,7 @@ class AlertDetail(pn.viewable.Viewer):
             self.curve.object = plots.alert_lightcurve(
                 points, (float(alert["MJD"]), float(alert["MJD_COMPARED"])), title=f"SRCID {int(alert['SRCID'])}"
             )
-        self.curve.visible = alert is not None
+        self.curve_box.objects = [self.curve] if alert is not None else []
         can = st.can_review and alert is not None
         for b in (self.confirm, self.artefact):
             b.disabled = not can
@@ -150,7 +152,7 @@ class AlertDetail(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             self.summary,
-            self.curve,
+            self.curve_box,
             pn.pane.Markdown("**Review this alert**", margin=(10, 10, 0, 10)),
             self.comment,
             pn.Row(self.confirm, self.artefact, self.login_hint),

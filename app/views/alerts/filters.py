@@ -29,9 +29,7 @@ class AlertFilters(pn.viewable.Viewer):
         self.abs_b_min = w.FloatSlider.from_param(
             p.abs_b_min, label="Min |b| (deg)", step=1.0, sizing_mode="stretch_width"
         )
-        self.review = w.RadioButtonGroup.from_param(
-            p.review, label="Review", sizing_mode="stretch_width"
-        )
+        self.review = w.Select.from_param(p.review, label="Review status", sizing_mode="stretch_width")
         self.count = pn.pane.HTML("", css_classes=["xmm-count"], margin=(10, 10))
         state.param.watch(self._count, ["version"])
         self._count()
@@ -53,7 +51,6 @@ class AlertFilters(pn.viewable.Viewer):
             self.classes,
             self.log_flux,
             self.abs_b_min,
-            pn.pane.Markdown("Review status", margin=(5, 10, 0, 10)),
             self.review,
             sizing_mode="stretch_width",
         )

@@ -7,6 +7,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.plots.alerts import SHORT_TYPES
 from app.views.alerts.state import AlertsState
 from app.views.table import page_rows
 from data_loaders import schema
@@ -23,12 +24,11 @@ def alert_page(state: AlertsState, rows: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": pd.to_datetime(a["DATE"]).dt.strftime("%Y-%m-%d").to_numpy(),
-            "type": a["ALERT_TYPE"].to_numpy(),
+            "type": a["ALERT_TYPE"].map(SHORT_TYPES).to_numpy(),
             "source": a["IAUNAME"].astype(str).to_numpy(),
-            "SRCID": a["SRCID"].to_numpy(),
             "ratio": np.round(a["RATIO"].to_numpy(np.float64), 2),
-            "ratio low": np.round(a["RATIO_LOW"].to_numpy(np.float64), 2),
-            "flux": a["FLUX"].to_numpy(np.float64),
+            "low end": np.round(a["RATIO_LOW"].to_numpy(np.float64), 2),
+            "flux": [f"{v:.3g}" if np.isfinite(v) else "—" for v in a["FLUX"].to_numpy(np.float64)],
             "class": names[np.where(cls < 0, len(schema.CLASS_NAMES), cls)],
             "|b|": np.round(np.abs(a["BII"].to_numpy(np.float64)), 1),
             "review": state.status[rows],
@@ -54,8 +54,8 @@ class AlertTable(pn.viewable.Viewer):
             selectable=1,
             sizing_mode="stretch_width",
             height=370,
-            layout="fit_data_stretch",
-            formatters={"flux": {"type": "money", "precision": False}},
+            layout="fit_data_fill",
+            stylesheets=[":host .tabulator { font-size: 0.9em; }"],
             theme="fast",
         )
         self.table.on_click(self._on_click)
