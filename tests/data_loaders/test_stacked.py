@@ -152,3 +152,32 @@ def test_foreign_input_is_refused_in_one_sentence(tmp_path, demo_data_dir):
     assert not is_stacked_file(tmp_path / "missing.fits")
     with pytest.raises(IngestError, match="does not exist"):
         ingest_stacked(tmp_path / "missing.fits", tmp_path)
+
+
+def test_cli_stacked_demo_coverage_and_upgrade_flags(tmp_path, capsys):
+    from app.cli import main
+    from data_loaders.catalogue import Catalogue
+    from data_loaders.store import open_store
+
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "-q", "stacked-demo", "--detections", "1500", "--seed", "5"]) == 0
+    assert "upper limits" in capsys.readouterr().out
+    release = data / "releases" / "DEMO-STACKED"
+    obs = pd.read_parquet(release / "observations.parquet")
+    at = f"{obs.RA_PNT.iloc[0]} {obs.DEC_PNT.iloc[0]}"
+    assert main(["--data-dir", str(data), "coverage", "--release", "DEMO-STACKED", "--at", at,
+                 "--moc", str(tmp_path / "fp.json")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "deg2" in out and obs.OBS_ID.iloc[0] in out and (tmp_path / "fp.json").exists()
+    # The same sky ingested twice under two names: every flag is carried by position.
+    assert main(["--data-dir", str(data), "-q", "stacked-demo", "--detections", "1500", "--seed", "5",
+                 "--name", "DEMO-STACKED2"]) == 0  # fmt: skip
+    src = Catalogue(release).sources.head(5)
+    with open_store(None, data) as store:
+        store.grant_role("ada", "reviewer")
+        store.add_flags("ada", "DEMO-STACKED", list(zip(src.SRCID, src.SC_RA, src.SC_DEC, strict=True)), "OK")
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "upgrade-flags", "DEMO-STACKED", "DEMO-STACKED2"]) == 0
+    assert (
+        "5 sources carried, 0 ambiguous (several candidates), 0 lost; 5 flag events written" in capsys.readouterr().out
+    )
