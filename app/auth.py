@@ -185,7 +185,9 @@ def user_badge(path: str = "/explore"):
 
     user = current_user()
     role = current_role(user) if user else None
-    return pn.pane.HTML(user_badge_html(user, role, path), margin=(12, 14), align="center")
+    return pn.pane.HTML(
+        user_badge_html(user, role, path), margin=(12, 14), align="center", styles={"white-space": "nowrap"}
+    )
 
 
 # -- server options ----------------------------------------------------------------------------

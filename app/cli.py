@@ -74,6 +74,9 @@ def serve_command(args, extra: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "panel", "serve", *pages, "--port", str(args.port), "--index", "explore"]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
+    from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
+
+    cmd += serve_args(args.data_dir, extra)
     if args.address:
         cmd += ["--address", args.address]
     if args.num_procs:

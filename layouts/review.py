@@ -40,20 +40,7 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Rev
         CampaignProgress(state),
         pn.Card(creator, title="New campaign (admins)", collapsed=role != "admin", sizing_mode="stretch_width"),
     ]
-    main = [
-        pn.Row(
-            pn.Column(
-                queue.form(),
-                pn.pane.Markdown("### Flag this source"),
-                queue.flags,
-                pn.pane.Markdown("### Flag history"),
-                queue.history,
-                sizing_mode="stretch_width",
-            ),
-            pn.Column(queue.source, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        )
-    ]
+    main = [queue]
     tmpl = template(catalogue, "Review", sidebar=sidebar, main=main, sidebar_width=380)
     tmpl.header.append(auth.user_badge("/review"))
     return tmpl, state

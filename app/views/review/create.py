@@ -16,7 +16,7 @@ class CampaignCreator(pn.viewable.Viewer):
     def __init__(self, state: ReviewState, **params):
         super().__init__(**params)
         self.state = state
-        self.name = pn.widgets.TextInput(
+        self.name_input = pn.widgets.TextInput(
             label="Campaign name",
             placeholder="e.g. DR14 extended-source check",
             max_length=200,
@@ -73,14 +73,14 @@ class CampaignCreator(pn.viewable.Viewer):
         except (ItemsError, QueryError, ExportError) as exc:
             self.state.say(str(exc), "warning")
             return None
-        campaign_id = self.state.create_campaign(self.name.value or "", items, self.description.value or "")
+        campaign_id = self.state.create_campaign(self.name_input.value or "", items, self.description.value or "")
         if campaign_id is not None:
-            self.state.say(f"Created campaign '{self.name.value}': {note}", "success")
+            self.state.say(f"Created campaign '{self.name_input.value}': {note}", "success")
         return campaign_id
 
     def __panel__(self):
         return pn.Column(
-            self.name,
+            self.name_input,
             self.description,
             self.origin,
             self._query_box,

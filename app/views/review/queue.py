@@ -88,15 +88,16 @@ class ReviewQueue(pn.viewable.Viewer):
             label="Verdict",
             options=[f"{i + 1} {lab}" for i, lab in enumerate(labels)],
             value=None,
+            orientation="vertical",
+            width=190,
             color="default",
             variant="outline",
-            sizing_mode="stretch_width",
             css_classes=["xmm-labels"],
         )
         self.comment = pn.widgets.TextAreaInput(
             label="Comment",
             placeholder="Comment (optional, stored as plain text)",
-            height=70,
+            height=150,
             max_length=10_000,
             sizing_mode="stretch_width",
         )
@@ -120,7 +121,7 @@ class ReviewQueue(pn.viewable.Viewer):
         )
         self.flags.param.watch(lambda e: self.history.param.update(version=self.history.version + 1), ["written"])
         if SourceView is not None:
-            self.source = SourceView(state.catalogue)
+            self.source = SourceView(state.catalogue, store=state.store)
         else:
             self.source = pn.pane.HTML(sizing_mode="stretch_width", min_height=280)
         self.keys = ReviewKeys(self.on_key)
@@ -181,27 +182,39 @@ class ReviewQueue(pn.viewable.Viewer):
         self.verdicts.object = verdicts_html(st.item_verdicts(), st.user)
         self.history.srcid = srcid
         self.flags.describe_target()
-        if SourceView is not None and "srcid" in self.source.param:
-            self.source.srcid = srcid
-        elif SourceView is None:
+        if SourceView is not None:
+            self.source.state.srcid = srcid
+        else:
             row = st.catalogue.source_row(srcid)
             self.source.object = source_card_html(row, st.catalogue.name)
 
     def form(self) -> pn.Column:
+        """The item heading, the verdict form and the navigation."""
         return pn.Column(
             self.heading,
-            self.label,
-            self.comment,
+            pn.Row(self.label, pn.Column(self.comment, self.alert, sizing_mode="stretch_width")),
             pn.Row(self.previous, self.save, self.next, self.todo),
             self.keys,
-            self.alert,
-            pn.pane.Markdown("**Verdicts on this item**", margin=(10, 5, 0, 5)),
+            width=620,
+        )
+
+    def context(self) -> pn.Column:
+        """What others said: verdicts on the item, then the source's flags (and the flag form)."""
+        return pn.Column(
+            pn.pane.Markdown("#### Verdicts on this item", margin=(0, 5)),
             self.verdicts,
+            pn.pane.Markdown("#### Flag this source", margin=(10, 5, 0, 5)),
+            self.flags,
+            pn.pane.Markdown("#### Flag history", margin=(10, 5, 0, 5)),
+            self.history,
             sizing_mode="stretch_width",
+            min_width=360,
         )
 
     def __panel__(self):
-        return pn.Column(self.form(), self.source, sizing_mode="stretch_width")
+        return pn.Column(
+            pn.Row(self.form(), self.context(), sizing_mode="stretch_width"), self.source, sizing_mode="stretch_width"
+        )
 
 
 class LoginPrompt(pn.viewable.Viewer):
