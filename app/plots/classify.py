@@ -64,7 +64,10 @@ def lightcurve(
     height: int = 260,
     width: int = 360,
 ) -> hv.Overlay:
-    """Long-term lightcurve: flux (erg/cm2/s, log) against year; upper limits as downward triangles."""
+    """Long-term lightcurve: flux relative to its median detection (log) against year; limits as triangles.
+
+    ``flux`` in erg/cm2/s; only the ratios are drawn.
+    """
     mjd = np.asarray(mjd, dtype=np.float64)
     flux = np.asarray(flux, dtype=np.float64)
     ul = np.zeros(mjd.shape, bool) if upper_limit is None else np.asarray(upper_limit, bool)
@@ -72,14 +75,18 @@ def lightcurve(
     ok = np.isfinite(mjd) & np.isfinite(flux) & (flux > 0)
     frame = pd.DataFrame({"year": 2000 + (mjd - MJD_J2000) / DAYS_PER_YEAR, "flux": flux, "mission": mission})[ok]
     frame["colour"] = frame["mission"].map(MISSION_COLOURS).fillna("#e5e7eb")
-    det, lim = frame[~ul[ok]].sort_values("year"), frame[ul[ok]]
+    det, lim = frame[~ul[ok]].sort_values("year").copy(), frame[ul[ok]].copy()
     kdims, vdims = ["year"], ["flux", "mission", "colour"]
+    # Relative to its usual (median detected) brightness: "times brighter" reads better than erg/cm2/s.
+    usual = float(np.median(det["flux"])) if len(det) else float(np.median(frame["flux"])) if len(frame) else 1.0
+    for part in (frame, det, lim):
+        part["flux"] = part["flux"] / usual
     line = hv.Curve(det, kdims, ["flux"]).opts(color="#9ca3af", line_width=1.5, line_dash="dashed")
     points = hv.Scatter(det, kdims, vdims).opts(color="colour", size=13, line_color="white")
     limits = hv.Scatter(lim, kdims, vdims).opts(color="colour", size=13, marker="inverted_triangle", alpha=0.6)
     years, fluxes = frame["year"], frame["flux"]
     span = (float(years.min()) - 1, float(years.max()) + 1) if len(frame) else (2000.0, 2025.0)
-    yspan = (float(fluxes.min()) / 3, float(fluxes.max()) * 3) if len(frame) else (1e-15, 1e-11)
+    yspan = (min(float(fluxes.min()) / 2, 0.3), max(float(fluxes.max()) * 2, 3.0)) if len(frame) else (0.3, 3.0)
     return (line * limits * points).opts(
         hv.opts.Scatter(logy=True, tools=["hover"]),
         hv.opts.Curve(logy=True),
@@ -87,7 +94,7 @@ def lightcurve(
             xlim=span,
             ylim=yspan,
             xlabel="year",
-            ylabel="brightness (erg/cm²/s)",
+            ylabel="× its usual brightness",
             title=title,
             logy=True,
             **_common(height, width),

@@ -39,7 +39,7 @@ class AnswerPanel(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
                 description=cat.blurb,
                 css_classes=["xmm-answer"],
-                stylesheets=[":host .bk-btn { font-size: 1.15em; }"],
+                stylesheets=[":host .bk-btn { font-size: 1.05em; white-space: normal; line-height: 1.15; }"],
             )
             button.on_click(lambda _event, key=cat.key: self._answer(key))
             self._buttons.append(button)

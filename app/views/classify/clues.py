@@ -12,7 +12,7 @@ from app.views.classify.game_data import Clues, clues
 from app.views.classify.state import ClassifyState
 
 PLOT_HEIGHT = 230
-PLOT_WIDTH = 330
+PLOT_WIDTH = 300
 
 
 def counterpart_html(c: Clues) -> str:

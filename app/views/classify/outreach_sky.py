@@ -1,0 +1,170 @@
+"""The outreach sky: the datashaded all-sky map in gentle colours, a search box and guided tours.
+
+Galactic coordinates put the Milky Way across the middle, as visitors expect. A tour moves the
+view from one famous field to the next with a caption; kiosk mode advances by itself.
+"""
+
+from __future__ import annotations
+
+import html
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from astropy.coordinates import SkyCoord
+
+from app.plots import sky as skyplot
+from app.search import Position, SearchError, parse_target
+from app.views.classify.tours import TOUR, Stop
+from data_loaders import projection
+from data_loaders.catalogue import Catalogue
+
+PROJ, FRAME = "hammer", "galactic"
+GENTLE_CMAP = ["#6366f1", "#a78bfa", "#f0abfc", "#fdf4ff"]
+KIOSK_PERIOD_MS = 20_000
+WELCOME = (
+    "<b>The X-ray sky seen by XMM-Newton.</b> Each glowing dot is a source of X-rays: stars, black holes, "
+    "exploded stars, whole clusters of galaxies. The Milky Way runs across the middle. Drag to move, pinch or "
+    "scroll to zoom, or take the tour."
+)
+
+
+def view_around(lon: float, lat: float, radius: float, aspect: float = 2.0):
+    """(x_range, y_range) in projected deg centred on galactic (lon, lat), ``radius`` deg tall."""
+    x, y = projection.forward(np.array([lon]), np.array([lat]), PROJ)
+    half_y = max(float(radius), 0.05)
+    half_x = half_y * aspect
+    return (float(x[0]) - half_x, float(x[0]) + half_x), (float(y[0]) - half_y, float(y[0]) + half_y)
+
+
+def galactic(ra: float, dec: float) -> tuple[float, float]:
+    gal = SkyCoord(ra, dec, unit="deg", frame="icrs").galactic
+    return float(gal.l.deg), float(gal.b.deg)
+
+
+class OutreachState(param.Parameterized):
+    """The visitor's view: ranges, the tour stop, the caption and kiosk mode."""
+
+    stop = param.Integer(default=-1, doc="Index into TOUR; -1 is the whole sky.")
+    caption = param.String(default=WELCOME)
+    kiosk = param.Boolean(default=False, doc="Advance the tour by itself every 20 s.")
+    view = param.Tuple(default=None, allow_None=True, length=2, doc="Requested (x_range, y_range).")
+
+
+class OutreachSky(pn.viewable.Viewer):
+    """Full-window sky with a caption, a search box and tour buttons."""
+
+    def __init__(self, catalogue: Catalogue, **params):
+        super().__init__(**params)
+        self.catalogue = catalogue
+        self.state = OutreachState()
+        self._x, self._y = catalogue.xy("sources", FRAME, PROJ)
+        self._pending = None
+        self.range = hv.streams.RangeXY()
+        self.size = hv.streams.PlotSize()
+        self.dmap = hv.DynamicMap(self._image, streams=[self.range, self.size])
+        # No outline overlay: its extent would pin the axes to the whole sky and undo tour zooms.
+        plot = self.dmap.opts(
+            hv.opts.RGB(
+                responsive=True,
+                xaxis=None,
+                yaxis=None,
+                data_aspect=1,
+                framewise=True,
+                toolbar=None,
+                active_tools=["wheel_zoom", "pan"],
+                default_tools=["pan", "wheel_zoom"],
+                bgcolor="#020617",
+                backend_opts={
+                    "plot.lod_timeout": 30,
+                    "plot.lod_interval": 30,
+                    "plot.border_fill_color": "#020617",
+                    "plot.outline_line_color": None,
+                },
+            ),
+        )
+        self.pane = pn.pane.HoloViews(plot, sizing_mode="stretch_both", min_height=420, linked_axes=False)
+        self._caption = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["xmm-caption"])
+        self.search = pn.widgets.TextInput(placeholder="Find a place: M31, Orion, 10.68 41.27 ...", width=320)
+        self.search.param.watch(self._on_search, "value")
+        self._tour = pn.widgets.Button(name="Take the tour ▶", button_type="primary", height=48, width=190)
+        self._tour.on_click(lambda _e: self.next_stop())
+        self._home = pn.widgets.Button(name="Whole sky", height=48, width=130)
+        self._home.on_click(lambda _e: self.home())
+        self._kiosk = pn.widgets.Checkbox(name="Move on by itself", value=False, margin=(18, 10))
+        self._kiosk.link(self.state, value="kiosk")
+        self._callback = None
+        self.state.param.watch(self._on_kiosk, "kiosk")
+        self.state.param.watch(self._sync_caption, ["caption", "stop"])
+        self._sync_caption()
+
+    # --- rendering ------------------------------------------------------------------------------
+    def _image(self, x_range=None, y_range=None, width=None, height=None, **_):
+        full_x, full_y = skyplot.full_extent(PROJ)
+        if self._pending is not None:
+            (x_range, y_range), self._pending = self._pending, None
+        elif x_range is None or y_range is None or not np.all(np.isfinite([*x_range, *y_range])):
+            x_range, y_range = full_x, full_y
+        w, h = int(width or 1200), int(height or 600)
+        img = skyplot.spread(skyplot.sky_rgba(self._x, self._y, None, x_range, y_range, w, h, cmap=GENTLE_CMAP), 1)
+        return skyplot.to_rgb_element(img, x_range, y_range)
+
+    def go(self, x_range, y_range) -> None:
+        """Move the view (a tour stop, a search result, the whole sky)."""
+        self._pending = (tuple(x_range), tuple(y_range))
+        self.state.view = self._pending
+        self.dmap.event()
+
+    # --- actions --------------------------------------------------------------------------------
+    def show_stop(self, index: int) -> Stop:
+        stop = TOUR[index % len(TOUR)]
+        lon, lat = galactic(stop.ra, stop.dec)
+        self.state.param.update(
+            stop=index % len(TOUR), caption=f"<b>{html.escape(stop.name)}.</b> {html.escape(stop.caption)}"
+        )
+        self.go(*view_around(lon, lat, stop.radius))
+        return stop
+
+    def next_stop(self) -> Stop:
+        """Go to the next stop of the tour (the first after the whole sky)."""
+        return self.show_stop(self.state.stop + 1)
+
+    def home(self) -> None:
+        self.state.param.update(stop=-1, caption=WELCOME)
+        self.go(*skyplot.full_extent(PROJ))
+
+    def _on_search(self, event) -> None:
+        text = (event.new or "").strip()
+        if not text:
+            return
+        try:
+            target = parse_target(text)
+        except SearchError as exc:
+            self.state.caption = html.escape(str(exc))
+            return
+        if not isinstance(target, Position):
+            self.state.caption = "Type a place name (M31, Orion, LMC ...) or a position to fly there."
+            return
+        lon, lat = galactic(target.ra, target.dec)
+        radius = max(min(target.radius_deg or 2.0, 30.0), 0.2)
+        self.state.param.update(stop=-1, caption=f"<b>{html.escape(target.name or text)}</b>")
+        self.go(*view_around(lon, lat, radius))
+
+    def _on_kiosk(self, event) -> None:
+        if event.new and self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.next_stop, period=KIOSK_PERIOD_MS)
+        elif not event.new and self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _sync_caption(self, *_):
+        self._caption.object = self.state.caption
+        following = (self.state.stop + 1) % len(TOUR) + 1
+        self._tour.name = "Take the tour ▶" if self.state.stop < 0 else f"Next stop ({following}/{len(TOUR)}) ▶"
+
+    def controls(self) -> pn.Row:
+        return pn.Row(self.search, self._tour, self._home, self._kiosk, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both")
