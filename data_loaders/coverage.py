@@ -165,18 +165,21 @@ def footprint_polygons(
     observations: pd.DataFrame | Path | str, proj: str = "hammer", lon0: float = 0.0, n: int = 48
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Outline of every field as projected (x, y) polylines (deg, ICRS), split where they wrap."""
-    from data_loaders.demo.sky import offset_radec
+    from astropy.coordinates import SkyCoord
 
     obs = _obs(observations)
-    ang = np.linspace(0, 2 * np.pi, n)
+    ra0, dec0, r = obs["RA_PNT"].to_numpy(np.float64), obs["DEC_PNT"].to_numpy(np.float64), _radius(obs)
+    ok = np.isfinite(ra0) & np.isfinite(dec0)
+    ra0, dec0, r = ra0[ok], dec0[ok], r[ok]
+    pa = np.tile(np.linspace(0, 360, n), ra0.size) * u.deg
+    rim = SkyCoord(np.repeat(ra0, n) * u.deg, np.repeat(dec0, n) * u.deg).directional_offset_by(
+        pa, np.repeat(r, n) * u.deg
+    )
+    xs, ys = projection.forward(rim.ra.deg, rim.dec.deg, proj, lon0)
     out = []
-    for ra0, dec0, r in zip(obs["RA_PNT"].to_numpy(), obs["DEC_PNT"].to_numpy(), _radius(obs), strict=True):
-        if not (np.isfinite(ra0) and np.isfinite(dec0)):
-            continue
-        ra, dec = offset_radec(np.full(n, ra0), np.full(n, dec0), r * np.cos(ang), r * np.sin(ang))
-        x, y = projection.forward(ra, dec, proj, lon0)
+    for x, y in zip(xs.reshape(-1, n), ys.reshape(-1, n), strict=True):
         cuts = np.flatnonzero(np.abs(np.diff(x)) > 90) + 1  # a circle crossing the map edge
-        out += [(xs, ys) for xs, ys in zip(np.split(x, cuts), np.split(y, cuts), strict=True) if xs.size > 1]
+        out += [(a, b) for a, b in zip(np.split(x, cuts), np.split(y, cuts), strict=True) if a.size > 1]
     return out
 
 
