@@ -59,20 +59,20 @@ class ExportPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.table_view = state, table_view
         self._samp_id = 0
-        self.fmt = pn.widgets.Select(name="format", options=FORMAT_LABELS, value="fits", width=140)
-        self.columns = pn.widgets.MultiChoice(name="columns", options=[], value=[], sizing_mode="stretch_width")
+        self.fmt = pn.widgets.Select(label="format", options=FORMAT_LABELS, value="fits", width=140)
+        self.columns = pn.widgets.MultiChoice(label="columns", options=[], value=[], sizing_mode="stretch_width")
         self.download = pn.widgets.FileDownload(
-            callback=self._download_file, filename="selection.fits", label="Download", button_type="primary", width=250
+            callback=self._download_file, filename="selection.fits", label="Download", color="primary", width=250
         )
-        self.link_button = pn.widgets.Button(name="Make a download link", width=180, visible=False)
-        self.samp_button = pn.widgets.Button(name="Send to TOPCAT/Aladin/DS9 (SAMP)", button_type="success", width=260)
-        self.point_button = pn.widgets.Button(name="Point at source", width=140)
+        self.link_button = pn.widgets.Button(label="Make a download link", width=180, visible=False)
+        self.samp_button = pn.widgets.Button(label="Send to TOPCAT/Aladin/DS9 (SAMP)", color="success", width=260)
+        self.point_button = pn.widgets.Button(label="Point at source", width=140)
         self.samp = SampBridge(hub_url=hub_url, sizing_mode="stretch_width", min_height=20)
         self.info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.note = pn.pane.HTML("", sizing_mode="stretch_width")
         self.upload = pn.widgets.FileInput(accept=".csv,.txt,.vot,.xml,.votable", multiple=False, width=250)
         self.radius = pn.widgets.FloatInput(
-            name="match radius (arcsec)", value=5.0, start=0.1, end=600, step=0.5, width=150
+            label="match radius (arcsec)", value=5.0, start=0.1, end=600, step=0.5, width=150
         )
         self.import_info = pn.pane.HTML("", sizing_mode="stretch_width")
 
