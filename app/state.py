@@ -217,8 +217,12 @@ class ExploreState(param.Parameterized):
         self._recompute()
 
     def _store_selection_code(self) -> None:
-        with param.parameterized.discard_events(self):
+        # The URL (and other watchers) must see the new code; our own decoder must not re-run.
+        self._encoding = True
+        try:
             self.selection_code = self._encode_parts()
+        finally:
+            self._encoding = False
 
     def _encode_parts(self) -> str:
         if not self.parts:
@@ -228,6 +232,8 @@ class ExploreState(param.Parameterized):
         return names + "~" + "~".join(s.to_url() for s in self.parts.values())
 
     def _on_selection_code(self, *_):
+        if getattr(self, "_encoding", False):
+            return
         code = self.selection_code
         parts: dict[str, Selection] = {}
         if code:

@@ -63,6 +63,7 @@ class SkyView(pn.viewable.Viewer):
     """All-sky datashaded map of the session's filtered catalogue."""
 
     mode = param.Selector(objects=["replace", "add", "intersect"], default="replace")
+    view_request = param.Integer(default=0, doc="Bumped to redraw at a view chosen on the server")
 
     def __init__(self, state: ExploreState, height: int = 520, **params):
         super().__init__(**params)
@@ -75,15 +76,17 @@ class SkyView(pn.viewable.Viewer):
         if state.x_range is not None and state.y_range is not None:
             self._pending = (tuple(state.x_range), tuple(state.y_range))
         self._shown: tuple | None = None
-        self.dmap = hv.DynamicMap(self._image, streams=[self.range, self.size, self.params_stream])
-        grid = hv.DynamicMap(self._grid, streams=[hv.streams.Params(state, ["projection", "frame"])])
+        # One DynamicMap returns image and graticule together, so the plot's ranges follow the
+        # image (go-to, permalinks, projection changes) rather than the whole-sky grid.
+        self.request_stream = hv.streams.Params(self, ["view_request"])
+        self.dmap = hv.DynamicMap(self._view, streams=[self.range, self.size, self.params_stream, self.request_stream])
         self.tap = hv.streams.Tap(source=self.dmap, transient=True)
         self.tap.add_subscriber(self._on_tap)
         self.box = hv.streams.BoundsXY(source=self.dmap, transient=True)
         self.box.add_subscriber(self._on_box)
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
-        overlay = (self.dmap * grid).opts(
+        overlay = self.dmap.opts(
             hv.opts.RGB(
                 responsive=True,
                 min_height=height,
@@ -98,6 +101,7 @@ class SkyView(pn.viewable.Viewer):
                 backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
                 show_grid=False,
                 toolbar="above",
+                hooks=[self._apply_pending_view],
             ),
         )
         self.pane = pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=height, linked_axes=False)
@@ -111,12 +115,28 @@ class SkyView(pn.viewable.Viewer):
         if self._pending is not None:
             view, self._pending = self._pending, None
             self._shown = view
+            self._to_apply = view
             return view
         full_x, full_y = skyplot.full_extent(self.state.projection)
         if x_range is None or y_range is None or not np.all(np.isfinite([*x_range, *y_range])):
             return full_x, full_y
         self._shown = (tuple(x_range), tuple(y_range))
         return self._shown
+
+    def _apply_pending_view(self, plot, element) -> None:
+        """Plot hook: move the Bokeh figure's ranges to a requested view (go-to, permalink, projection).
+
+        HoloViews keeps the user's ranges once a RangeXY stream is attached, so a view chosen
+        on the server is applied to this session's figure directly.
+        """
+        view = getattr(self, "_to_apply", None)
+        if view is None:
+            return
+        self._to_apply = None
+        (x0, x1), (y0, y1) = view
+        fig = plot.state
+        fig.x_range.update(start=x0, end=x1)
+        fig.y_range.update(start=y0, end=y1)
 
     def _on_range(self, x_range=None, y_range=None, **_):
         """The user panned/zoomed: mirror the view into the state (for the permalink)."""
@@ -133,7 +153,7 @@ class SkyView(pn.viewable.Viewer):
         view = (tuple(st.x_range), tuple(st.y_range))
         if view != self._shown:
             self._pending = view
-            self.dmap.event()
+            self.view_request += 1
 
     def colour_values(self):
         """(values, how, cmap, categories, span) for the chosen colouring."""
@@ -198,8 +218,11 @@ class SkyView(pn.viewable.Viewer):
             )
         return skyplot.to_rgb_element(img, xr_, yr_)
 
-    def _grid(self, **_):
-        return skyplot.graticule_overlay(self.state.projection, self.state.frame)
+    def _view(self, x_range, y_range, width, height, **_):
+        rgb = self._image(x_range, y_range, width, height)
+        x0, y0, x1, y1 = rgb.bounds.lbrt()
+        grid = skyplot.graticule_overlay(self.state.projection, self.state.frame)
+        return hv.Overlay([rgb, *(e.redim.range(x=(x0, x1), y=(y0, y1)) for e in grid)])
 
     def _on_projection(self, *_):
         # The old view's coordinates mean nothing in the new projection: show the whole sky.

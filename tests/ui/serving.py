@@ -18,8 +18,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def chromium_path() -> str | None:
@@ -55,8 +63,9 @@ def serve_app(data_dir: Path, *extra: str, env: dict | None = None, page: str = 
     port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), "serve", "--port", str(port), *extra]
     log = open(Path(data_dir) / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/{page}", timeout, proc)

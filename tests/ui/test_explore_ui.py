@@ -1,0 +1,112 @@
+"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, tap, permalink."""
+
+import re
+
+import pytest
+
+from tests.ui.serving import browser, serve_app, wait_idle
+
+pytestmark = pytest.mark.ui
+
+
+def count_text(page) -> str:
+    # Panel renders panes inside shadow roots: locate by text, which Playwright pierces.
+    return page.get_by_text(re.compile("pass the filters")).first.inner_text()
+
+
+def wait_until(page, predicate, timeout: float = 20.0, what: str = "condition"):
+    """Poll ``predicate()`` (Playwright locators pierce Panel's shadow DOM; JS querySelector does not)."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - element not there yet
+            value = None
+        if value:
+            return value
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def numbers(text: str) -> list[int]:
+    return [int(n.replace(",", "")) for n in re.findall(r"[\d,]+", text)]
+
+
+def wait_count_change(page, before: str) -> str:
+    return wait_until(page, lambda: (t := count_text(page)) != before and "pass" in t and t, what="a new count")
+
+
+def canvas_box(page, index: int):
+    """Bounding box of the index-th Bokeh plot canvas on the page (0 = sky)."""
+    canvases = page.locator(".bk-Canvas, .bk-canvas-events")
+    return canvases.nth(index).bounding_box()
+
+
+def test_explore_journey(demo_data_dir, tmp_path):
+    errors = []
+    with serve_app(demo_data_dir) as base, browser() as b:
+        page = b.new_page(viewport={"width": 1500, "height": 1800})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/explore")
+        wait_idle(page)
+        start = wait_until(page, lambda: "pass" in (t := count_text(page)) and t, what="the count")
+        total = numbers(start)[1]
+        assert numbers(start)[0] == total > 0
+        assert page.get_by_text("synthetic demo data").count() >= 1
+
+        # zoom the sky with the mouse wheel: the view (x/y ranges) lands in the URL
+        sky = canvas_box(page, 0)
+        page.mouse.move(sky["x"] + sky["width"] / 2, sky["y"] + sky["height"] / 2)
+        page.mouse.wheel(0, -600)
+        page.wait_for_function("() => location.search.includes('x=')", timeout=15_000)
+
+        # galactic frame
+        page.locator("select").nth(0).select_option("galactic")
+        page.wait_for_function("() => location.search.includes('frame=galactic')", timeout=15_000)
+
+        # a preset narrows the count
+        page.get_by_role("button", name="clean point sources").click()
+        after_preset = wait_count_change(page, start)
+        assert numbers(after_preset)[0] < total
+
+        # lasso on the HR diagram: a selection appears in the count
+        hr = canvas_box(page, 1)
+        cx, cy = hr["x"] + hr["width"] * 0.5, hr["y"] + hr["height"] * 0.55
+        page.mouse.move(cx - 60, cy - 60)
+        page.mouse.down()
+        for dx, dy in ((60, -60), (60, 60), (-60, 60), (-60, -60)):
+            page.mouse.move(cx + dx, cy + dy, steps=6)
+        page.mouse.up()
+        after_lasso = wait_count_change(page, after_preset)
+        assert "selected" in after_lasso
+        assert 0 < numbers(after_lasso)[2] < numbers(after_lasso)[0]
+
+        # go to a source by name: the card shows it
+        name = page.locator(".tabulator-cell[tabulator-field='IAUNAME']").first.inner_text()
+        box = page.get_by_placeholder("Go to: coordinates, name, SRCID, OBS_ID…")
+        box.fill(name)
+        box.press("Enter")
+        wait_until(page, lambda: page.get_by_text("Open the full source page").count() > 0, what="the source card")
+        wait_until(page, lambda: page.locator("h3", has_text=name).count() > 0, what="the source name on the card")
+        # clear the card, then tap the centre of the sky (the view is centred on that source)
+        page.get_by_role("button", name="clear selection").click()
+        sky = canvas_box(page, 0)
+        page.mouse.click(sky["x"] + sky["width"] / 2, sky["y"] + sky["height"] / 2)
+        page.wait_for_timeout(1500)
+        wait_until(page, lambda: page.locator("h3", has_text=name).count() > 0, what="the tapped source")
+        page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
+
+        # the permalink restores the same counts and source
+        url = page.url
+        final = count_text(page)
+        assert "src=" in url and "quality=clean" in url
+        page2 = b.new_page(viewport={"width": 1500, "height": 1800})
+        page2.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page2.goto(url)
+        wait_idle(page2)
+        wait_until(page2, lambda: count_text(page2) == final, what="the permalink's count")
+        wait_until(page2, lambda: page2.locator("h3", has_text=name).count() > 0, what="the source after reload")
+        page2.screenshot(path=str(tmp_path / "explore-permalink.png"), full_page=True)
+    assert not [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e], errors
