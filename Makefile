@@ -1,5 +1,5 @@
 # Two commands on a fresh machine: `make serve` and `make test` (see README).
-PYTHON ?= python3.11
+PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 DATA   ?= data
