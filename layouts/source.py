@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+from functools import partial
 
 import numpy as np
 import panel as pn
@@ -100,5 +101,13 @@ def create_page(
     sidebar = [search, html_pane(examples_html(catalogue))]
     tmpl = template(catalogue, "Source", sidebar=sidebar, main=[view], sidebar_width=300)
     if pn.state.location is not None:
-        pn.state.location.sync(state, URL_PARAMS, on_error=lambda values: log.info("ignored URL values %s", values))
+        pn.state.onload(partial(_sync_url, state))
     return tmpl, view
+
+
+def _sync_url(state: SourceState) -> None:
+    """Mirror the state in the URL both ways, and write the values chosen before the page loaded."""
+    location = pn.state.location
+    location.sync(state, URL_PARAMS, on_error=lambda values: log.info("ignored URL values %s", values))
+    now = {URL_PARAMS[p]: getattr(state, p) for p in URL_PARAMS if getattr(state, p) not in (None, "")}
+    location.update_query(**now)

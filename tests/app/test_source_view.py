@@ -1,0 +1,104 @@
+"""The Source view driven through its state, without a browser: selection, broken products, unknown ids."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import panel as pn
+import pytest
+
+from app.views.source import SourceView, resolve_source
+from app.views.source.links import esasky, simbad, xsa_observation
+from data_loaders.catalogue import Catalogue
+from data_loaders.demo_products import product_store_for
+
+
+@pytest.fixture
+def catalogue(writable_demo_data_dir):
+    cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
+    cat.meta["products"] = str(writable_demo_data_dir / "products")
+    return cat
+
+
+def _multi_source(cat):
+    """A source with at least two detections that have products."""
+    det = cat.detections[cat.detections["TSERIES"].to_numpy(bool)]
+    counts = det.groupby("SRCID").size()
+    return int(counts[counts >= 2].index[0])
+
+
+def _text(pane) -> str:
+    return str(pane.object or "")
+
+
+def test_selecting_a_detection_updates_the_product_panels(catalogue):
+    srcid = _multi_source(catalogue)
+    view = SourceView(catalogue, srcid=srcid)
+    st = view.state
+    assert st.obs_id and view.lightcurve.plot.visible and view.spectrum.plot.visible
+    first = st.obs_id
+    other = next(o for o in st.detections.loc[st.detections["TSERIES"], "OBS_ID"] if o != first)
+    st.obs_id = other
+    assert other in _text(view.lightcurve.status)
+    curve = view.lightcurve.plot.object.get(0)
+    assert np.isfinite(curve.dimension_values("rate")).any()
+    st.rebin = 4
+    assert view.lightcurve.plot.object is not None
+    st.min_counts, st.effective_area = 50, True
+    assert "photon/cm²/s/keV" in view.spectrum.plot.object.opts.get().kwargs["ylabel"]
+    # Tapping the long-term lightcurve selects an observation by its index among XMM detections.
+    view.longterm._on_select(index=[0])
+    assert st.obs_id == view.longterm._xmm_obs[0]
+    assert st.obs_id in _text(view.detections.pane)
+    pn.panel(view).get_root()  # every panel renders to Bokeh models
+
+
+def test_broken_product_shows_not_available_and_the_rest_still_works(catalogue):
+    srcid = _multi_source(catalogue)
+    store = product_store_for(catalogue)
+    rows = catalogue.detections_of(srcid)
+    row = rows[rows["TSERIES"]].iloc[0]
+    found = store.find(str(row["OBS_ID"]), int(row["SRC_NUM"]))
+    for camera in found.cameras.values():
+        for path in (camera.lightcurve, camera.spectrum):
+            if hasattr(path, "write_bytes"):
+                path.write_bytes(gzip.compress(b"SIMPLE  =                    T" + b" " * 50)[:40])
+    view = SourceView(catalogue, srcid=srcid)
+    view.state.obs_id = str(row["OBS_ID"])
+    assert "not available" in _text(view.lightcurve.status)
+    assert "not available" in _text(view.spectrum.status)
+    assert not view.lightcurve.plot.visible and not view.spectrum.plot.visible
+    assert "Traceback" not in _text(view.lightcurve.status)
+    assert view.longterm.plot.object is not None and view.shape.sed.object is not None
+    assert str(row["OBS_ID"]) in _text(view.detections.pane)
+    pn.panel(view).get_root()
+
+
+def test_detection_without_products_says_so(catalogue):
+    det = catalogue.detections
+    srcid = int(det.loc[~det["TSERIES"].to_numpy(bool) & ~det["SPECTRA"].to_numpy(bool), "SRCID"].iloc[0])
+    view = SourceView(catalogue, srcid=srcid)
+    assert "not available" in _text(view.lightcurve.status) and "TSERIES = F" in _text(view.lightcurve.status)
+    assert view.shape.sed.object is not None  # band fluxes still show the spectral shape
+
+
+def test_unknown_source_and_resolution(catalogue):
+    view = SourceView(catalogue, srcid=123)
+    assert "No source with SRCID 123" in _text(view.message) and not view._layout.visible
+    src = catalogue.sources.iloc[5]
+    assert resolve_source(catalogue, name=str(src["IAUNAME"]))[0] == int(src["SRCID"])
+    assert resolve_source(catalogue, detid=int(catalogue.detections["DETID"].iloc[0]))[0] is not None
+    assert resolve_source(catalogue, srcid="<script>")[0] is None
+    view.state.srcid = int(src["SRCID"])
+    assert view._layout.visible and str(src["IAUNAME"]) in _text(view.summary.pane)
+
+
+def test_highlight_epochs_and_links(catalogue):
+    view = SourceView(catalogue, srcid=_multi_source(catalogue), highlight_epochs=[55000.0, 56000.0])
+    import holoviews as hv
+
+    assert len([el for el in view.longterm.plot.object if isinstance(el, hv.VLine)]) == 2
+    assert xsa_observation("0123456789") == "https://nxsa.esac.esa.int/nxsa-web/#obsid=0123456789"
+    assert "target=10.000000+%2B20.000000" in esasky(10.0, 20.0)
+    assert "Coord=10.000000+-5.000000" in simbad(10.0, -5.0)
