@@ -22,19 +22,19 @@ class AnswerPanel(pn.viewable.Viewer):
     def __init__(self, state: ClassifyState, **params):
         super().__init__(state=state, **params)
         self._confidence = pn.widgets.RadioButtonGroup(
-            name="How sure are you?",
+            label="How sure are you?",
             options=list(CONFIDENCES),
             value="Fairly sure",
-            button_type="primary",
-            button_style="outline",
+            color="primary",
+            variant="outline",
             sizing_mode="stretch_width",
             stylesheets=[":host { font-size: 1.1em; }"],
         )
         self._buttons = []
         for cat in CATEGORIES:
             button = pn.widgets.Button(
-                name=cat.label,
-                button_type="light" if cat.key == "dont_know" else "primary",
+                label=cat.label,
+                color="light" if cat.key == "dont_know" else "primary",
                 height=56,
                 sizing_mode="stretch_width",
                 description=cat.blurb,
@@ -44,8 +44,8 @@ class AnswerPanel(pn.viewable.Viewer):
             button.on_click(lambda _event, key=cat.key: self._answer(key))
             self._buttons.append(button)
         self._next = pn.widgets.Button(
-            name="Next source ➜",
-            button_type="success",
+            label="Next source ➜",
+            color="success",
             height=60,
             sizing_mode="stretch_width",
             stylesheets=[":host .bk-btn { font-size: 1.25em; }"],

@@ -88,11 +88,11 @@ class OutreachSky(pn.viewable.Viewer):
         self._caption = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["xmm-caption"])
         self.search = pn.widgets.TextInput(placeholder="Find a place: M31, Orion, 10.68 41.27 ...", width=320)
         self.search.param.watch(self._on_search, "value")
-        self._tour = pn.widgets.Button(name="Take the tour ▶", button_type="primary", height=48, width=190)
+        self._tour = pn.widgets.Button(label="Take the tour ▶", color="primary", height=48, width=190)
         self._tour.on_click(lambda _e: self.next_stop())
-        self._home = pn.widgets.Button(name="Whole sky", height=48, width=130)
+        self._home = pn.widgets.Button(label="Whole sky", height=48, width=130)
         self._home.on_click(lambda _e: self.home())
-        self._kiosk = pn.widgets.Checkbox(name="Move on by itself", value=False, margin=(18, 10))
+        self._kiosk = pn.widgets.Checkbox(label="Move on by itself", value=False, margin=(18, 10))
         self._kiosk.link(self.state, value="kiosk")
         self._callback = None
         self.state.param.watch(self._on_kiosk, "kiosk")
@@ -161,7 +161,7 @@ class OutreachSky(pn.viewable.Viewer):
     def _sync_caption(self, *_):
         self._caption.object = self.state.caption
         following = (self.state.stop + 1) % len(TOUR) + 1
-        self._tour.name = "Take the tour ▶" if self.state.stop < 0 else f"Next stop ({following}/{len(TOUR)}) ▶"
+        self._tour.label = "Take the tour ▶" if self.state.stop < 0 else f"Next stop ({following}/{len(TOUR)}) ▶"
 
     def controls(self) -> pn.Row:
         return pn.Row(self.search, self._tour, self._home, self._kiosk, sizing_mode="stretch_width")

@@ -20,9 +20,9 @@ class PlayerCard(pn.viewable.Viewer):
 
     def __init__(self, state: ClassifyState, **params):
         super().__init__(state=state, **params)
-        self._nick = pn.widgets.TextInput(name="Nickname", placeholder="3-24 letters, digits, _ or -", max_length=24)
-        self._password = pn.widgets.PasswordInput(name="Password", placeholder="at least 8 characters")
-        self._signup = pn.widgets.Button(name="Sign up and play", button_type="primary", sizing_mode="stretch_width")
+        self._nick = pn.widgets.TextInput(label="Nickname", placeholder="3-24 letters, digits, _ or -", max_length=24)
+        self._password = pn.widgets.PasswordInput(label="Password", placeholder="at least 8 characters")
+        self._signup = pn.widgets.Button(label="Sign up and play", color="primary", sizing_mode="stretch_width")
         self._signup.on_click(self._on_signup)
         self._error = pn.pane.HTML(css_classes=["xmm-message"], visible=False, sizing_mode="stretch_width")
         self._form = pn.Column(
@@ -38,7 +38,7 @@ class PlayerCard(pn.viewable.Viewer):
         )
         self._who = pn.pane.HTML(sizing_mode="stretch_width")
         self._progress = pn.pane.HTML(sizing_mode="stretch_width")
-        self._optin = pn.widgets.Checkbox(name="Show me on the leaderboard", value=state.show_on_leaderboard)
+        self._optin = pn.widgets.Checkbox(label="Show me on the leaderboard", value=state.show_on_leaderboard)
         self._optin.param.watch(lambda e: self.state.set_leaderboard(e.new), "value")
         self._card = pn.Column(self._who, self._progress, self._optin, sizing_mode="stretch_width")
         self._layout = pn.Column(self._form, self._card, sizing_mode="stretch_width")

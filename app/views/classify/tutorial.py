@@ -161,8 +161,8 @@ class Tutorial(pn.viewable.Viewer):
         self._body = pn.Column(sizing_mode="stretch_width")
         self._counter = pn.pane.HTML(sizing_mode="stretch_width")
         big = [":host .bk-btn { font-size: 1.2em; }"]
-        self._back = pn.widgets.Button(name="◀ Back", height=56, width=160, stylesheets=big)
-        self._next = pn.widgets.Button(name="Next ▶", button_type="primary", height=56, width=200, stylesheets=big)
+        self._back = pn.widgets.Button(label="◀ Back", height=56, width=160, stylesheets=big)
+        self._next = pn.widgets.Button(label="Next ▶", color="primary", height=56, width=200, stylesheets=big)
         self._back.on_click(lambda _e: self._go(-1))
         self._next.on_click(lambda _e: self._go(+1))
         self._layout = pn.Column(
@@ -186,7 +186,7 @@ class Tutorial(pn.viewable.Viewer):
         self._body.objects = self._built[self.step]
         self._counter.object = f"<div class='xmm-step-count'>Step {self.step + 1} of {len(self._steps)}</div>"
         self._back.disabled = self.step == 0
-        self._next.name = "Let's play! ▶" if self.step == len(self._steps) - 1 else "Next ▶"
+        self._next.label = "Let's play! ▶" if self.step == len(self._steps) - 1 else "Next ▶"
 
     def __panel__(self):
         return self._layout
