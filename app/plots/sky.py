@@ -7,6 +7,8 @@ labels because Bokeh's Cartesian axes mean nothing on an all-sky projection.
 
 from __future__ import annotations
 
+import functools
+
 import colorcet
 import datashader as ds
 import datashader.transfer_functions as tf
@@ -224,10 +226,13 @@ def sky_rgba(
     With ``highlight`` (a boolean mask of selected rows), the rows in ``mask`` are drawn as
     grey context and the highlighted ones in colour on top.
     """
-    sel = np.ones(x.shape, bool) if mask is None else mask
+    if mask is not None and mask.all():
+        mask = None  # skip copying a million coordinates when nothing is filtered out
+    sel = slice(None) if mask is None else mask
     if highlight is not None:
         ctx = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
-        top = aggregate(x[sel & highlight], y[sel & highlight], x_range, y_range, width, height).values
+        top_rows = highlight if mask is None else mask & highlight
+        top = aggregate(x[top_rows], y[top_rows], x_range, y_range, width, height).values
         px = auto_spread(ctx)
         return composite(
             spread(shade_array(ctx, CONTEXT_CMAP, norm), px), spread(shade_array(top, SELECTED_CMAP, norm), px)
@@ -255,8 +260,13 @@ def format_lon(lon: float, frame: str) -> str:
     return f"{round(lon) % 360:d}°"
 
 
+@functools.lru_cache(maxsize=16)
 def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
-    """Meridians/parallels every 30 deg (2h in RA) with labels, and the outline of the sky."""
+    """Meridians/parallels every 30 deg (2h in RA) with labels, and the outline of the sky.
+
+    Built once per process and projection/frame (elements are immutable; each session's
+    plot is its own).
+    """
     lines, labels = projection.graticule(proj)
     colour = "#8c8ca0" if dark else "#6b6b7b"
     paths = hv.Path([np.column_stack(xy) for xy in lines], kdims=["x", "y"]).opts(

@@ -76,8 +76,6 @@ class SkyView(pn.viewable.Viewer):
         if state.x_range is not None and state.y_range is not None:
             self._pending = (tuple(state.x_range), tuple(state.y_range))
         self._shown: tuple | None = None
-        # One DynamicMap returns image and graticule together, so the plot's ranges follow the
-        # image (go-to, permalinks, projection changes) rather than the whole-sky grid.
         self.request_stream = hv.streams.Params(self, ["view_request"])
         self.dmap = hv.DynamicMap(self._view, streams=[self.range, self.size, self.params_stream, self.request_stream])
         self.tap = hv.streams.Tap(source=self.dmap, transient=True)
@@ -96,7 +94,6 @@ class SkyView(pn.viewable.Viewer):
                 tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
                 active_tools=["wheel_zoom", "pan"],
                 default_tools=["pan", "wheel_zoom", "reset"],
-                framewise=True,
                 # Bokeh waits 500 ms after a wheel gesture by default; users feel that as lag.
                 backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
                 show_grid=False,
@@ -220,9 +217,7 @@ class SkyView(pn.viewable.Viewer):
 
     def _view(self, x_range, y_range, width, height, **_):
         rgb = self._image(x_range, y_range, width, height)
-        x0, y0, x1, y1 = rgb.bounds.lbrt()
-        grid = skyplot.graticule_overlay(self.state.projection, self.state.frame)
-        return hv.Overlay([rgb, *(e.redim.range(x=(x0, x1), y=(y0, y1)) for e in grid)])
+        return rgb * skyplot.graticule_overlay(self.state.projection, self.state.frame)
 
     def _on_projection(self, *_):
         # The old view's coordinates mean nothing in the new projection: show the whole sky.

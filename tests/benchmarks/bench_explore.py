@@ -1,0 +1,211 @@
+"""Explore-page figures: server re-render, tap, memory per session, browser latency, payload, cold start.
+
+Each figure is printed next to the baseline measured in the same run: a plain hvPlot
+``rasterize=True`` app on the same projected coordinates (tests/benchmarks/baseline_app.py).
+Run: ``python -m tests.benchmarks.bench_explore [N_DETECTIONS]`` (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def median_ms(fn, repeat: int = 15, warm: int = 2) -> float:
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def server_side(data_dir) -> dict:
+    import holoviews as hv
+    import panel as pn
+    from bokeh.document import Document
+    from holoviews.operation.datashader import rasterize
+
+    import app.plots  # noqa: F401
+    from app.state import ExploreState
+    from app.views.sky import SkyView
+    from data_loaders import projection
+    from data_loaders.catalogue import load_catalogue
+
+    out = {}
+    t = time.perf_counter()
+    cat = load_catalogue(data_dir)
+    out["catalogue load (s)"] = time.perf_counter() - t
+    st = ExploreState(cat, level="detections")
+    sky = SkyView(st)
+    rng = np.random.default_rng(1)
+    views = []
+    for _ in range(40):
+        cx, cy, w = rng.uniform(-120, 120), rng.uniform(-50, 50), 10 ** rng.uniform(-0.5, 2.3)
+        views.append(((cx - w, cx + w), (cy - w / 2, cy + w / 2)))
+    it = iter(views * 10)
+
+    def ours():
+        xr_, yr_ = next(it)
+        return sky._view(xr_, yr_, 1000, 500)
+
+    out["re-render pan/zoom, ours (ms)"] = median_ms(ours)
+    presets = iter(["clean point sources", "extended", "variable", "bright"] * 20)
+    out["re-render after filter change, ours (ms)"] = median_ms(
+        lambda: (st.apply_preset(next(presets)), sky._view(None, None, 1000, 500))
+    )
+    st.reset_filters()
+    x, y = cat.xy("detections", "icrs", "hammer")
+    import pandas as pd
+
+    points = hv.Points(pd.DataFrame({"x": x, "y": y}), ["x", "y"])
+    it2 = iter(views * 10)
+
+    def baseline():
+        xr_, yr_ = next(it2)
+        return rasterize(points, x_range=xr_, y_range=yr_, width=1000, height=500, dynamic=False)
+
+    out["re-render pan/zoom, hvPlot rasterize baseline (ms)"] = median_ms(baseline)
+    img_ours = sky._view(views[0][0], views[0][1], 1000, 500).get(0)
+    img_base = baseline()
+    out["payload per re-render, ours (kB, RGBA uint8)"] = img_ours.data.nbytes / 1e3
+    out["payload per re-render, baseline (kB, float image)"] = (
+        np.asarray(img_base.data[img_base.vdims[0].name]).nbytes / 1e3
+    )
+
+    rows = rng.integers(0, len(cat.detections), 200)
+    lon, lat = cat.lonlat("detections", "icrs")
+    px, py = projection.forward(lon[rows], lat[rows], "hammer")
+    taps = iter(list(zip(px, py, strict=True)) * 5)
+    out["tap -> source, ours (ms)"] = median_ms(lambda: sky._on_tap(*next(taps)), repeat=100)
+
+    # memory per session: build whole pages (state + every view + Bokeh models) in one process
+    from layouts.explore import create_page
+
+    pn.extension("tabulator")
+    keep = []
+    gc.collect()
+    before = rss_mb()
+    n_sessions = 10
+    for _ in range(n_sessions):
+        tmpl, state = create_page(cat)
+        doc = Document()
+        tmpl.server_doc(doc)
+        keep.append((tmpl, state, doc))
+    gc.collect()
+    out["memory per open session (MB)"] = (rss_mb() - before) / n_sessions
+    del keep
+    return out
+
+
+def browser_side(data_dir) -> dict:
+    """Wheel zoom -> next image frame received over the websocket (+ one animation frame)."""
+    import subprocess
+
+    from tests.ui.serving import browser, free_port, serve_app, wait_http, wait_idle
+
+    out = {}
+
+    def measure(url: str, label: str, b) -> None:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        frames: list[tuple[float, int]] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda p: frames.append((time.perf_counter(), len(p)))))
+        t0 = time.perf_counter()
+        page.goto(url)
+        wait_idle(page)
+        page.wait_for_timeout(1500)
+        out[f"first page load, {label} (s)"] = time.perf_counter() - t0
+        canvas = page.locator(".bk-Canvas, .bk-canvas-events").first.bounding_box()
+        page.mouse.move(canvas["x"] + canvas["width"] * 0.45, canvas["y"] + canvas["height"] * 0.5)
+        lat, sizes = [], []
+        for i in range(12):
+            frames.clear()
+            t = time.perf_counter()
+            page.mouse.wheel(0, -240 if i % 2 == 0 else 200)
+            deadline = t + 5
+            while time.perf_counter() < deadline:
+                page.wait_for_timeout(10)
+                big = [f for f in frames if f[1] > 50_000]
+                if big:
+                    page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+                    lat.append((time.perf_counter() - t) * 1e3)
+                    sizes.append(sum(s for _, s in frames))
+                    break
+            page.wait_for_timeout(400)
+        if lat:
+            out[f"wheel zoom -> new image, {label} (ms, median of {len(lat)})"] = statistics.median(lat)
+            out[f"bytes received per zoom, {label} (kB)"] = statistics.median(sizes) / 1e3
+        page.close()
+
+    with browser() as b:
+        t0 = time.perf_counter()
+        with serve_app(data_dir) as base:
+            out["cold start: serve -> explore answers (s)"] = time.perf_counter() - t0
+            measure(f"{base}/explore?level=detections", "ours", b)
+        port = free_port()
+        env = {**os.environ, "XMM_EXPLORER_DATA": str(data_dir)}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "panel",
+                "serve",
+                "tests/benchmarks/baseline_app.py",
+                "--port",
+                str(port),
+                "--allow-websocket-origin",
+                f"127.0.0.1:{port}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/baseline_app", 180, proc)
+            measure(f"http://127.0.0.1:{port}/baseline_app", "hvPlot baseline", b)
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(20)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    from tests.benchmarks.data import bench_data_dir
+
+    argv = sys.argv[1:] if argv is None else argv
+    n = int(argv[0]) if argv else 1_000_000
+    data_dir = bench_data_dir(n)
+    print(f"# Explore benchmarks, {n:,} detections, {os.cpu_count()} cores")
+    figures = server_side(data_dir)
+    figures.update(browser_side(data_dir))
+    for k, v in figures.items():
+        print(f"{k:60s} {v:10.1f}")
+    ours = figures.get("re-render pan/zoom, ours (ms)")
+    base = figures.get("re-render pan/zoom, hvPlot rasterize baseline (ms)")
+    if ours and base:
+        print(f"{'server re-render ours/baseline':60s} {ours / base:10.2f}")
+    bo = [v for k, v in figures.items() if k.startswith("wheel zoom") and "ours" in k]
+    bb = [v for k, v in figures.items() if k.startswith("wheel zoom") and "baseline" in k]
+    if bo and bb:
+        print(f"{'browser zoom latency ours/baseline':60s} {bo[0] / bb[0]:10.2f}")
+    print(
+        f"{'peak RSS of this benchmark process (MB)':60s} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:10.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
