@@ -202,9 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     bb = [v for k, v in figures.items() if k.startswith("wheel zoom") and "baseline" in k]
     if bo and bb:
         print(f"{'browser zoom latency ours/baseline':60s} {bo[0] / bb[0]:10.2f}")
-    print(
-        f"{'peak RSS of this benchmark process (MB)':60s} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:10.1f}"
-    )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'peak RSS of this benchmark process (MB)':60s} {peak:10.1f}")
 
 
 if __name__ == "__main__":
