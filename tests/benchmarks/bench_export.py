@@ -25,11 +25,22 @@ _ONE = textwrap.dedent("""
     cat = load_catalogue(root, "DEMO")
     st = ExploreState(cat, level="detections")
     plan = es.plan_export(st, es.default_columns(cat, "detections") + ["DIST_NN", "PN_8_FLUX", "M1_8_FLUX"])
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import os, threading
+    import astropy.io.fits, astropy.io.votable, astropy.table, pyarrow.parquet  # imports are not the export
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    peak, done = [0.0], threading.Event()
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb()); done.wait(0.01)
+    before = rss_mb()
+    thread = threading.Thread(target=watch); thread.start()
     t0 = time.perf_counter()
     path = es.export_to_file(plan, fmt)
     dt = time.perf_counter() - t0
-    grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    done.set(); thread.join()
+    grew = peak[0] - before
     print(f"{fmt:8s} {plan.n_rows:>9,} rows x {len(plan.columns)} cols  {dt:6.2f} s  "
           f"{path.stat().st_size / 2**20:7.1f} MB  peak RSS +{grew:6.0f} MB")
     path.unlink()
