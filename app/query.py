@@ -59,14 +59,12 @@ class _Tok:
     unit: str = ""
 
 
-_KEYWORDS = {"and": "AND", "or": "OR", "not": "NOT", "in": "IN", "true": "TRUE",
-             "false": "FALSE"}
+_KEYWORDS = {"and": "AND", "or": "OR", "not": "NOT", "in": "IN", "true": "TRUE", "false": "FALSE"}
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNIT_WORD = re.compile(r"[ \t]*([A-Za-z][A-Za-z0-9_*/^.+\-]*)")
 _CMP = ("<=", ">=", "==", "!=", "<>", "<", ">", "=")
-_SYMBOLS = {"(": "LP", ")": "RP", ",": "COMMA", "&&": "AND", "||": "OR", "&": "AND",
-            "|": "OR", "!": "NOT"}
+_SYMBOLS = {"(": "LP", ")": "RP", ",": "COMMA", "&&": "AND", "||": "OR", "&": "AND", "|": "OR", "!": "NOT"}
 
 
 def _tokenize(text: str) -> list[_Tok]:
@@ -83,8 +81,7 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok("CMP", "!=" if op == "<>" else "==" if op == "=" else op, i))
             i += len(op)
             continue
-        sym = next((s for s in ("&&", "||", "(", ")", ",", "&", "|", "!") if text.startswith(s, i)),
-                   None)
+        sym = next((s for s in ("&&", "||", "(", ")", ",", "&", "|", "!") if text.startswith(s, i)), None)
         if sym:
             toks.append(_Tok(_SYMBOLS[sym], sym, i))
             i += len(sym)
@@ -93,7 +90,7 @@ def _tokenize(text: str) -> list[_Tok]:
             end = text.find(ch, i + 1)
             if end < 0:
                 raise QueryError(f"The text starting at character {i + 1} has no closing {ch}.")
-            toks.append(_Tok("STR", text[i: end + 1], i, text[i + 1: end]))
+            toks.append(_Tok("STR", text[i : end + 1], i, text[i + 1 : end]))
             i = end + 1
             continue
         m = _NUMBER.match(text, i)
@@ -117,8 +114,10 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok(_KEYWORDS.get(word.lower(), "IDENT"), word, i))
             i = m.end()
             continue
-        raise QueryError(f"The character {ch!r} at position {i + 1} is not part of the query "
-                         "language (columns, numbers, 'text', comparisons, and/or/not, cone()).")
+        raise QueryError(
+            f"The character {ch!r} at position {i + 1} is not part of the query "
+            "language (columns, numbers, 'text', comparisons, and/or/not, cone())."
+        )
     toks.append(_Tok("END", "", n))
     return toks
 
@@ -152,8 +151,7 @@ class _Parser:
         if kind is not None and tok.kind != kind:
             want = {"RP": "')'", "LP": "'('", "COMMA": "','", "END": "the end of the query"}
             got = f"'{tok.text}'" if tok.text else "the end of the query"
-            raise QueryError(f"Expected {want.get(kind, kind.lower())} at position "
-                             f"{tok.pos + 1} but found {got}.")
+            raise QueryError(f"Expected {want.get(kind, kind.lower())} at position {tok.pos + 1} but found {got}.")
         self.i += 1
         return tok
 
@@ -163,8 +161,9 @@ class _Parser:
             raise QueryError("The query is empty; write e.g. ep_8_flux > 1e-13 and sum_flag < 3.")
         sel = self.or_expr()
         if self.tok.kind != "END":
-            raise QueryError(f"Unexpected '{self.tok.text}' at position {self.tok.pos + 1}; "
-                             "join conditions with and/or.")
+            raise QueryError(
+                f"Unexpected '{self.tok.text}' at position {self.tok.pos + 1}; join conditions with and/or."
+            )
         return sel
 
     def or_expr(self) -> Selection:
@@ -206,11 +205,13 @@ class _Parser:
             return inner
         if tok.kind == "IDENT" and self.toks[self.i + 1].kind == "LP":
             return self.call()
-        if tok.kind == "IDENT" and self.toks[self.i + 1].kind in ("IN", "NOT") and (
-                self.toks[self.i + 1].kind == "IN" or self.toks[self.i + 2].kind == "IN"):
+        if (
+            tok.kind == "IDENT"
+            and self.toks[self.i + 1].kind in ("IN", "NOT")
+            and (self.toks[self.i + 1].kind == "IN" or self.toks[self.i + 2].kind == "IN")
+        ):
             return self.membership()
-        if tok.kind in ("IDENT", "NUM", "STR", "TRUE", "FALSE") and \
-                self.toks[self.i + 1].kind == "CMP":
+        if tok.kind in ("IDENT", "NUM", "STR", "TRUE", "FALSE") and self.toks[self.i + 1].kind == "CMP":
             return self.comparison()
         if tok.kind == "IDENT":
             self.take()
@@ -223,8 +224,7 @@ class _Parser:
         name = self.lookup.get(tok.text.lower())
         if name is None:
             candidates = list(self.columns) + list(self.aliases)
-            close = difflib.get_close_matches(tok.text.upper(), [c.upper() for c in candidates],
-                                              n=3, cutoff=0.6)
+            close = difflib.get_close_matches(tok.text.upper(), [c.upper() for c in candidates], n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else "."
             raise QueryError(f"Unknown column '{tok.text}'{hint}")
         return name
@@ -267,19 +267,18 @@ class _Parser:
         except ValueError:
             word = tok.unit.split()[0]
             if word.lower() in self.lookup or word.lower() in self.aliases:
-                raise QueryError(f"Unexpected '{word}' after {tok.text}; join conditions with "
-                                 "and/or.") from None
-            raise QueryError(f"'{tok.unit}' (after {tok.text}) is not a unit astropy knows.") \
-                from None
+                raise QueryError(f"Unexpected '{word}' after {tok.text}; join conditions with and/or.") from None
+            raise QueryError(f"'{tok.unit}' (after {tok.text}) is not a unit astropy knows.") from None
         target = _unit(self.columns.get(column)) if column else None
         if target is None:
-            raise QueryError(f"The column {column} has no unit, so '{tok.text} {tok.unit}' "
-                             "cannot be compared with it; leave the unit out.")
+            raise QueryError(
+                f"The column {column} has no unit, so '{tok.text} {tok.unit}' "
+                "cannot be compared with it; leave the unit out."
+            )
         try:
             return float((tok.value * given).to_value(target))
         except u.UnitConversionError:
-            raise QueryError(f"'{tok.unit}' cannot be converted to {column}'s unit "
-                             f"'{target}'.") from None
+            raise QueryError(f"'{tok.unit}' cannot be converted to {column}'s unit '{target}'.") from None
 
     def comparison(self) -> Selection:
         operands = [self.take()]
@@ -288,8 +287,9 @@ class _Parser:
             ops.append(self.take())
             if self.tok.kind not in ("IDENT", "NUM", "STR", "TRUE", "FALSE"):
                 got = f"'{self.tok.text}'" if self.tok.text else "the end of the query"
-                raise QueryError(f"Expected a column or value after '{ops[-1].text}' at "
-                                 f"position {self.tok.pos + 1}, found {got}.")
+                raise QueryError(
+                    f"Expected a column or value after '{ops[-1].text}' at position {self.tok.pos + 1}, found {got}."
+                )
             operands.append(self.take())
         terms = [self.pair(a, op, b) for a, op, b in zip(operands, ops, operands[1:], strict=False)]
         return terms[0] if len(terms) == 1 else And(*terms)
@@ -301,8 +301,7 @@ class _Parser:
         elif b.kind == "IDENT" and a.kind != "IDENT":
             col_tok, lit_tok, cmp = b, a, flip[op.text]
         else:
-            raise QueryError(f"The comparison at position {a.pos + 1} must compare one column "
-                             "with one value.")
+            raise QueryError(f"The comparison at position {a.pos + 1} must compare one column with one value.")
         column = self.column(col_tok)
         if lit_tok.kind == "NUM":
             value: Any = self.convert(lit_tok, column)
@@ -320,15 +319,13 @@ class _Parser:
                 return In(column, (value,))
             if cmp == "!=":
                 return Not(In(column, (value,)))
-            raise QueryError(f"The text '{value}' can only be compared with {column} using = "
-                             "or !=.")
+            raise QueryError(f"The text '{value}' can only be compared with {column} using = or !=.")
         if cmp == "==":
             if column in _ID_COLUMNS and isinstance(value, int):
                 return Ids(column, (value,))
             return In(column, (value,))
         if cmp == "!=":
-            return Or(Range(column, None, value, hi_open=True),
-                      Range(column, value, None, lo_open=True))
+            return Or(Range(column, None, value, hi_open=True), Range(column, value, None, lo_open=True))
         if cmp in ("<", "<="):
             return Range(column, None, value, hi_open=cmp == "<")
         return Range(column, value, None, lo_open=cmp == ">")
@@ -354,8 +351,10 @@ class _Parser:
     def call(self) -> Selection:
         name_tok = self.take("IDENT")
         if name_tok.text.lower() != "cone":
-            raise QueryError(f"'{name_tok.text}' is not a query function; the only function is "
-                             "cone('name or position', 'radius') or cone(ra, dec, radius).")
+            raise QueryError(
+                f"'{name_tok.text}' is not a query function; the only function is "
+                "cone('name or position', 'radius') or cone(ra, dec, radius)."
+            )
         self.take("LP")
         args = [self.take()]
         while self.tok.kind == "COMMA":
@@ -371,8 +370,7 @@ class _Parser:
             raise QueryError("cone() needs RA and DEC columns, which this table does not have.")
         usage = "write cone('M31', '1deg') or cone(10.68, 41.27, 0.5deg)"
         if any(a.kind not in ("NUM", "STR") for a in args) or not 1 <= len(args) <= 3:
-            raise QueryError(f"The arguments of cone() at position {at.pos + 1} are not "
-                             f"understood; {usage}.")
+            raise QueryError(f"The arguments of cone() at position {at.pos + 1} are not understood; {usage}.")
         radius: float | None = None
         if len(args) == 3:
             if args[0].kind != "NUM" or args[1].kind != "NUM":
@@ -384,8 +382,7 @@ class _Parser:
             radius = self.angle(args[2], "radius", allow_bare=False)
         else:
             if args[0].kind != "STR":
-                raise QueryError(f"cone() with one or two arguments takes a quoted name or "
-                                 f"position first; {usage}.")
+                raise QueryError(f"cone() with one or two arguments takes a quoted name or position first; {usage}.")
             try:
                 target = parse_target(args[0].value)
             except SearchError as exc:

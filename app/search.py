@@ -25,8 +25,17 @@ import astropy.units as u
 from astropy.coordinates import Angle, SkyCoord
 
 __all__ = [
-    "FAMOUS_FIELDS", "DetectionId", "NamePattern", "ObsId", "Position", "SearchError",
-    "SourceId", "Target", "parse_radius", "parse_target", "resolve_name",
+    "FAMOUS_FIELDS",
+    "DetectionId",
+    "NamePattern",
+    "ObsId",
+    "Position",
+    "SearchError",
+    "SourceId",
+    "Target",
+    "parse_radius",
+    "parse_target",
+    "resolve_name",
 ]
 
 
@@ -122,13 +131,28 @@ FAMOUS_FIELDS: dict[str, tuple[float, float]] = {
     "Sgr A*": (266.4168, -29.0078),
 }
 _ALIASES = {
-    "andromeda": "M31", "triangulum": "M33", "virgo a": "M87", "large magellanic cloud": "LMC",
-    "small magellanic cloud": "SMC", "chandra deep field south": "CDF-S",
-    "chandra deep field north": "CDF-N", "galactic center": "Galactic Centre", "gc": "Galactic Centre",
-    "orion nebula": "Orion", "m42": "Orion", "m45": "Pleiades", "crab nebula": "Crab",
-    "m1": "Crab", "cassiopeia a": "Cas A", "47 tucanae": "47 Tuc", "ngc 104": "47 Tuc",
-    "omega centauri": "Omega Cen", "coma": "Coma Cluster", "perseus": "Perseus Cluster",
-    "eta carinae": "Eta Car", "lockman": "Lockman Hole",
+    "andromeda": "M31",
+    "triangulum": "M33",
+    "virgo a": "M87",
+    "large magellanic cloud": "LMC",
+    "small magellanic cloud": "SMC",
+    "chandra deep field south": "CDF-S",
+    "chandra deep field north": "CDF-N",
+    "galactic center": "Galactic Centre",
+    "gc": "Galactic Centre",
+    "orion nebula": "Orion",
+    "m42": "Orion",
+    "m45": "Pleiades",
+    "crab nebula": "Crab",
+    "m1": "Crab",
+    "cassiopeia a": "Cas A",
+    "47 tucanae": "47 Tuc",
+    "ngc 104": "47 Tuc",
+    "omega centauri": "Omega Cen",
+    "coma": "Coma Cluster",
+    "perseus": "Perseus Cluster",
+    "eta carinae": "Eta Car",
+    "lockman": "Lockman Hole",
 }
 
 
@@ -136,8 +160,7 @@ def _squash(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text).lower()
 
 
-_FIELD_KEYS = {_squash(k): k for k in FAMOUS_FIELDS} | {
-    _squash(k): v for k, v in _ALIASES.items()}
+_FIELD_KEYS = {_squash(k): k for k in FAMOUS_FIELDS} | {_squash(k): v for k, v in _ALIASES.items()}
 
 
 def resolve_name(text: str) -> tuple[str, float, float] | None:
@@ -152,19 +175,32 @@ def resolve_name(text: str) -> tuple[str, float, float] | None:
 
 
 _RADIUS_UNITS = {
-    "deg": u.deg, "degree": u.deg, "degrees": u.deg, "°": u.deg, "d": u.deg,
-    "arcmin": u.arcmin, "amin": u.arcmin, "'": u.arcmin, "′": u.arcmin, "m": u.arcmin,
-    "arcsec": u.arcsec, "asec": u.arcsec, '"': u.arcsec, "″": u.arcsec, "''": u.arcsec,
+    "deg": u.deg,
+    "degree": u.deg,
+    "degrees": u.deg,
+    "°": u.deg,
+    "d": u.deg,
+    "arcmin": u.arcmin,
+    "amin": u.arcmin,
+    "'": u.arcmin,
+    "′": u.arcmin,
+    "m": u.arcmin,
+    "arcsec": u.arcsec,
+    "asec": u.arcsec,
+    '"': u.arcsec,
+    "″": u.arcsec,
+    "''": u.arcsec,
     "s": u.arcsec,
 }
 _NUM = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _UNIT_ALT = "|".join(re.escape(k) for k in sorted(_RADIUS_UNITS, key=len, reverse=True))
-_RADIUS_EXPLICIT = re.compile(
-    rf"(?:^|[\s,;]+)r(?:adius)?\s*[=:]?\s*(?P<num>{_NUM})\s*(?P<unit>[^\s,;]*)\s*$", re.I)
+_RADIUS_EXPLICIT = re.compile(rf"(?:^|[\s,;]+)r(?:adius)?\s*[=:]?\s*(?P<num>{_NUM})\s*(?P<unit>[^\s,;]*)\s*$", re.I)
 # A bare trailing radius needs a radius-only unit (not d/m/s, which end sexagesimal values).
 _RADIUS_TRAIL = re.compile(
     rf"(?:^|[\s,;]+)(?P<num>{_NUM})\s*(?P<unit>deg|degrees?|°|arcmin|amin|′|'|arcsec|asec|″|\"|'')"
-    r"\s*$", re.I)
+    r"\s*$",
+    re.I,
+)
 
 
 def parse_radius(text: str) -> float:
@@ -177,16 +213,16 @@ def parse_radius(text: str) -> float:
 
 def _radius(num: str, unit: str, text: str) -> float:
     if not unit:
-        raise SearchError(f"The radius '{text.strip()}' has no unit; write e.g. 5arcmin, "
-                          "2' or 30\".")
+        raise SearchError(f"The radius '{text.strip()}' has no unit; write e.g. 5arcmin, 2' or 30\".")
     unit_obj = _RADIUS_UNITS.get(unit.lower()) or _RADIUS_UNITS.get(unit)
     if unit_obj is None:
         try:
             unit_obj = u.Unit(unit)
             Angle(1, unit_obj)
         except (ValueError, TypeError, u.UnitsError):
-            raise SearchError(f"'{unit}' is not an angle unit for the radius; use deg, "
-                              "arcmin (') or arcsec (\").") from None
+            raise SearchError(
+                f"'{unit}' is not an angle unit for the radius; use deg, arcmin (') or arcsec (\")."
+            ) from None
     value = float(num)
     if value <= 0:
         raise SearchError(f"The radius '{text.strip()}' must be positive.")
@@ -207,7 +243,9 @@ def _split_radius(text: str) -> tuple[str, float | None]:
 _DECIMAL_PAIR = re.compile(rf"^\s*(?P<a>{_NUM})\s*[,\s]\s*(?P<b>{_NUM})\s*$")
 _GALACTIC = re.compile(
     rf"^\s*(?:l\s*=\s*(?P<l1>{_NUM})\s*[,\s]\s*b\s*=\s*(?P<b1>{_NUM})"
-    rf"|(?:gal(?:actic)?)\s*[:,]?\s*(?P<l2>{_NUM})\s*[,\s]\s*(?P<b2>{_NUM}))\s*$", re.I)
+    rf"|(?:gal(?:actic)?)\s*[:,]?\s*(?P<l2>{_NUM})\s*[,\s]\s*(?P<b2>{_NUM}))\s*$",
+    re.I,
+)
 _IAU = re.compile(r"^(?:(?:4|3|2)?xmm\s*)?j(?P<body>[0-9.+\-]*)$", re.I)
 
 
@@ -238,15 +276,13 @@ def _position(text: str, radius: float | None) -> Position | None:
         coord = SkyCoord(text.replace(",", " "), unit=(u.hourangle, u.deg), frame="icrs")
     except (ValueError, TypeError, u.UnitsError) as exc:
         if "dec" in str(exc).lower() or "latitude" in str(exc).lower():
-            raise SearchError(f"The declination in '{text}' is outside [-90°, +90°] "
-                              "or not readable.") from None
+            raise SearchError(f"The declination in '{text}' is outside [-90°, +90°] or not readable.") from None
         return None
     return Position(float(coord.ra.deg), float(coord.dec.deg), "icrs", radius)
 
 
 def _identifier(text: str) -> Target | None:
-    m = re.fullmatch(r"(?P<kind>srcid|detid|obsid|obs_id|obs)?\s*[=:#]?\s*(?P<num>\d+)",
-                     text.strip(), re.I)
+    m = re.fullmatch(r"(?P<kind>srcid|detid|obsid|obs_id|obs)?\s*[=:#]?\s*(?P<num>\d+)", text.strip(), re.I)
     if not m:
         return None
     kind, num = (m["kind"] or "").lower(), m["num"]
@@ -262,8 +298,7 @@ def _identifier(text: str) -> Target | None:
         return SourceId(int(num))
     if len(num) == 15 and num[0] == "1":
         return DetectionId(int(num))
-    raise SearchError(f"The number '{num}' is ambiguous; write 'srcid {num}' or "
-                      f"'detid {num}'.")
+    raise SearchError(f"The number '{num}' is ambiguous; write 'srcid {num}' or 'detid {num}'.")
 
 
 def _name_pattern(text: str) -> NamePattern | None:

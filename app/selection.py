@@ -33,8 +33,21 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "All", "And", "Box", "Cone", "Ids", "In", "IsTrue", "Lasso", "Not", "Or", "Range",
-    "Selection", "SelectionError", "from_json", "from_url",
+    "All",
+    "And",
+    "Box",
+    "Cone",
+    "Ids",
+    "In",
+    "IsTrue",
+    "Lasso",
+    "Not",
+    "Or",
+    "Range",
+    "Selection",
+    "SelectionError",
+    "from_json",
+    "from_url",
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -56,9 +69,7 @@ def _series(frame: Any, name: str) -> Any:
     try:
         return frame[name]
     except KeyError:
-        raise SelectionError(
-            f"The selection needs the column '{name}', which this table does not have."
-        ) from None
+        raise SelectionError(f"The selection needs the column '{name}', which this table does not have.") from None
 
 
 def _floats(frame: Any, name: str) -> np.ndarray:
@@ -122,8 +133,10 @@ class Selection:
         a dask DataFrame gives a lazy boolean dask Series with the frame's partitions.
         """
         if _is_dask(frame):
+
             def _part(part: pd.DataFrame) -> pd.Series:
                 return pd.Series(self._mask(part), index=part.index, dtype=bool)
+
             return frame.map_partitions(_part, meta=pd.Series(dtype=bool))
         return self._mask(frame)
 
@@ -222,9 +235,7 @@ class Range(Selection):
         lo = _float_or_none(self.lo, f"lower bound of {self.column}")
         hi = _float_or_none(self.hi, f"upper bound of {self.column}")
         if lo is not None and hi is not None and lo > hi:
-            raise SelectionError(
-                f"The range on {self.column} is empty: lower bound {lo:g} > upper bound {hi:g}."
-            )
+            raise SelectionError(f"The range on {self.column} is empty: lower bound {lo:g} > upper bound {hi:g}.")
         object.__setattr__(self, "lo", lo)
         object.__setattr__(self, "hi", hi)
         object.__setattr__(self, "lo_open", bool(self.lo_open))
@@ -357,13 +368,11 @@ class Box(Selection):
 
     def describe(self) -> str:
         return (
-            f"box({self.xcol} in [{_fmt(self.x0)}, {_fmt(self.x1)}], "
-            f"{self.ycol} in [{_fmt(self.y0)}, {_fmt(self.y1)}])"
+            f"box({self.xcol} in [{_fmt(self.x0)}, {_fmt(self.x1)}], {self.ycol} in [{_fmt(self.y0)}, {_fmt(self.y1)}])"
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": "box", "x": self.xcol, "y": self.ycol,
-                "b": [self.x0, self.x1, self.y0, self.y1]}
+        return {"t": "box", "x": self.xcol, "y": self.ycol, "b": [self.x0, self.x1, self.y0, self.y1]}
 
 
 def _finite(value: Any, what: str) -> float:
@@ -393,8 +402,7 @@ class Lasso(Selection):
         _check_name(self.xcol)
         _check_name(self.ycol)
         try:
-            verts = tuple((_finite(x, "lasso vertex"), _finite(y, "lasso vertex"))
-                          for x, y in self.vertices)
+            verts = tuple((_finite(x, "lasso vertex"), _finite(y, "lasso vertex")) for x, y in self.vertices)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SelectionError):
                 raise
@@ -411,8 +419,9 @@ class Lasso(Selection):
         poly = np.asarray(self.vertices, dtype="float64")
         inside = np.zeros(len(x), dtype=bool)
         # Only points in the bounding box can be inside; NaN fails these comparisons.
-        cand = np.flatnonzero((x >= poly[:, 0].min()) & (x <= poly[:, 0].max())
-                              & (y >= poly[:, 1].min()) & (y <= poly[:, 1].max()))
+        cand = np.flatnonzero(
+            (x >= poly[:, 0].min()) & (x <= poly[:, 0].max()) & (y >= poly[:, 1].min()) & (y <= poly[:, 1].max())
+        )
         px, py = x[cand], y[cand]
         hit = np.zeros(len(cand), dtype=bool)
         xj, yj = poly[-1]
@@ -433,8 +442,7 @@ class Lasso(Selection):
         return f"lasso({self.xcol}, {self.ycol}; {len(self.vertices)} vertices)"
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": "lasso", "x": self.xcol, "y": self.ycol,
-                "v": [list(v) for v in self.vertices]}
+        return {"t": "lasso", "x": self.xcol, "y": self.ycol, "v": [list(v) for v in self.vertices]}
 
 
 @dataclass(frozen=True)
@@ -466,8 +474,7 @@ class Cone(Selection):
         ra = np.radians(_floats(frame, self.ra_col))
         dec = np.radians(_floats(frame, self.dec_col))
         ra0, dec0 = math.radians(self.ra), math.radians(self.dec)
-        hav = (np.sin((dec - dec0) / 2) ** 2
-               + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2)
+        hav = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
         limit = math.sin(math.radians(self.radius_deg) / 2) ** 2
         return hav <= limit
 
@@ -475,10 +482,8 @@ class Cone(Selection):
         return (self.ra_col, self.dec_col)
 
     def describe(self) -> str:
-        cols = "" if (self.ra_col, self.dec_col) == ("RA", "DEC") else (
-            f" on {self.ra_col}/{self.dec_col}")
-        return (f"cone({_fmt(self.ra)}°, {self.dec:+.6g}°, "
-                f"{_angle(self.radius_deg)}){cols}")
+        cols = "" if (self.ra_col, self.dec_col) == ("RA", "DEC") else (f" on {self.ra_col}/{self.dec_col}")
+        return f"cone({_fmt(self.ra)}°, {self.dec:+.6g}°, {_angle(self.radius_deg)}){cols}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": "cone", "p": [self.ra, self.dec, self.radius_deg]}
@@ -498,10 +503,8 @@ class Ids(Selection):
     def __post_init__(self) -> None:
         _check_name(self.column)
         try:
-            arr = np.asarray(list(self.values) if not isinstance(self.values, np.ndarray)
-                             else self.values)
-            if (arr.size and not np.issubdtype(arr.dtype, np.integer)
-                    and not all(float(v).is_integer() for v in arr)):
+            arr = np.asarray(list(self.values) if not isinstance(self.values, np.ndarray) else self.values)
+            if arr.size and not np.issubdtype(arr.dtype, np.integer) and not all(float(v).is_integer() for v in arr):
                 raise ValueError
             arr = np.unique(arr.astype("int64"))
         except (TypeError, ValueError, OverflowError):
@@ -513,8 +516,7 @@ class Ids(Selection):
     def _mask(self, frame: Any) -> np.ndarray:
         col = _series(frame, self.column)
         if isinstance(col, pd.Series):
-            return col.isin(np.asarray(self.values, dtype="int64")).to_numpy(
-                dtype=bool, na_value=False)
+            return col.isin(np.asarray(self.values, dtype="int64")).to_numpy(dtype=bool, na_value=False)
         return np.isin(np.asarray(col), np.asarray(self.values, dtype="int64"))
 
     def _columns(self) -> Iterable[str]:
@@ -621,9 +623,16 @@ class Not(Selection):
 # --- decoding -----------------------------------------------------------------------------
 
 _KEYS = {
-    "all": {"t"}, "range": {"t", "c", "lo", "hi", "lx", "hx"}, "in": {"t", "c", "v"},
-    "true": {"t", "c"}, "box": {"t", "x", "y", "b"}, "lasso": {"t", "x", "y", "v"},
-    "cone": {"t", "p", "c"}, "ids": {"t", "c", "d"}, "and": {"t", "a"}, "or": {"t", "a"},
+    "all": {"t"},
+    "range": {"t", "c", "lo", "hi", "lx", "hx"},
+    "in": {"t", "c", "v"},
+    "true": {"t", "c"},
+    "box": {"t", "x", "y", "b"},
+    "lasso": {"t", "x", "y", "v"},
+    "cone": {"t", "p", "c"},
+    "ids": {"t", "c", "d"},
+    "and": {"t", "a"},
+    "or": {"t", "a"},
     "not": {"t", "a"},
 }
 
@@ -636,8 +645,9 @@ class _Decoder:
     def column(self, name: Any) -> str:
         _check_name(name)
         if self.allowed is not None and name not in self.allowed:
-            raise SelectionError(f"The selection refers to the column '{name}', "
-                                 "which is not one of the columns it may use.")
+            raise SelectionError(
+                f"The selection refers to the column '{name}', which is not one of the columns it may use."
+            )
         return name
 
     def number(self, value: Any, what: str) -> float:
@@ -658,12 +668,12 @@ class _Decoder:
             raise SelectionError("Each selection node must be an object with a type 't'.")
         kind = data["t"]
         if kind not in _KEYS:
-            raise SelectionError(f"'{kind[:40]}' is not a known selection type; "
-                                 f"known types are {', '.join(sorted(_KEYS))}.")
+            raise SelectionError(
+                f"'{kind[:40]}' is not a known selection type; known types are {', '.join(sorted(_KEYS))}."
+            )
         extra = set(data) - _KEYS[kind]
         if extra:
-            raise SelectionError(f"A '{kind}' node has unexpected fields: "
-                                 f"{', '.join(sorted(map(str, extra)))}.")
+            raise SelectionError(f"A '{kind}' node has unexpected fields: {', '.join(sorted(map(str, extra)))}.")
         try:
             return getattr(self, f"_{kind}")(data, depth)
         except KeyError as exc:
@@ -679,8 +689,7 @@ class _Decoder:
 
     def _in(self, d: dict, depth: int) -> Selection:
         values = self.list_of(d["v"], "value list")
-        if len(values) > _MAX_IDS or not all(
-                isinstance(v, str | int | float | bool) for v in values):
+        if len(values) > _MAX_IDS or not all(isinstance(v, str | int | float | bool) for v in values):
             raise SelectionError("An 'in' list must hold numbers, text or true/false.")
         return In(self.column(d["c"]), tuple(values))
 
@@ -715,8 +724,7 @@ class _Decoder:
 
     def _ids(self, d: dict, depth: int) -> Selection:
         deltas = self.list_of(d["d"], "identifier list")
-        if len(deltas) > _MAX_IDS or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in deltas):
+        if len(deltas) > _MAX_IDS or not all(isinstance(v, int) and not isinstance(v, bool) for v in deltas):
             raise SelectionError("An identifier list must hold whole numbers.")
         values = np.cumsum(np.asarray(deltas, dtype="int64")) if deltas else ()
         return Ids(self.column(d["c"]), tuple(int(v) for v in values))
