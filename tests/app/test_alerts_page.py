@@ -207,3 +207,14 @@ def test_page_computes_missing_alerts_on_first_visit(writable_demo_data_dir):
     assert not task.is_computed(cat.path)
     _tmpl, holder = create_page(cat)
     assert task.is_computed(cat.path) and len(holder["state"].alerts) > 0
+
+
+def test_full_source_view_is_built_only_when_opened(state):
+    detail = AlertDetail(state)
+    state.select_row(0)
+    if detail._source_cls is None:
+        pytest.skip("app.views.source.SourceView is not installed")
+    assert detail.source_card.visible and detail.source_card.objects == []
+    detail.source_card.collapsed = False
+    assert len(detail.source_card.objects) == 1
+    assert not isinstance(detail.source_card.objects[0], type(detail.message))  # not the error sentence
