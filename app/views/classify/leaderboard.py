@@ -19,7 +19,7 @@ class LeaderboardView(pn.viewable.Viewer):
 
     def __init__(self, state: ClassifyState, **params):
         super().__init__(state=state, **params)
-        table = {"show_index": False, "sizing_mode": "stretch_width", "disabled": True, "layout": "fit_columns"}
+        table = {"show_index": False, "sizing_mode": "stretch_width", "disabled": True, "layout": "fit_data_fill"}
         style = {"stylesheets": [":host { font-size: 1.1em; }"]}
         self._level2 = pn.widgets.Tabulator(**table, **style)
         self._level1 = pn.widgets.Tabulator(**table, **style)

@@ -69,7 +69,8 @@ class PlayerCard(pn.viewable.Viewer):
                 f"crowd classification. Success rate on known sources: {p['success_rate']:.0%}.</p>"
             )
         else:
-            rate = "" if p["success_rate"] is None else f" Your success rate so far: {p['success_rate']:.0%}."
+            # A rate after one or two answers reads like a mark: show it once it means something.
+            rate = "" if p["n_scored"] < 5 else f" Your success rate so far: {p['success_rate']:.0%}."
             text = (
                 "<div class='xmm-level'>Level 1</div><p>Some sources are already known to astronomers. After "
                 f"{LEVEL2_MIN_GOLD} of those with at least {LEVEL2_MIN_RATE:.0%} right you reach level 2 and your "
