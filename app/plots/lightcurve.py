@@ -117,6 +117,16 @@ def _hover(extra: list[tuple[str, str]]) -> HoverTool:
     return HoverTool(tooltips=tips, formatters={"@date": "datetime"})
 
 
+def _date_range(mjd: np.ndarray, extra) -> tuple | None:
+    """Dates shown: every point and epoch, padded by 5% and never narrower than a year (one detection)."""
+    mjd = np.concatenate([mjd[np.isfinite(mjd)], np.asarray(extra or [], float)])
+    if mjd.size == 0:
+        return None
+    pad = max(0.05 * (mjd.max() - mjd.min()), 182.0)
+    lo, hi = mjd_to_datetime([mjd.min() - pad, mjd.max() + pad])
+    return (lo, hi)
+
+
 def longterm_plot(
     points: pd.DataFrame,
     band: int = 8,
@@ -188,6 +198,7 @@ def longterm_plot(
         layers.append(hv.VLine(mjd_to_datetime([mjd])[0]).opts(color="#ef4444", line_dash="dashed", line_width=1.5))
     overlay = hv.Overlay([scatter, *layers]).opts(
         hv.opts.Overlay(
+            xlim=_date_range(points["mjd"].to_numpy(float), highlight_epochs),
             logy=True,
             responsive=True,
             height=height,
