@@ -17,6 +17,7 @@ DEMO_SEED = 42
 
 
 def _cmd_demo(args) -> int:
+    from data_loaders.coverage import attach_observations
     from data_loaders.demo import write_demo
     from data_loaders.ingest import ingest
 
@@ -33,7 +34,11 @@ def _cmd_demo(args) -> int:
         synthetic=True,
         progress=not args.quiet,
     )
+    attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
     print(report.summary())
+    from data_loaders.alerts.release import compute_release_alerts
+
+    compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit
     return 0
 
 
@@ -74,6 +79,7 @@ def serve_command(args, extra: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "panel", "serve", *pages, "--port", str(args.port), "--index", "explore"]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
+    cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 
     cmd += serve_args(args.data_dir, extra)
@@ -88,6 +94,10 @@ def serve_command(args, extra: list[str]) -> list[str]:
             "--allow-websocket-origin",
             f"127.0.0.1:{args.port}",
         ]
+    # A closed tab's session (and its memory) is freed 30-35 s later; 30 s also covers a slow first load.
+    for option, ms in (("--unused-session-lifetime", "30000"), ("--check-unused-sessions", "5000")):
+        if not any(o.startswith(option) for o in extra):
+            cmd += [option, ms]
     return cmd + extra
 
 

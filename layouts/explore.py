@@ -5,6 +5,8 @@ from __future__ import annotations
 import panel as pn
 
 from app.state import ExploreState
+from app.views.coverage import CoverageControls
+from app.views.export import ExportPanel
 from app.views.filters import FilterPanel
 from app.views.goto import GoToBox
 from app.views.linked import FluxView, HRView
@@ -12,6 +14,7 @@ from app.views.sky import SkyView
 from app.views.source_card import SourceCard
 from app.views.table import TableView
 from data_loaders.catalogue import Catalogue
+from data_loaders.releases import list_releases
 from layouts.common import template
 
 #: State parameters mirrored in the URL (short names keep permalinks readable).
@@ -45,6 +48,16 @@ URL_PARAMS = {
 }
 
 
+def release_switcher(catalogue: Catalogue) -> pn.viewable.Viewable:
+    """A release picker; choosing one reloads the page on that release (permalinks carry ``release=``)."""
+    names = [r["name"] for r in list_releases(catalogue.path.parent.parent)]
+    select = pn.widgets.Select(
+        label="Catalogue release", options=names, value=catalogue.name, sizing_mode="stretch_width"
+    )
+    select.jscallback(value="window.location.search = '?release=' + encodeURIComponent(cb_obj.value);")
+    return select
+
+
 def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, ExploreState]:
     """Build the page for one session; returns the template and the session's state."""
     state = ExploreState(catalogue)
@@ -52,17 +65,25 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Exp
     filters = FilterPanel(state, sky)
     goto = GoToBox(state)
     card = SourceCard(state)
+    coverage = CoverageControls(state, sky)
+    table = TableView(state)
     main = [
-        pn.Column(sky, sizing_mode="stretch_width"),
+        pn.Column(sky, coverage, sizing_mode="stretch_width"),
         pn.Row(
             pn.Column(HRView(state), sizing_mode="stretch_width"),
             pn.Column(FluxView(state), sizing_mode="stretch_width"),
             pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         ),
-        TableView(state),
+        table,
+        pn.Card(
+            ExportPanel(state, table),
+            title="Export · SAMP · import a list",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        ),
     ]
-    tmpl = template(catalogue, "Explore", sidebar=[goto, filters], main=main)
+    tmpl = template(catalogue, "Explore", sidebar=[release_switcher(catalogue), goto, filters], main=main)
     if pn.state.location is not None:
         pn.state.location.sync(state, URL_PARAMS)
     return tmpl, state

@@ -13,11 +13,15 @@ DEMO_SEED = 7
 
 def make_demo_data_dir(root: Path, n: int = DEMO_DETECTIONS, seed: int = DEMO_SEED, name: str = "DEMO") -> Path:
     """Generate and ingest a demo release under ``root`` (the same path as ``xmm-explorer demo``)."""
+    from data_loaders.coverage import attach_observations
     from data_loaders.demo import write_demo
     from data_loaders.ingest import ingest
 
     files = write_demo(root / "demo", n_detections=n, seed=seed, progress=False)
-    ingest(files.catalogue, root, name=name, title="4XMM demo (synthetic)", products=root / "products", synthetic=True)
+    report = ingest(
+        files.catalogue, root, name=name, title="4XMM demo (synthetic)", products=root / "products", synthetic=True
+    )
+    attach_observations(report.path, files.observations)
     return root
 
 

@@ -28,50 +28,50 @@ class FilterPanel(pn.viewable.Viewer):
         self.message = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         preset_buttons = []
         for name in PRESETS:
-            b = pn.widgets.Button(name=name, button_type="light", margin=(2, 3))
+            b = pn.widgets.Button(label=name, color="light", margin=(2, 3))
             b.on_click(lambda e, n=name: state.apply_preset(n))
             preset_buttons.append(b)
-        reset = pn.widgets.Button(name="reset filters", button_type="default", margin=(2, 3))
+        reset = pn.widgets.Button(label="reset filters", color="default", margin=(2, 3))
         reset.on_click(lambda e: state.reset_filters())
-        clear = pn.widgets.Button(name="clear selection", button_type="warning", margin=(2, 3))
+        clear = pn.widgets.Button(label="clear selection", color="warning", margin=(2, 3))
         clear.on_click(lambda e: state.clear_selection())
         self.query = pn.widgets.TextInput(
-            name="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
+            label="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
         )
         self.query.param.watch(self._on_query, "enter_pressed")
-        self.flux = pn.widgets.RangeSlider.from_param(sp.log_flux, name=fields.label("flux", 8), step=0.1)
-        sp.watch(lambda e: setattr(self.flux, "name", fields.label("flux", e.new)), "band")
-        classes = pn.widgets.MultiChoice.from_param(sp.classes, name="Class (machine classifier)")
+        self.flux = pn.widgets.RangeSlider.from_param(sp.log_flux, label=fields.label("flux", 8), step=0.1)
+        sp.watch(lambda e: setattr(self.flux, "label", fields.label("flux", e.new)), "band")
+        classes = pn.widgets.MultiChoice.from_param(sp.classes, label="Class (machine classifier)")
         self.widgets = pn.Column(
-            pn.widgets.RadioButtonGroup.from_param(sp.level, button_type="primary", button_style="outline"),
+            pn.widgets.RadioButtonGroup.from_param(sp.level, color="primary", variant="outline"),
             pn.Row(
-                pn.widgets.Select.from_param(sp.frame, name="Frame", width=95),
-                pn.widgets.Select.from_param(sp.projection, name="Projection", width=110),
+                pn.widgets.Select.from_param(sp.frame, label="Frame", width=95),
+                pn.widgets.Select.from_param(sp.projection, label="Projection", width=110),
             ),
             pn.Row(
-                pn.widgets.Select.from_param(sp.colour_by, name="Colour by", width=130),
-                pn.widgets.Select.from_param(sp.norm, name="Scale", width=85),
-                pn.widgets.Select.from_param(sp.cmap, name="Colours", width=80),
+                pn.widgets.Select.from_param(sp.colour_by, label="Colour by", width=130),
+                pn.widgets.Select.from_param(sp.norm, label="Scale", width=85),
+                pn.widgets.Select.from_param(sp.cmap, label="Colours", width=80),
             ),
-            pn.widgets.RadioButtonGroup.from_param(sky.param.mode, button_type="default", name="new selections"),
+            pn.widgets.RadioButtonGroup.from_param(sky.param.mode, color="default", label="new selections"),
             pn.pane.Markdown("**Presets**", margin=(10, 5, 0, 5)),
             pn.FlexBox(*preset_buttons, reset, clear),
             self.query,
             pn.pane.Markdown("**Filters**", margin=(10, 5, 0, 5)),
-            pn.widgets.Select.from_param(sp.band, name="Flux band (1-5, 8 = 0.2-12 keV)"),
+            pn.widgets.Select.from_param(sp.band, label="Flux band (1-5, 8 = 0.2-12 keV)"),
             self.flux,
             *(
-                pn.widgets.RangeSlider.from_param(sp[f"hr{i}"], name=fields.label(f"hr{i}"), step=0.05)
+                pn.widgets.RangeSlider.from_param(sp[f"hr{i}"], label=fields.label(f"hr{i}"), step=0.05)
                 for i in range(1, 5)
             ),
-            pn.widgets.FloatSlider.from_param(sp.det_ml_min, name="Detection likelihood ≥", step=1),
+            pn.widgets.FloatSlider.from_param(sp.det_ml_min, label="Detection likelihood ≥", step=1),
             pn.widgets.RadioButtonGroup.from_param(sp.extent),
-            pn.widgets.Select.from_param(sp.quality, name="Quality (clean: SUM_FLAG < 3, good: = 0)"),
+            pn.widgets.Select.from_param(sp.quality, label="Quality (clean: SUM_FLAG < 3, good: = 0)"),
             pn.widgets.RadioButtonGroup.from_param(sp.variability),
-            pn.widgets.IntRangeSlider.from_param(sp.n_det, name="Number of detections"),
-            pn.widgets.RangeSlider.from_param(sp.mjd, name="Observation date (MJD)", step=30),
+            pn.widgets.IntRangeSlider.from_param(sp.n_det, label="Number of detections"),
+            pn.widgets.RangeSlider.from_param(sp.mjd, label="Observation date (MJD)", step=30),
             classes,
-            pn.widgets.FloatSlider.from_param(sp.class_prob_min, name="Class probability ≥", step=0.05),
+            pn.widgets.FloatSlider.from_param(sp.class_prob_min, label="Class probability ≥", step=0.05),
             sizing_mode="stretch_width",
         )
         state.param.watch(self._update_count, ["version"])

@@ -35,8 +35,8 @@ class HRView(pn.viewable.Viewer):
                 show_grid=True,
             )
         )
-        self.x_select = pn.widgets.Select.from_param(state.param.hr_x, name="x axis", width=90)
-        self.y_select = pn.widgets.Select.from_param(state.param.hr_y, name="y axis", width=90)
+        self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
+        self.y_select = pn.widgets.Select.from_param(state.param.hr_y, label="y axis", width=90)
 
     def _cols(self):
         st = self.state
@@ -94,7 +94,7 @@ class FluxView(pn.viewable.Viewer):
                 logy=False,
             )
         )
-        self.band_select = pn.widgets.Select.from_param(state.param.band, name="band", width=80)
+        self.band_select = pn.widgets.Select.from_param(state.param.band, label="band", width=80)
 
     def _column(self) -> str:
         return fields.column("flux", self.state.level, self.state.band)

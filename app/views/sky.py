@@ -84,27 +84,40 @@ class SkyView(pn.viewable.Viewer):
         self.box.add_subscriber(self._on_box)
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
-        overlay = self.dmap.opts(
-            hv.opts.RGB(
-                responsive=True,
-                min_height=height,
-                data_aspect=1,
-                xaxis=None,
-                yaxis=None,
-                tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
-                active_tools=["wheel_zoom", "pan"],
-                default_tools=["pan", "wheel_zoom", "reset"],
-                # Bokeh waits 500 ms after a wheel gesture by default; users feel that as lag.
-                backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
-                show_grid=False,
-                toolbar="above",
-                hooks=[self._apply_pending_view],
-            ),
+        self.overlays: list[hv.DynamicMap] = []
+        self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
+        self._rgb_opts = hv.opts.RGB(
+            responsive=True,
+            min_height=height,
+            data_aspect=1,
+            xaxis=None,
+            yaxis=None,
+            tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
+            active_tools=["wheel_zoom", "pan"],
+            default_tools=["pan", "wheel_zoom", "reset"],
+            # Bokeh waits 500 ms after a wheel gesture by default; users feel that as lag.
+            backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
+            show_grid=False,
+            toolbar="above",
+            hooks=[self._apply_pending_view],
         )
-        self.pane = pn.pane.HoloViews(overlay, sizing_mode="stretch_width", min_height=height, linked_axes=False)
+        self.pane = pn.pane.HoloViews(
+            self._compose(), sizing_mode="stretch_width", min_height=height, linked_axes=False
+        )
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
         self.range.add_subscriber(self._on_range)
+
+    def _compose(self):
+        plot = self.dmap
+        for extra in self.overlays:
+            plot = plot * extra
+        return plot.opts(self._rgb_opts)
+
+    def add_overlay(self, dmap: hv.DynamicMap) -> None:
+        """Draw another layer (e.g. observation footprints) above the sky image."""
+        self.overlays.append(dmap)
+        self.pane.object = self._compose()
 
     # --- rendering -----------------------------------------------------------------------------
     def _view_ranges(self, x_range, y_range):
@@ -225,7 +238,10 @@ class SkyView(pn.viewable.Viewer):
         self._shown = None
         self.state.param.update(x_range=full_x, y_range=full_y)
         tools = [hover_tool(self.state.projection, self.state.frame)]
-        self.pane.object = self.pane.object.opts(hv.opts.RGB(tools=["tap", "box_select", "lasso_select", *tools]))
+        self._rgb_opts = hv.opts.RGB(
+            **{**self._rgb_opts.kwargs, "tools": ["tap", "box_select", "lasso_select", *tools]}
+        )
+        self.pane.object = self._compose()
 
     # --- interaction ---------------------------------------------------------------------------
     def pixel_scale_deg(self) -> float:
@@ -244,7 +260,10 @@ class SkyView(pn.viewable.Viewer):
         tol = max(self.pixel_scale_deg() * TAP_PIXELS, 2.0 / 3600)
         row = st.catalogue.nearest(st.level, st.frame, float(lon[0]), float(lat[0]), tol, mask=st.visible)
         if row is None:
-            st.message = "No source under the cursor; zoom in or tap closer to a dot."
+            if self.on_empty_tap is not None:
+                self.on_empty_tap(float(lon[0]), float(lat[0]))
+            else:
+                st.message = "No source under the cursor; zoom in or tap closer to a dot."
             return
         st.message = ""
         st.srcid = int(st.catalogue.frame(st.level)["SRCID"].iat[row])

@@ -73,13 +73,15 @@ class TableView(pn.viewable.Viewer):
             theme="fast",
         )
         self.table.on_click(self._on_click)
-        self.sort_select = pn.widgets.Select(name="sort by", options=list(fields.TABLE_FIELDS), value="flux", width=110)
-        self.order_toggle = pn.widgets.Toggle(name="ascending", value=False, width=90, margin=(23, 5))
-        self.extra_select = pn.widgets.MultiChoice(
-            name="more columns", options=self.param.extra.objects, value=[], width=320, max_items=8
+        self.sort_select = pn.widgets.Select(
+            label="sort by", options=list(fields.TABLE_FIELDS), value="flux", width=110
         )
-        self.prev_b = pn.widgets.Button(name="◀", width=40, margin=(23, 2))
-        self.next_b = pn.widgets.Button(name="▶", width=40, margin=(23, 2))
+        self.order_toggle = pn.widgets.Toggle(label="ascending", value=False, width=90, margin=(23, 5))
+        self.extra_select = pn.widgets.MultiChoice(
+            label="more columns", options=self.param.extra.objects, value=[], width=320, max_items=8
+        )
+        self.prev_b = pn.widgets.Button(label="◀", width=40, margin=(23, 2))
+        self.next_b = pn.widgets.Button(label="▶", width=40, margin=(23, 2))
         self.info = pn.pane.Markdown("", margin=(28, 8))
         self.prev_b.on_click(lambda e: self._go(-1))
         self.next_b.on_click(lambda e: self._go(+1))

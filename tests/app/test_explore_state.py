@@ -170,3 +170,31 @@ def test_table_pages_sort_like_pandas():
     asc = pd.Series(v[idx], index=idx).sort_values(na_position="last", kind="stable").index.to_numpy()
     assert np.array_equal(page_rows(v, visible, 0, 7, ascending=True), asc[:7])
     assert np.array_equal(page_rows(None, visible, 1, 5, ascending=True), idx[5:10])
+
+
+def test_empty_tap_reports_coverage_and_upper_limit(state, demo_catalogue):
+    from app.views.coverage import CoverageControls, footprint_path
+    from data_loaders import coverage
+
+    view = SkyView(state)
+    controls = CoverageControls(state, view)
+    assert controls.available and view.on_empty_tap is not None
+    obs = coverage.load_observations(demo_catalogue.path)
+    ra, dec = float(obs["RA_PNT"].iloc[0]), float(obs["DEC_PNT"].iloc[0])
+    controls._on_empty_tap(ra, dec + 0.05)
+    assert "was observed" in state.message and "upper limit" in state.message and "erg/cm²/s" in state.message
+    # a position at least 2 degrees from every pointing was never observed
+    grid_ra, grid_dec = np.meshgrid(np.arange(0, 360, 10.0), np.arange(-80, 81, 10.0))
+    far = None
+    for gra, gdec in zip(grid_ra.ravel(), grid_dec.ravel(), strict=True):
+        cos_sep = np.sin(np.radians(gdec)) * np.sin(np.radians(obs["DEC_PNT"])) + np.cos(np.radians(gdec)) * np.cos(
+            np.radians(obs["DEC_PNT"])
+        ) * np.cos(np.radians(obs["RA_PNT"] - gra))
+        if np.degrees(np.arccos(np.clip(cos_sep, -1, 1))).min() > 2:
+            far = (float(gra), float(gdec))
+            break
+    assert far is not None
+    controls._on_empty_tap(*far)
+    assert "never in an XMM-Newton field" in state.message
+    path = footprint_path(str(demo_catalogue.path), "hammer")
+    assert path is not None and len(path.split()) >= len(obs)

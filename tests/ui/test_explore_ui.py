@@ -63,7 +63,7 @@ def test_explore_journey(demo_data_dir, tmp_path):
         page.wait_for_function("() => location.search.includes('x=')", timeout=15_000)
 
         # galactic frame
-        page.locator("select").nth(0).select_option("galactic")
+        page.locator("select:has(option[value='galactic'])").select_option("galactic")
         page.wait_for_function("() => location.search.includes('frame=galactic')", timeout=15_000)
 
         # a preset narrows the count
