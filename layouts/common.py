@@ -25,6 +25,24 @@ table.xmm-kv td { padding: 2px 0; font-variant-numeric: tabular-nums; }
 a.xmm-open { display: inline-block; margin-top: 8px; font-weight: 600; }
 """
 
+
+class HistoryNavigation(pn.custom.JSComponent):
+    """Back/forward: the URL holds the whole view state, so a history step reloads the page from it.
+
+    Panel's location sync pushes a history entry per change but does not listen for popstate.
+    """
+
+    _esm = """
+    export function render({ el }) {
+      if (!window.__xmmHistory) {
+        window.__xmmHistory = true;
+        window.addEventListener('popstate', () => window.location.reload());
+      }
+      el.style.display = 'none';
+    }
+    """
+
+
 NAV = [
     ("Explore", "explore"),
     ("Source", "source"),
@@ -61,7 +79,7 @@ def template(
         theme="dark",
         theme_toggle=True,
         accent="#f59e0b",
-        header=[pn.pane.HTML(header_html(catalogue), margin=(12, 10))],
+        header=[pn.pane.HTML(header_html(catalogue), margin=(12, 10)), HistoryNavigation(width=0, height=0)],
         main_layout=None,
         # No web fonts: the server may run without internet and the browser should not call out.
         font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",

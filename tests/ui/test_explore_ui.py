@@ -110,3 +110,21 @@ def test_explore_journey(demo_data_dir, tmp_path):
         wait_until(page2, lambda: page2.locator("h3", has_text=name).count() > 0, what="the source after reload")
         page2.screenshot(path=str(tmp_path / "explore-permalink.png"), full_page=True)
     assert not [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e], errors
+
+
+def test_back_and_forward_restore_views(demo_data_dir):
+    with serve_app(demo_data_dir) as base, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{base}/explore")
+        wait_idle(page)
+        start = wait_until(page, lambda: "pass" in (t := count_text(page)) and t, what="the count")
+        page.get_by_role("button", name="extended").first.click()  # the preset, not the extent toggle
+        narrowed = wait_count_change(page, start)
+        assert "extent=extended" in page.url
+        page.go_back()
+        wait_until(page, lambda: "extent=extended" not in page.url, what="the previous URL")
+        wait_idle(page)
+        wait_until(page, lambda: count_text(page) == start, what="the count before the preset")
+        page.go_forward()
+        wait_idle(page)
+        wait_until(page, lambda: count_text(page) == narrowed, what="the count after the preset")
