@@ -87,6 +87,7 @@ def test_upper_limit_per_covering_observation_and_cameras_off():
 
 def test_attach_observations_to_the_demo_release_and_export_the_moc(writable_demo_data_dir, tmp_path):
     release = writable_demo_data_dir / "releases" / "DEMO"
+    (release / coverage.OBSERVATIONS_FILE).unlink()  # the shared fixture attaches it; start without
     with pytest.raises(CatalogueError, match="has no observation table"):
         coverage.load_observations(release)
     coverage.attach_observations(release, writable_demo_data_dir / "demo" / "4XMM_DEMO_observations.parquet")
