@@ -143,6 +143,8 @@ class ExploreState(param.Parameterized):
             return fields.column(field, self.level, self.band)
 
         terms: list[Selection] = []
+        if self.level == "detections" and "UPPER_LIMIT" in self.catalogue.detections:
+            terms.append(Not(IsTrue("UPPER_LIMIT")))  # stacked releases: upper limits are not detections
         lo, hi = self.log_flux
         if (lo, hi) != LOG_FLUX_BOUNDS:
             terms.append(

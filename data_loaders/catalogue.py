@@ -107,7 +107,8 @@ class Catalogue:
         self.synthetic: bool = bool(self.meta.get("synthetic"))
         self._dataset_path = self.path / schema.DETECTIONS_DIR
         self.all_columns = pq.read_schema(self._dataset_path / "part-0.parquet").names
-        wanted = [c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns]
+        # UPPER_LIMIT marks the non-detection rows of stacked (5XMM-like) releases.
+        wanted = [c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN, "UPPER_LIMIT") if c in self.all_columns]
         self.detections = _numpy_frame(pq.read_table(self._dataset_path, columns=wanted))
         src_names = pq.read_schema(self.path / schema.SOURCES_FILE).names
         self.sources = _numpy_frame(

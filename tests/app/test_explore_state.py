@@ -198,3 +198,25 @@ def test_empty_tap_reports_coverage_and_upper_limit(state, demo_catalogue):
     assert "never in an XMM-Newton field" in state.message
     path = footprint_path(str(demo_catalogue.path), "hammer")
     assert path is not None and len(path.split()) >= len(obs)
+
+
+@pytest.fixture(scope="module")
+def stacked_catalogue(tmp_path_factory):
+    from data_loaders.catalogue import Catalogue
+    from data_loaders.demo.stacked import write_stacked_demo
+    from data_loaders.ingest_stacked import ingest_stacked
+
+    root = tmp_path_factory.mktemp("stacked")
+    files = write_stacked_demo(root / "demo", 4000, 3)
+    report = ingest_stacked(files.catalogue, root, name="ST", observations=files.observations, synthetic=True)
+    return Catalogue(report.path)
+
+
+def test_stacked_release_shows_detections_not_upper_limits(stacked_catalogue):
+    st = ExploreState(stacked_catalogue, level="detections")
+    ul = stacked_catalogue.detections["UPPER_LIMIT"].to_numpy(bool)
+    assert ul.any()
+    assert st.counts()["filtered"] == int((~ul).sum())
+    assert not (st.mask & ul).any()
+    st.level = "sources"
+    assert st.counts()["filtered"] == len(stacked_catalogue.sources)
