@@ -19,14 +19,12 @@ def hr_diagram(
     ylabel: str,
     width: int = 400,
     height: int = 400,
-) -> hv.RGB:
+) -> hv.Image:
     """Datashaded hardness-ratio diagram of the filtered rows; the selection drawn on top in colour."""
     ok = mask & np.isfinite(hx) & np.isfinite(hy)
-    if selected is not None:
-        img = skyplot.sky_rgba(hx, hy, ok, HR_RANGE, HR_RANGE, width, height, highlight=selected)
-    else:
-        img = skyplot.sky_rgba(hx, hy, ok, HR_RANGE, HR_RANGE, width, height, cmap="kbc")
-    return skyplot.to_rgb_element(img, HR_RANGE, HR_RANGE).redim.label(x=xlabel, y=ylabel)
+    highlight = None if selected is None else selected
+    index, kind = skyplot.sky_index(hx, hy, ok, HR_RANGE, HR_RANGE, width, height, highlight=highlight)
+    return skyplot.to_image_element(index, kind, HR_RANGE, HR_RANGE, cmap="kbc").redim.label(x=xlabel, y=ylabel)
 
 
 def flux_histogram(

@@ -280,3 +280,104 @@ def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
         text_color=colour, text_font_size="9pt", text_alpha=0.9
     )
     return paths * edge * text
+
+
+# --- compact payload: one byte per pixel -------------------------------------------------------
+# An RGBA image costs 4 bytes per pixel on the wire at every pan and zoom; an index into a
+# 255-colour palette costs one. Index 0 is an empty pixel, drawn transparent by the colour mapper.
+
+N_LEVELS = 255
+_CLASS_LEVELS = 31  # 8 classes x 31 intensities fit in 255 palette entries
+
+
+def _palette_hex(cmap: str | list[str], n: int, start: int = 0) -> list[str]:
+    lut = _lut(cmap)
+    idx = np.round(np.linspace(start, 255, n)).astype(int)
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in lut[idx]]
+
+
+@functools.lru_cache(maxsize=64)
+def palette(kind: str, cmap: str = "fire") -> tuple[str, ...]:
+    """The 255 colours behind indices 1..255 for a kind of image: 'ramp', 'highlight' or 'classes'."""
+    if kind == "ramp":
+        # Skip the darkest sixth of the map: single sources must stand out on the dark sky.
+        return tuple(_palette_hex(cmap, N_LEVELS, start=40))
+    if kind == "highlight":
+        return tuple(_palette_hex(CONTEXT_CMAP, 127) + _palette_hex(SELECTED_CMAP, 128))
+    if kind == "classes":
+        out = []
+        for colour in CLASS_COLOURS:
+            rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+            for t in np.linspace(0.35, 1.0, _CLASS_LEVELS):
+                r, g, b = np.round(rgb * t).astype(int)
+                out.append(f"#{r:02x}{g:02x}{b:02x}")
+        return tuple(out + [out[-1]] * (N_LEVELS - len(out)))
+    raise ValueError(f"unknown palette kind {kind!r}")
+
+
+def index_array(values: np.ndarray, how: str = "eq_hist", span=None, lo: int = 1, hi: int = N_LEVELS) -> np.ndarray:
+    """Pixel values -> uint8 palette indices in [lo, hi] (0 where empty)."""
+    t = normalise(values, how, span)
+    ok = np.isfinite(t)
+    out = np.zeros(values.shape, dtype=np.uint8)
+    out[ok] = (lo + t[ok] * (hi - lo) + 0.5).astype(np.uint8)
+    return out
+
+
+def sky_index(
+    x: np.ndarray,
+    y: np.ndarray,
+    mask: np.ndarray | None,
+    x_range,
+    y_range,
+    width: int,
+    height: int,
+    *,
+    values: np.ndarray | None = None,
+    how: str = "count",
+    norm: str = "eq_hist",
+    highlight: np.ndarray | None = None,
+    categories: list[str] | None = None,
+    span: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, str]:
+    """Like :func:`sky_rgba`, but a bottom-up uint8 index image and its palette kind.
+
+    Kinds: 'ramp' (counts or a mean, via the chosen colormap), 'highlight' (1-127 grey context,
+    128-255 selection) and 'classes' (majority class per pixel, brighter where denser).
+    """
+    if mask is not None and mask.all():
+        mask = None
+    sel = slice(None) if mask is None else mask
+    if highlight is not None:
+        ctx = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
+        top_rows = highlight if mask is None else mask & highlight
+        top = aggregate(x[top_rows], y[top_rows], x_range, y_range, width, height).values
+        px = auto_spread(ctx)
+        under = spread(index_array(ctx, norm, lo=1, hi=127), px)
+        over = spread(index_array(top, norm, lo=128, hi=255), px)
+        return np.where(over != 0, over, under), "highlight"
+    vs = values[sel] if values is not None else None
+    if how == "by":
+        agg = aggregate(x[sel], y[sel], x_range, y_range, width, height, values=vs, how="by", categories=categories)
+        counts = agg.values  # (H, W, n_categories)
+        total = counts.sum(axis=2)
+        level = index_array(total, norm, lo=0, hi=_CLASS_LEVELS - 1)
+        majority = counts.argmax(axis=2).astype(np.int64)
+        idx = np.where(total > 0, 1 + np.minimum(majority, len(CLASS_COLOURS) - 1) * _CLASS_LEVELS + level, 0)
+        return spread(idx.astype(np.uint8), auto_spread(total)), "classes"
+    agg = aggregate(x[sel], y[sel], x_range, y_range, width, height, values=vs, how=how)
+    if how == "mean":
+        counts = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
+        return spread(index_array(agg.values, "linear", span=span), auto_spread(counts)), "ramp"
+    return spread(index_array(agg.values, norm, span=span), auto_spread(agg.values)), "ramp"
+
+
+def to_image_element(index: np.ndarray, kind: str, x_range, y_range, cmap: str = "fire") -> hv.Image:
+    """A HoloViews Image of palette indices (one byte per pixel on the wire) with its palette."""
+    img = hv.Image(
+        np.ascontiguousarray(index[::-1]),
+        bounds=(x_range[0], y_range[0], x_range[1], y_range[1]),
+        kdims=["x", "y"],
+        vdims=[hv.Dimension("level", range=(0.5, N_LEVELS + 0.5))],
+    )
+    return img.opts(cmap=list(palette(kind, cmap)), clim=(0.5, N_LEVELS + 0.5), clipping_colors={"min": "transparent"})

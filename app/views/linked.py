@@ -25,7 +25,7 @@ class HRView(pn.viewable.Viewer):
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
         self.plot = self.dmap.opts(
-            hv.opts.RGB(
+            hv.opts.Image(
                 responsive=True,
                 min_height=320,
                 tools=["box_select", "lasso_select"],

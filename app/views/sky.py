@@ -86,7 +86,7 @@ class SkyView(pn.viewable.Viewer):
         self.lasso.add_subscriber(self._on_lasso)
         self.overlays: list[hv.DynamicMap] = []
         self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
-        self._rgb_opts = hv.opts.RGB(
+        self._rgb_opts = hv.opts.Image(
             responsive=True,
             min_height=height,
             data_aspect=1,
@@ -209,28 +209,17 @@ class SkyView(pn.viewable.Viewer):
         x, y = st.catalogue.xy(st.level, st.frame, st.projection)
         values, how, cmap, cats, span = self.colour_values()
         if st.selected is not None:
-            img = skyplot.sky_rgba(x, y, st.mask, xr_, yr_, w, h, highlight=st.selected, norm=st.norm)
+            index, kind = skyplot.sky_index(x, y, st.mask, xr_, yr_, w, h, highlight=st.selected, norm=st.norm)
         else:
-            img = skyplot.sky_rgba(
-                x,
-                y,
-                st.mask,
-                xr_,
-                yr_,
-                w,
-                h,
-                values=values,
-                how=how,
-                norm=st.norm,
-                cmap=cmap,
-                categories=cats,
-                span=span,
+            index, kind = skyplot.sky_index(
+                x, y, st.mask, xr_, yr_, w, h, values=values, how=how, norm=st.norm, categories=cats, span=span
             )
-        return skyplot.to_rgb_element(img, xr_, yr_)
+        # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
+        return skyplot.to_image_element(index, kind, xr_, yr_, cmap=cmap or st.cmap)
 
     def _view(self, x_range, y_range, width, height, **_):
-        rgb = self._image(x_range, y_range, width, height)
-        return rgb * skyplot.graticule_overlay(self.state.projection, self.state.frame)
+        image = self._image(x_range, y_range, width, height)
+        return image * skyplot.graticule_overlay(self.state.projection, self.state.frame)
 
     def _on_projection(self, *_):
         # The old view's coordinates mean nothing in the new projection: show the whole sky.
@@ -238,7 +227,7 @@ class SkyView(pn.viewable.Viewer):
         self._shown = None
         self.state.param.update(x_range=full_x, y_range=full_y)
         tools = [hover_tool(self.state.projection, self.state.frame)]
-        self._rgb_opts = hv.opts.RGB(
+        self._rgb_opts = hv.opts.Image(
             **{**self._rgb_opts.kwargs, "tools": ["tap", "box_select", "lasso_select", *tools]}
         )
         self.pane.object = self._compose()

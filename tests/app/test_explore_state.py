@@ -153,7 +153,10 @@ def test_sky_image_renders_each_colouring(state):
         state.colour_by = colour
         el = view._image(x_range=None, y_range=None, width=300, height=150)
         assert el.bounds.lbrt()[0] < 0 < el.bounds.lbrt()[2]
-        assert (np.asarray(el.dimension_values(3)) > 0).sum() > 10, colour
+        level = np.asarray(el.dimension_values(2))
+        assert level.dtype == np.uint8  # one byte per pixel on the wire
+        assert (level > 0).sum() > 10, colour
+        assert len(el.opts.get().kwargs["cmap"]) == 255
 
 
 def test_table_pages_sort_like_pandas():
