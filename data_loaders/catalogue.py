@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
@@ -248,19 +246,17 @@ class Catalogue:
             local[inside] = rows[inside] - starts[g] + offsets[k]
         return _numpy_frame(table.take(pa.array(local)))
 
-    def detections_of(self, srcid: int) -> pd.DataFrame:
-        """Every column of every detection of one source, sorted by MJD_START.
+    def detections_of(self, srcid: int, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every detection of one source (all columns, or ``columns``), sorted by MJD_START.
 
-        Reads only the row groups whose HEALPix range covers the source's detections.
+        The rows are found in memory and read by position, touching only their row groups and
+        only the requested columns.
         """
-        det = self.detections
-        rows = np.flatnonzero(det["SRCID"].to_numpy() == srcid)
+        rows = np.flatnonzero(self.detections["SRCID"].to_numpy() == srcid)
+        wanted = list(self.all_columns if columns is None else dict.fromkeys(["SRCID", *columns]))
         if rows.size == 0:
-            return pd.DataFrame(columns=self.all_columns)
-        hpx = np.unique(det[HPX_COLUMN].to_numpy()[rows])
-        dataset = pads.dataset(self._dataset_path, format="parquet")
-        flt = pc.is_in(pc.field(HPX_COLUMN), value_set=pa.array(hpx)) & (pc.field("SRCID") == srcid)
-        frame = _numpy_frame(dataset.to_table(filter=flt))
+            return pd.DataFrame(columns=wanted)
+        frame = self.read_rows(wanted, rows)
         return frame.sort_values("MJD_START", kind="stable").reset_index(drop=True) if "MJD_START" in frame else frame
 
     def source_row(self, srcid: int) -> pd.Series | None:
