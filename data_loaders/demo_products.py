@@ -110,6 +110,27 @@ def synthesis_inputs(row, seed: int = 0) -> SynthesisInputs:
     )
 
 
+#: Catalogue columns ``synthesis_inputs`` reads.
+SYNTHESIS_COLUMNS = (
+    "OBS_ID",
+    "SRC_NUM",
+    "RA",
+    "DEC",
+    "EP_8_FLUX",
+    "EP_8_RATE",
+    "EP_FVAR",
+    "EP_HR2",
+    "EP_HR3",
+    "MJD_START",
+    "PN_ONTIME",
+    "M1_ONTIME",
+    "M2_ONTIME",
+    "VAR_FLAG",
+    "TSERIES",
+    "SPECTRA",
+)
+
+
 def _synthesizer(catalogue: Catalogue):
     """A ``synthesize(obs_id, src_num)`` callback writing the detection's products into the products root."""
     root = catalogue.products_root
@@ -120,10 +141,9 @@ def _synthesizer(catalogue: Catalogue):
         hit = np.flatnonzero((det["OBS_ID"].to_numpy() == obs_id) & (det["SRC_NUM"].to_numpy() == int(src_num)))
         if hit.size == 0:
             raise ProductError(f"no detection {obs_id}/{src_num} in release {catalogue.name}.")
-        srcid = int(det["SRCID"].iloc[hit[0]])
-        rows = catalogue.detections_of(srcid)
-        mine = rows[(rows["OBS_ID"] == obs_id) & (rows["SRC_NUM"] == int(src_num))]
-        row = mine.iloc[0]
+        # One row, read by position with only the columns synthesis needs.
+        wanted = [c for c in SYNTHESIS_COLUMNS if c in catalogue.all_columns]
+        row = catalogue.read_rows(wanted, np.array([hit[0]])).iloc[0]
         if not (bool(row.get("TSERIES", True)) or bool(row.get("SPECTRA", True))):
             raise ProductError(f"the catalogue lists no products for detection {obs_id}/{src_num}.")
         inputs = synthesis_inputs(row, seed=seed)
