@@ -47,7 +47,7 @@ def spectrum_shape(
         line_color=None,
         ylim=(0, max(60.0, float(shares.max()) * 1.1)),
         xrotation=25,
-        xlabel=f"soft ({BANDS[1][0]:g} keV) → hard ({BANDS[5][1]:g} keV)",
+        xlabel=f"soft → hard ({BANDS[1][0]:g}-{BANDS[5][1]:g} keV)",
         ylabel="% of its X-rays",
         title=title,
         tools=["hover"],
@@ -60,11 +60,11 @@ def lightcurve(
     flux: np.ndarray,
     upper_limit: np.ndarray | None = None,
     mission: np.ndarray | None = None,
-    title: str = "Its brightness over the years",
+    title: str = "Over the years",
     height: int = 260,
     width: int = 360,
 ) -> hv.Overlay:
-    """Long-term lightcurve: flux relative to its median detection (log) against year; limits as triangles.
+    """Long-term lightcurve: log10 of flux over its median detection against year; limits as triangles.
 
     ``flux`` in erg/cm2/s; only the ratios are drawn.
     """
@@ -79,24 +79,28 @@ def lightcurve(
     kdims, vdims = ["year"], ["flux", "mission", "colour"]
     # Relative to its usual (median detected) brightness: "times brighter" reads better than erg/cm2/s.
     usual = float(np.median(det["flux"])) if len(det) else float(np.median(frame["flux"])) if len(frame) else 1.0
+    # Drawn as log10 of the ratio with worded ticks: robust where Bokeh log axes meet empty layers.
     for part in (frame, det, lim):
-        part["flux"] = part["flux"] / usual
+        part["flux"] = np.log10(part["flux"] / usual)
     line = hv.Curve(det, kdims, ["flux"]).opts(color="#9ca3af", line_width=1.5, line_dash="dashed")
     points = hv.Scatter(det, kdims, vdims).opts(color="colour", size=13, line_color="white")
     limits = hv.Scatter(lim, kdims, vdims).opts(color="colour", size=13, marker="inverted_triangle", alpha=0.6)
     years, fluxes = frame["year"], frame["flux"]
-    span = (float(years.min()) - 1, float(years.max()) + 1) if len(frame) else (2000.0, 2025.0)
-    yspan = (min(float(fluxes.min()) / 2, 0.3), max(float(fluxes.max()) * 2, 3.0)) if len(frame) else (0.3, 3.0)
+    span = (float(years.min()) - 2, float(years.max()) + 2) if len(frame) else (2000.0, 2025.0)
+    step = max(int(round((span[1] - span[0]) / 4)), 1)
+    year_ticks = list(range(int(np.ceil(span[0])), int(span[1]) + 1, step))
+    yspan = (min(float(fluxes.min()) - 0.3, -0.5), max(float(fluxes.max()) + 0.3, 0.5)) if len(frame) else (-1.0, 1.0)
+    ticks = [(-2, "÷100"), (-1, "÷10"), (0, "usual"), (1, "×10"), (2, "×100"), (3, "×1000")]
     return (line * limits * points).opts(
-        hv.opts.Scatter(logy=True, tools=["hover"]),
-        hv.opts.Curve(logy=True),
+        hv.opts.Scatter(tools=["hover"]),
         hv.opts.Overlay(
             xlim=span,
             ylim=yspan,
             xlabel="year",
-            ylabel="× its usual brightness",
+            ylabel="brightness",
+            yticks=[t for t in ticks if yspan[0] <= t[0] <= yspan[1]],
+            xticks=year_ticks,
             title=title,
-            logy=True,
             **_common(height, width),
         ),
     )

@@ -63,14 +63,16 @@ class OutreachSky(pn.viewable.Viewer):
         self._pending = None
         self.range = hv.streams.RangeXY()
         self.size = hv.streams.PlotSize()
-        self.dmap = hv.DynamicMap(self._image, streams=[self.range, self.size])
+        # The requested view is a stream too: DynamicMap memoises on stream values, so a bare
+        # event() with unchanged ranges would return the cached image.
+        requested = hv.streams.Params(self.state, ["view"])
+        self.dmap = hv.DynamicMap(self._image, streams=[self.range, self.size, requested])
         # No outline overlay: its extent would pin the axes to the whole sky and undo tour zooms.
         plot = self.dmap.opts(
             hv.opts.RGB(
                 responsive=True,
                 xaxis=None,
                 yaxis=None,
-                data_aspect=1,
                 framewise=True,
                 toolbar=None,
                 active_tools=["wheel_zoom", "pan"],
@@ -108,13 +110,21 @@ class OutreachSky(pn.viewable.Viewer):
             x_range, y_range = full_x, full_y
         w, h = int(width or 1200), int(height or 600)
         img = skyplot.spread(skyplot.sky_rgba(self._x, self._y, None, x_range, y_range, w, h, cmap=GENTLE_CMAP), 1)
-        return skyplot.to_rgb_element(img, x_range, y_range)
+        # Explicit limits make a requested view (tour, search) move the axes, not just the image.
+        return skyplot.to_rgb_element(img, x_range, y_range).opts(xlim=tuple(x_range), ylim=tuple(y_range))
+
+    def _aspect(self) -> float:
+        """Width over height of the plot as drawn (2 before the browser has said)."""
+        w, h = self.size.width, self.size.height
+        return float(w) / float(h) if w and h else 2.0
 
     def go(self, x_range, y_range) -> None:
         """Move the view (a tour stop, a search result, the whole sky)."""
         self._pending = (tuple(x_range), tuple(y_range))
-        self.state.view = self._pending
-        self.dmap.event()
+        if self.state.view == self._pending:
+            self.state.param.trigger("view")  # the visitor may have panned away since
+        else:
+            self.state.view = self._pending
 
     # --- actions --------------------------------------------------------------------------------
     def show_stop(self, index: int) -> Stop:
@@ -123,7 +133,7 @@ class OutreachSky(pn.viewable.Viewer):
         self.state.param.update(
             stop=index % len(TOUR), caption=f"<b>{html.escape(stop.name)}.</b> {html.escape(stop.caption)}"
         )
-        self.go(*view_around(lon, lat, stop.radius))
+        self.go(*view_around(lon, lat, stop.radius, self._aspect()))
         return stop
 
     def next_stop(self) -> Stop:
@@ -149,7 +159,7 @@ class OutreachSky(pn.viewable.Viewer):
         lon, lat = galactic(target.ra, target.dec)
         radius = max(min(target.radius_deg or 2.0, 30.0), 0.2)
         self.state.param.update(stop=-1, caption=f"<b>{html.escape(target.name or text)}</b>")
-        self.go(*view_around(lon, lat, radius))
+        self.go(*view_around(lon, lat, radius, self._aspect()))
 
     def _on_kiosk(self, event) -> None:
         if event.new and self._callback is None:
