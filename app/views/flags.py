@@ -240,6 +240,8 @@ class FlagPanel(pn.viewable.Viewer):
     def apply(self, action: str) -> int:
         """Flag or unflag the current sources with the chosen label and comment; returns events written."""
         try:
+            user = self._user()
+            self.store.require_role(user, "reviewer")  # the Store checks again; this orders the sentences
             ids = _as_srcids(self.get_sources())
             if ids.size == 0:
                 raise ValueError("Nothing to flag: select at least one source first.")
@@ -248,7 +250,7 @@ class FlagPanel(pn.viewable.Viewer):
             sources = source_tuples(self.catalogue, ids)
             campaign = self._campaign_id() if self._campaign_id else None
             n = self.store.add_flags(
-                self._user(),
+                user,
                 self.catalogue.name,
                 sources,
                 self.label.value,

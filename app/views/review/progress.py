@@ -109,8 +109,8 @@ class CampaignProgress(pn.viewable.Viewer):
             self.agreement.object = "<div class='xmm-empty'>No campaign.</div>"
             return
         progress = st.store.campaign_progress(st.campaign_id)
+        # (toggling a HoloViews pane's visible trips a Panel 1.9 stylesheet bug; an empty pane is enough)
         self.plot.object = progress_bars(progress) if len(progress) else None
-        self.plot.visible = bool(len(progress))
         self.agreement.object = agreement_html(st.store.campaign_agreement(st.campaign_id))
         self._rename()
 
