@@ -1,0 +1,180 @@
+"""Run N simulated Explore sessions against a server for a fixed time and measure it.
+
+Throughput (actions answered per second), latency percentiles per action, and the resident
+memory of every process of the server's process group: before, peak during, right after
+the sessions close, and once the server has discarded them (``/health`` reports
+``n_sessions`` 0 in every worker). Loopback only; bounded in sessions and seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import numpy as np
+
+from tests.load.client import SessionLog, SimulatedSession
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Processes of the process group ``pgid`` (the server parent and its ``--num-procs`` workers)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp
+                pids.append(int(entry))
+    return pids
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Summed current RSS of ``pids`` in MB (processes that exited count as 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1])
+        except (OSError, ValueError):
+            pass
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def health(base: str) -> dict:
+    with urllib.request.urlopen(f"{base}/health", timeout=10) as r:  # noqa: S310 - loopback URL we built
+        return json.loads(r.read())
+
+
+def wait_sessions_released(base: str, n_workers: int, timeout: float) -> float | None:
+    """Seconds until every worker reports 0 sessions (each seen at 0 twice in a row), or None on timeout."""
+    t0 = time.perf_counter()
+    zeros: dict[int, int] = {}
+    while time.perf_counter() - t0 < timeout:
+        h = health(base)
+        zeros[h["pid"]] = zeros.get(h["pid"], 0) + 1 if h["n_sessions"] == 0 else 0
+        if len([p for p, z in zeros.items() if z >= 2]) >= n_workers:
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    return None
+
+
+@dataclass
+class LoadResult:
+    sessions: int
+    duration_s: float
+    errors: list[str]
+    connect_p50_s: float
+    actions: int
+    timeouts: int
+    throughput_per_s: float
+    p50_s: float
+    p95_s: float
+    by_action: dict[str, tuple[int, float, float]]
+    rss_before_mb: float
+    rss_peak_mb: float
+    rss_closed_mb: float
+    rss_released_mb: float
+    released_after_s: float | None
+
+    @property
+    def growth_after_mb(self) -> float:
+        return self.rss_released_mb - self.rss_before_mb
+
+    def lines(self) -> list[str]:
+        rows = [
+            f"sessions {self.sessions} for {self.duration_s:.0f} s, {len(self.errors)} failed to connect/run",
+            f"connect p50 {self.connect_p50_s:.2f} s; actions {self.actions} ({self.timeouts} timed out), "
+            f"throughput {self.throughput_per_s:.1f}/s, latency p50 {self.p50_s * 1000:.0f} ms, "
+            f"p95 {self.p95_s * 1000:.0f} ms",
+        ]
+        for action, (n, p50, p95) in sorted(self.by_action.items()):
+            rows.append(f"  {action:6s} n={n:4d} p50 {p50 * 1000:6.0f} ms  p95 {p95 * 1000:6.0f} ms")
+        released = "never" if self.released_after_s is None else f"{self.released_after_s:.0f} s after close"
+        rows.append(
+            f"server RSS (all processes): before {self.rss_before_mb:.0f} MB, peak {self.rss_peak_mb:.0f} MB, "
+            f"at close {self.rss_closed_mb:.0f} MB, sessions released {released}: {self.rss_released_mb:.0f} MB "
+            f"({self.growth_after_mb:+.0f} MB)"
+        )
+        rows += [f"  error: {e}" for e in self.errors[:5]]
+        return rows
+
+
+async def _run_sessions(base: str, n: int, duration_s: float, ramp_s: float, timeout: float) -> list[SessionLog]:
+    stop_at = time.perf_counter() + ramp_s + duration_s
+
+    async def one(i: int) -> SessionLog:
+        await asyncio.sleep(ramp_s * i / max(n, 1))  # tabs open over the ramp, as visitors arrive
+        return await SimulatedSession(base, seed=i, timeout=timeout).run(stop_at)
+
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def _sampler(pgid: int, peak: list[float], stop: list[bool], every: float = 0.5) -> None:
+    while not stop[0]:
+        peak[0] = max(peak[0], rss_mb(group_pids(pgid)))
+        time.sleep(every)
+
+
+def run_load(
+    base: str,
+    n_sessions: int,
+    duration_s: float,
+    *,
+    ramp_s: float = 5.0,
+    timeout: float = 20.0,
+    release_timeout: float = 90.0,
+) -> LoadResult:
+    """Drive ``n_sessions`` Explore sessions against ``base`` for ``duration_s`` seconds and measure."""
+    import threading
+
+    first = health(base)
+    pgid = os.getpgid(first["pid"])
+    n_procs = len(group_pids(pgid))
+    n_workers = n_procs - 1 if n_procs > 1 else 1  # with --num-procs the parent only waits
+    before = rss_mb(group_pids(pgid))
+    peak, stop = [before], [False]
+    sampler = threading.Thread(target=_sampler, args=(pgid, peak, stop), daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    try:
+        logs = asyncio.run(_run_sessions(base, n_sessions, duration_s, ramp_s, timeout))
+    finally:
+        stop[0] = True
+        sampler.join()
+    wall = time.perf_counter() - t0
+    closed = rss_mb(group_pids(pgid))
+    released_after = wait_sessions_released(base, n_workers, release_timeout)
+    released = rss_mb(group_pids(pgid))
+
+    samples = [s for log in logs for s in log.samples]
+    answered = [s.latency for s in samples if s.latency is not None]
+    by_action = {}
+    for action in {s.action for s in samples}:
+        lat = [s.latency for s in samples if s.action == action and s.latency is not None]
+        if lat:
+            by_action[action] = (len(lat), float(np.percentile(lat, 50)), float(np.percentile(lat, 95)))
+    connects = [log.connect_s for log in logs if log.connect_s is not None]
+    return LoadResult(
+        sessions=n_sessions,
+        duration_s=duration_s,
+        errors=[log.error for log in logs if log.error],
+        connect_p50_s=float(np.median(connects)) if connects else float("nan"),
+        actions=len(samples),
+        timeouts=len(samples) - len(answered),
+        throughput_per_s=len(answered) / wall,
+        p50_s=float(np.percentile(answered, 50)) if answered else float("nan"),
+        p95_s=float(np.percentile(answered, 95)) if answered else float("nan"),
+        by_action=by_action,
+        rss_before_mb=before,
+        rss_peak_mb=peak[0],
+        rss_closed_mb=closed,
+        rss_released_mb=released,
+        released_after_s=released_after,
+    )
