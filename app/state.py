@@ -15,6 +15,7 @@ from app import fields
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
 from data_loaders.catalogue import Catalogue
+from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
 MJD_BOUNDS = (51500.0, 60400.0)
@@ -26,6 +27,7 @@ COLOUR_OPTIONS = {
     "hr3": "Mean HR3",
     "variable": "Fraction variable",
     "class": "Most common class",
+    "flagged": "Fraction flagged by reviewers",
 }
 PRESETS = {
     "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},
@@ -50,6 +52,8 @@ FILTER_PARAMS = (
     "mjd",
     "classes",
     "class_prob_min",
+    "flags",
+    "flag_labels",
 )
 
 
@@ -74,13 +78,19 @@ class Columns:
             _, axis, proj, frame = name.split("_", 3)
             x, y = self.catalogue.xy(self.level, frame, proj)
             return x if axis == "X" else y
+        if name == "FLAGGED":
+            from app.views.flags import flag_mask  # the store is an app-level service
+
+            return flag_mask(self.catalogue, self.level, list(self.flag_labels) or None)
         return self.frame[name]
 
     def __len__(self) -> int:
         return len(self.frame)
 
+    flag_labels: tuple[str, ...] = ()  # set by the state: which reviewer labels FLAGGED means
+
     def __contains__(self, name: str) -> bool:
-        return name.startswith("SKY_") or name in self.frame
+        return name.startswith("SKY_") or name == "FLAGGED" or name in self.frame
 
 
 class ExploreState(param.Parameterized):
@@ -111,6 +121,8 @@ class ExploreState(param.Parameterized):
     mjd = param.Range(default=MJD_BOUNDS, bounds=MJD_BOUNDS)
     classes = param.ListSelector(default=[], objects=list(schema.CLASS_NAMES), doc="Empty: every class")
     class_prob_min = param.Number(default=0.0, bounds=(0.0, 1.0))
+    flags = param.Selector(objects=["any", "flagged", "not flagged"], default="any", doc="Reviewer flags")
+    flag_labels = param.ListSelector(default=[], objects=[], doc="Which labels count (empty: any label)")
 
     selection_code = param.String(default="", doc="URL form of the box/lasso/cone/query selection")
     query = param.String(default="", doc="Typed query, e.g. sc_det_ml > 100 and cone('M31', 1deg)")
@@ -126,6 +138,7 @@ class ExploreState(param.Parameterized):
     def __init__(self, catalogue: Catalogue, **params):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
+        self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
         super().__init__(**params)
         self.mask = np.ones(len(catalogue.frame(self.level)), dtype=bool)
         self.selected = None  # mask of the parts (None: no selection)
@@ -178,6 +191,10 @@ class ExploreState(param.Parameterized):
             terms.append(In("CLASS", [schema.CLASS_NAMES.index(c) for c in self.classes]))
         if self.class_prob_min > 0:
             terms.append(Range("CLASS_PROB", self.class_prob_min, None))
+        if self.flags == "flagged":
+            terms.append(IsTrue("FLAGGED"))
+        elif self.flags == "not flagged":
+            terms.append(Not(IsTrue("FLAGGED")))
         return And(*terms) if len(terms) > 1 else terms[0] if terms else All()
 
     def selection(self) -> Selection:
@@ -193,7 +210,9 @@ class ExploreState(param.Parameterized):
         return s if isinstance(f, All) else And(f, s)
 
     def columns(self) -> Columns:
-        return Columns(self.catalogue, self.level)
+        cols = Columns(self.catalogue, self.level)
+        cols.flag_labels = tuple(self.flag_labels)
+        return cols
 
     # --- selections ----------------------------------------------------------------------------
     def set_part(self, name: str, sel: Selection | None, mode: str = "replace") -> None:

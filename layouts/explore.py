@@ -6,6 +6,7 @@ import panel as pn
 
 from app.state import ExploreState
 from app.views.coverage import CoverageControls
+from app.views.explore_flags import ExploreFlags
 from app.views.export import ExportPanel
 from app.views.filters import FilterPanel
 from app.views.goto import GoToBox
@@ -45,6 +46,8 @@ URL_PARAMS = {
     "srcid": "src",
     "hr_x": "hrx",
     "hr_y": "hry",
+    "flags": "flags",
+    "flag_labels": "labels",
 }
 
 
@@ -79,6 +82,12 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Exp
         pn.Card(
             ExportPanel(state, table),
             title="Export · SAMP · import a list",
+            collapsed=True,
+            sizing_mode="stretch_width",
+        ),
+        pn.Card(
+            ExploreFlags(state),
+            title="Flag this source or the selection (reviewers)",
             collapsed=True,
             sizing_mode="stretch_width",
         ),

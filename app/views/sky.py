@@ -191,6 +191,9 @@ class SkyView(pn.viewable.Viewer):
                 None,
                 (0.0, 0.2),
             )
+        if st.colour_by == "flagged":
+            flagged = st.columns()["FLAGGED"].astype(np.float32)
+            return flagged, "mean", "fire", None, (0.0, 1.0)
         if st.colour_by == "class":
             codes = frame["CLASS"].to_numpy(np.int16)
             return (

@@ -94,6 +94,20 @@ class TableView(pn.viewable.Viewer):
         state.param.watch(self._refresh, ["version", "level", "band"])
         self._refresh()
 
+    show_flags = True
+
+    def _flag_labels(self, srcids: np.ndarray) -> list[str]:
+        """Current reviewer labels of the page's sources ('' where none; '' if the store is unreachable)."""
+        from app.store_access import get_store
+        from app.views.flags import labels_of
+
+        try:
+            labels = labels_of(get_store(), self.state.catalogue.name, srcids.tolist())
+        except Exception:  # noqa: BLE001 - a missing database must not break the table
+            self.show_flags = False
+            return [""] * len(srcids)
+        return [labels.get(int(s), "") for s in srcids]
+
     def _go(self, step: int) -> None:
         n = int(self.state.visible.sum())
         last = max((n - 1) // PAGE_SIZE, 0)
@@ -112,6 +126,8 @@ class TableView(pn.viewable.Viewer):
             out["CLASS"] = names[
                 np.where(out["CLASS"].to_numpy() < 0, len(schema.CLASS_NAMES), out["CLASS"].to_numpy())
             ]
+        if self.show_flags:
+            out["flags"] = self._flag_labels(out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([]))
         extra = [c for c in self.extra if c not in out]
         if extra and st.level == "detections":
             add = st.catalogue.read_rows(extra, self._rows)

@@ -120,7 +120,7 @@ def test_back_and_forward_restore_views(demo_data_dir):
         start = wait_until(page, lambda: "pass" in (t := count_text(page)) and t, what="the count")
         page.get_by_role("button", name="extended").first.click()  # the preset, not the extent toggle
         narrowed = wait_count_change(page, start)
-        assert "extent=extended" in page.url
+        wait_until(page, lambda: "extent=extended" in page.url, what="the preset in the URL")
         page.go_back()
         wait_until(page, lambda: "extent=extended" not in page.url, what="the previous URL")
         wait_idle(page)
