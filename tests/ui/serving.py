@@ -49,7 +49,9 @@ def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = N
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - loopback URL we built
+            # One patient request rather than many short ones: each retry of a page opens a new,
+            # expensive session, which on a loaded 2-core machine only makes things slower.
+            with urllib.request.urlopen(url, timeout=max(deadline - time.time(), 1)) as r:  # noqa: S310 - loopback
                 if r.status < 500:
                     return
         except OSError:
