@@ -64,10 +64,6 @@ def create_page(
         holder["state"] = state
 
     tmpl = template(catalogue, "Alerts", sidebar=[sidebar], main=[main], sidebar_width=360)
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        from app import auth
-
-        tmpl.header.append(auth.user_badge("/alerts"))
     if task.is_computed(catalogue.path, preset):
         fill()
         return tmpl, holder

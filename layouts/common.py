@@ -49,6 +49,7 @@ NAV = [
     ("Review", "review"),
     ("Alerts", "alerts"),
     ("Classify", "classify"),
+    ("Outreach", "outreach"),
 ]
 
 
@@ -85,4 +86,8 @@ def template(
         font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
         font_url="data:text/css,",
     )
+    if not any(getattr(h, "object", "") and "xmm-user" in str(h.object) for h in tmpl.header):
+        from app import auth  # the session's identity, shown on every page
+
+        tmpl.header.append(auth.user_badge(f"/{page.lower()}"))
     return tmpl

@@ -42,5 +42,4 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Rev
     ]
     main = [queue]
     tmpl = template(catalogue, "Review", sidebar=sidebar, main=main, sidebar_width=380)
-    tmpl.header.append(auth.user_badge("/review"))
     return tmpl, state
