@@ -28,6 +28,7 @@ COLOUR_OPTIONS = {
     "variable": "Fraction variable",
     "class": "Most common class",
     "flagged": "Fraction flagged by reviewers",
+    "citizen": "Most common citizen class",
 }
 PRESETS = {
     "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},
@@ -54,6 +55,7 @@ FILTER_PARAMS = (
     "class_prob_min",
     "flags",
     "flag_labels",
+    "citizen_classes",
 )
 
 
@@ -78,6 +80,10 @@ class Columns:
             _, axis, proj, frame = name.split("_", 3)
             x, y = self.catalogue.xy(self.level, frame, proj)
             return x if axis == "X" else y
+        if name == "CITIZEN_CLASS":
+            from app.citizen_columns import citizen_class
+
+            return citizen_class(self.catalogue, self.level)
         if name == "FLAGGED":
             from app.views.flags import flag_mask  # the store is an app-level service
 
@@ -90,7 +96,7 @@ class Columns:
     flag_labels: tuple[str, ...] = ()  # set by the state: which reviewer labels FLAGGED means
 
     def __contains__(self, name: str) -> bool:
-        return name.startswith("SKY_") or name == "FLAGGED" or name in self.frame
+        return name.startswith("SKY_") or name in ("FLAGGED", "CITIZEN_CLASS") or name in self.frame
 
 
 class ExploreState(param.Parameterized):
@@ -121,6 +127,9 @@ class ExploreState(param.Parameterized):
     mjd = param.Range(default=MJD_BOUNDS, bounds=MJD_BOUNDS)
     classes = param.ListSelector(default=[], objects=list(schema.CLASS_NAMES), doc="Empty: every class")
     class_prob_min = param.Number(default=0.0, bounds=(0.0, 1.0))
+    citizen_classes = param.ListSelector(
+        default=[], objects=list(schema.CLASS_NAMES), doc="Class by the citizen-science consensus (empty: any)"
+    )
     flags = param.Selector(objects=["any", "flagged", "not flagged"], default="any", doc="Reviewer flags")
     flag_labels = param.ListSelector(default=[], objects=[], doc="Which labels count (empty: any label)")
 
@@ -191,6 +200,8 @@ class ExploreState(param.Parameterized):
             terms.append(In("CLASS", [schema.CLASS_NAMES.index(c) for c in self.classes]))
         if self.class_prob_min > 0:
             terms.append(Range("CLASS_PROB", self.class_prob_min, None))
+        if self.citizen_classes:
+            terms.append(In("CITIZEN_CLASS", [schema.CLASS_NAMES.index(c) for c in self.citizen_classes]))
         if self.flags == "flagged":
             terms.append(IsTrue("FLAGGED"))
         elif self.flags == "not flagged":

@@ -48,6 +48,7 @@ URL_PARAMS = {
     "hr_y": "hry",
     "flags": "flags",
     "flag_labels": "labels",
+    "citizen_classes": "citizen",
 }
 
 

@@ -72,6 +72,7 @@ class FilterPanel(pn.viewable.Viewer):
             pn.widgets.RangeSlider.from_param(sp.mjd, label="Observation date (MJD)", step=30),
             classes,
             pn.widgets.FloatSlider.from_param(sp.class_prob_min, label="Class probability ≥", step=0.05),
+            pn.widgets.MultiChoice.from_param(sp.citizen_classes, label="Class (citizen-science consensus)"),
             pn.widgets.RadioButtonGroup.from_param(sp.flags),
             pn.widgets.MultiChoice.from_param(sp.flag_labels, label="Reviewer labels (empty: any)"),
             sizing_mode="stretch_width",

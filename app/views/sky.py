@@ -194,8 +194,8 @@ class SkyView(pn.viewable.Viewer):
         if st.colour_by == "flagged":
             flagged = st.columns()["FLAGGED"].astype(np.float32)
             return flagged, "mean", "fire", None, (0.0, 1.0)
-        if st.colour_by == "class":
-            codes = frame["CLASS"].to_numpy(np.int16)
+        if st.colour_by in ("class", "citizen"):
+            codes = frame["CLASS"].to_numpy(np.int16) if st.colour_by == "class" else st.columns()["CITIZEN_CLASS"]
             return (
                 np.where(codes < 0, len(schema.CLASS_NAMES), codes),
                 "by",

@@ -266,3 +266,31 @@ def test_flags_filter_colour_and_flagging_the_selection(writable_demo_data_dir, 
         assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
     finally:
         store_access.reset_store()
+
+
+def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, monkeypatch):
+    from app import citizen_columns, store_access
+    from data_loaders.catalogue import Catalogue
+
+    monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
+    store_access.reset_store()
+    citizen_columns.forget()
+    try:
+        store = store_access.get_store()
+        store.grant_role("ada", "classifier")
+        cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
+        ids = cat.sources["SRCID"].to_numpy()
+        for srcid in ids[:10]:  # ten right answers on known sources: level 2, votes count
+            store.record_vote("ada", "DEMO", int(srcid), "star", 1.0, True, True)
+        voted = [int(ids[20]), int(ids[21])]
+        for srcid in voted:
+            store.record_vote("ada", "DEMO", srcid, "CV", 1.0, False)
+        st = ExploreState(cat, citizen_classes=["CV"])
+        assert st.counts()["filtered"] == 2
+        assert set(cat.sources["SRCID"].to_numpy()[st.mask]) == set(voted)
+        st.param.update(citizen_classes=[], colour_by="citizen")
+        el = SkyView(st)._image(None, None, 300, 150)
+        assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
+    finally:
+        citizen_columns.forget()
+        store_access.reset_store()
