@@ -232,9 +232,11 @@ class SimulatedSession:
             latency = None
         return Sample(action, sent, latency)
 
-    async def run(self, stop_at: float, actions: tuple[str, ...] = ("pan", "pan", "filter", "tap")) -> SessionLog:
+    async def run(self, duration_s: float, actions: tuple[str, ...] = ("pan", "pan", "filter", "tap")) -> SessionLog:
+        """Connect, then act for ``duration_s`` seconds (counted from this session's connection)."""
         try:
             await self.connect()
+            stop_at = time.perf_counter() + duration_s
             usable = [a for a in actions if a != "filter" or self.slider is not None]
             while time.perf_counter() < stop_at:
                 self.log.samples.append(await self.act(self.rng.choice(usable)))
