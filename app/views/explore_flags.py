@@ -19,6 +19,10 @@ class ExploreFlags(pn.viewable.Viewer):
         self.panel = FlagPanel(state.catalogue, self.sources)
         self.history = FlagHistory(state.catalogue, srcid=state.srcid)
         self.target.param.watch(lambda e: self.panel.describe_target(), "value")
+        self.campaign_name = pn.widgets.TextInput(placeholder="Campaign name", sizing_mode="stretch_width")
+        self.campaign_button = pn.widgets.Button(label="Create a review campaign from the selection (admins)")
+        self.campaign_button.on_click(lambda e: self.create_campaign())
+        self.campaign_message = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
         state.param.watch(self._on_state, ["srcid", "version"])
         self.panel.param.watch(self._on_written, "written")
 
@@ -29,6 +33,31 @@ class ExploreFlags(pn.viewable.Viewer):
             return np.array([] if st.srcid is None else [st.srcid], dtype=np.int64)
         ids = np.unique(st.catalogue.frame(st.level)["SRCID"].to_numpy()[st.visible])
         return ids[: MAX_FLAG_SOURCES + 1]
+
+    def create_campaign(self, user=None) -> int | None:
+        """A campaign of every row the session shows now; the store checks the admin role."""
+        from app.store_access import get_store
+        from app.views.review.items import campaign_items_from_state
+
+        user = self.panel._user() if user is None else user
+        name = (self.campaign_name.value_input or self.campaign_name.value or "").strip()
+        try:
+            if not name:
+                raise ValueError("Give the campaign a name first.")
+            items = campaign_items_from_state(self.state)
+            cid = get_store().create_campaign(user, name, self.state.catalogue.name, items)
+        except (PermissionError, ValueError) as exc:
+            self._say_campaign(str(exc), "warning")
+            return None
+        self._say_campaign(
+            f"Campaign #{cid} '{name}' created with {len(items):,} items: open the Review page.", "success"
+        )
+        return cid
+
+    def _say_campaign(self, text: str, kind: str) -> None:
+        self.campaign_message.object = text
+        self.campaign_message.alert_type = kind
+        self.campaign_message.visible = True
 
     def _on_state(self, *_):
         self.panel.describe_target()
@@ -41,4 +70,12 @@ class ExploreFlags(pn.viewable.Viewer):
         self.history.version += 1
 
     def __panel__(self):
-        return pn.Column(self.target, self.panel, self.history, sizing_mode="stretch_width")
+        return pn.Column(
+            self.target,
+            self.panel,
+            self.history,
+            pn.layout.Divider(),
+            pn.Row(self.campaign_name, self.campaign_button, sizing_mode="stretch_width"),
+            self.campaign_message,
+            sizing_mode="stretch_width",
+        )

@@ -260,6 +260,13 @@ def test_flags_filter_colour_and_flagging_the_selection(writable_demo_data_dir, 
         before = len(store.flag_events("DEMO"))
         flags.panel.apply("flag")
         assert len(store.flag_events("DEMO")) == before
+        # a campaign from the selection: refused for a reviewer, created for an admin
+        st.param.update(flags="flagged")
+        flags.campaign_name.value = "hard sources <check>"
+        assert flags.create_campaign(user="rita") is None and flags.campaign_message.alert_type == "warning"
+        store.grant_role("ada", "admin")
+        cid = flags.create_campaign(user="ada")
+        assert cid is not None and len(store.campaign_queue(cid, "ada")) == chosen.size
         st.param.update(flags="any")
         st.colour_by = "flagged"
         el = SkyView(st)._image(None, None, 300, 150)
