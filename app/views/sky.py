@@ -6,6 +6,8 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
+import html
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -15,7 +17,7 @@ from bokeh.models import CustomJSHover, HoverTool
 from app import fields
 from app.plots import sky as skyplot
 from app.selection import Box, Lasso
-from app.state import ExploreState, sky_column
+from app.state import COLOUR_OPTIONS, ExploreState, sky_column
 from data_loaders import projection, schema
 
 TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
@@ -104,6 +106,8 @@ class SkyView(pn.viewable.Viewer):
         self.pane = pn.pane.HoloViews(
             self._compose(), sizing_mode="stretch_width", min_height=height, linked_axes=False
         )
+        self.legend = pn.pane.HTML(self.legend_html(), sizing_mode="stretch_width", margin=(0, 12))
+        state.param.watch(self._update_legend, ["colour_by", "version"])
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
         self.range.add_subscriber(self._on_range)
@@ -275,5 +279,26 @@ class SkyView(pn.viewable.Viewer):
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
         st.set_part("sky", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]), mode=self.mode)
 
+    def legend_html(self) -> str:
+        """What the colours mean for the current colouring (classes get a swatch each)."""
+        st = self.state
+        if st.colour_by in ("class", "citizen"):
+            names = [*schema.CLASS_NAMES, "unclassified"]
+            items = " ".join(
+                f"<span style='white-space:nowrap;margin-right:12px'><span style='display:inline-block;width:10px;"
+                f"height:10px;border-radius:2px;background:{colour};margin-right:4px'></span>"
+                f"{html.escape(schema.CLASS_LABELS.get(name, name))}</span>"
+                for name, colour in zip(names, skyplot.CLASS_COLOURS, strict=True)
+            )
+            who = "machine classifier" if st.colour_by == "class" else "citizen-science consensus"
+            return f"<div style='font-size:0.85em'><b>Most common class ({who}):</b> {items}</div>"
+        if st.selected is not None:
+            return "<div style='font-size:0.85em'>Grey: passes the filters · colour: in your selection</div>"
+        label = COLOUR_OPTIONS.get(st.colour_by, st.colour_by)
+        return f"<div style='font-size:0.85em'><b>Colour:</b> {html.escape(label)} (brighter = more / higher)</div>"
+
+    def _update_legend(self, *_):
+        self.legend.object = self.legend_html()
+
     def __panel__(self):
-        return self.pane
+        return pn.Column(self.pane, self.legend, sizing_mode="stretch_width")
