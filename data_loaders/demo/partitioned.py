@@ -211,7 +211,8 @@ def _partition_task(job: tuple[int, int, int, str]) -> tuple[int, dict[int, int]
 class _RowGroupWriter:
     """Append sorted tables to one Parquet file in row groups of exactly ``ROW_GROUP_SIZE`` rows."""
 
-    def __init__(self, path: Path, arrow_schema: pa.Schema):
+    def __init__(self, path: Path, arrow_schema: pa.Schema, row_group_size: int = ROW_GROUP_SIZE):
+        self._size = row_group_size
         self._writer = pq.ParquetWriter(path, arrow_schema, compression="zstd")
         self._pending: list[pa.Table] = []
         self._n = 0
@@ -219,23 +220,23 @@ class _RowGroupWriter:
     def append(self, table: pa.Table) -> None:
         self._pending.append(table)
         self._n += table.num_rows
-        if self._n >= ROW_GROUP_SIZE:
+        if self._n >= self._size:
             whole = pa.concat_tables(self._pending)
-            cut = (self._n // ROW_GROUP_SIZE) * ROW_GROUP_SIZE
-            self._writer.write_table(whole.slice(0, cut), row_group_size=ROW_GROUP_SIZE)
+            cut = (self._n // self._size) * self._size
+            self._writer.write_table(whole.slice(0, cut), row_group_size=self._size)
             rest = whole.slice(cut)
             self._pending, self._n = ([rest] if rest.num_rows else []), rest.num_rows
 
     def close(self) -> None:
         if self._n:
-            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP_SIZE)
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self._size)
         self._writer.close()
 
 
-def _merge(kind: str, tmp: Path, indexes: list[dict[int, int]], out: Path, id_column: str) -> None:
+def _merge(kind: str, tmp: Path, indexes: list[dict[int, int]], out: Path, id_column: str, row_group_size: int) -> None:
     """Pass 2: bucket by bucket, gather every partition's batch, sort, append to ``out``."""
     readers = [ipc.open_file(pa.memory_map(str(tmp / f"{kind}-{i:05d}.arrow"))) for i in range(len(indexes))]
-    writer = _RowGroupWriter(out, readers[0].schema)
+    writer = _RowGroupWriter(out, readers[0].schema, row_group_size)
     try:
         for b in range(N_BUCKETS):
             batches = [r.get_batch(idx[b]) for r, idx in zip(readers, indexes, strict=True) if b in idx]
@@ -257,6 +258,7 @@ def write_partitioned_demo(
     *,
     workers: int | None = None,
     rows_per_partition: int = ROWS_PER_PARTITION,
+    row_group_size: int = ROW_GROUP_SIZE,
     title: str | None = None,
 ) -> PartitionedReport:
     """Write a synthetic release of ``n_detections`` detections as ``data_dir/releases/name``.
@@ -265,7 +267,8 @@ def write_partitioned_demo(
     ``workers`` is. ``workers`` processes generate partitions (default: CPU count, at most 2;
     0 generates in this process, the lowest-memory option); peak memory is about 1.3 GB per
     generating process plus ~0.5 GB for the merge. ``progress`` is True for a progress bar on
-    stderr, or a callable ``(stage, done, total)``. The release is written beside its final
+    stderr, or a callable ``(stage, done, total)``. ``row_group_size`` (default 100k, as ingest)
+    is smaller only in tests that need many row groups. The release is written beside its final
     place and renamed in at the end, like an ingest.
     """
     t0 = time.perf_counter()
@@ -305,9 +308,9 @@ def write_partitioned_demo(
         det_dir = tmp / schema.DETECTIONS_DIR
         det_dir.mkdir()
         order = [results[i] for i in range(len(sizes))]
-        _merge("det", spill, [r[0] for r in order], det_dir / "part-0.parquet", "DETID")
+        _merge("det", spill, [r[0] for r in order], det_dir / "part-0.parquet", "DETID", row_group_size)
         report_progress("merge detections", 1, 2)
-        _merge("src", spill, [r[1] for r in order], tmp / schema.SOURCES_FILE, "SRCID")
+        _merge("src", spill, [r[1] for r in order], tmp / schema.SOURCES_FILE, "SRCID", row_group_size)
         report_progress("merge sources", 2, 2)
         shutil.rmtree(spill)
         n_det = sum(r[2] for r in order)

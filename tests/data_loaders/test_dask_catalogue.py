@@ -1,0 +1,230 @@
+"""DaskCatalogue on a LocalCluster equals the pandas Catalogue + Selection path; the partitioned writer.
+
+The release is a partitioned demo of 120k detections (20x the default fixture) in row groups
+of 5k rows, so cone pruning has something to prune.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from app import selection as sel
+from app.plots import sky as skyplot
+from data_loaders import schema
+from data_loaders.catalogue import Catalogue
+from data_loaders.dask_catalogue import DaskCatalogue, sky_column
+from data_loaders.demo.partitioned import generate_partition, partition_sizes, write_partitioned_demo
+
+N = 120_000
+SEED = 5
+GROUP = 5_000
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bigdemo")
+    report = write_partitioned_demo(root, "BIG", N, SEED, workers=0, rows_per_partition=40_000, row_group_size=GROUP)
+    return report.path
+
+
+@pytest.fixture(scope="module")
+def client():
+    from app.dask_backend import close, connect
+
+    c = connect("local", processes=False, memory_limit="2GB")
+    yield c
+    close(c)
+
+
+@pytest.fixture(scope="module")
+def pandas_cat(release):
+    return Catalogue(release)
+
+
+@pytest.fixture(scope="module")
+def dask_cat(release, client):
+    return DaskCatalogue(release, client=client, partition_rows=4 * GROUP)
+
+
+# --- the writer ---------------------------------------------------------------------------------
+
+
+def test_release_layout(release, pandas_cat):
+    meta = json.loads((release / schema.RELEASE_META_FILE).read_text())
+    assert meta["n_detections"] == N and meta["synthetic"] and meta["healpix_nside"] == 64
+    pf = pq.ParquetFile(release / schema.DETECTIONS_DIR / "part-0.parquet")
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    assert sizes[:-1] == [GROUP] * (len(sizes) - 1) and sum(sizes) == N
+    det = pandas_cat.detections
+    assert (np.diff(det["HPX"].to_numpy()) >= 0).all()  # HEALPix ordered
+    assert det["DETID"].is_unique and set(schema.EXPLORE_COLUMNS) <= set(det.columns)
+    src = pandas_cat.sources
+    assert src["SRCID"].is_unique and len(src) == meta["n_sources"]
+    # Sources never straddle partitions: SC_ values and N_DETECTIONS are exact.
+    counts = det["SRCID"].value_counts()
+    assert (counts.reindex(src["SRCID"]).to_numpy() == src["N_DETECTIONS"].to_numpy()).all()
+    assert set(det["SRCID"]) == set(src["SRCID"])
+
+
+def test_partitions_are_deterministic():
+    assert partition_sizes(10, 4) == [4, 3, 3]
+    a_det, a_src = generate_partition(3, 1, 4_000)
+    b_det, b_src = generate_partition(3, 1, 4_000)
+    pd.testing.assert_frame_equal(a_det.to_pandas(), b_det.to_pandas())  # NaN == NaN here
+    pd.testing.assert_frame_equal(a_src.to_pandas(), b_src.to_pandas())
+    c_det, _ = generate_partition(3, 2, 4_000)
+    assert a_det.num_rows == c_det.num_rows == 4_000
+    assert not set(a_det.column("DETID").to_pylist()) & set(c_det.column("DETID").to_pylist())
+
+
+def test_writer_is_deterministic(tmp_path):
+    tables = []
+    for k in range(2):
+        r = write_partitioned_demo(tmp_path / str(k), "D", 9_000, 11, workers=0, rows_per_partition=4_000)
+        tables.append(pq.read_table(r.path / schema.DETECTIONS_DIR))
+        tables.append(pq.read_table(r.path / schema.SOURCES_FILE))
+    pd.testing.assert_frame_equal(tables[0].to_pandas(), tables[2].to_pandas())
+    pd.testing.assert_frame_equal(tables[1].to_pandas(), tables[3].to_pandas())
+
+
+@pytest.mark.slow
+def test_writer_memory_is_bounded(tmp_path):
+    """Peak RSS of a subprocess writing 2M rows (10 partitions, one worker process) stays small."""
+    script = textwrap.dedent(
+        f"""
+        import json, resource
+        from data_loaders.demo.partitioned import write_partitioned_demo
+        if __name__ == "__main__":
+            write_partitioned_demo({str(tmp_path)!r}, "M", 2_000_000, 1, workers=1)
+            print(json.dumps([resource.getrusage(w).ru_maxrss for w in
+                              (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=1200)
+    main_kb, worker_kb = json.loads(out.stdout.strip().splitlines()[-1])
+    assert main_kb < 1.0e6, f"main process peaked at {main_kb / 1e6:.2f} GB"
+    assert worker_kb < 2.0e6, f"generating process peaked at {worker_kb / 1e6:.2f} GB"
+
+
+# --- DaskCatalogue == Catalogue -------------------------------------------------------------
+
+
+def test_interface(dask_cat, pandas_cat):
+    assert (dask_cat.name, dask_cat.title, dask_cat.synthetic) == (pandas_cat.name, pandas_cat.title, True)
+    assert dask_cat.meta == pandas_cat.meta
+    assert dask_cat.n_rows("detections") == N and dask_cat.npartitions == N // (4 * GROUP)
+    frame = dask_cat.frame("detections")
+    dtypes = frame.dtypes
+    for col in ("EP_8_FLUX", "EP_HR2", "RA", "DEC", "SC_EP_8_FLUX"):
+        assert dtypes[col] == pandas_cat.detections[col].dtype  # numpy, never Arrow-backed
+    got = frame.compute().sort_values("DETID").reset_index(drop=True)
+    want = pandas_cat.detections.sort_values("DETID").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+
+
+SELECTIONS = [
+    sel.All(),
+    sel.Range("EP_8_FLUX", 1e-14, None),
+    sel.Range("EP_HR2", -0.2, 0.5) & sel.In("SUM_FLAG", (0, 1)),
+    sel.IsTrue("VAR_FLAG") | sel.Range("EP_EXTENT", 6, None),
+    ~sel.Range("EP_8_DET_ML", None, 20),
+    sel.Cone(266.4, -29.0, 3.0),
+    sel.Box(sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs"), -60, 20, -30, 40),
+]
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: s.kind)
+def test_count_equals_pandas(selection, dask_cat, pandas_cat):
+    frame = pandas_cat.detections
+    if any(c.startswith("SKY_") for c in selection.columns()):
+        x, y = pandas_cat.xy("detections", "icrs", "hammer")
+        frame = frame.assign(**{sky_column("x", "hammer", "icrs"): x, sky_column("y", "hammer", "icrs"): y})
+    want = int(np.asarray(selection.evaluate(frame)).sum())
+    assert dask_cat.count(selection) == want
+    assert want > 0
+
+
+@pytest.mark.parametrize("selection", SELECTIONS[:4], ids=lambda s: s.kind)
+@pytest.mark.parametrize(("how", "column"), [("count", None), ("mean", "EP_HR2")])
+def test_aggregate_equals_pandas(selection, how, column, dask_cat, pandas_cat):
+    x, y = pandas_cat.xy("detections", "icrs", "hammer")
+    mask = np.asarray(selection.evaluate(pandas_cat.detections), dtype=bool)
+    x_range, y_range = skyplot.full_extent("hammer")
+    values = None if column is None else pandas_cat.detections[column].to_numpy()[mask]
+    want = skyplot.aggregate(x[mask], y[mask], x_range, y_range, 400, 200, values=values, how=how)
+    got = dask_cat.aggregate(selection, "hammer", "icrs", x_range, y_range, 400, 200, how=how, column=column)
+    assert got.shape == want.shape == (200, 400)
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-5, equal_nan=True)
+    if how == "count":
+        assert int(got.values.sum()) == int(mask.sum())
+
+
+def test_aggregate_galactic_zoom(dask_cat, pandas_cat):
+    x, y = pandas_cat.xy("sources", "galactic", "mollweide")
+    got = dask_cat.aggregate(None, "mollweide", "galactic", (-40, 40), (-20, 20), 300, 150, level="sources")
+    want = skyplot.aggregate(x, y, (-40, 40), (-20, 20), 300, 150)
+    np.testing.assert_array_equal(got.values, want.values)
+
+
+@pytest.mark.parametrize(("ra", "dec", "radius"), [(266.4, -29.0, 2.0), (10.68, 41.27, 1.0), (0.2, 1.0, 5.0)])
+def test_cone_equals_pandas_and_prunes(ra, dec, radius, dask_cat, pandas_cat):
+    want = pandas_cat.detections[sel.Cone(ra, dec, radius).evaluate(pandas_cat.detections)]
+    before = dask_cat.row_groups_read
+    got = dask_cat.cone(ra, dec, radius, ["DETID", "RA", "DEC", "EP_8_FLUX"])
+    read = dask_cat.row_groups_read - before
+    assert sorted(got["DETID"]) == sorted(want["DETID"])
+    assert len(want) > 0 or ra != 266.4  # the Galactic centre is a famous field of every partition
+    n_groups = N // GROUP
+    assert read <= max(3, n_groups // 4), f"{read} of {n_groups} row groups read"
+
+
+def test_cone_on_sources_and_nearest(dask_cat, pandas_cat):
+    src = pandas_cat.sources
+    row = src.iloc[len(src) // 2]
+    got = dask_cat.cone(float(row["SC_RA"]), float(row["SC_DEC"]), 0.5, level="sources")
+    want = src[sel.Cone(row["SC_RA"], row["SC_DEC"], 0.5, "SC_RA", "SC_DEC").evaluate(src)]
+    assert sorted(got["SRCID"]) == sorted(want["SRCID"])
+    hit = dask_cat.nearest("sources", "icrs", float(row["SC_RA"]), float(row["SC_DEC"]), 1 / 3600)
+    assert hit is not None and hit["SRCID"] == row["SRCID"]
+    assert dask_cat.nearest("detections", "galactic", 0.0, -89.0, 1e-4) is None
+
+
+def test_histogram_and_chunks_equal_pandas(dask_cat, pandas_cat):
+    selection = sel.Range("EP_8_FLUX", 1e-14, None)
+    det = pandas_cat.detections
+    mask = np.asarray(selection.evaluate(det), dtype=bool)
+    edges = np.linspace(-1, 1, 21)
+    counts, got_edges = dask_cat.histogram("EP_HR2", edges, selection)
+    hr = det["EP_HR2"].to_numpy(np.float64)[mask]
+    want, _ = np.histogram(hr[np.isfinite(hr)], bins=edges)
+    np.testing.assert_array_equal(counts, want)
+    counts, got_edges = dask_cat.histogram("EP_HR2", 10)
+    assert counts.sum() == np.isfinite(det["EP_HR2"].to_numpy()).sum() and got_edges.size == 11
+    chunks = list(dask_cat.iter_chunks(selection, ["DETID", "EP_8_FLUX"]))
+    assert len(chunks) > 1 and all(list(c.columns) == ["DETID", "EP_8_FLUX"] for c in chunks)
+    assert sorted(pd.concat(chunks)["DETID"]) == sorted(det["DETID"][mask])
+
+
+def test_persisted_plot_frame_grows_with_columns(dask_cat):
+    a = dask_cat.plot_frame("detections", [sky_column("x", "aitoff", "icrs"), sky_column("y", "aitoff", "icrs")])
+    b = dask_cat.plot_frame("detections", [sky_column("x", "aitoff", "icrs")])
+    assert a is b
+    c = dask_cat.plot_frame("detections", ["EP_HR3"])
+    assert {"EP_HR3", sky_column("x", "aitoff", "icrs")} <= set(c.columns)
+
+
+def test_connect_rejects_bad_specs():
+    from app.dask_backend import connect
+
+    assert connect("") is None
+    for bad in ("remote", "local:zero", "local:0"):
+        with pytest.raises(ValueError):
+            connect(bad)
