@@ -193,15 +193,19 @@ def main(argv: list[str] | None = None) -> None:
     for n in [*pandas_sizes, dask_size]:
         release, info = partitioned_release(n)
         if info:
+            nan = float("nan")
+            secs, main_gb, worker_gb = (info.get(k, nan) for k in ("seconds", "main_rss_gb", "children_rss_gb"))
             print(
-                f"[{n:,}] generation: {info.get('seconds', float('nan')):.0f} s, peak RSS main "
-                f"{info.get('main_rss_gb', float('nan')):.2f} GB, largest worker {info.get('children_rss_gb', float('nan')):.2f} GB",
+                f"[{n:,}] generation: {secs:.0f} s, peak RSS main {main_gb:.2f} GB, largest worker {worker_gb:.2f} GB",
                 flush=True,
             )
     for n in pandas_sizes:
         release, _ = partitioned_release(n)
         # A fresh process per size: RSS figures must not include the previous catalogue.
-        code = f"from tests.benchmarks.bench_scale import pandas_figures; print(pandas_figures(__import__('pathlib').Path({str(release)!r})))"
+        code = (
+            "from pathlib import Path\nfrom tests.benchmarks.bench_scale import pandas_figures\n"
+            f"print(pandas_figures(Path({str(release)!r})))"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         print(f"[{n:,}] pandas: {out.stdout.strip()}", flush=True)
     release, _ = partitioned_release(dask_size)
