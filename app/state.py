@@ -274,7 +274,7 @@ class ExploreState(param.Parameterized):
                 for name, c in zip(names.split(","), codes, strict=True):
                     parts[name] = from_url(c)
             except (SelectionError, ValueError) as exc:
-                self.message = f"The selection in the link could not be read ({exc}); it was ignored."
+                self.message = f"The selection in the link was ignored: {exc}"
                 parts = {}
         self.parts = parts
         self._recompute()

@@ -92,7 +92,7 @@ def test_permalink_restores_selection_and_filters(state, demo_catalogue):
 def test_bad_selection_code_gives_a_sentence(demo_catalogue):
     st = ExploreState(demo_catalogue, selection_code="hr~not-base64!!")
     assert st.selected is None
-    assert "could not be read" in st.message
+    assert "selection in the link was ignored" in st.message
 
 
 def test_go_to_cone_matches_haversine(state, demo_catalogue):
