@@ -53,6 +53,22 @@ NAV = [
 ]
 
 
+def lazy_card(title: str, factory, **card_params) -> pn.Card:
+    """A collapsed card whose contents are built the first time it is opened.
+
+    Opening a page builds every Bokeh model it shows; panels most visitors never open
+    (export, flagging) should not cost each new session their widgets.
+    """
+    card = pn.Card(title=title, collapsed=True, sizing_mode="stretch_width", **card_params)
+
+    def build(event):
+        if not event.new and len(card.objects) == 0:
+            card.append(factory())
+
+    card.param.watch(build, "collapsed")
+    return card
+
+
 def page_title(catalogue: Catalogue, page: str) -> str:
     return f"XMM Explorer · {page} · {catalogue.title}"
 

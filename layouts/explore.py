@@ -16,7 +16,7 @@ from app.views.source_card import SourceCard
 from app.views.table import TableView
 from data_loaders.catalogue import Catalogue
 from data_loaders.releases import list_releases
-from layouts.common import template
+from layouts.common import lazy_card, template
 
 #: State parameters mirrored in the URL (short names keep permalinks readable).
 URL_PARAMS = {
@@ -80,18 +80,8 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Exp
             sizing_mode="stretch_width",
         ),
         table,
-        pn.Card(
-            ExportPanel(state, table),
-            title="Export · SAMP · import a list",
-            collapsed=True,
-            sizing_mode="stretch_width",
-        ),
-        pn.Card(
-            ExploreFlags(state),
-            title="Flag this source or the selection (reviewers)",
-            collapsed=True,
-            sizing_mode="stretch_width",
-        ),
+        lazy_card("Export · SAMP · import a list", lambda: ExportPanel(state, table)),
+        lazy_card("Flag this source or the selection (reviewers)", lambda: ExploreFlags(state)),
     ]
     tmpl = template(catalogue, "Explore", sidebar=[release_switcher(catalogue), goto, filters], main=main)
     if pn.state.location is not None:

@@ -98,6 +98,10 @@ def test_explore_journey(demo_data_dir, tmp_path):
         wait_until(page, lambda: page.locator("h3", has_text=name).count() > 0, what="the tapped source")
         page.screenshot(path=str(tmp_path / "explore.png"), full_page=True)
 
+        # collapsed panels are built when first opened
+        page.get_by_text("Export · SAMP · import a list").click()
+        wait_until(page, lambda: page.get_by_role("button", name=re.compile("Send to")).count() > 0, what="export panel")
+
         # the permalink restores the same counts and source
         url = page.url
         final = count_text(page)
