@@ -297,14 +297,7 @@ def ingest(
             "products": str(Path(products).resolve()) if products else None,
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
-        # Swap in: the old release (if any) is moved aside first, removed only after success.
-        old = None
-        if final.exists():
-            old = root / f".{name}.old-{os.getpid()}"
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install_release(tmp, final)
     except BaseException:
         hdul.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -321,6 +314,21 @@ def ingest(
     )
     log.info(report.summary())
     return report
+
+
+def install_release(built: Path, final: Path) -> None:
+    """Move a fully written release directory into its place, replacing any older one.
+
+    The old release is moved aside first and removed only once the new one is in place, so a
+    crash leaves either the old release or the new one, never a half-written mix.
+    """
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+    built.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_release_meta(path: Path) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -43,6 +42,7 @@ from data_loaders.ingest import (
     IngestReport,
     _arrow_column,
     _hpx_order,
+    install_release,
     releases_dir,
 )
 
@@ -335,13 +335,7 @@ def ingest_stacked(
             "products": None,
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
-        old = None
-        if final.exists():
-            old = root / f".{name}.old-{os.getpid()}"
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install_release(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
