@@ -58,9 +58,12 @@ from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE, ROW_GROUP_SIZE, releases_
 
 #: Detections per generated partition: ~1.3 GB peak in the process generating it.
 ROWS_PER_PARTITION = 200_000
-#: Spill buckets are nside-8 pixels (768 of them): HPX (nside 64, nested) >> 6.
-BUCKET_SHIFT = 6
-N_BUCKETS = 12 * 8 * 8
+#: Spill buckets are nside-16 pixels (3072 of them): HPX (nside 64, nested) >> 4. The merge
+#: holds one bucket at a time; at 10^8 rows the densest (Galactic centre) holds a few 10^5 rows.
+BUCKET_SHIFT = 4
+N_BUCKETS = 12 * 16 * 16
+#: The merge sorts at most about this many rows at once (pixel runs of a bucket).
+MERGE_ROWS = 500_000
 MAX_PARTITIONS = 10_000  # OBS_ID carries the partition in 4 digits
 GENERATOR_VERSION = 1
 
@@ -242,9 +245,28 @@ def _merge(kind: str, tmp: Path, indexes: list[dict[int, int]], out: Path, id_co
             batches = [r.get_batch(idx[b]) for r, idx in zip(readers, indexes, strict=True) if b in idx]
             if not batches:
                 continue
-            table = pa.Table.from_batches(batches)
-            table = table.take(pc.sort_indices(table, [(HPX_COLUMN, "ascending"), (id_column, "ascending")]))
-            writer.append(table)
+            # Every batch is HPX-sorted: merge runs of whole pixels, not the bucket at once.
+            hpx = [rb.column(HPX_COLUMN).to_numpy() for rb in batches]
+            pixels = np.unique(np.concatenate(hpx))
+            per_pixel = sum(np.bincount(np.searchsorted(pixels, h), minlength=pixels.size) for h in hpx)
+            cuts = [0]
+            acc = 0
+            for k, n in enumerate(per_pixel):
+                if acc and acc + n > MERGE_ROWS:
+                    cuts.append(k)
+                    acc = 0
+                acc += int(n)
+            cuts.append(pixels.size)
+            for lo_k, hi_k in zip(cuts[:-1], cuts[1:], strict=True):
+                lo, hi = pixels[lo_k], pixels[hi_k - 1]
+                pieces = []
+                for batch, h in zip(batches, hpx, strict=True):
+                    a, b_ = np.searchsorted(h, lo, "left"), np.searchsorted(h, hi, "right")
+                    if b_ > a:
+                        pieces.append(batch.slice(a, b_ - a))
+                table = pa.Table.from_batches(pieces)
+                table = table.take(pc.sort_indices(table, [(HPX_COLUMN, "ascending"), (id_column, "ascending")]))
+                writer.append(table)
     finally:
         writer.close()
 
