@@ -59,7 +59,7 @@ def connect(spec: str | None, *, processes: bool = True, memory_limit: str | int
             threads_per_worker=1,
             processes=processes,
             memory_limit=memory_limit if memory_limit is not None else _default_memory_limit(n),
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never clash with another cluster's 8787
         )
         return Client(cluster)
     if spec.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
