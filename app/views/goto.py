@@ -44,7 +44,9 @@ def go_to(state: ExploreState, text: str) -> str:
         if row is not None:
             state.srcid = int(frame["SRCID"].iat[row])
             return f"Centred on {target.ra:.4f}°, {target.dec:+.4f}°; nearest source within 30″ selected."
-        return f"Centred on {target.ra:.4f}°, {target.dec:+.4f}°; no source within 30″."
+        from app.views.coverage import coverage_report
+
+        return f"No source within 30″. {coverage_report(cat.path, target.ra, target.dec)}"
     if isinstance(target, SourceId | DetectionId):
         col = "SRCID" if isinstance(target, SourceId) else "DETID"
         value = target.srcid if isinstance(target, SourceId) else target.detid

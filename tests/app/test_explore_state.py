@@ -301,3 +301,18 @@ def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, m
     finally:
         citizen_columns.forget()
         store_access.reset_store()
+
+
+def test_go_to_an_empty_position_answers_whether_it_was_observed(state, demo_catalogue):
+    from data_loaders import coverage
+
+    obs = coverage.load_observations(demo_catalogue.path)
+    ra, dec = float(obs["RA_PNT"].iloc[3]), float(obs["DEC_PNT"].iloc[3])
+    src = demo_catalogue.sources
+    sep = np.hypot((src["SC_RA"] - ra) * np.cos(np.radians(dec)), src["SC_DEC"] - dec) * 3600
+    if sep.min() < 30:  # the pointing centre holds a source: step off it
+        dec += 0.1
+    msg = go_to(state, f"{ra:.5f} {dec:+.5f}")
+    assert ("No source within 30″" in msg and "observed" in msg) or "nearest source" in msg
+    msg = go_to(state, "0.5 -89.5")
+    assert "never in an XMM-Newton field" in msg
