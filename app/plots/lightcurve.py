@@ -76,6 +76,11 @@ def longterm_points(detections: pd.DataFrame, longterm: pd.DataFrame | None, ban
     parts = [xmm]
     if band == 8 and longterm is not None and len(longterm):
         lt = longterm
+        if "OBS_ID" in lt and n:
+            # Stacked releases list each detected observation in the long-term table too: draw it once.
+            seen = set(detections["OBS_ID"].astype(str))
+            repeat = (lt["MISSION"].astype(str) == "XMM") & ~lt["UPPER_LIMIT"].astype(bool)
+            lt = lt[~(repeat & lt["OBS_ID"].astype(str).isin(seen))]
         mission = lt["MISSION"].astype(str).to_numpy()
         factor = np.array([schema.MISSION_FLUX_FACTORS.get(m, 1.0) for m in mission])
         is_xmm = mission == "XMM"

@@ -1,0 +1,47 @@
+"""A stacked (5XMM-like) release through the Source view and the alert task: upper limits used as such."""
+
+import numpy as np
+import panel as pn
+import pytest
+from bokeh.document import Document
+
+
+@pytest.fixture(scope="module")
+def stacked_dir(tmp_path_factory):
+    from data_loaders.demo.stacked import write_stacked_demo
+    from data_loaders.ingest_stacked import ingest_stacked
+
+    root = tmp_path_factory.mktemp("stacked-pages")
+    files = write_stacked_demo(root / "demo", 6000, 11)
+    ingest_stacked(files.catalogue, root, name="ST", observations=files.observations, synthetic=True)
+    return root
+
+
+def test_alerts_on_a_stacked_release_use_its_upper_limits(stacked_dir):
+    from data_loaders.alerts.release import compute_release_alerts
+
+    run = compute_release_alerts(stacked_dir, "ST")
+    alerts = run.alerts
+    assert len(alerts) > 0
+    assert alerts["COMPARED_IS_UPPER_LIMIT"].fillna(False).astype(bool).any()
+    assert (alerts["ALERT_TYPE"] == "new_source").any()  # detected above earlier upper limits only
+
+
+def test_source_view_of_a_source_with_upper_limits(stacked_dir):
+    from app.plots.lightcurve import longterm_points
+    from app.views.source import SourceView
+    from data_loaders.catalogue import Catalogue
+
+    cat = Catalogue(stacked_dir / "releases" / "ST")
+    lt = cat.longterm
+    srcid = int(lt.loc[lt["UPPER_LIMIT"], "SRCID"].value_counts().index[0])
+    n_ul = int(lt.loc[lt["SRCID"] == srcid, "UPPER_LIMIT"].sum())
+    dets = cat.detections_of(srcid)
+    points = longterm_points(dets, lt[lt["SRCID"] == srcid])
+    drawn = points[np.isfinite(points["flux"].to_numpy(float))]
+    assert int(drawn["upper_limit"].astype(bool).sum()) == n_ul > 0
+    n_detected = int((~dets["UPPER_LIMIT"].astype(bool)).sum())
+    measured = drawn[~drawn["upper_limit"].astype(bool)]
+    assert len(measured) == n_detected  # each detected observation once, limits never drawn as points
+    view = SourceView(cat, srcid=srcid)
+    pn.panel(view).get_root(Document())
