@@ -102,3 +102,24 @@ def test_highlight_epochs_and_links(catalogue):
     assert xsa_observation("0123456789") == "https://nxsa.esac.esa.int/nxsa-web/#obsid=0123456789"
     assert "target=10.000000+%2B20.000000" in esasky(10.0, 20.0)
     assert "Coord=10.000000+-5.000000" in simbad(10.0, -5.0)
+
+
+def test_citizen_consensus_beside_the_machine_probabilities(writable_demo_data_dir):
+    from app.views.source.classification import SourceClassification
+    from app.views.source.state import SourceState
+    from data_loaders.catalogue import Catalogue
+    from data_loaders.store import open_store
+
+    store = open_store(None, writable_demo_data_dir)
+    store.grant_role("ada", "classifier")
+    cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
+    ids = cat.sources["SRCID"].to_numpy()
+    for srcid in ids[:10]:
+        store.record_vote("ada", "DEMO", int(srcid), "star", 1.0, True, True)
+    target = int(ids[30])
+    store.record_vote("ada", "DEMO", target, "CV", 1.0, False)
+    state = SourceState(cat, srcid=target)
+    panel = SourceClassification(state, store=store)
+    assert "Citizen scientists" in panel.citizens.object and "1 counted vote" in panel.citizens.object
+    origins = set(panel.plot.object.dimension_values("origin"))
+    assert "citizens" in origins

@@ -8,6 +8,7 @@ import logging
 import panel as pn
 
 from app.plots.classification import class_probabilities, classification_plot
+from app.plots.classify import class_bars
 from app.views.source.format import empty, html_pane, number
 from app.views.source.state import SourceState
 from data_loaders import schema
@@ -68,6 +69,35 @@ class SourceClassification(pn.viewable.Viewer):
                 f"input(s){outlier}<br><small>Machine classifier (XMM2ATHENA method); probabilities PbaC0–6.</small>"
             )
         self.flags.object = self._flags()
+        consensus = self._consensus()
+        if consensus is None:
+            self.citizens.object = empty("Citizen classifications: none yet.")
+            return
+        cons_probs = [float(consensus[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))]
+        name = schema.CLASS_LABELS.get(str(consensus["prediction_name"]), str(consensus["prediction_name"]))
+        self.citizens.object = (
+            f"<b>Citizen scientists:</b> {html.escape(name)} · {int(consensus['N_VOTES'])} counted vote(s), "
+            f"{number(consensus['AGREEMENT'], '{:.0%}')} agree (level-2 volunteers of the Classify game)"
+        )
+        machine = [float(row[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))] if row is not None else None
+        bars = {"machine": machine, "citizens": cons_probs} if machine is not None else {"citizens": cons_probs}
+        self.plot.object = class_bars(bars, title="")
+        self.plot.visible = True
+
+    def _consensus(self):
+        """This source's row of the citizen-science consensus (None without votes or a store)."""
+        st = self.state
+        if self.store is None or st.srcid is None:
+            return None
+        try:
+            from data_loaders.citizen.consensus import consensus_frame
+
+            cons = consensus_frame(st.catalogue, self.store)
+        except Exception:  # noqa: BLE001 - votes are optional; the page must not break
+            log.exception("reading the citizen consensus failed")
+            return None
+        hit = cons[cons["SRCID"].to_numpy() == int(st.srcid)]
+        return None if hit.empty or int(hit["prediction"].iloc[0]) < 0 else hit.iloc[0]
 
     def _flags(self) -> str:
         st = self.state
