@@ -13,6 +13,7 @@ import numpy as np
 import panel as pn
 import param
 from bokeh.models import CustomJSHover, HoverTool
+from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from app import fields
 from app.plots import sky as skyplot
@@ -21,6 +22,10 @@ from app.state import COLOUR_OPTIONS, ExploreState, sky_column
 from data_loaders import projection, schema
 
 TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
+
+# HoloViews waits until range events have been quiet for 100 ms (polling every 50 ms) before it
+# re-renders; with a ~10 ms render that wait is most of what a user feels after a zoom.
+RangeXYCallback.debounce = 20
 
 #: Inverse projections in JavaScript so the cursor readout costs no round trip to the server.
 _HOVER_JS = """
@@ -143,12 +148,16 @@ class SkyView(pn.viewable.Viewer):
         HoloViews keeps the user's ranges once a RangeXY stream is attached, so a view chosen
         on the server is applied to this session's figure directly.
         """
+        fig = plot.state
+        # Bokeh waits lod_timeout (500 ms) after the last wheel event before it reports the
+        # new range; overlays ignore backend_opts set on an element, so set it here.
+        if fig.lod_timeout != 30:
+            fig.update(lod_timeout=30, lod_interval=30)
         view = getattr(self, "_to_apply", None)
         if view is None:
             return
         self._to_apply = None
         (x0, x1), (y0, y1) = view
-        fig = plot.state
         fig.x_range.update(start=x0, end=x1)
         fig.y_range.update(start=y0, end=y1)
 
