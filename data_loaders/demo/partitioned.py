@@ -54,7 +54,7 @@ from data_loaders.demo.catalogue import build_catalogue
 from data_loaders.demo.detections import expected_detections, observe, trim_to
 from data_loaders.demo.population import make_sources
 from data_loaders.demo.sky import make_groups, make_observations
-from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE, ROW_GROUP_SIZE, releases_dir
+from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE, ROW_GROUP_SIZE, install_release, releases_dir
 
 #: Detections per generated partition: ~1.3 GB peak in the process generating it.
 ROWS_PER_PARTITION = 200_000
@@ -362,13 +362,7 @@ def write_partitioned_demo(
             },
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
-        old = None
-        if final.exists():
-            old = root / f".{name}.old-{os.getpid()}"
-            final.rename(old)
-        tmp.rename(final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install_release(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
