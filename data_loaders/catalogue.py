@@ -52,6 +52,8 @@ SOURCE_LEVEL_COLUMNS = (
     "MJD_FIRST",
     "MJD_LAST",
     HPX_COLUMN,
+    "VAR_PROB",  # stacked releases: variability between observations
+    "FRATIO",
 )
 LEVELS = ("detections", "sources")
 FRAMES = ("icrs", "galactic")

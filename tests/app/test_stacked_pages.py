@@ -45,3 +45,13 @@ def test_source_view_of_a_source_with_upper_limits(stacked_dir):
     assert len(measured) == n_detected  # each detected observation once, limits never drawn as points
     view = SourceView(cat, srcid=srcid)
     pn.panel(view).get_root(Document())
+
+
+def test_source_summary_shows_variability_between_observations(stacked_dir):
+    from app.views.source.summary import summary_html
+    from data_loaders.catalogue import Catalogue
+
+    cat = Catalogue(stacked_dir / "releases" / "ST")
+    row = cat.sources.iloc[int(np.argmax(cat.sources["FRATIO"].to_numpy(float)))]
+    text = summary_html(row, "ST")
+    assert "Variable between observations" in text and "max/min flux ratio" in text

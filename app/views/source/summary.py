@@ -38,6 +38,13 @@ def summary_html(row, release: str, synthetic: bool = False) -> str:
             "Variable",
             f"{'yes' if bool(row.get('SC_VAR_FLAG', False)) else 'no'} "
             f"(lowest χ² probability {number(row.get('SC_CHI2PROB'), '{:.2g}')})",
+        )
+        if "VAR_PROB" not in row.index
+        else (
+            "Variable between observations",
+            f"{'yes' if bool(row.get('SC_VAR_FLAG', False)) else 'no'} "
+            f"(probability of a constant flux {number(row.get('VAR_PROB'), '{:.2g}')}, "
+            f"max/min flux ratio {number(row.get('FRATIO'), '{:.3g}')})",
         ),
     ]
     outs = " · ".join(link(url, label) for label, url in links.source_links(srcid, row["SC_RA"], row["SC_DEC"]))
