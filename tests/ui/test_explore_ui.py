@@ -100,7 +100,8 @@ def test_explore_journey(demo_data_dir, tmp_path):
 
         # collapsed panels are built when first opened
         page.get_by_text("Export · SAMP · import a list").click()
-        wait_until(page, lambda: page.get_by_role("button", name=re.compile("Send to")).count() > 0, what="export panel")
+        send = page.get_by_role("button", name=re.compile("Send to"))
+        wait_until(page, lambda: send.count() > 0, what="the export panel")
 
         # the permalink restores the same counts and source
         url = page.url
