@@ -81,7 +81,20 @@ def _numpy_frame(table) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-class Catalogue:
+class ReleaseDirectory:
+    """What every catalogue backend knows of an ingested release directory: path and metadata."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if not (self.path / schema.RELEASE_META_FILE).exists():
+            raise CatalogueError(f"{self.path} is not an ingested release (no {schema.RELEASE_META_FILE}).")
+        self.meta = read_release_meta(self.path)
+        self.name: str = self.meta["name"]
+        self.title: str = self.meta.get("title", self.name)
+        self.synthetic: bool = bool(self.meta.get("synthetic"))
+
+
+class Catalogue(ReleaseDirectory):
     """One ingested release (``data_dir/releases/NAME``) in memory.
 
     Attributes
@@ -98,13 +111,7 @@ class Catalogue:
     """
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        if not (self.path / schema.RELEASE_META_FILE).exists():
-            raise CatalogueError(f"{self.path} is not an ingested release (no {schema.RELEASE_META_FILE}).")
-        self.meta = read_release_meta(self.path)
-        self.name: str = self.meta["name"]
-        self.title: str = self.meta.get("title", self.name)
-        self.synthetic: bool = bool(self.meta.get("synthetic"))
+        super().__init__(path)
         self._dataset_path = self.path / schema.DETECTIONS_DIR
         self.all_columns = pq.read_schema(self._dataset_path / "part-0.parquet").names
         # UPPER_LIMIT marks the non-detection rows of stacked (5XMM-like) releases.

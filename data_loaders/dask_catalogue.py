@@ -38,9 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_loaders import projection, schema
-from data_loaders.catalogue import LEVELS, SOURCE_LEVEL_COLUMNS, _numpy_frame
+from data_loaders.catalogue import LEVELS, SOURCE_LEVEL_COLUMNS, ReleaseDirectory, _numpy_frame
 from data_loaders.errors import CatalogueError
-from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE, read_release_meta
+from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
 
 #: Rows per Dask partition (whole row groups of ~100k rows): few, large tasks keep the
 #: per-task overhead (and the per-partition aggregate arrays datashader combines) small.
@@ -177,7 +177,7 @@ def _hist_part(part: pd.DataFrame, column: str, edges: np.ndarray, selection) ->
     return counts
 
 
-class DaskCatalogue:
+class DaskCatalogue(ReleaseDirectory):
     """One ingested release (``data_dir/releases/NAME``) as Dask DataFrames.
 
     Parameters
@@ -201,13 +201,7 @@ class DaskCatalogue:
     is_dask = True
 
     def __init__(self, release_path: Path, client=None, partition_rows: int = PARTITION_ROWS):
-        self.path = Path(release_path)
-        if not (self.path / schema.RELEASE_META_FILE).exists():
-            raise CatalogueError(f"{self.path} is not an ingested release (no {schema.RELEASE_META_FILE}).")
-        self.meta = read_release_meta(self.path)
-        self.name: str = self.meta["name"]
-        self.title: str = self.meta.get("title", self.name)
-        self.synthetic: bool = bool(self.meta.get("synthetic"))
+        super().__init__(release_path)
         self.client = client
         det_files = sorted((self.path / schema.DETECTIONS_DIR).glob("*.parquet"))
         if not det_files:
