@@ -59,6 +59,18 @@ def wait_http(url: str, timeout: float = 90.0, proc: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own session: SIGTERM to the whole group, SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 @contextlib.contextmanager
 def serve_app(data_dir: Path, *extra: str, env: dict | None = None, page: str = "explore", timeout: float = 120.0):
     """Run ``xmm-explorer --data-dir DATA serve --port P`` and yield the base URL."""
@@ -73,13 +85,7 @@ def serve_app(data_dir: Path, *extra: str, env: dict | None = None, page: str = 
         wait_http(f"{base}/{page}", timeout, proc)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop(proc)
         log.close()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.ui.serving import browser, free_port, wait_http, wait_idle
+from tests.ui.serving import browser, free_port, stop, wait_http, wait_idle
 
 pytestmark = pytest.mark.ui
 PAGE = Path(__file__).with_name("export_page.py")
@@ -112,12 +111,7 @@ def serve_page(data_dir: Path, samp_dir: Path):
         wait_http(f"{base}/export_page", 90, proc)
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop(proc)
         log.close()
 
 
