@@ -309,7 +309,9 @@ def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
         )
     names = [r["name"] for r in releases]
     if release is None:
-        release = names[0]
+        from data_loaders.releases import default_release  # the operator's choice (releases/DEFAULT) or the first
+
+        release = default_release(data_dir)
     if release not in names:
         raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
     path = (releases_dir(data_dir) / release).resolve()
