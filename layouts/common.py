@@ -69,6 +69,18 @@ def lazy_card(title: str, factory, **card_params) -> pn.Card:
     return card
 
 
+def _sanitise_theme_argument() -> None:
+    """Panel's templates fail with a blank page on an unknown ``?theme=``; accept 'light', ignore others."""
+    args = pn.state.session_args if pn.state.curdoc is not None else None
+    if not args or "theme" not in args:
+        return
+    value = args["theme"][0].decode(errors="replace") if args["theme"] else ""
+    if value == "light":
+        args["theme"] = [b"default"]
+    elif value not in ("default", "dark"):
+        del args["theme"]
+
+
 def page_title(catalogue: Catalogue, page: str) -> str:
     return f"XMM Explorer · {page} · {catalogue.title}"
 
@@ -88,6 +100,7 @@ def template(
 ) -> pn.template.FastListTemplate:
     """The FastListTemplate every page uses (dark by default; the header toggles the light theme)."""
     pn.config.raw_css = [*pn.config.raw_css, CSS] if CSS not in pn.config.raw_css else pn.config.raw_css
+    _sanitise_theme_argument()
     tmpl = pn.template.FastListTemplate(
         title=page_title(catalogue, page),
         sidebar=sidebar,

@@ -133,3 +133,13 @@ def test_back_and_forward_restore_views(demo_data_dir):
         page.go_forward()
         wait_idle(page)
         wait_until(page, lambda: count_text(page) == narrowed, what="the count after the preset")
+
+
+def test_light_theme_and_unknown_theme_argument_still_render(demo_data_dir):
+    with serve_app(demo_data_dir) as base, browser() as b:
+        for theme in ("light", "purple"):
+            page = b.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"{base}/explore?theme={theme}")
+            wait_idle(page)
+            wait_until(page, lambda p=page: "pass" in count_text(p), what=f"the count with theme={theme}")
+            page.close()
