@@ -17,8 +17,7 @@ from data_loaders.schema import (
 )
 
 # log10(Fx/Fopt) (mean, sd) per class: stars optically bright, AGN faint.
-_FX_FOPT = np.array([[0.0, 0.5], [-3.0, 0.7], [1.0, 0.8], [0.5, 0.6], [0.3, 0.5],
-                     [1.5, 0.5], [-0.5, 0.6]])
+_FX_FOPT = np.array([[0.0, 0.5], [-3.0, 0.7], [1.0, 0.8], [0.5, 0.6], [0.3, 0.5], [1.5, 0.5], [-0.5, 0.6]])
 _CONFUSE = np.array([4, 3, 3, 2, 0, 0, 0])  # most likely wrong class for each class
 _MISSIONS = {  # name: (band, MJD range, fraction of sources, sensitivity in own band)
     "Swift": ("0.3-10.0", (53400, 60300), 0.12, 1.5e-13),
@@ -32,8 +31,7 @@ def _frame(cols: dict, spec) -> pd.DataFrame:
     out = {}
     for name, dtype, _unit, _desc in spec:
         v = np.asarray(cols[name])
-        out[name] = pd.array(to_str(v).astype(str), dtype="str") if dtype == "str" else v.astype(
-            dtype)
+        out[name] = pd.array(to_str(v).astype(str), dtype="str") if dtype == "str" else v.astype(dtype)
     return pd.DataFrame(out)
 
 
@@ -45,12 +43,15 @@ def counterparts(sources: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     x = rng.normal(_FX_FOPT[cls, 0], _FX_FOPT[cls, 1])
     gmag = np.clip((x - logfx - 5.37) / 0.4, 3.0, 24.5)
     rows = []
-    for cat, prefix, depth in (("Gaia DR3", "", 20.7), ("2MASS", "2MASS ", 19.0),
-                               ("AllWISE", "", 22.0), ("SDSS DR16", "", 22.5)):
+    for cat, prefix, depth in (
+        ("Gaia DR3", "", 20.7),
+        ("2MASS", "2MASS ", 19.0),
+        ("AllWISE", "", 22.0),
+        ("SDSS DR16", "", 22.5),
+    ):
         color = {"2MASS": 1.5, "AllWISE": 2.5}.get(cat, 0.0) * np.where(cls == 1, 0.5, 1.0)
         mag = gmag - color + rng.normal(0, 0.3, n)
-        sdss_ok = (cat != "SDSS DR16") | ((np.abs(sources.BII.to_numpy()) > 25)
-                                          & (sources.DEC.to_numpy() > -10))
+        sdss_ok = (cat != "SDSS DR16") | ((np.abs(sources.BII.to_numpy()) > 25) & (sources.DEC.to_numpy() > -10))
         has_true = (mag < depth) & sdss_ok
         n_chance = rng.poisson(np.where(np.abs(sources.BII.to_numpy()) < 10, 0.25, 0.06))
         idx = np.r_[np.flatnonzero(has_true), np.repeat(np.arange(n), n_chance)]
@@ -59,8 +60,9 @@ def counterparts(sources: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
         poserr = np.maximum(sources.POSERR.to_numpy()[idx], 0.3)
         sep = np.where(true, poserr * np.sqrt(rng.exponential(1.0, m)), rng.uniform(1, 6, m))
         ang = rng.uniform(0, 2 * np.pi, m)
-        cra, cdec = offset_radec(sources.RA.to_numpy()[idx], sources.DEC.to_numpy()[idx],
-                                 sep / 3600 * np.cos(ang), sep / 3600 * np.sin(ang))
+        cra, cdec = offset_radec(
+            sources.RA.to_numpy()[idx], sources.DEC.to_numpy()[idx], sep / 3600 * np.cos(ang), sep / 3600 * np.sin(ang)
+        )
         cmag = np.where(true, mag[idx], rng.uniform(depth - 4, depth, m))
         prob = np.where(true, rng.beta(8, 1.5, m), rng.beta(1, 6, m))
         if cat in ("Gaia DR3", "SDSS DR16"):
@@ -69,18 +71,27 @@ def counterparts(sources: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
             cp_id = to_str(sexagesimal_names(prefix, cra, cdec))
         mags = {"MAG_G": np.nan, "MAG_J": np.nan, "MAG_W1": np.nan}
         mags[{"2MASS": "MAG_J", "AllWISE": "MAG_W1"}.get(cat, "MAG_G")] = cmag
-        rows.append(pd.DataFrame({
-            "SRCID": sources.SRCID.to_numpy()[idx], "CATALOGUE": cat, "CP_ID": cp_id,
-            "CP_RA": cra, "CP_DEC": cdec, "SEPARATION": sep, "MATCH_PROB": prob,
-            **{k: np.broadcast_to(v, m) for k, v in mags.items()}}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "SRCID": sources.SRCID.to_numpy()[idx],
+                    "CATALOGUE": cat,
+                    "CP_ID": cp_id,
+                    "CP_RA": cra,
+                    "CP_DEC": cdec,
+                    "SEPARATION": sep,
+                    "MATCH_PROB": prob,
+                    **{k: np.broadcast_to(v, m) for k, v in mags.items()},
+                }
+            )
+        )
     df = pd.concat(rows, ignore_index=True)
     df = df.sort_values(["SRCID", "MATCH_PROB"], ascending=[True, False], kind="stable")
     df = df.groupby("SRCID", sort=False).head(4)
     return _frame({c: df[c].to_numpy() for c in df.columns}, COUNTERPART_COLUMNS)
 
 
-def classifications(sources: pd.DataFrame, cps: pd.DataFrame,
-                    rng: np.random.Generator) -> pd.DataFrame:
+def classifications(sources: pd.DataFrame, cps: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Posterior class probabilities peaked on the true class for most sources."""
     n = len(sources)
     cls = sources.CLASS.to_numpy().astype(np.int64)
@@ -101,23 +112,39 @@ def classifications(sources: pd.DataFrame, cps: pd.DataFrame,
 
     gmag, popt = best("Gaia DR3", "MAG_G")
     w1, _ = best("AllWISE", "MAG_W1")
-    cols = {"SRCID": sources.SRCID.to_numpy(), "prediction": pred,
-            "prediction_name": np.array(CLASS_NAMES)[pred], "ClMargin": srt[:, -1] - srt[:, -2],
-            "outlier": rng.random(n) < np.where(np.isin(cls, (2, 5)), 0.1, 0.03),
-            "LII": sources.LII.to_numpy(), "BII": sources.BII.to_numpy(),
-            "SC_EXTENT": sources.SC_EXTENT.to_numpy(), "Gmag": gmag, "W1mag": w1, "P_opt": popt}
+    cols = {
+        "SRCID": sources.SRCID.to_numpy(),
+        "prediction": pred,
+        "prediction_name": np.array(CLASS_NAMES)[pred],
+        "ClMargin": srt[:, -1] - srt[:, -2],
+        "outlier": rng.random(n) < np.where(np.isin(cls, (2, 5)), 0.1, 0.03),
+        "LII": sources.LII.to_numpy(),
+        "BII": sources.BII.to_numpy(),
+        "SC_EXTENT": sources.SC_EXTENT.to_numpy(),
+        "Gmag": gmag,
+        "W1mag": w1,
+        "P_opt": popt,
+    }
     for i in range(7):
         cols[f"PbaC{i}"] = p[:, i]
     for i in range(1, 5):
         cols[f"SC_HR{i}"] = sources[f"SC_HR{i}"].to_numpy()
-    inputs = np.c_[[np.asarray(cols[k], float) for k in ("SC_HR1", "SC_HR2", "SC_HR3",
-                                                         "SC_HR4", "Gmag", "W1mag", "P_opt")]]
+    inputs = np.c_[
+        [np.asarray(cols[k], float) for k in ("SC_HR1", "SC_HR2", "SC_HR3", "SC_HR4", "Gmag", "W1mag", "P_opt")]
+    ]
     cols["N_missing"] = np.isnan(inputs).sum(0)
     return _frame(cols, CLASSIFICATION_COLUMNS)
 
 
-def longterm(pairs, kept_src: np.ndarray, srcid_of: np.ndarray, obs: pd.DataFrame,
-             sources: pd.DataFrame, plant: dict, rng: np.random.Generator) -> pd.DataFrame:
+def longterm(
+    pairs,
+    kept_src: np.ndarray,
+    srcid_of: np.ndarray,
+    obs: pd.DataFrame,
+    sources: pd.DataFrame,
+    plant: dict,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """XMM 3-sigma upper limits for undetected coverage, plus other missions' points."""
     in_cat = np.zeros(srcid_of.size, bool)
     in_cat[kept_src] = True
@@ -129,10 +156,16 @@ def longterm(pairs, kept_src: np.ndarray, srcid_of: np.ndarray, obs: pd.DataFram
         vign = 1 - 0.45 * (pairs.offax[ul] / 15.0) ** 2
         sens = (pairs.ontime[ul] * ecf8 * vign[:, None]).sum(1)
         lim = 3 * np.sqrt(pairs.background[ul].sum(1) + 9) / sens
-    xmm = {"SRCID": srcid_of[pairs.src[ul]], "MISSION": np.full(int(ul.sum()), "XMM"),
-           "OBS_ID": obs.OBS_ID.to_numpy().astype("U10")[pairs.obs[ul]], "MJD": pairs.mjd[ul],
-           "FLUX": lim, "FLUX_ERR": np.full(int(ul.sum()), np.nan),
-           "UPPER_LIMIT": np.ones(int(ul.sum()), bool), "BAND": np.full(int(ul.sum()), "0.2-12.0")}
+    xmm = {
+        "SRCID": srcid_of[pairs.src[ul]],
+        "MISSION": np.full(int(ul.sum()), "XMM"),
+        "OBS_ID": obs.OBS_ID.to_numpy().astype("U10")[pairs.obs[ul]],
+        "MJD": pairs.mjd[ul],
+        "FLUX": lim,
+        "FLUX_ERR": np.full(int(ul.sum()), np.nan),
+        "UPPER_LIMIT": np.ones(int(ul.sum()), bool),
+        "BAND": np.full(int(ul.sum()), "0.2-12.0"),
+    }
     parts = [pd.DataFrame(xmm)]
     kind = plant["KIND"][kept_src]
     planted = kind > 0
@@ -140,23 +173,29 @@ def longterm(pairs, kept_src: np.ndarray, srcid_of: np.ndarray, obs: pd.DataFram
         pick = (rng.random(kept_src.size) < frac) | (planted & (rng.random(kept_src.size) < 0.6))
         if mission == "eROSITA":
             pick &= sources.LII.to_numpy() > 180
-        n_ep = np.where(pick, rng.integers(1, {"ROSAT": 2, "eROSITA": 5}.get(mission, 6),
-                                           kept_src.size), 0)
+        n_ep = np.where(pick, rng.integers(1, {"ROSAT": 2, "eROSITA": 5}.get(mission, 6), kept_src.size), 0)
         si = np.repeat(np.arange(kept_src.size), n_ep)
         mjd = rng.uniform(t_lo, t_hi, si.size)
         k = kept_src[si]
-        mult = planting.multiplier(plant["KIND"][k], plant["FACTOR"][k], plant["T0"][k],
-                                   plant["PERIOD"][k], mjd)
+        mult = planting.multiplier(plant["KIND"][k], plant["FACTOR"][k], plant["T0"][k], plant["PERIOD"][k], mjd)
         base = plant["BASE_FLUX"][k]
         f_true = base * mult * MISSION_FLUX_FACTORS[mission]
         err = np.sqrt((0.15 * f_true) ** 2 + (sens_m / 4) ** 2)
         f_obs = f_true + rng.normal(0, 1, si.size) * err
         det = f_obs > sens_m
-        parts.append(pd.DataFrame({
-            "SRCID": srcid_of[k], "MISSION": mission,
-            "OBS_ID": np.char.add(mission[:2].upper(), rng.integers(10**6, 10**7, si.size).astype(
-                "U7")),
-            "MJD": mjd, "FLUX": np.where(det, f_obs, np.maximum(f_obs, 0) + 3 * err),
-            "FLUX_ERR": np.where(det, err, np.nan), "UPPER_LIMIT": ~det, "BAND": band}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "SRCID": srcid_of[k],
+                    "MISSION": mission,
+                    "OBS_ID": np.char.add(mission[:2].upper(), rng.integers(10**6, 10**7, si.size).astype("U7")),
+                    "MJD": mjd,
+                    "FLUX": np.where(det, f_obs, np.maximum(f_obs, 0) + 3 * err),
+                    "FLUX_ERR": np.where(det, err, np.nan),
+                    "UPPER_LIMIT": ~det,
+                    "BAND": band,
+                }
+            )
+        )
     df = pd.concat(parts, ignore_index=True).sort_values(["SRCID", "MJD"], kind="stable")
     return _frame({c: df[c].to_numpy() for c in df.columns}, LONGTERM_COLUMNS)

@@ -55,16 +55,26 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
     o = pairs.obs
     on = pairs.ontime > 0
     # Positions scattered by the position error around the true source position.
-    radec_err = np.clip(0.25 + 7.0 / np.sqrt(cts + 1), 0.1, 12) * (1 + src.EXTENT.to_numpy()[
-        pairs.src] / 20)
+    radec_err = np.clip(0.25 + 7.0 / np.sqrt(cts + 1), 0.1, 12) * (1 + src.EXTENT.to_numpy()[pairs.src] / 20)
     syserr = np.full(n, 0.37) + rng.uniform(0, 0.15, n)
     poserr = np.hypot(radec_err, syserr)
     sig = poserr / np.sqrt(2) / 3600.0
-    ra, dec = offset_radec(src.RA.to_numpy()[pairs.src], src.DEC.to_numpy()[pairs.src],
-                           rng.normal(0, 1, n) * sig, rng.normal(0, 1, n) * sig)
+    ra, dec = offset_radec(
+        src.RA.to_numpy()[pairs.src],
+        src.DEC.to_numpy()[pairs.src],
+        rng.normal(0, 1, n) * sig,
+        rng.normal(0, 1, n) * sig,
+    )
     gal = SkyCoord(ra=ra * u.deg, dec=dec * u.deg).galactic
-    cols.update(RA=ra, DEC=dec, POSERR=poserr.astype(f32), LII=gal.l.deg, BII=gal.b.deg,
-                RADEC_ERR=radec_err.astype(f32), SYSERRCC=syserr.astype(f32))
+    cols.update(
+        RA=ra,
+        DEC=dec,
+        POSERR=poserr.astype(f32),
+        LII=gal.l.deg,
+        BII=gal.b.deg,
+        RADEC_ERR=radec_err.astype(f32),
+        SYSERRCC=syserr.astype(f32),
+    )
     for k in ("MJD_START", "MJD_STOP", "REVOLUT", "OBS_CLASS", "HIGH_BACKGROUND"):
         cols[k] = obs[k].to_numpy()[o]
     obs_id = obs.OBS_ID.to_numpy().astype("U10")[o]
@@ -74,8 +84,7 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
         cols[f"{cam}_OFFAX"] = np.where(on[:, c], np.abs(offax), np.nan).astype(f32)
         filt = obs["PN_FILTER" if cam == "PN" else "MOS_FILTER"].to_numpy().astype("U6")[o]
         cols[f"{cam}_FILTER"] = np.where(on[:, c], filt, "")
-        mode = (obs.PN_SUBMODE.to_numpy().astype("U16")[o] if cam == "PN"
-                else np.full(n, "PrimeFullWindow"))
+        mode = obs.PN_SUBMODE.to_numpy().astype("U16")[o] if cam == "PN" else np.full(n, "PrimeFullWindow")
         cols[f"{cam}_SUBMODE"] = np.where(on[:, c], mode, "")
     # Extent.
     ext_true = src.EXTENT.to_numpy()[pairs.src]
@@ -83,8 +92,7 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
     ext = np.where(is_ext, np.clip(ext_true * rng.lognormal(0, 0.1, n), 6.0, 80.0), 0.0)
     cols["EP_EXTENT"] = ext.astype(f32)
     cols["EP_EXTENT_ERR"] = np.where(is_ext, ext * rng.uniform(0.05, 0.3, n), np.nan).astype(f32)
-    ext_ml = np.where(is_ext, 4.0 + np.sqrt(cts) * rng.uniform(0.2, 2.0, n),
-                      np.minimum(rng.normal(0, 1.5, n), 3.9))
+    ext_ml = np.where(is_ext, 4.0 + np.sqrt(cts) * rng.uniform(0.2, 2.0, n), np.minimum(rng.normal(0, 1.5, n), 3.9))
     cols["EP_EXTENT_ML"] = ext_ml.astype(f32)
     # Products for the brighter ~36 %.
     thr = np.quantile(cts, 0.64) if n else 0.0
@@ -95,15 +103,15 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
     chi2 = np.where(tseries, np.clip(rng.random(n) ** 1.3, 2e-5, 1.0), np.nan)
     n_var = min(int(round(0.0081 * n)), int(tseries.sum()))
     wts = _VAR_WEIGHT[cls] * tseries
-    var_idx = (rng.choice(n, n_var, replace=False, p=wts / wts.sum()) if n_var > 0
-               else np.array([], np.int64))
+    var_idx = rng.choice(n, n_var, replace=False, p=wts / wts.sum()) if n_var > 0 else np.array([], np.int64)
     var = np.zeros(n, bool)
     var[var_idx] = True
     chi2[var] = 10 ** -rng.uniform(5.05, 30, n_var)
     cols["EP_CHI2PROB"] = chi2.astype(f32)
     cols["VAR_FLAG"] = var
-    fvar = np.where(var, rng.uniform(0.15, 0.9, n),
-                    np.where(tseries & (rng.random(n) < 0.3), rng.uniform(0.01, 0.2, n), np.nan))
+    fvar = np.where(
+        var, rng.uniform(0.15, 0.9, n), np.where(tseries & (rng.random(n) < 0.3), rng.uniform(0.01, 0.2, n), np.nan)
+    )
     fvar_err = fvar * np.where(var, rng.uniform(0.05, 0.3, n), rng.uniform(0.8, 2.0, n))
     cols["EP_FVAR"], cols["EP_FVAR_ERR"] = fvar.astype(f32), fvar_err.astype(f32)
     var_cam = np.where(on[:, 0], 0, np.where(on[:, 1], 1, 2))
@@ -111,7 +119,7 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
         jit = 10 ** rng.uniform(-0.3, 0.3, n)
         cc = np.where(var & (var_cam == c), chi2, np.clip(chi2 * jit, 2e-5, 1.0))
         cols[f"{cam}_CHI2PROB"] = np.where(on[:, c], cc, np.nan).astype(f32)
-        cols[f"{cam}_FVAR"] = np.where(on[:, c], fvar * jit ** 0.2, np.nan).astype(f32)
+        cols[f"{cam}_FVAR"] = np.where(on[:, c], fvar * jit**0.2, np.nan).astype(f32)
         cols[f"{cam}_FVAR_ERR"] = np.where(on[:, c], fvar_err * 1.3, np.nan).astype(f32)
     cols["VAR_EXP_ID"] = np.where(var, np.array(["S003", "U002", "U002"])[var_cam], "")
     cols["VAR_INST_ID"] = np.where(var, np.array(CAMERAS)[var_cam], "")
@@ -180,8 +188,11 @@ def add_source_columns(df: pd.DataFrame) -> pd.DataFrame:
     for b in range(1, 10):
         f, e = df[f"EP_{b}_FLUX"].astype(np.float64), df[f"EP_{b}_FLUX_ERR"].astype(np.float64)
         wb = (1 / e**2).where(np.isfinite(f) & (e > 0), 0.0)
-        t = pd.DataFrame({"SRCID": df.SRCID, "w": wb, "wf": wb * f.fillna(0)}).groupby(
-            "SRCID", sort=False).transform("sum")
+        t = (
+            pd.DataFrame({"SRCID": df.SRCID, "w": wb, "wf": wb * f.fillna(0)})
+            .groupby("SRCID", sort=False)
+            .transform("sum")
+        )
         sc[f"SC_EP_{b}_FLUX"] = (t.wf / t.w).where(t.w > 0)
         sc[f"SC_EP_{b}_FLUX_ERR"] = (1 / np.sqrt(t.w)).where(t.w > 0)
     f8 = df.EP_8_FLUX
@@ -195,8 +206,11 @@ def add_source_columns(df: pd.DataFrame) -> pd.DataFrame:
         h, e = df[f"EP_HR{i}"].astype(np.float64), df[f"EP_HR{i}_ERR"].astype(np.float64)
         ok = np.isfinite(h) & (e > 0)
         wb = (1 / e**2).where(ok, 0.0)
-        t = pd.DataFrame({"SRCID": df.SRCID, "w": wb, "wh": wb * h.where(ok, 0)}).groupby(
-            "SRCID", sort=False).transform("sum")
+        t = (
+            pd.DataFrame({"SRCID": df.SRCID, "w": wb, "wh": wb * h.where(ok, 0)})
+            .groupby("SRCID", sort=False)
+            .transform("sum")
+        )
         sc[f"SC_HR{i}"] = (t.wh / t.w).where(t.w > 0).clip(-1, 1)
         sc[f"SC_HR{i}_ERR"] = (1 / np.sqrt(t.w)).where(t.w > 0)
     sc["SC_EXTENT"] = g.EP_EXTENT.transform("mean")
@@ -211,15 +225,13 @@ def add_source_columns(df: pd.DataFrame) -> pd.DataFrame:
     sc["MJD_LAST"] = g.MJD_START.transform("max")
     out = pd.concat([df, pd.DataFrame(sc, index=df.index)], axis=1)
     src_first = ~out.SRCID.duplicated()
-    names = sexagesimal_names("4XMM ", out.SC_RA.to_numpy()[src_first],
-                              out.SC_DEC.to_numpy()[src_first])
+    names = sexagesimal_names("4XMM ", out.SC_RA.to_numpy()[src_first], out.SC_DEC.to_numpy()[src_first])
     code = pd.factorize(out.SRCID)[0]
     out["IAUNAME"] = names[code]
     return out
 
 
-_NP = {"K": np.int64, "J": np.int32, "I": np.int16, "B": np.uint8, "E": np.float32,
-       "D": np.float64, "L": np.bool_}
+_NP = {"K": np.int64, "J": np.int32, "I": np.int16, "B": np.uint8, "E": np.float32, "D": np.float64, "L": np.bool_}
 
 
 def finalise(df: pd.DataFrame) -> pd.DataFrame:

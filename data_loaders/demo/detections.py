@@ -55,15 +55,15 @@ def coverage_pairs(src: pd.DataFrame, obs: pd.DataFrame) -> tuple[np.ndarray, ..
     si = np.repeat(np.arange(len(src)), reps)
     within = np.arange(si.size) - np.repeat(np.cumsum(reps) - reps, reps)
     oi = o_order[o_start[s_group[si]] + within]
-    dx, dy = tangent_offsets(obs.RA_PNT.to_numpy()[oi], obs.DEC_PNT.to_numpy()[oi],
-                             src.RA.to_numpy()[si], src.DEC.to_numpy()[si])
+    dx, dy = tangent_offsets(
+        obs.RA_PNT.to_numpy()[oi], obs.DEC_PNT.to_numpy()[oi], src.RA.to_numpy()[si], src.DEC.to_numpy()[si]
+    )
     theta = np.hypot(dx, dy)
     keep = theta < FIELD_RADIUS_DEG
     return si[keep], oi[keep], (theta[keep] * 60.0).astype(np.float64)
 
 
-def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator
-            ) -> tuple[Pairs, dict[str, np.ndarray]]:
+def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator) -> tuple[Pairs, dict[str, np.ndarray]]:
     """Plant variables, compute epoch fluxes and counts, and decide detections."""
     si, oi, theta = coverage_pairs(src, obs)
     mjd = 0.5 * (obs.MJD_START.to_numpy() + obs.MJD_STOP.to_numpy())[oi]
@@ -84,8 +84,7 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator
     base = np.where(newsrc, np.minimum(base, 0.25 * lim_pre * plant["FACTOR"]), base)
     plant["BASE_FLUX"] = base
     var_dex = np.where(k, 0.03, src.VAR_DEX.to_numpy())
-    mult = planting.multiplier(kind[si], plant["FACTOR"][si], plant["T0"][si],
-                               plant["PERIOD"][si], mjd)
+    mult = planting.multiplier(kind[si], plant["FACTOR"][si], plant["T0"][si], plant["PERIOD"][si], mjd)
     flux = base[si] * mult * 10 ** (rng.normal(0, 1, si.size) * var_dex[si])
     frac, ecf = spectral_lookup(src.GAMMA.to_numpy(), src.LOGNH.to_numpy())
     cnt_per_flux = np.einsum("nb,ncb->nc", frac, ecf)  # (n_src, 2): pn, MOS
@@ -103,8 +102,7 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator
     with np.errstate(invalid="ignore", divide="ignore"):
         det_ml = 0.5 * np.clip(measured.sum(1), 0, None) ** 2 / var.sum(1)
     det_ml = np.nan_to_num(det_ml)
-    pairs = Pairs(si, oi, theta, mjd, flux, ontime, expected, background, measured, det_ml,
-                  det_ml >= ML_MIN)
+    pairs = Pairs(si, oi, theta, mjd, flux, ontime, expected, background, measured, det_ml, det_ml >= ML_MIN)
     return pairs, plant
 
 

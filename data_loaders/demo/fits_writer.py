@@ -15,15 +15,22 @@ CHUNK_ROWS = 50_000
 
 
 def _dtype() -> np.dtype:
-    return np.dtype([(c.name, f"S{int(c.fits_format[:-1])}" if c.is_string
-                      else _BE[c.fits_format]) for c in COLUMNS])
+    return np.dtype([(c.name, f"S{int(c.fits_format[:-1])}" if c.is_string else _BE[c.fits_format]) for c in COLUMNS])
 
 
 def _header(n_rows: int) -> fits.Header:
-    cols = [fits.Column(name=c.name, format=c.fits_format, unit=c.unit, null=c.null,
-                        array=np.zeros(0, dtype=_dtype()[c.name].newbyteorder("="))
-                        if not c.is_string and c.fits_format != "L" else None)
-            for c in COLUMNS]
+    cols = [
+        fits.Column(
+            name=c.name,
+            format=c.fits_format,
+            unit=c.unit,
+            null=c.null,
+            array=np.zeros(0, dtype=_dtype()[c.name].newbyteorder("="))
+            if not c.is_string and c.fits_format != "L"
+            else None,
+        )
+        for c in COLUMNS
+    ]
     hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
     h = hdu.header
     h["NAXIS2"] = n_rows
@@ -53,7 +60,7 @@ def write_catalogue_fits(detections: pd.DataFrame, path) -> None:
         fh.write(primary.header.tostring().encode("ascii"))
         fh.write(_header(n).tostring().encode("ascii"))
         for lo in range(0, n, CHUNK_ROWS):
-            part = detections.iloc[lo:lo + CHUNK_ROWS]
+            part = detections.iloc[lo : lo + CHUNK_ROWS]
             rec = np.empty(len(part), dtype=dtype)
             for c in COLUMNS:
                 v = part[c.name].to_numpy()

@@ -28,9 +28,16 @@ def sexagesimal_names(prefix: str, ra: np.ndarray, dec: np.ndarray) -> np.ndarra
     d = np.floor(np.abs(np.asarray(dec)) * 3600.0 + 1e-7).astype(np.int64)
     sign = np.where(np.asarray(dec) < 0, ord("-"), ord("+")).astype(np.uint8)[:, None]
     parts = [
-        _lit(prefix + "J", n), _digits(t // 36000, 2), _digits(t // 600 % 60, 2),
-        _digits(t // 10 % 60, 2), _lit(".", n), _digits(t % 10, 1), sign,
-        _digits(d // 3600, 2), _digits(d // 60 % 60, 2), _digits(d % 60, 2),
+        _lit(prefix + "J", n),
+        _digits(t // 36000, 2),
+        _digits(t // 600 % 60, 2),
+        _digits(t // 10 % 60, 2),
+        _lit(".", n),
+        _digits(t % 10, 1),
+        sign,
+        _digits(d // 3600, 2),
+        _digits(d // 60 % 60, 2),
+        _digits(d % 60, 2),
     ]
     mat = np.ascontiguousarray(np.concatenate(parts, axis=1))
     return mat.view(f"S{mat.shape[1]}").ravel()

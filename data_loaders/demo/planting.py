@@ -8,8 +8,9 @@ PLANTED_KINDS = ("", "rising", "falling", "long_term", "short_term", "new_source
 _FRACTIONS = {"rising": 0.004, "falling": 0.004, "long_term": 0.006, "new_source": 0.003}
 
 
-def choose_planted(pair_src: np.ndarray, pair_mjd: np.ndarray, n_src: int,
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+def choose_planted(
+    pair_src: np.ndarray, pair_mjd: np.ndarray, n_src: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Pick planted sources among those covered at >= 2 epochs; factors and change epochs.
 
     ``pair_src``/``pair_mjd`` must be sorted by (source, mjd). Returns per-source arrays
@@ -28,7 +29,7 @@ def choose_planted(pair_src: np.ndarray, pair_mjd: np.ndarray, n_src: int,
     pos = 0
     for name, frac in _FRACTIONS.items():
         k = min(max(3, int(round(frac * multi.size))), pool.size - pos)
-        chosen = pool[pos:pos + k]
+        chosen = pool[pos : pos + k]
         pos += k
         kind[chosen] = PLANTED_KINDS.index(name)
         lo = 20.0 if name == "new_source" else 3.0
@@ -41,8 +42,7 @@ def choose_planted(pair_src: np.ndarray, pair_mjd: np.ndarray, n_src: int,
     return {"KIND": kind, "FACTOR": factor, "T0": t0, "PERIOD": period}
 
 
-def multiplier(kind: np.ndarray, factor: np.ndarray, t0: np.ndarray, period: np.ndarray,
-               mjd: np.ndarray) -> np.ndarray:
+def multiplier(kind: np.ndarray, factor: np.ndarray, t0: np.ndarray, period: np.ndarray, mjd: np.ndarray) -> np.ndarray:
     """Flux multiplier at each epoch relative to the source's base (low or quiescent) flux."""
     after = mjd >= t0
     m = np.ones(mjd.shape)

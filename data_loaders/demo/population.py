@@ -20,10 +20,8 @@ _P_HIGH = np.array([0.80, 0.08, 0.003, 0.005, 0.02, 0.002, 0.09])
 _P_PLANE = np.array([0.33, 0.42, 0.06, 0.09, 0.005, 0.005, 0.09])
 _P_GALAXY = np.array([0.40, 0.08, 0.01, 0.01, 0.01, 0.40, 0.09])
 # Photon index (mean, sd), log NH range, long-term variability (dex) per class.
-_GAMMA = np.array([[1.9, 0.25], [3.3, 0.5], [1.4, 0.4], [1.2, 0.3], [2.2, 0.3], [1.7, 0.3],
-                   [2.2, 0.3]])
-_LOGNH = np.array([[19.8, 21.0], [19.0, 20.5], [21.5, 23.3], [20.5, 22.0], [20.0, 20.8],
-                   [21.0, 22.0], [20.0, 21.0]])
+_GAMMA = np.array([[1.9, 0.25], [3.3, 0.5], [1.4, 0.4], [1.2, 0.3], [2.2, 0.3], [1.7, 0.3], [2.2, 0.3]])
+_LOGNH = np.array([[19.8, 21.0], [19.0, 20.5], [21.5, 23.3], [20.5, 22.0], [20.0, 20.8], [21.0, 22.0], [20.0, 21.0]])
 _VAR_DEX = np.array([0.12, 0.15, 0.35, 0.2, 0.25, 0.25, 0.01])
 EXTENDED = CLASS_NAMES.index("extended")
 
@@ -37,19 +35,19 @@ def n_brighter(s: np.ndarray) -> np.ndarray:
     """Cumulative logN-logS N(>S) per deg2 (broken power law)."""
     s = np.asarray(s, dtype=float)
     x = s / S_BREAK
-    faint = K_BREAK * (1 + SLOPE_BRIGHT / SLOPE_FAINT * (x ** -SLOPE_FAINT - 1))
-    return np.where(x >= 1, K_BREAK * x ** -SLOPE_BRIGHT, faint)
+    faint = K_BREAK * (1 + SLOPE_BRIGHT / SLOPE_FAINT * (x**-SLOPE_FAINT - 1))
+    return np.where(x >= 1, K_BREAK * x**-SLOPE_BRIGHT, faint)
 
 
 def sample_fluxes(s_min: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Draw one flux per entry from the broken power law above s_min (vectorised)."""
     xm = np.minimum(s_min / S_BREAK, 1.0)
-    n_faint = K_BREAK * SLOPE_BRIGHT / SLOPE_FAINT * (xm ** -SLOPE_FAINT - 1)
+    n_faint = K_BREAK * SLOPE_BRIGHT / SLOPE_FAINT * (xm**-SLOPE_FAINT - 1)
     p_bright = K_BREAK / (K_BREAK + n_faint)
     u1 = rng.random(s_min.size)
     u2 = rng.random(s_min.size)
     bright = np.maximum(S_BREAK, s_min) * (1 - u2) ** (-1 / SLOPE_BRIGHT)
-    faint = S_BREAK * (1 + u2 * (xm ** -SLOPE_FAINT - 1)) ** (-1 / SLOPE_FAINT)
+    faint = S_BREAK * (1 + u2 * (xm**-SLOPE_FAINT - 1)) ** (-1 / SLOPE_FAINT)
     f = np.where(u1 < p_bright, bright, faint)
     return np.minimum(f, 3e-10)
 
@@ -67,8 +65,7 @@ def _draw_class(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum((rng.random(p.shape[0])[:, None] > cum).sum(1), p.shape[1] - 1)
 
 
-def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float,
-                 rng: np.random.Generator) -> pd.DataFrame:
+def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float, rng: np.random.Generator) -> pd.DataFrame:
     """Sources scattered over every field group down to below its deepest limit."""
     deepest = obs.groupby("GROUP")[["PN_ONTIME", "M1_ONTIME"]].max().max(axis=1)
     t_max = deepest.reindex(range(len(groups))).to_numpy()
@@ -91,15 +88,17 @@ def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float,
     r = np.r_[r, rng.uniform(0, 0.002, tg.size)]
     flux = np.r_[flux, 10 ** rng.uniform(-13, -10.3, tg.size)]
     is_target = np.r_[np.zeros(n, bool), np.ones(tg.size, bool)]
-    ra, dec = offset_radec(groups.RA.to_numpy()[gidx], groups.DEC.to_numpy()[gidx],
-                           r * np.cos(ang), r * np.sin(ang))
+    ra, dec = offset_radec(groups.RA.to_numpy()[gidx], groups.DEC.to_numpy()[gidx], r * np.cos(ang), r * np.sin(ang))
     gal = SkyCoord(ra=ra * u.deg, dec=dec * u.deg).galactic
     lii, bii = gal.l.deg, gal.b.deg
     env_gal = (groups.ENV.to_numpy() == "galaxy")[gidx]
     cls = _draw_class(class_priors(np.abs(bii), env_gal), rng)
     bright_tgt = is_target & (flux > 1e-12)
-    tgt_cls = np.where(np.abs(bii) < 10, rng.choice([1, 2, 3], bright_tgt.size, p=[0.3, 0.4, 0.3]),
-                       rng.choice([0, 4, 6, 1], bright_tgt.size, p=[0.5, 0.2, 0.2, 0.1]))
+    tgt_cls = np.where(
+        np.abs(bii) < 10,
+        rng.choice([1, 2, 3], bright_tgt.size, p=[0.3, 0.4, 0.3]),
+        rng.choice([0, 4, 6, 1], bright_tgt.size, p=[0.5, 0.2, 0.2, 0.1]),
+    )
     tgt_cls = np.where(env_gal, 5, tgt_cls)
     cls = np.where(bright_tgt, tgt_cls, cls)
     flux = np.where(cls == CLASS_NAMES.index("bk_AGN"), flux * 3, flux)
@@ -112,9 +111,24 @@ def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float,
     spurious_ext = (cls != EXTENDED) & (rng.random(m) < 0.06)
     extent = np.where(spurious_ext, rng.uniform(6, 25, m), extent)
     order = np.lexsort((dec, ra, gidx))
-    src = pd.DataFrame({
-        "GROUP": gidx, "RA": ra, "DEC": dec, "LII": lii, "BII": bii,
-        "FLUX": flux, "CLASS": cls.astype(np.int8), "GAMMA": gamma, "LOGNH": lognh,
-        "EXTENT": extent, "VAR_DEX": _VAR_DEX[cls], "TARGET": is_target,
-    }).iloc[order].reset_index(drop=True)
+    src = (
+        pd.DataFrame(
+            {
+                "GROUP": gidx,
+                "RA": ra,
+                "DEC": dec,
+                "LII": lii,
+                "BII": bii,
+                "FLUX": flux,
+                "CLASS": cls.astype(np.int8),
+                "GAMMA": gamma,
+                "LOGNH": lognh,
+                "EXTENT": extent,
+                "VAR_DEX": _VAR_DEX[cls],
+                "TARGET": is_target,
+            }
+        )
+        .iloc[order]
+        .reset_index(drop=True)
+    )
     return src

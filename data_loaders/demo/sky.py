@@ -37,8 +37,7 @@ FAMOUS_FIELDS = (
     ("RX J1856.5-3754", 284.15, -37.91, 70, 0.01, "high"),
 )
 #: Nearby galaxies (RA, Dec, radius deg) where extragalactic X-ray binaries are common.
-GALAXY_ZONES = ((10.68, 41.27, 1.5), (80.89, -69.76, 5.0), (13.19, -72.83, 2.5),
-                (23.46, 30.66, 0.6))
+GALAXY_ZONES = ((10.68, 41.27, 1.5), (80.89, -69.76, 5.0), (13.19, -72.83, 2.5), (23.46, 30.66, 0.6))
 
 
 def _group_sizes(n_obs: int, rng: np.random.Generator) -> np.ndarray:
@@ -46,8 +45,7 @@ def _group_sizes(n_obs: int, rng: np.random.Generator) -> np.ndarray:
     sizes = []
     total = 0
     while total < n_obs:
-        k = np.where(rng.random(4096) < 0.8, 1,
-                     np.minimum(rng.zipf(1.9, 4096) + 1, 40))
+        k = np.where(rng.random(4096) < 0.8, 1, np.minimum(rng.zipf(1.9, 4096) + 1, 40))
         sizes.append(k)
         total += int(k.sum())
     s = np.concatenate(sizes)
@@ -112,13 +110,15 @@ def make_groups(n_obs: int, rng: np.random.Generator) -> pd.DataFrame:
     ra, dec = _random_centres(sizes.size, rng)
     spread = np.where(sizes > 1, rng.uniform(0.0, 0.06, sizes.size), 0.0)
     spread = np.where((sizes > 3) & (rng.random(sizes.size) < 0.3), 0.3, spread)  # small mosaics
-    g = pd.DataFrame({
-        "NAME": [f[0] for f in famous] + [""] * sizes.size,
-        "RA": np.r_[[f[1] for f in famous], ra],
-        "DEC": np.r_[[f[2] for f in famous], dec],
-        "N_OBS": np.r_[[f[3] for f in famous], sizes].astype(np.int64),
-        "SPREAD": np.r_[[f[4] for f in famous], spread],
-    })
+    g = pd.DataFrame(
+        {
+            "NAME": [f[0] for f in famous] + [""] * sizes.size,
+            "RA": np.r_[[f[1] for f in famous], ra],
+            "DEC": np.r_[[f[2] for f in famous], dec],
+            "N_OBS": np.r_[[f[3] for f in famous], sizes].astype(np.int64),
+            "SPREAD": np.r_[[f[4] for f in famous], spread],
+        }
+    )
     gal = SkyCoord(ra=g.RA.to_numpy() * u.deg, dec=g.DEC.to_numpy() * u.deg).galactic
     g["BII"] = gal.b.deg
     env = np.where(np.abs(g.BII) < 10, "plane", "high").astype(object)
@@ -137,8 +137,7 @@ def make_observations(groups: pd.DataFrame, rng: np.random.Generator) -> pd.Data
     spread = groups.SPREAD.to_numpy()[gidx]
     ang = rng.uniform(0, 2 * np.pi, n)
     r = spread * np.sqrt(rng.random(n))
-    ra, dec = offset_radec(groups.RA.to_numpy()[gidx], groups.DEC.to_numpy()[gidx],
-                           r * np.cos(ang), r * np.sin(ang))
+    ra, dec = offset_radec(groups.RA.to_numpy()[gidx], groups.DEC.to_numpy()[gidx], r * np.cos(ang), r * np.sin(ang))
     deep = groups.N_OBS.to_numpy()[gidx] >= 10
     logt = np.clip(rng.normal(np.where(deep, 4.7, 4.4), 0.3), 3.7, 5.12)
     pn_on = 10**logt
@@ -161,35 +160,38 @@ def make_observations(groups: pd.DataFrame, rng: np.random.Generator) -> pd.Data
     pn_on = np.where(pn_off, np.nan, pn_on)
     m1_on = np.where(m1_off, np.nan, m1_on)
     rank = np.argsort(np.argsort(start, kind="stable"), kind="stable")
-    obs_id = np.char.add(np.char.add("0", np.char.zfill((1000 + rank // 3).astype("U5"), 5)),
-                         np.char.add(np.char.zfill((rank % 3 + 1).astype("U2"), 2), "01"))
+    obs_id = np.char.add(
+        np.char.add("0", np.char.zfill((1000 + rank // 3).astype("U5"), 5)),
+        np.char.add(np.char.zfill((rank % 3 + 1).astype("U2"), 2), "01"),
+    )
     obs_class = rng.choice(6, size=n, p=[0.42, 0.2, 0.15, 0.1, 0.08, 0.05]).astype(np.int32)
     obs_class[rng.random(n) < 0.004] = -1
     obs_class[rng.integers(n)] = -1  # always at least one TNULL null
     high_bkg = rng.random(n) < 0.1
     bkg = rng.lognormal(0.0, 0.3, n) * np.where(high_bkg, 3.0, 1.0)
     filters = np.array(["Thin1", "Medium", "Thick"])
-    pn_modes = np.array(["PrimeFullWindow", "PrimeFullWindowExtended", "PrimeLargeWindow",
-                         "PrimeSmallWindow"])
-    obs = pd.DataFrame({
-        "OBS_ID": obs_id.astype(object),
-        "RA_PNT": ra,
-        "DEC_PNT": dec,
-        "MJD_START": start,
-        "MJD_STOP": stop,
-        "REVOLUT": ((start - MJD_REV0) / REV_PERIOD_D).astype(np.int32),
-        "PN_ONTIME": pn_on,
-        "M1_ONTIME": m1_on,
-        "M2_ONTIME": m2_on,
-        "FIELD_RADIUS": np.full(n, FIELD_RADIUS_DEG),
-        "GROUP": gidx.astype(np.int64),
-        "OBS_CLASS": obs_class,
-        "HIGH_BACKGROUND": high_bkg,
-        "BKG_SCALE": bkg,
-        "PN_FILTER": filters[rng.choice(3, n, p=[0.4, 0.45, 0.15])].astype(object),
-        "MOS_FILTER": filters[rng.choice(3, n, p=[0.35, 0.5, 0.15])].astype(object),
-        "PN_SUBMODE": pn_modes[rng.choice(4, n, p=[0.62, 0.2, 0.1, 0.08])].astype(object),
-    })
+    pn_modes = np.array(["PrimeFullWindow", "PrimeFullWindowExtended", "PrimeLargeWindow", "PrimeSmallWindow"])
+    obs = pd.DataFrame(
+        {
+            "OBS_ID": obs_id.astype(object),
+            "RA_PNT": ra,
+            "DEC_PNT": dec,
+            "MJD_START": start,
+            "MJD_STOP": stop,
+            "REVOLUT": ((start - MJD_REV0) / REV_PERIOD_D).astype(np.int32),
+            "PN_ONTIME": pn_on,
+            "M1_ONTIME": m1_on,
+            "M2_ONTIME": m2_on,
+            "FIELD_RADIUS": np.full(n, FIELD_RADIUS_DEG),
+            "GROUP": gidx.astype(np.int64),
+            "OBS_CLASS": obs_class,
+            "HIGH_BACKGROUND": high_bkg,
+            "BKG_SCALE": bkg,
+            "PN_FILTER": filters[rng.choice(3, n, p=[0.4, 0.45, 0.15])].astype(object),
+            "MOS_FILTER": filters[rng.choice(3, n, p=[0.35, 0.5, 0.15])].astype(object),
+            "PN_SUBMODE": pn_modes[rng.choice(4, n, p=[0.62, 0.2, 0.1, 0.08])].astype(object),
+        }
+    )
     obs = obs.sort_values("MJD_START", kind="stable").reset_index(drop=True)
     for col in ("OBS_ID", "PN_FILTER", "MOS_FILTER", "PN_SUBMODE"):
         obs[col] = obs[col].astype("str")

@@ -65,8 +65,12 @@ def spectral_lookup(gamma: np.ndarray, lognh: np.ndarray) -> tuple[np.ndarray, n
     def interp(tab: np.ndarray) -> np.ndarray:
         shape = (-1,) + (1,) * (tab.ndim - 2)
         a, b = tg.reshape(shape), tn.reshape(shape)
-        return ((1 - a) * (1 - b) * tab[g0, n0] + a * (1 - b) * tab[g0 + 1, n0]
-                + (1 - a) * b * tab[g0, n0 + 1] + a * b * tab[g0 + 1, n0 + 1])
+        return (
+            (1 - a) * (1 - b) * tab[g0, n0]
+            + a * (1 - b) * tab[g0 + 1, n0]
+            + (1 - a) * b * tab[g0, n0 + 1]
+            + a * b * tab[g0 + 1, n0 + 1]
+        )
 
     fr = interp(_FRACS)
     return fr / fr.sum(-1, keepdims=True), interp(_ECFS)

@@ -50,8 +50,13 @@ from data_loaders.export.tables import (
 from data_loaders.export.text import write_csv, write_ds9
 
 __all__ = [
-    "FORMATS", "ExportError", "ExportLimitError", "MATERIALISE_MAX_ROWS", "export_table",
-    "match_positions", "read_id_list",
+    "FORMATS",
+    "ExportError",
+    "ExportLimitError",
+    "MATERIALISE_MAX_ROWS",
+    "export_table",
+    "match_positions",
+    "read_id_list",
 ]
 
 #: Format name -> (file extension, MIME type).
@@ -65,13 +70,19 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def export_table(source: Any, target: Any, fmt: str, *, columns: Sequence[str] | None,
-                 provenance: Mapping[str, Any] | None,
-                 units: Mapping[str, str | None] | None = None,
-                 descriptions: Mapping[str, str] | None = None,
-                 max_rows: int | None = None,
-                 materialise_max_rows: int = MATERIALISE_MAX_ROWS,
-                 chunk_rows: int = CHUNK_ROWS) -> int:
+def export_table(
+    source: Any,
+    target: Any,
+    fmt: str,
+    *,
+    columns: Sequence[str] | None,
+    provenance: Mapping[str, Any] | None,
+    units: Mapping[str, str | None] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    max_rows: int | None = None,
+    materialise_max_rows: int = MATERIALISE_MAX_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
+) -> int:
     """Write ``source`` to ``target`` (a path or a stream) as ``fmt``; return rows written.
 
     ``columns`` picks and orders the columns (None: all of the first chunk). ``units``
@@ -83,8 +94,7 @@ def export_table(source: Any, target: Any, fmt: str, *, columns: Sequence[str] |
     """
     fmt = fmt.lower().strip()
     if fmt not in FORMATS:
-        raise ExportError(f"'{fmt}' is not an export format; choose one of "
-                          f"{', '.join(FORMATS)}.")
+        raise ExportError(f"'{fmt}' is not an export format; choose one of {', '.join(FORMATS)}.")
     cols = list(columns) if columns is not None else None
     rows_hint = known_rows(source)
     if rows_hint is not None:
@@ -107,14 +117,11 @@ def export_table(source: Any, target: Any, fmt: str, *, columns: Sequence[str] |
             return write_ecsv(whole, stream, unit_map, desc_map, prov)
     with open_target(target, binary) as stream:
         if fmt == "fits":
-            return write_fits(chunks, first, stream, unit_map, desc_map, prov, rows_hint,
-                              max_rows)
+            return write_fits(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
         if fmt == "parquet":
-            return write_parquet(chunks, first, stream, unit_map, desc_map, prov, rows_hint,
-                                 max_rows)
+            return write_parquet(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
         if fmt == "csv":
-            return write_csv(chunks, first, stream, unit_map, desc_map, prov, rows_hint,
-                             max_rows)
+            return write_csv(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
         return write_ds9(chunks, first, stream, prov, rows_hint, max_rows)
 
 
@@ -122,5 +129,3 @@ def export_filename(stem: str, fmt: str) -> str:
     """A download file name for ``fmt`` (``stem`` reduced to safe characters)."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "selection"
     return safe + FORMATS[fmt][0]
-
-

@@ -33,9 +33,16 @@ from data_loaders.export.frames import (
 )
 
 BLOCK = 2880
-_PROVENANCE_KEYS = {"catalogue": "CATALOG", "release": "CATREL", "selection": "SELECTN",
-                    "filters": "FILTERS", "date_utc": "DATE", "software": "CREATOR",
-                    "rows": "NROWS", "user": "EXPUSER"}
+_PROVENANCE_KEYS = {
+    "catalogue": "CATALOG",
+    "release": "CATREL",
+    "selection": "SELECTN",
+    "filters": "FILTERS",
+    "date_utc": "DATE",
+    "software": "CREATOR",
+    "rows": "NROWS",
+    "user": "EXPUSER",
+}
 _INT_FORMS = {1: ("I", ">i2"), 2: ("I", ">i2"), 4: ("J", ">i4"), 8: ("K", ">i8")}
 
 
@@ -108,29 +115,39 @@ def _records(chunk: pd.DataFrame, fields: list[_Field]) -> np.ndarray:
         elif f.kind == "int":
             fill = f.null if f.null is not None else 0
             if s.isna().any() and f.null is None:
-                raise ExportError(f"The column '{f.name}' has missing values in a later chunk "
-                                  "but was a plain integer column before; make it nullable.")
+                raise ExportError(
+                    f"The column '{f.name}' has missing values in a later chunk "
+                    "but was a plain integer column before; make it nullable."
+                )
             rec[f.name] = s.to_numpy(dtype="int64", na_value=fill)
         else:
             if kind_of(s) != "str":
                 s = s.astype("string")
             values, _ = text_values(s)
-            encoded = np.array([v.encode("ascii", "replace") for v in values],
-                               dtype=f"S{max(f.width, 1)}") if len(values) else None
+            encoded = (
+                np.array([v.encode("ascii", "replace") for v in values], dtype=f"S{max(f.width, 1)}")
+                if len(values)
+                else None
+            )
             if len(values) and max(len(v) for v in values) > f.width:
-                raise ExportError(f"The column '{f.name}' has text longer than {f.width} "
-                                  "characters after the first chunk; export it whole or "
-                                  "as Parquet.")
+                raise ExportError(
+                    f"The column '{f.name}' has text longer than {f.width} "
+                    "characters after the first chunk; export it whole or "
+                    "as Parquet."
+                )
             if encoded is not None:
                 rec[f.name] = encoded
     return rec
 
 
-def _header(fields: list[_Field], units: Mapping[str, str | None],
-            descriptions: Mapping[str, str], provenance: Mapping[str, str],
-            rows: int) -> fits.Header:
-    cols = [fits.Column(name=f.name, format=f.tform, unit=fits_unit(units.get(f.name)),
-                        null=f.null) for f in fields]
+def _header(
+    fields: list[_Field],
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+    rows: int,
+) -> fits.Header:
+    cols = [fits.Column(name=f.name, format=f.tform, unit=fits_unit(units.get(f.name)), null=f.null) for f in fields]
     hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
     header = hdu.header
     header["NAXIS2"] = rows
@@ -151,26 +168,32 @@ def _header(fields: list[_Field], units: Mapping[str, str | None],
     return header
 
 
-def _rewrite_int_card(stream: IO[bytes], header_at: int, header_text: str, key: str,
-                      value: int, comment: str | None = None) -> None:
+def _rewrite_int_card(
+    stream: IO[bytes], header_at: int, header_text: str, key: str, value: int, comment: str | None = None
+) -> None:
     for i in range(0, len(header_text), 80):
-        if header_text[i: i + 8].rstrip() == key:
+        if header_text[i : i + 8].rstrip() == key:
             card = fits.Card(key, value, comment).image
             stream.seek(header_at + i)
             stream.write(card.encode("ascii"))
             return
 
 
-def write_fits(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[bytes],
-               units: Mapping[str, str | None], descriptions: Mapping[str, str],
-               provenance: Mapping[str, str], rows_hint: int | None,
-               max_rows: int | None) -> int:
+def write_fits(
+    chunks: Iterator[pd.DataFrame],
+    first: pd.DataFrame,
+    stream: IO[bytes],
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+    rows_hint: int | None,
+    max_rows: int | None,
+) -> int:
     """Write ``first`` then every chunk as one BINTABLE; returns the number of rows."""
     seekable = rows_hint is not None or _seekable(stream)
     if not seekable:
         with tempfile.TemporaryFile() as spool:
-            rows = write_fits(chunks, first, spool, units, descriptions, provenance, None,
-                              max_rows)
+            rows = write_fits(chunks, first, spool, units, descriptions, provenance, None, max_rows)
             spool.seek(0)
             shutil.copyfileobj(spool, stream)
         return rows
@@ -193,14 +216,11 @@ def write_fits(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[b
         nbytes += len(data)
     stream.write(b"\x00" * (-nbytes % BLOCK))
     if rows_hint is not None and rows != rows_hint:
-        raise ExportError(f"The table changed while it was exported ({rows} rows, not "
-                          f"{rows_hint}).")
+        raise ExportError(f"The table changed while it was exported ({rows} rows, not {rows_hint}).")
     if rows_hint is None:
         end = stream.tell()
-        _rewrite_int_card(stream, header_at, header_text, "NAXIS2", rows,
-                          header.comments["NAXIS2"] or None)
-        _rewrite_int_card(stream, header_at, header_text, "NROWS", rows,
-                          header.comments["NROWS"])
+        _rewrite_int_card(stream, header_at, header_text, "NAXIS2", rows, header.comments["NAXIS2"] or None)
+        _rewrite_int_card(stream, header_at, header_text, "NROWS", rows, header.comments["NROWS"])
         stream.seek(end)
     return rows
 

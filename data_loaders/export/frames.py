@@ -19,8 +19,19 @@ from data_loaders.errors import XmmExplorerError
 #: Rows per chunk when a whole in-memory frame is exported in pieces.
 CHUNK_ROWS = 100_000
 
-_ASCII = {"∞": "inf", "°": "deg", "′": "arcmin", "″": "arcsec", "−": "-", "…": "...",
-          "×": "x", "≤": "<=", "≥": ">=", "–": "-", "—": "-"}
+_ASCII = {
+    "∞": "inf",
+    "°": "deg",
+    "′": "arcmin",
+    "″": "arcsec",
+    "−": "-",
+    "…": "...",
+    "×": "x",
+    "≤": "<=",
+    "≥": ">=",
+    "–": "-",
+    "—": "-",
+}
 
 
 class ExportError(XmmExplorerError, ValueError):
@@ -64,12 +75,12 @@ def ascii_text(text: str) -> str:
 def column_units(names: Iterable[str], units: Mapping[str, Any] | None) -> dict[str, str | None]:
     """Unit of every exported column: the caller's, else the schema's, else None."""
     units = units or {}
-    return {n: (str(units[n]) if units.get(n) is not None else None) if n in units
-            else schema.unit_of(n) for n in names}
+    return {
+        n: (str(units[n]) if units.get(n) is not None else None) if n in units else schema.unit_of(n) for n in names
+    }
 
 
-def column_descriptions(names: Iterable[str], descriptions: Mapping[str, str] | None
-                        ) -> dict[str, str]:
+def column_descriptions(names: Iterable[str], descriptions: Mapping[str, str] | None) -> dict[str, str]:
     descriptions = descriptions or {}
     return {n: descriptions.get(n) or schema.describe(n) for n in names}
 
@@ -87,8 +98,10 @@ def kind_of(series: pd.Series) -> str:
         return "float"
     if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         return "str"
-    raise ExportError(f"The column '{series.name}' has the type {dtype}, which cannot be "
-                      "exported; convert it to numbers or text first.")
+    raise ExportError(
+        f"The column '{series.name}' has the type {dtype}, which cannot be "
+        "exported; convert it to numbers or text first."
+    )
 
 
 def numpy_dtype(series: pd.Series) -> np.dtype:
@@ -113,28 +126,26 @@ def _dask(frame: Any) -> bool:
     return type(frame).__module__.startswith("dask")
 
 
-def iter_chunks(source: Any, columns: list[str] | None, chunk_rows: int = CHUNK_ROWS
-                ) -> Iterator[pd.DataFrame]:
+def iter_chunks(source: Any, columns: list[str] | None, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """DataFrame chunks of ``source`` (a DataFrame, a dask DataFrame or an iterable of
     DataFrames) restricted to ``columns``; whole frames are sliced, never copied entire."""
     if isinstance(source, pd.DataFrame):
-        pieces: Iterable[pd.DataFrame] = (source.iloc[i: i + chunk_rows]
-                                          for i in range(0, len(source), chunk_rows))
+        pieces: Iterable[pd.DataFrame] = (source.iloc[i : i + chunk_rows] for i in range(0, len(source), chunk_rows))
     elif _dask(source):
         pieces = (source.get_partition(i).compute() for i in range(source.npartitions))
     elif isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
         pieces = source
     else:
-        raise ExportError(f"Cannot export a {type(source).__name__}; pass a DataFrame or an "
-                          "iterator of DataFrame chunks.")
+        raise ExportError(
+            f"Cannot export a {type(source).__name__}; pass a DataFrame or an iterator of DataFrame chunks."
+        )
     for piece in pieces:
         if not isinstance(piece, pd.DataFrame):
             raise ExportError(f"An export chunk is a {type(piece).__name__}, not a DataFrame.")
         if columns is not None:
             missing = [c for c in columns if c not in piece.columns]
             if missing:
-                raise ExportError(f"The table has no column {', '.join(map(repr, missing))} "
-                                  "to export.")
+                raise ExportError(f"The table has no column {', '.join(map(repr, missing))} to export.")
             piece = piece[list(columns)]
         yield piece.reset_index(drop=True)
 
@@ -145,14 +156,15 @@ def known_rows(source: Any) -> int | None:
 
 def check_limit(rows: int, max_rows: int | None) -> None:
     if max_rows is not None and rows > max_rows:
-        raise ExportLimitError(f"This export is limited to {max_rows:,} rows and the selection "
-                               f"has more; narrow the selection or sign in for larger exports.")
+        raise ExportLimitError(
+            f"This export is limited to {max_rows:,} rows and the selection "
+            f"has more; narrow the selection or sign in for larger exports."
+        )
 
 
 def empty_frame(columns: list[str]) -> pd.DataFrame:
     """A zero-row frame with the schema's dtypes, for exports of an empty selection."""
-    dtypes = {"K": "int64", "J": "int32", "I": "int16", "B": "uint8", "E": "float32",
-              "D": "float64", "L": "bool"}
+    dtypes = {"K": "int64", "J": "int32", "I": "int16", "B": "uint8", "E": "float32", "D": "float64", "L": "bool"}
     out = {}
     for name in columns:
         col = schema.COLUMNS_BY_NAME.get(name)

@@ -42,22 +42,25 @@ def _unit(text: str | None) -> u.UnitBase | None:
         return u.Unit(text, parse_strict="silent")
 
 
-def materialise(first: pd.DataFrame, chunks: Iterator[pd.DataFrame], fmt: str,
-                max_rows: int | None, limit: int) -> pd.DataFrame:
+def materialise(
+    first: pd.DataFrame, chunks: Iterator[pd.DataFrame], fmt: str, max_rows: int | None, limit: int
+) -> pd.DataFrame:
     """All chunks as one frame, refusing more than ``limit`` rows for this format."""
     parts, rows = [], 0
     for chunk in _chain(first, chunks):
         rows += len(chunk)
         check_limit(rows, max_rows)
         if rows > limit:
-            raise ExportError(f"{fmt.upper()} export is limited to {limit:,} rows; choose FITS "
-                              "or Parquet for larger selections.")
+            raise ExportError(
+                f"{fmt.upper()} export is limited to {limit:,} rows; choose FITS or Parquet for larger selections."
+            )
         parts.append(chunk)
     return pd.concat(parts, ignore_index=True) if parts else first
 
 
-def to_astropy(frame: pd.DataFrame, units: Mapping[str, str | None],
-               descriptions: Mapping[str, str], votable: bool = False) -> Table:
+def to_astropy(
+    frame: pd.DataFrame, units: Mapping[str, str | None], descriptions: Mapping[str, str], votable: bool = False
+) -> Table:
     """An astropy Table with units, descriptions and masks for missing values.
 
     For VOTable, int8 becomes int16 and unsigned wider than 8 bits the next signed type.
@@ -84,13 +87,19 @@ def to_astropy(frame: pd.DataFrame, units: Mapping[str, str | None],
             data = s.to_numpy(dtype=np_type, na_value=0)
         cls = MaskedColumn if missing.any() else Column
         kwargs = {"mask": missing} if missing.any() else {}
-        table[name] = cls(data, name=name, unit=_unit(units.get(name)),
-                          description=descriptions.get(name) or None, **kwargs)
+        table[name] = cls(
+            data, name=name, unit=_unit(units.get(name)), description=descriptions.get(name) or None, **kwargs
+        )
     return table
 
 
-def write_votable(frame: pd.DataFrame, stream: IO[bytes], units: Mapping[str, str | None],
-                  descriptions: Mapping[str, str], provenance: Mapping[str, str]) -> int:
+def write_votable(
+    frame: pd.DataFrame,
+    stream: IO[bytes],
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+) -> int:
     from astropy.io.votable import from_table
     from astropy.io.votable.tree import Info
 
@@ -108,16 +117,22 @@ def write_votable(frame: pd.DataFrame, stream: IO[bytes], units: Mapping[str, st
     return len(frame)
 
 
-def write_ecsv(frame: pd.DataFrame, stream: IO[str], units: Mapping[str, str | None],
-               descriptions: Mapping[str, str], provenance: Mapping[str, str]) -> int:
+def write_ecsv(
+    frame: pd.DataFrame,
+    stream: IO[str],
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+) -> int:
     table = to_astropy(frame, units, descriptions)
     table.meta["provenance"] = dict(provenance)
     table.write(stream, format="ascii.ecsv")
     return len(frame)
 
 
-def _arrow_schema(first: pd.DataFrame, units: Mapping[str, str | None],
-                  descriptions: Mapping[str, str], provenance: Mapping[str, str]) -> pa.Schema:
+def _arrow_schema(
+    first: pd.DataFrame, units: Mapping[str, str | None], descriptions: Mapping[str, str], provenance: Mapping[str, str]
+) -> pa.Schema:
     base = pa.Schema.from_pandas(first, preserve_index=False)
     fields = []
     for field in base:
@@ -134,10 +149,16 @@ def _arrow_schema(first: pd.DataFrame, units: Mapping[str, str | None],
     return pa.schema(fields, metadata=meta)
 
 
-def write_parquet(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: Any,
-                  units: Mapping[str, str | None], descriptions: Mapping[str, str],
-                  provenance: Mapping[str, str], rows_hint: int | None,
-                  max_rows: int | None) -> int:
+def write_parquet(
+    chunks: Iterator[pd.DataFrame],
+    first: pd.DataFrame,
+    stream: Any,
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+    rows_hint: int | None,
+    max_rows: int | None,
+) -> int:
     """Parquet through ``ParquetWriter``: one row group per chunk, nothing held whole.
 
     Units and descriptions are field metadata; provenance is schema metadata (JSON under
@@ -152,8 +173,7 @@ def write_parquet(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: A
             try:
                 table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise ExportError(f"A later chunk does not match the first one's column types "
-                                  f"({exc}).") from None
+                raise ExportError(f"A later chunk does not match the first one's column types ({exc}).") from None
             writer.write_table(table)
         if rows_hint is None:
             writer.add_key_value_metadata({"xmm_explorer.rows": str(rows)})

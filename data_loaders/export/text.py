@@ -22,10 +22,16 @@ def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.Dat
     yield from rest
 
 
-def write_csv(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[str],
-              units: Mapping[str, str | None], descriptions: Mapping[str, str],
-              provenance: Mapping[str, str], rows_hint: int | None,
-              max_rows: int | None) -> int:
+def write_csv(
+    chunks: Iterator[pd.DataFrame],
+    first: pd.DataFrame,
+    stream: IO[str],
+    units: Mapping[str, str | None],
+    descriptions: Mapping[str, str],
+    provenance: Mapping[str, str],
+    rows_hint: int | None,
+    max_rows: int | None,
+) -> int:
     """CSV with leading '# key: value' provenance and '# column NAME [unit]: ...' lines.
 
     The comment lines are ASCII (inf, deg) because astropy's fast CSV reader is.
@@ -36,8 +42,7 @@ def write_csv(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[st
         stream.write(ascii_text(f"# {key}: {value}") + "\n")
     for name in first.columns:
         unit = f" [{units[name]}]" if units.get(name) else ""
-        stream.write(ascii_text(f"# column {name}{unit}: {descriptions.get(name) or ''}")
-                     .rstrip() + "\n")
+        stream.write(ascii_text(f"# column {name}{unit}: {descriptions.get(name) or ''}").rstrip() + "\n")
     first.iloc[:0].to_csv(stream, index=False, lineterminator="\n")
     rows = 0
     for chunk in _chain(first, chunks):
@@ -54,9 +59,14 @@ def _pick(frame: pd.DataFrame, *names: str) -> str | None:
     return next((lower[n.lower()] for n in names if n.lower() in lower), None)
 
 
-def write_ds9(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[str],
-              provenance: Mapping[str, str], rows_hint: int | None,
-              max_rows: int | None) -> int:
+def write_ds9(
+    chunks: Iterator[pd.DataFrame],
+    first: pd.DataFrame,
+    stream: IO[str],
+    provenance: Mapping[str, str],
+    rows_hint: int | None,
+    max_rows: int | None,
+) -> int:
     """A DS9 region file: one fk5 ``circle(ra,dec,r")`` per row, labelled with IAUNAME.
 
     The radius is ``DS9_POSERR_SCALE`` x POSERR, at least ``DS9_MIN_RADIUS_ARCSEC``.
@@ -64,16 +74,17 @@ def write_ds9(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[st
     ra_col = _pick(first, "RA", "SC_RA")
     dec_col = _pick(first, "DEC", "SC_DEC")
     if ra_col is None or dec_col is None:
-        raise ExportError("A DS9 region file needs RA and DEC columns; include them in the "
-                          "export.")
+        raise ExportError("A DS9 region file needs RA and DEC columns; include them in the export.")
     err_col = _pick(first, "POSERR", "SC_POSERR")
     name_col = _pick(first, "IAUNAME", "SRCID", "DETID")
     stream.write("# Region file format: DS9 version 4.1\n")
     stream.write("# XMM Explorer export\n")
     for key, value in provenance.items():
         stream.write(ascii_text(f"# {key}: {value}") + "\n")
-    stream.write('global color=cyan width=1 font="helvetica 10 normal roman" select=1 '
-                 "edit=1 move=1 delete=1 include=1 source=1\n")
+    stream.write(
+        'global color=cyan width=1 font="helvetica 10 normal roman" select=1 '
+        "edit=1 move=1 delete=1 include=1 source=1\n"
+    )
     stream.write("fk5\n")
     rows = 0
     for chunk in _chain(first, chunks):
@@ -88,8 +99,7 @@ def write_ds9(chunks: Iterator[pd.DataFrame], first: pd.DataFrame, stream: IO[st
             radius = np.full(len(chunk), DS9_MIN_RADIUS_ARCSEC)
         if name_col is not None:
             labels = chunk[name_col].astype(object).where(chunk[name_col].notna(), "")
-            labels = labels.map(lambda v: ascii_text(str(v)).replace("{", "(")
-                                .replace("}", ")")).to_numpy()
+            labels = labels.map(lambda v: ascii_text(str(v)).replace("{", "(").replace("}", ")")).to_numpy()
         else:
             labels = np.full(len(chunk), "", dtype=object)
         lines = []

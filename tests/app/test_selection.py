@@ -41,17 +41,19 @@ def frame() -> pd.DataFrame:
     hr[rng.random(N) < 0.05] = np.nan
     var = pd.array(rng.random(N) < 0.2, dtype="boolean")
     var[rng.random(N) < 0.05] = pd.NA
-    return pd.DataFrame({
-        "SRCID": 201_000_000_000_000 + rng.integers(0, 500, N),
-        "RA": rng.uniform(8, 13, N),
-        "DEC": rng.uniform(39, 43, N),
-        "EP_8_FLUX": flux.astype("float32"),
-        "EP_HR1": rng.uniform(-1, 1, N),
-        "EP_HR2": hr,
-        "SUM_FLAG": pd.array(rng.integers(0, 5, N), dtype="Int16"),
-        "VAR_FLAG": var,
-        "OBS_ID": rng.choice(["0123456789", "0200000101", "0300000201"], N),
-    })
+    return pd.DataFrame(
+        {
+            "SRCID": 201_000_000_000_000 + rng.integers(0, 500, N),
+            "RA": rng.uniform(8, 13, N),
+            "DEC": rng.uniform(39, 43, N),
+            "EP_8_FLUX": flux.astype("float32"),
+            "EP_HR1": rng.uniform(-1, 1, N),
+            "EP_HR2": hr,
+            "SUM_FLAG": pd.array(rng.integers(0, 5, N), dtype="Int16"),
+            "VAR_FLAG": var,
+            "OBS_ID": rng.choice(["0123456789", "0200000101", "0300000201"], N),
+        }
+    )
 
 
 def test_range_inclusive_open_and_nan(frame):
@@ -74,13 +76,10 @@ def test_range_inclusive_open_and_nan(frame):
 
 def test_in_istrue_ids(frame):
     flags = frame["SUM_FLAG"]
-    assert np.array_equal(In("SUM_FLAG", (0, 1)).evaluate(frame),
-                          flags.isin([0, 1]).to_numpy(dtype=bool))
-    assert np.array_equal(In("OBS_ID", "0123456789").evaluate(frame),
-                          (frame["OBS_ID"] == "0123456789").to_numpy())
+    assert np.array_equal(In("SUM_FLAG", (0, 1)).evaluate(frame), flags.isin([0, 1]).to_numpy(dtype=bool))
+    assert np.array_equal(In("OBS_ID", "0123456789").evaluate(frame), (frame["OBS_ID"] == "0123456789").to_numpy())
     var = frame["VAR_FLAG"]
-    assert np.array_equal(IsTrue("VAR_FLAG").evaluate(frame),
-                          var.fillna(False).to_numpy(dtype=bool))
+    assert np.array_equal(IsTrue("VAR_FLAG").evaluate(frame), var.fillna(False).to_numpy(dtype=bool))
     ids = frame["SRCID"].unique()[:7]
     sel = Ids("SRCID", list(reversed(ids.tolist())) + [int(ids[0])])
     assert sel.values == tuple(sorted(int(i) for i in ids))
@@ -98,8 +97,9 @@ def test_box_orders_corners(frame):
 def test_lasso_concave_polygon():
     # A "U": the notch x in (1, 2), y > 1 is outside although inside the bounding box.
     u_shape = [(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)]
-    pts = pd.DataFrame({"x": [0.5, 1.5, 1.5, 2.5, 1.5, 3.5, -0.1, np.nan],
-                        "y": [2.5, 2.0, 0.5, 2.5, 2.9, 1.0, 1.0, 1.0]})
+    pts = pd.DataFrame(
+        {"x": [0.5, 1.5, 1.5, 2.5, 1.5, 3.5, -0.1, np.nan], "y": [2.5, 2.0, 0.5, 2.5, 2.9, 1.0, 1.0, 1.0]}
+    )
     expected = [True, False, True, True, False, False, False, False]
     assert Lasso("x", "y", u_shape).evaluate(pts).tolist() == expected
 
@@ -119,8 +119,7 @@ def test_lasso_matches_grid_count():
 
 def test_cone_matches_astropy_separation(frame):
     centre = SkyCoord(10.6847 * u.deg, 41.269 * u.deg)
-    sep = centre.separation(SkyCoord(frame["RA"].to_numpy() * u.deg,
-                                     frame["DEC"].to_numpy() * u.deg)).deg
+    sep = centre.separation(SkyCoord(frame["RA"].to_numpy() * u.deg, frame["DEC"].to_numpy() * u.deg)).deg
     for radius in (0.01, 0.5, 2.0):
         mask = Cone(10.6847, 41.269, radius).evaluate(frame)
         clear = np.abs(sep - radius) > 1e-9
@@ -153,8 +152,7 @@ def test_combinations_and_de_morgan(frame):
 
 
 def test_columns_lists_what_is_read():
-    sel = (Range("EP_8_FLUX", 1e-14) & Cone(1, 2, 0.1)) | ~Lasso("EP_HR1", "EP_HR2",
-                                                                  [(0, 0), (1, 0), (0, 1)])
+    sel = (Range("EP_8_FLUX", 1e-14) & Cone(1, 2, 0.1)) | ~Lasso("EP_HR1", "EP_HR2", [(0, 0), (1, 0), (0, 1)])
     assert sel.columns() == ("DEC", "EP_8_FLUX", "EP_HR1", "EP_HR2", "RA")
 
 
@@ -174,8 +172,11 @@ def test_describe():
 
 def _all_nodes():
     return Or(
-        And(Range("EP_8_FLUX", 1.234567890123e-14, None, lo_open=True),
-            Cone(10.6847, 41.269, 0.5), In("OBS_ID", ("0123456789", "0200000101"))),
+        And(
+            Range("EP_8_FLUX", 1.234567890123e-14, None, lo_open=True),
+            Cone(10.6847, 41.269, 0.5),
+            In("OBS_ID", ("0123456789", "0200000101")),
+        ),
         Not(IsTrue("VAR_FLAG")),
         Box("RA", "DEC", 1.5, 2.5, -3.0, 3.0),
         Lasso("EP_HR1", "EP_HR2", [(0.1, 0.2), (0.3, 0.4), (0.5, -0.1)]),
@@ -200,19 +201,22 @@ def test_ids_url_is_compact():
     assert from_url(ids.to_url()) == ids
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"t": "eval", "c": "RA"}, "not a known selection type"),
-    ({"t": "range", "c": "RA", "lo": "__import__('os')"}, "must be a number"),
-    ({"t": "range", "c": "RA); DROP TABLE", "lo": 1}, "not a valid column name"),
-    ({"t": "range", "c": "RA", "lo": 1, "code": "x"}, "unexpected fields"),
-    ({"t": "and", "a": "not a list"}, "must be a list"),
-    ({"t": "in", "c": "RA", "v": [{"x": 1}]}, "numbers, text"),
-    ({"t": "box", "x": "RA", "y": "DEC", "b": [1, 2, 3]}, "4 bounds"),
-    ({"t": "cone", "p": [1, 95, 1]}, "outside"),
-    ({"t": "lasso", "x": "a", "y": "b", "v": [[0, 0], [1, 1]]}, "at least 3"),
-    (["t", "range"], "must be an object"),
-    ({"t": "range"}, "lacks the field"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"t": "eval", "c": "RA"}, "not a known selection type"),
+        ({"t": "range", "c": "RA", "lo": "__import__('os')"}, "must be a number"),
+        ({"t": "range", "c": "RA); DROP TABLE", "lo": 1}, "not a valid column name"),
+        ({"t": "range", "c": "RA", "lo": 1, "code": "x"}, "unexpected fields"),
+        ({"t": "and", "a": "not a list"}, "must be a list"),
+        ({"t": "in", "c": "RA", "v": [{"x": 1}]}, "numbers, text"),
+        ({"t": "box", "x": "RA", "y": "DEC", "b": [1, 2, 3]}, "4 bounds"),
+        ({"t": "cone", "p": [1, 95, 1]}, "outside"),
+        ({"t": "lasso", "x": "a", "y": "b", "v": [[0, 0], [1, 1]]}, "at least 3"),
+        (["t", "range"], "must be an object"),
+        ({"t": "range"}, "lacks the field"),
+    ],
+)
 def test_from_json_rejects(payload, message):
     with pytest.raises(SelectionError, match=message):
         from_json(payload)
@@ -247,8 +251,7 @@ def test_dask_equals_pandas(frame):
     lazy = sel.evaluate(ddf)
     assert type(lazy).__module__.startswith("dask")
     assert np.array_equal(lazy.compute().to_numpy(), sel.evaluate(frame))
-    assert np.array_equal(ddf[lazy].compute()["SRCID"].to_numpy(),
-                          frame[sel.evaluate(frame)]["SRCID"].to_numpy())
+    assert np.array_equal(ddf[lazy].compute()["SRCID"].to_numpy(), frame[sel.evaluate(frame)]["SRCID"].to_numpy())
 
 
 def test_invalid_construction():

@@ -34,8 +34,7 @@ def test_exact_size_and_every_schema_column_with_dtype(demo):
     det = demo.detections
     assert len(det) == N
     assert list(det.columns) == [c.name for c in COLUMNS]
-    kinds = {"K": "int64", "J": "int32", "I": "int16", "E": "float32", "D": "float64",
-             "L": "bool"}
+    kinds = {"K": "int64", "J": "int32", "I": "int16", "E": "float32", "D": "float64", "L": "bool"}
     for c in COLUMNS:
         if c.is_string:
             assert pd.api.types.is_string_dtype(det[c.name]), c.name
@@ -47,8 +46,7 @@ def test_exact_size_and_every_schema_column_with_dtype(demo):
 
 def test_deterministic_and_seed_dependent(demo, tmp_path):
     again = generate_demo(N, seed=7)
-    for name in ("detections", "classifications", "counterparts", "longterm", "truth",
-                 "observations"):
+    for name in ("detections", "classifications", "counterparts", "longterm", "truth", "observations"):
         pd.testing.assert_frame_equal(getattr(demo, name), getattr(again, name))
     other = generate_demo(N, seed=8)
     assert not np.array_equal(other.detections.RA.to_numpy(), demo.detections.RA.to_numpy())
@@ -81,9 +79,11 @@ def test_fits_conforms_to_schema(files):
 
 
 def test_added_value_tables_use_schema_names(demo):
-    for table, spec in ((demo.classifications, CLASSIFICATION_COLUMNS),
-                        (demo.counterparts, COUNTERPART_COLUMNS),
-                        (demo.longterm, LONGTERM_COLUMNS)):
+    for table, spec in (
+        (demo.classifications, CLASSIFICATION_COLUMNS),
+        (demo.counterparts, COUNTERPART_COLUMNS),
+        (demo.longterm, LONGTERM_COLUMNS),
+    ):
         assert list(table.columns) == [s[0] for s in spec]
         for name, dtype, _u, _d in spec:
             if dtype != "str":
@@ -130,8 +130,7 @@ def test_physical_sanity(demo):
         assert hr.dropna().between(-1, 1).all()
     five = sum(det[f"EP_{b}_FLUX"].astype(np.float64) for b in range(1, 6))
     np.testing.assert_allclose(det.EP_8_FLUX, five, rtol=1e-4)
-    np.testing.assert_allclose(det.EP_6_FLUX, sum(det[f"EP_{b}_FLUX"].astype(np.float64)
-                                                  for b in (1, 2, 3)), rtol=1e-4)
+    np.testing.assert_allclose(det.EP_6_FLUX, sum(det[f"EP_{b}_FLUX"].astype(np.float64) for b in (1, 2, 3)), rtol=1e-4)
     flux = det.EP_8_FLUX
     assert flux.min() > 1e-16 and flux.max() > 1e-11 and 1e-15 < flux.median() < 1e-13
     per_src = det.groupby("SRCID").size()
@@ -158,8 +157,7 @@ def test_physical_sanity(demo):
 
 def test_planted_transients_vary_by_their_factor(demo):
     det, truth, lt = demo.detections, demo.truth.set_index("SRCID"), demo.longterm
-    assert set(truth.PLANTED) <= {"", "rising", "falling", "long_term", "short_term",
-                                  "new_source"}
+    assert set(truth.PLANTED) <= {"", "rising", "falling", "long_term", "short_term", "new_source"}
     assert TRUE_CLASSES_OK(truth)
     checked = good = 0
     for kind in ("rising", "falling", "long_term"):
