@@ -12,10 +12,9 @@ from tqdm import tqdm
 
 from data_loaders.demo import added_value
 from data_loaders.demo.catalogue import build_catalogue
-from data_loaders.demo.detections import expected_detections, observe, trim_to
+from data_loaders.demo.detections import observe_enough, trim_to
 from data_loaders.demo.fits_writer import write_catalogue_fits
 from data_loaders.demo.planting import PLANTED_KINDS
-from data_loaders.demo.population import make_sources
 from data_loaders.demo.sky import make_groups, make_observations
 from data_loaders.schema import CLASS_NAMES
 
@@ -77,17 +76,8 @@ def generate_demo(n_detections: int = 1_000_000, seed: int = 42, progress: bool 
     n_obs = max(4, round(n_detections / 75))
     groups = make_groups(n_obs, rng)
     obs = make_observations(groups, rng)
-    density = 1.15 * n_detections / max(expected_detections(groups, obs), 1e-9)
     bar.update(1)
-    for _attempt in range(8):
-        src = make_sources(groups, obs, density, rng)
-        pairs, plant = observe(src, obs, rng)
-        n_det = int(pairs.detected.sum())
-        if n_det >= n_detections:
-            break
-        density *= 1.3 * n_detections / max(n_det, 1)
-    else:  # pragma: no cover - only for absurd inputs
-        raise RuntimeError("could not reach the requested number of detections")
+    src, pairs, plant = observe_enough(groups, obs, n_detections, rng)
     bar.update(1)
     pairs = trim_to(pairs, len(src), n_detections, rng)
     det = pairs.take(np.flatnonzero(pairs.detected))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from data_loaders.demo import planting
-from data_loaders.demo.population import flux_limit, n_brighter
+from data_loaders.demo.population import flux_limit, make_sources, n_brighter
 from data_loaders.demo.sky import FIELD_RADIUS_DEG, tangent_offsets
 from data_loaders.demo.spectra import BKG_RATE, spectral_lookup
 
@@ -124,3 +124,20 @@ def trim_to(pairs: Pairs, n_src: int, n_detections: int, rng: np.random.Generato
         keep |= pairs.src == last
         pairs.det_ml[drop] = np.minimum(pairs.det_ml[drop], ML_MIN - 0.5)
     return pairs.take(np.flatnonzero(keep))
+
+
+def observe_enough(groups, obs: pd.DataFrame, n_detections: int, rng: np.random.Generator):
+    """Draw sources and observe them, raising the source density until at least ``n_detections`` are seen.
+
+    Returns ``(sources, pairs, plant)`` as :func:`make_sources` and :func:`observe` give them;
+    the caller trims the pairs to exactly ``n_detections`` with :func:`trim_to`.
+    """
+    density = 1.15 * n_detections / max(expected_detections(groups, obs), 1e-9)
+    for _attempt in range(8):
+        src = make_sources(groups, obs, density, rng)
+        pairs, plant = observe(src, obs, rng)
+        n_det = int(pairs.detected.sum())
+        if n_det >= n_detections:
+            return src, pairs, plant
+        density *= 1.3 * n_detections / max(n_det, 1)
+    raise RuntimeError("could not reach the requested number of detections")  # pragma: no cover - absurd inputs

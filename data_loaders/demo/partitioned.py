@@ -51,8 +51,7 @@ from astropy_healpix import HEALPix
 
 from data_loaders import schema
 from data_loaders.demo.catalogue import build_catalogue
-from data_loaders.demo.detections import expected_detections, observe, trim_to
-from data_loaders.demo.population import make_sources
+from data_loaders.demo.detections import observe_enough, trim_to
 from data_loaders.demo.sky import make_groups, make_observations
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE, ROW_GROUP_SIZE, install_release, releases_dir
 
@@ -152,16 +151,7 @@ def generate_partition(seed: int, index: int, n_rows: int) -> tuple[pa.Table, pa
     groups = make_groups(n_obs, rng)
     obs = make_observations(groups, rng)
     obs["OBS_ID"] = np.char.add(f"{index:04d}", np.char.zfill(np.arange(len(obs)).astype("U6"), 6)).astype(str)
-    density = 1.15 * n_rows / max(expected_detections(groups, obs), 1e-9)
-    for _attempt in range(8):
-        src = make_sources(groups, obs, density, rng)
-        pairs, plant = observe(src, obs, rng)
-        n_det = int(pairs.detected.sum())
-        if n_det >= n_rows:
-            break
-        density *= 1.3 * n_rows / max(n_det, 1)
-    else:  # pragma: no cover - only for absurd inputs
-        raise RuntimeError("could not reach the requested number of detections")
+    src, pairs, plant = observe_enough(groups, obs, n_rows, rng)
     pairs = trim_to(pairs, len(src), n_rows, rng)
     det = pairs.take(np.flatnonzero(pairs.detected))
     del pairs
