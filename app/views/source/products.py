@@ -108,8 +108,16 @@ class ProductPanel(pn.viewable.Viewer):
             self.show_missing(str(err))
 
     # -- for subclasses -------------------------------------------------------------------
+    #: The ProductStore method that reads this panel's products per camera ('lightcurves', 'spectra').
+    store_method = ""
+
     def read(self, store, obs_id, src_num):
-        raise NotImplementedError
+        """Every camera's product, or one ProductUnavailable naming each camera's reason."""
+        per_camera = getattr(store, self.store_method)(obs_id, src_num)
+        good, reasons = _usable(per_camera)
+        if not good:
+            return ProductUnavailable("; ".join(reasons))
+        return per_camera
 
     def render(self, result) -> None:
         raise NotImplementedError
@@ -128,6 +136,7 @@ class ObservationLightcurve(ProductPanel):
     """The EPIC lightcurves (SRCTSR) of the selected detection, rebinned, with variability statistics."""
 
     flag = "TSERIES"
+    store_method = "lightcurves"
     what = "EPIC lightcurve"
     display_params = ("rebin",)
 
@@ -139,13 +148,6 @@ class ObservationLightcurve(ProductPanel):
         self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, min_width=320, visible=False)
         self.stats = html_pane("")
         self._reload()
-
-    def read(self, store, obs_id, src_num):
-        curves = store.lightcurves(obs_id, src_num)
-        good, reasons = _usable(curves)
-        if not good:
-            return ProductUnavailable("; ".join(reasons))
-        return curves
 
     def render(self, curves):
         good, reasons = _usable(curves)
@@ -218,6 +220,7 @@ class ObservationSpectrum(ProductPanel):
     """The EPIC spectra (SRSPEC with BGSPEC and SRCARF) of the selected detection, per camera."""
 
     flag = "SPECTRA"
+    store_method = "spectra"
     what = "EPIC spectrum"
     display_params = ("min_counts", "effective_area")
 
@@ -234,13 +237,6 @@ class ObservationSpectrum(ProductPanel):
         )
         self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, visible=False)
         self._reload()
-
-    def read(self, store, obs_id, src_num):
-        spectra = store.spectra(obs_id, src_num)
-        good, reasons = _usable(spectra)
-        if not good:
-            return ProductUnavailable("; ".join(reasons))
-        return spectra
 
     def render(self, spectra):
         good, reasons = _usable(spectra)
