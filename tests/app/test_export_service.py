@@ -198,16 +198,17 @@ def test_memory_stays_bounded_on_a_200k_row_release(tmp_path_factory):
         path.unlink()
     """)
     figures = {}
-    for rows in (50_000, 200_000):
-        target = root / f"out-{rows}.fits"
+    for chunk in (10_000, 100_000):
+        target = root / f"out-{chunk}.fits"
         out = subprocess.run(
-            [sys.executable, "-c", code, str(rows), "10000", str(target)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", code, "200000", str(chunk), str(target)], capture_output=True, text=True, check=True
         )
         n, grew_mb, file_mb = map(int, out.stdout.split())
-        assert n == rows
-        figures[rows] = (grew_mb, file_mb)
-    print("rows -> (peak RSS growth MB, file MB):", figures)
-    # Streaming: four times the rows (and the file) must not cost four times the memory.
-    (grew_small, file_small), (grew_big, file_big) = figures[50_000], figures[200_000]
-    assert file_big >= 3 * file_small, figures
-    assert grew_big < grew_small + 15, figures
+        assert n == 200_000
+        figures[chunk] = (grew_mb, file_mb)
+    print("chunk rows -> (peak RSS growth MB, file MB):", figures)
+    # Streaming: memory follows the chunk size, not the 200k rows. (Comparing exports of different
+    # row counts flaked both ways on a busy machine: the whole export is only ~25 MB.)
+    (grew_small, file_mb), (grew_big, _) = figures[10_000], figures[100_000]
+    assert file_mb >= 20, figures
+    assert grew_small < grew_big / 2, figures
