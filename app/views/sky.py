@@ -12,6 +12,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.events import RangesUpdate
 from bokeh.models import CustomJSHover, HoverTool
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
@@ -24,7 +25,8 @@ from data_loaders import projection, schema
 TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
 
 # HoloViews waits until range events have been quiet for 100 ms (polling every 50 ms) before it
-# re-renders; with a ~10 ms render that wait is most of what a user feels after a zoom.
+# re-renders. The Explore sky answers Bokeh's range event itself (``SkyView._on_ranges_update``);
+# this shortens the wait for the other sky maps that still use a RangeXY stream.
 RangeXYCallback.debounce = 20
 
 #: Inverse projections in JavaScript so the cursor readout costs no round trip to the server.
@@ -75,7 +77,9 @@ class SkyView(pn.viewable.Viewer):
     def __init__(self, state: ExploreState, height: int = 520, **params):
         super().__init__(**params)
         self.state = state
-        self.range = hv.streams.RangeXY()
+        # No RangeXY stream: a pan or zoom is answered from Bokeh's own range event, which
+        # replaces the image data in place (see ``_on_ranges_update``). Going through
+        # HoloViews' stream machinery cost ~50 ms of debounce and ~30 ms of plot update.
         self.size = hv.streams.PlotSize()
         watched = ["version", "colour_by", "norm", "cmap", "projection", "frame", "band"]
         self.params_stream = hv.streams.Params(state, watched)
@@ -84,7 +88,11 @@ class SkyView(pn.viewable.Viewer):
             self._pending = (tuple(state.x_range), tuple(state.y_range))
         self._shown: tuple | None = None
         self.request_stream = hv.streams.Params(self, ["view_request"])
-        self.dmap = hv.DynamicMap(self._view, streams=[self.range, self.size, self.params_stream, self.request_stream])
+        self.dmap = hv.DynamicMap(self._view, streams=[self.size, self.params_stream, self.request_stream])
+        self._image_plot = None  # the HoloViews plot of the sky image, once rendered
+        self._kind: tuple | None = None  # (palette kind, colour map) of the image last computed
+        self._kind_drawn: tuple | None = None  # ... and of the image HoloViews last drew
+        self._hooked: set[str] = set()  # ids of the Bokeh figures whose range events we answer
         self.tap = hv.streams.Tap(source=self.dmap, transient=True)
         self.tap.add_subscriber(self._on_tap)
         self.box = hv.streams.BoundsXY(source=self.dmap, transient=True)
@@ -102,8 +110,6 @@ class SkyView(pn.viewable.Viewer):
             tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
             active_tools=["wheel_zoom", "pan"],
             default_tools=["pan", "wheel_zoom", "reset"],
-            # Bokeh waits 500 ms after a wheel gesture by default; users feel that as lag.
-            backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30},
             show_grid=False,
             toolbar="above",
             hooks=[self._apply_pending_view],
@@ -115,13 +121,15 @@ class SkyView(pn.viewable.Viewer):
         state.param.watch(self._update_legend, ["colour_by", "version"])
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
-        self.range.add_subscriber(self._on_range)
 
     def _compose(self):
         plot = self.dmap
         for extra in self.overlays:
             plot = plot * extra
-        return plot.opts(self._rgb_opts)
+        # Bokeh waits 500 ms after a wheel gesture before it reports the new view; users feel that
+        # as lag. The figure belongs to the overlay, so the overlay carries the setting.
+        lod = hv.opts.Overlay(backend_opts={"plot.lod_timeout": 30, "plot.lod_interval": 30})
+        return plot.opts(self._rgb_opts, lod)
 
     def add_overlay(self, dmap: hv.DynamicMap) -> None:
         """Draw another layer (e.g. observation footprints) above the sky image."""
@@ -130,29 +138,29 @@ class SkyView(pn.viewable.Viewer):
 
     # --- rendering -----------------------------------------------------------------------------
     def _view_ranges(self, x_range, y_range):
-        """The ranges to draw: a pending go-to/permalink view wins over the plot's own ranges."""
+        """The ranges to draw: a pending go-to/permalink view, else the given ranges, else the view shown."""
         if self._pending is not None:
             view, self._pending = self._pending, None
             self._shown = view
             self._to_apply = view
             return view
-        full_x, full_y = skyplot.full_extent(self.state.projection)
-        if x_range is None or y_range is None or not np.all(np.isfinite([*x_range, *y_range])):
-            return full_x, full_y
-        self._shown = (tuple(x_range), tuple(y_range))
-        return self._shown
+        if x_range is not None and y_range is not None and np.all(np.isfinite([*x_range, *y_range])):
+            return tuple(x_range), tuple(y_range)
+        if self._shown is not None:
+            return self._shown
+        return skyplot.full_extent(self.state.projection)
 
     def _apply_pending_view(self, plot, element) -> None:
-        """Plot hook: move the Bokeh figure's ranges to a requested view (go-to, permalink, projection).
+        """Plot hook: answer the figure's range events, and move it to a view chosen on the server.
 
-        HoloViews keeps the user's ranges once a RangeXY stream is attached, so a view chosen
-        on the server is applied to this session's figure directly.
+        A go-to, permalink or projection change sets the ranges of this session's figure
+        directly; a pan or zoom by the user arrives as Bokeh's ``RangesUpdate`` event.
         """
         fig = plot.state
-        # Bokeh waits lod_timeout (500 ms) after the last wheel event before it reports the
-        # new range; overlays ignore backend_opts set on an element, so set it here.
-        if fig.lod_timeout != 30:
-            fig.update(lod_timeout=30, lod_interval=30)
+        self._image_plot = plot
+        if fig.id not in self._hooked:
+            self._hooked.add(fig.id)
+            fig.on_event(RangesUpdate, self._on_ranges_update)
         view = getattr(self, "_to_apply", None)
         if view is None:
             return
@@ -161,20 +169,51 @@ class SkyView(pn.viewable.Viewer):
         fig.x_range.update(start=x0, end=x1)
         fig.y_range.update(start=y0, end=y1)
 
-    def _on_range(self, x_range=None, y_range=None, **_):
-        """The user panned/zoomed: mirror the view into the state (for the permalink)."""
-        if x_range is None or y_range is None:
+    def _on_ranges_update(self, event) -> None:
+        """Bokeh reports the view after a pan, zoom or reset: draw it and put it in the permalink.
+
+        Only the image's data is replaced; the figure, its tools and the other layers stay.
+        """
+        bounds = [event.x0, event.x1, event.y0, event.y1]
+        if any(v is None for v in bounds) or not np.all(np.isfinite(bounds)):
             return
-        view = (tuple(round(v, 5) for v in x_range), tuple(round(v, 5) for v in y_range))
+        x0, x1, y0, y1 = map(float, bounds)
+        view = ((min(x0, x1), max(x0, x1)), (min(y0, y1), max(y0, y1)))
+        if self._shown is not None and np.allclose(view, self._shown, rtol=0, atol=1e-9):
+            return
         self._shown = view
-        self.state.param.update(x_range=view[0], y_range=view[1])
+        self._redraw_in_place(*view)
+        self.state.param.update(
+            x_range=tuple(round(v, 6) for v in view[0]), y_range=tuple(round(v, 6) for v in view[1])
+        )
+
+    def _redraw_in_place(self, x_range, y_range) -> None:
+        plot = self._image_plot
+        source = plot.handles.get("source") if plot is not None else None
+        if source is None or "image" not in source.data or self._pending is not None:
+            self.view_request += 1  # not drawn yet, or a view chosen on the server: HoloViews renders
+            return
+        width, height = self.size.width, self.size.height
+        image = self._image(x_range, y_range, width, height)
+        if self._kind_drawn != self._kind:
+            self.view_request += 1  # a different palette: HoloViews updates the colour mapper too
+            return
+        left, bottom, right, top = image.bounds.lbrt()
+        source.data = {
+            **source.data,
+            "image": [image.dimension_values(2, flat=False)],
+            "x": [left],
+            "y": [bottom],
+            "dw": [right - left],
+            "dh": [top - bottom],
+        }
 
     def _on_view_request(self, *_):
         st = self.state
         if st.x_range is None or st.y_range is None:
             return
         view = (tuple(st.x_range), tuple(st.y_range))
-        if view != self._shown:
+        if self._shown is None or not np.allclose(view, self._shown, rtol=0, atol=1e-5):
             self._pending = view
             self.view_request += 1
 
@@ -230,11 +269,13 @@ class SkyView(pn.viewable.Viewer):
             index, kind = skyplot.sky_index(
                 x, y, st.mask, xr_, yr_, w, h, values=values, how=how, norm=st.norm, categories=cats, span=span
             )
+        self._kind = (kind, cmap or st.cmap)
         # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
         return skyplot.to_image_element(index, kind, xr_, yr_, cmap=cmap or st.cmap)
 
-    def _view(self, x_range, y_range, width, height, **_):
-        image = self._image(x_range, y_range, width, height)
+    def _view(self, width=None, height=None, **_):
+        image = self._image(None, None, width, height)
+        self._kind_drawn = self._kind
         return image * skyplot.graticule_overlay(self.state.projection, self.state.frame)
 
     def _on_projection(self, *_):
@@ -251,7 +292,7 @@ class SkyView(pn.viewable.Viewer):
     # --- interaction ---------------------------------------------------------------------------
     def pixel_scale_deg(self) -> float:
         """Approximate degrees of sky per screen pixel at the current zoom."""
-        xr_ = self.range.x_range or skyplot.full_extent(self.state.projection)[0]
+        xr_ = self._shown[0] if self._shown is not None else skyplot.full_extent(self.state.projection)[0]
         width = self.size.width or 900
         return abs(xr_[1] - xr_[0]) / max(width, 1)
 
