@@ -5,21 +5,53 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
+import param
 
 from app import fields
 from app.plots import linked as plots
 from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
+from app.views import inplace
 
 
-class HRView(pn.viewable.Viewer):
-    """Hardness-ratio diagram (axes selectable); box or lasso selects on the two HR columns."""
+class _InPlace(pn.viewable.Viewer):
+    """A linked view whose plot is redrawn in place when only the filters or selection change.
+
+    The look (palette, styles) depends on whether there is a selection; while that stays, a new
+    ``version`` of the state replaces the plot's data. Anything else bumps ``redraw``, which
+    HoloViews answers with a full re-render.
+    """
+
+    redraw = param.Integer(default=0)
 
     def __init__(self, state: ExploreState, **params):
         super().__init__(**params)
         self.state = state
-        stream = hv.streams.Params(state, ["version", "hr_x", "hr_y", "level"])
-        self.dmap = hv.DynamicMap(self._plot, streams=[stream])
+        self._drawn = None  # the HoloViews plot, once rendered
+        self._look_drawn = None  # the look it was drawn with
+        state.param.watch(self._on_version, ["version"])
+
+    def _look(self):
+        return self.state.selected is None
+
+    def _capture(self, plot, element) -> None:
+        self._drawn = plot
+
+    def _replace(self) -> bool:
+        raise NotImplementedError
+
+    def _on_version(self, *_):
+        if self._drawn is None or self._look() != self._look_drawn or not self._replace():
+            self.redraw += 1
+
+
+class HRView(_InPlace):
+    """Hardness-ratio diagram (axes selectable); box or lasso selects on the two HR columns."""
+
+    def __init__(self, state: ExploreState, **params):
+        super().__init__(state, **params)
+        stream = hv.streams.Params(state, ["hr_x", "hr_y", "level"])
+        self.dmap = hv.DynamicMap(self._plot, streams=[stream, hv.streams.Params(self, ["redraw"])])
         self.box = hv.streams.BoundsXY(source=self.dmap, transient=True)
         self.box.add_subscriber(self._on_box)
         self.lasso = hv.streams.Lasso(source=self.dmap)
@@ -33,6 +65,7 @@ class HRView(pn.viewable.Viewer):
                 default_tools=["reset"],
                 framewise=True,
                 show_grid=True,
+                hooks=[self._capture],
             )
         )
         self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
@@ -43,6 +76,13 @@ class HRView(pn.viewable.Viewer):
         return fields.column(st.hr_x, st.level), fields.column(st.hr_y, st.level)
 
     def _plot(self, **_):
+        self._look_drawn = self._look()
+        return self._element()
+
+    def _replace(self) -> bool:
+        return inplace.replace_image(self._drawn, self._element())
+
+    def _element(self):
         st = self.state
         xc, yc = self._cols()
         frame = st.catalogue.frame(st.level)
@@ -73,14 +113,13 @@ class HRView(pn.viewable.Viewer):
         )
 
 
-class FluxView(pn.viewable.Viewer):
+class FluxView(_InPlace):
     """Distribution of log flux in the chosen band; a horizontal box selects a flux range."""
 
     def __init__(self, state: ExploreState, **params):
-        super().__init__(**params)
-        self.state = state
-        stream = hv.streams.Params(state, ["version", "band", "level"])
-        self.dmap = hv.DynamicMap(self._plot, streams=[stream])
+        super().__init__(state, **params)
+        stream = hv.streams.Params(state, ["band", "level"])
+        self.dmap = hv.DynamicMap(self._plot, streams=[stream, hv.streams.Params(self, ["redraw"])])
         self.box = hv.streams.BoundsX(source=self.dmap, transient=True)
         self.box.add_subscriber(self._on_box)
         self.plot = self.dmap.opts(
@@ -92,7 +131,8 @@ class FluxView(pn.viewable.Viewer):
                 default_tools=["reset"],
                 framewise=True,
                 logy=False,
-            )
+            ),
+            hv.opts.Overlay(hooks=[self._capture]),
         )
         self.band_select = pn.widgets.Select.from_param(state.param.band, label="band", width=80)
 
@@ -103,6 +143,13 @@ class FluxView(pn.viewable.Viewer):
         return self.state.catalogue.log10(self.state.level, self._column())
 
     def _plot(self, **_):
+        self._look_drawn = self._look()
+        return self._element()
+
+    def _replace(self) -> bool:
+        return inplace.replace_histograms(self._drawn, list(self._element()))
+
+    def _element(self):
         st = self.state
         return plots.flux_histogram(
             self.log_flux(),

@@ -20,6 +20,7 @@ from app import fields
 from app.plots import sky as skyplot
 from app.selection import Box, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState, sky_column
+from app.views import inplace
 from data_loaders import projection, schema
 
 TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
@@ -81,7 +82,9 @@ class SkyView(pn.viewable.Viewer):
         # replaces the image data in place (see ``_on_ranges_update``). Going through
         # HoloViews' stream machinery cost ~50 ms of debounce and ~30 ms of plot update.
         self.size = hv.streams.PlotSize()
-        watched = ["version", "colour_by", "norm", "cmap", "projection", "frame", "band"]
+        # A new filter or selection (``version``) redraws the image in place when the palette
+        # stays (see ``_on_version``); these change the look and go through HoloViews.
+        watched = ["colour_by", "norm", "cmap", "projection", "frame", "band"]
         self.params_stream = hv.streams.Params(state, watched)
         self._pending: tuple | None = None
         if state.x_range is not None and state.y_range is not None:
@@ -121,6 +124,7 @@ class SkyView(pn.viewable.Viewer):
         state.param.watch(self._update_legend, ["colour_by", "version"])
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
+        state.param.watch(self._on_version, ["version"])
 
     def _compose(self):
         plot = self.dmap
@@ -188,25 +192,22 @@ class SkyView(pn.viewable.Viewer):
         )
 
     def _redraw_in_place(self, x_range, y_range) -> None:
-        plot = self._image_plot
-        source = plot.handles.get("source") if plot is not None else None
-        if source is None or "image" not in source.data or self._pending is not None:
-            self.view_request += 1  # not drawn yet, or a view chosen on the server: HoloViews renders
+        """New image data in the drawn figure; HoloViews re-renders when that cannot do.
+
+        It cannot before the first render, for a view chosen on the server (the figure's
+        ranges move too) or when the palette changes (the colour mapper changes too).
+        """
+        if self._image_plot is None or self._pending is not None:
+            self.view_request += 1
             return
-        width, height = self.size.width, self.size.height
-        image = self._image(x_range, y_range, width, height)
-        if self._kind_drawn != self._kind:
-            self.view_request += 1  # a different palette: HoloViews updates the colour mapper too
-            return
-        left, bottom, right, top = image.bounds.lbrt()
-        source.data = {
-            **source.data,
-            "image": [image.dimension_values(2, flat=False)],
-            "x": [left],
-            "y": [bottom],
-            "dw": [right - left],
-            "dh": [top - bottom],
-        }
+        image = self._image(x_range, y_range, self.size.width, self.size.height)
+        if self._kind_drawn != self._kind or not inplace.replace_image(self._image_plot, image):
+            self.view_request += 1
+
+    def _on_version(self, *_):
+        """Filters or selection changed: redraw the current view."""
+        view = self._shown if self._shown is not None else skyplot.full_extent(self.state.projection)
+        self._redraw_in_place(*view)
 
     def _on_view_request(self, *_):
         st = self.state

@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--duration", type=float, default=30.0, help="seconds each session acts once open")
     ap.add_argument("--num-procs", type=int, default=2)
+    ap.add_argument("--think", type=float, default=1.0, help="mean seconds a user pauses between actions")
+    ap.add_argument(
+        "--staggered",
+        action="store_true",
+        help="each session acts as soon as it is open (default: all open first, then act together)",
+    )
     ap.add_argument("--quick", action="store_true", help="10 sessions x 15 s")
     args = ap.parse_args(argv)
     if args.quick:
@@ -33,10 +39,20 @@ def main(argv: list[str] | None = None) -> None:
     data_dir = bench_data_dir(args.detections)
     print(
         f"# Load: {args.sessions} sessions x {args.duration:.0f} s, {args.detections:,} detections, "
-        f"--num-procs {args.num_procs}, {os.cpu_count()} cores"
+        f"--num-procs {args.num_procs}, {os.cpu_count()} cores, think time {args.think:.1f} s, "
+        f"{'staggered' if args.staggered else 'all sessions open first, then act together'}"
     )
     with serve_app(data_dir, "--num-procs", str(args.num_procs), page="health", timeout=600) as base:
-        result = run_load(base, args.sessions, args.duration, ramp_s=10.0, timeout=30.0, release_timeout=120.0)
+        result = run_load(
+            base,
+            args.sessions,
+            args.duration,
+            ramp_s=10.0,
+            timeout=30.0,
+            release_timeout=120.0,
+            together=not args.staggered,
+            think_s=args.think,
+        )
     print("\n".join(result.lines()))
     print(f"{'load: sessions':60s} {args.sessions:10d}")
     print(f"{'load: actions answered per s':60s} {result.throughput_per_s:10.1f}")

@@ -71,7 +71,7 @@ class SessionLog:
 class SimulatedSession:
     """One Explore tab: connect, then act until ``stop_at`` (loop clock), one action at a time."""
 
-    def __init__(self, base: str, page: str = "explore", seed: int = 0, timeout: float = 20.0, think_s: float = 0.2):
+    def __init__(self, base: str, page: str = "explore", seed: int = 0, timeout: float = 20.0, think_s: float = 1.0):
         self.base, self.page, self.timeout, self.think_s = base.rstrip("/"), page, timeout, think_s
         self.rng = random.Random(seed)
         self.protocol = Protocol()
@@ -134,6 +134,10 @@ class SimulatedSession:
             raise RuntimeError(f"expected ACK, got {ack.msgtype}")
         await self.protocol.create("PULL-DOC-REQ").send(self._ws)
         reply = await self._read()
+        while reply.msgtype != "PULL-DOC-REPLY":  # a patch may arrive before the document
+            if reply.msgtype == "ERROR":
+                raise RuntimeError(f"the server answered PULL-DOC-REQ with an error: {reply.content.get('text')}")
+            reply = await self._read()
         self._find_models(_objects(reply.content["doc"], {}))
         # What BokehJS sends once the page is laid out: Panel runs its onload callbacks (and HoloViews
         # starts pushing plot updates) only after ``document_ready``; the plot size feeds PlotSize.
@@ -232,10 +236,27 @@ class SimulatedSession:
             latency = None
         return Sample(action, sent, latency)
 
-    async def run(self, duration_s: float, actions: tuple[str, ...] = ("pan", "pan", "filter", "tap")) -> SessionLog:
-        """Connect, then act for ``duration_s`` seconds (counted from this session's connection)."""
+    async def run(
+        self,
+        duration_s: float,
+        actions: tuple[str, ...] = ("pan", "pan", "filter", "tap"),
+        connected: asyncio.Event | None = None,
+        start: asyncio.Event | None = None,
+    ) -> SessionLog:
+        """Connect, then act for ``duration_s`` seconds.
+
+        Without ``start`` the clock starts at this session's connection; with it, the session
+        sets ``connected`` once open (or failed) and waits for ``start``, so that every session
+        acts at the same time.
+        """
         try:
-            await self.connect()
+            try:
+                await self.connect()
+            finally:
+                if connected is not None:
+                    connected.set()
+            if start is not None:
+                await start.wait()
             stop_at = time.perf_counter() + duration_s
             usable = [a for a in actions if a != "filter" or self.slider is not None]
             while time.perf_counter() < stop_at:

@@ -1,11 +1,14 @@
-"""A pan or zoom on the Explore sky replaces the image data of the same Bokeh figure in place."""
+"""Pan, zoom and filter changes on Explore replace the data of the same Bokeh figures in place."""
 
 import numpy as np
+import panel as pn
 import pytest
 from bokeh.document import Document
 from bokeh.events import RangesUpdate
 
+from app.selection import Box
 from app.state import ExploreState
+from app.views.linked import FluxView, HRView
 from app.views.sky import SkyView
 
 
@@ -59,3 +62,49 @@ def test_nonsense_ranges_are_ignored(rendered):
     view._on_ranges_update(_zoom(fig, float("nan"), 1.0, 0.0, 1.0))
     view._on_ranges_update(_zoom(fig, None, 1.0, 0.0, 1.0))
     assert source.data["x"] == before["x"] and state.x_range == state.param["x_range"].default
+
+
+def _render(viewer):
+    doc = Document()
+    doc.add_root(pn.panel(viewer).get_root(doc))
+    return doc
+
+
+def test_a_filter_redraws_the_sky_in_place(rendered):
+    state, view, fig, source = rendered
+    requests = view.view_request
+    state.det_ml_min = 30.0
+    assert view.view_request == requests and view._image_plot.handles["source"] is source
+    expected = view._image(None, None, view.size.width, view.size.height)
+    assert np.array_equal(source.data["image"][0], expected.dimension_values(2, flat=False))
+
+
+def test_linked_views_take_a_filter_in_place_and_match_a_fresh_render(demo_catalogue):
+    state = ExploreState(demo_catalogue)
+    hr, flux = HRView(state), FluxView(state)
+    _render(hr), _render(flux)
+    hr_source = hr._drawn.handles["source"]
+    flux_sources = [p.handles["source"] for p in flux._drawn.subplots.values()]
+    redraws = (hr.redraw, flux.redraw)
+    state.det_ml_min = 25.0
+    assert (hr.redraw, flux.redraw) == redraws  # no HoloViews re-render
+    assert hr._drawn.handles["source"] is hr_source
+    assert np.array_equal(hr_source.data["image"][0], hr._element().dimension_values(2, flat=False))
+    # the bars are the histogram of the filtered rows, and the y axis is what a fresh render gives
+    fresh = FluxView(ExploreState(demo_catalogue))
+    fresh.state.det_ml_min = 25.0
+    _render(fresh)
+    want = [np.asarray(p.handles["source"].data["top"]) for p in fresh._drawn.subplots.values()]
+    got = [np.asarray(s.data["top"]) for s in flux_sources]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)) and want[0].sum() > 0
+    assert flux._drawn.handles["y_range"].end == pytest.approx(fresh._drawn.handles["y_range"].end, rel=1e-6)
+
+
+def test_a_new_selection_changes_the_look_and_goes_through_holoviews(demo_catalogue):
+    state = ExploreState(demo_catalogue)
+    hr, flux = HRView(state), FluxView(state)
+    _render(hr), _render(flux)
+    redraws = (hr.redraw, flux.redraw)
+    state.set_part("hr", Box("SC_HR2", "SC_HR3", -0.5, 0.5, -0.5, 0.5))
+    assert hr.redraw == redraws[0] + 1 and flux.redraw == redraws[1] + 1
+    assert hr._look_drawn is False and flux._look_drawn is False
