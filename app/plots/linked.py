@@ -27,6 +27,20 @@ def hr_diagram(
     return skyplot.to_image_element(index, kind, HR_RANGE, HR_RANGE, cmap="kbc").redim.label(x=xlabel, y=ylabel)
 
 
+def uniform_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(values, edges)[0]`` for equal-width ``edges``, without sorting (NaN ignored).
+
+    The bin of each value is computed, then moved by one where floating-point rounding put
+    it beside an edge, so the counts are exactly numpy's.
+    """
+    n = edges.size - 1
+    v = values[(values >= edges[0]) & (values <= edges[-1])].astype(np.float64)  # drops NaN too
+    k = np.clip(((v - edges[0]) * (n / (edges[-1] - edges[0]))).astype(np.intp), 0, n - 1)
+    k -= v < edges[k]
+    k += (v >= edges[np.minimum(k + 1, n)]) & (k < n - 1)
+    return np.bincount(k, minlength=n)
+
+
 def flux_histogram(
     log_flux: np.ndarray,
     mask: np.ndarray,
@@ -38,12 +52,10 @@ def flux_histogram(
 ) -> hv.Overlay:
     """logN-logS-style histogram of log flux: filtered rows in grey, selected rows in colour."""
     edges = np.linspace(lo, hi, bins + 1)
-    vals = log_flux[mask]
-    counts, _ = np.histogram(vals[np.isfinite(vals)], bins=edges)
+    counts = uniform_counts(log_flux[mask], edges)
     dims = dict(kdims=[hv.Dimension("log_flux", label=xlabel)], vdims=[hv.Dimension("N", label="sources per bin")])
     base = hv.Histogram((edges, counts), **dims).opts(color="#8a8aa0", line_color=None, alpha=0.7)
     if selected is None:
         return base * hv.Histogram((edges, np.zeros_like(counts)), **dims).opts(alpha=0)
-    sel = log_flux[mask & selected]
-    scounts, _ = np.histogram(sel[np.isfinite(sel)], bins=edges)
+    scounts = uniform_counts(log_flux[mask & selected], edges)
     return base * hv.Histogram((edges, scounts), **dims).opts(color="#fd8d3c", line_color=None, alpha=0.9)

@@ -121,7 +121,7 @@ class SkyView(pn.viewable.Viewer):
             self._compose(), sizing_mode="stretch_width", min_height=height, linked_axes=False
         )
         self.legend = pn.pane.HTML(self.legend_html(), sizing_mode="stretch_width", margin=(0, 12))
-        state.param.watch(self._update_legend, ["colour_by", "version"])
+        state.param.watch(self._update_legend, ["colour_by", "version", "level"])
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
         state.param.watch(self._on_version, ["version"])
@@ -346,6 +346,8 @@ class SkyView(pn.viewable.Viewer):
         if st.selected is not None:
             return "<div style='font-size:0.85em'>Grey: passes the filters · colour: in your selection</div>"
         label = COLOUR_OPTIONS.get(st.colour_by, st.colour_by)
+        if st.colour_by == "count" and st.level == "detections":
+            label = "Number of detections"
         return f"<div style='font-size:0.85em'><b>Colour:</b> {html.escape(label)} (brighter = more / higher)</div>"
 
     def _update_legend(self, *_):

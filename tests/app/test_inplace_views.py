@@ -108,3 +108,14 @@ def test_a_new_selection_changes_the_look_and_goes_through_holoviews(demo_catalo
     state.set_part("hr", Box("SC_HR2", "SC_HR3", -0.5, 0.5, -0.5, 0.5))
     assert hr.redraw == redraws[0] + 1 and flux.redraw == redraws[1] + 1
     assert hr._look_drawn is False and flux._look_drawn is False
+
+
+def test_uniform_counts_equal_numpy_histogram():
+    from app.plots.linked import uniform_counts
+
+    rng = np.random.default_rng(3)
+    edges = np.linspace(-16.5, -9.0, 61)
+    v = np.r_[rng.normal(-13, 1.5, 200_000), edges, np.nextafter(edges, -np.inf), [np.nan, -20.0, 0.0]]
+    v32 = v.astype(np.float32)
+    for values in (v, v32):
+        assert np.array_equal(uniform_counts(values, edges), np.histogram(values[np.isfinite(values)], edges)[0])

@@ -115,6 +115,17 @@ def server_side(data_dir) -> dict:
         (tracemalloc.get_traced_memory()[0] - before) / n_sessions / 2**20
     )
     tracemalloc.stop()
+    # a filter change on a rendered page: the sky, HR diagram, flux histogram, table and counts
+    tmpl, state = keep[0][0], keep[0][1]
+    state.level = "detections"
+    values = iter([5.0, 8.0, 12.0, 20.0, 30.0, 6.0, 9.0, 15.0] * 4)
+    out["filter change on a rendered page, all views (ms)"] = median_ms(
+        lambda: setattr(state, "det_ml_min", next(values)), repeat=12
+    )
+    t = time.perf_counter()
+    for _ in range(3):
+        create_page(cat)[0].server_doc(Document())
+    out["page open on the server: build + Bokeh models (s)"] = (time.perf_counter() - t) / 3
     del keep
     return out
 
