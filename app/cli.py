@@ -102,6 +102,7 @@ def serve_command(args, extra: list[str]) -> list[str]:
 
 
 def _cmd_serve(args, extra: list[str]) -> int:
+    from app import dask_backend
     from data_loaders.catalogue import load_catalogue
 
     os.environ[config.DATA_ENV] = str(args.data_dir)
@@ -109,9 +110,18 @@ def _cmd_serve(args, extra: list[str]) -> int:
         os.environ[config.RELEASE_ENV] = args.release
     if args.db:
         os.environ[config.DB_ENV] = args.db
-    load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
+    spec = (args.dask if args.dask is not None else os.environ.get(dask_backend.ENV, "")).strip()
+    if spec:
+        # Fail here, in one sentence, not in the browser: the spec, then the release (metadata only;
+        # a catalogue that needs Dask is not loaded into this process).
+        os.environ[dask_backend.ENV] = dask_backend.check_spec(spec)
+        dask_backend.shared_catalogue(args.data_dir, args.release, None)
+    else:
+        os.environ.pop(dask_backend.ENV, None)
+        load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
     cmd = serve_command(args, extra)
-    print(f"Serving {args.data_dir} on http://localhost:{args.port}/", flush=True)
+    backend = f" (Explore on Dask: {spec})" if spec else ""
+    print(f"Serving {args.data_dir} on http://localhost:{args.port}/{backend}", flush=True)
     os.execv(cmd[0], cmd)  # noqa: S606 - our own command line; replacing the process lets signals reach Panel
     return 0  # pragma: no cover
 
@@ -146,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--release", default=None, help="release to open first")
     s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
     s.add_argument("--num-procs", type=int, default=None)
+    s.add_argument(
+        "--dask",
+        metavar="SPEC",
+        default=None,
+        help="run the Explore page on Dask instead of pandas, for catalogues too big for one process: "
+        "'local' (a local cluster of 2 worker processes), 'local:N' (N workers) or the address of a "
+        "running scheduler, e.g. tcp://scheduler:8786 (workers must see the same data directory). "
+        "Default: $XMM_EXPLORER_DASK; unset, the page uses pandas",
+    )
 
     n = sub.add_parser("info", help="list the ingested releases")
     n.add_argument("--columns", action="store_true", help="also list every column")

@@ -15,11 +15,18 @@ the persisted plotting columns through :class:`data_loaders.dask_catalogue.DaskC
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
+from data_loaders.errors import XmmExplorerError
+
+log = logging.getLogger("xmm_explorer.dask")
+
 ENV = "XMM_EXPLORER_DASK"
 MEMORY_ENV = "XMM_EXPLORER_DASK_MEMORY"
+#: Rows per Dask partition (default ``DaskCatalogue``'s 2,000,000); tests use small partitions.
+PARTITION_ROWS_ENV = "XMM_EXPLORER_DASK_PARTITION_ROWS"
 DEFAULT_WORKERS = 2
 
 
@@ -34,37 +41,85 @@ def _default_memory_limit(n_workers: int) -> str | int:
     return int(0.8 * total / max(n_workers, 1))
 
 
+class DaskSpecError(XmmExplorerError, ValueError):
+    """A ``--dask`` spec that names no cluster we can use; the message is one sentence."""
+
+
+_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://")
+
+
+def parse_spec(spec: str) -> tuple[str, int | str]:
+    """('local', number of workers) or ('address', 'tcp://host:port') for a spec; DaskSpecError otherwise."""
+    spec = (spec or "").strip()
+    if spec == "local" or spec.startswith("local:"):
+        if ":" not in spec:
+            return "local", DEFAULT_WORKERS
+        text = spec.split(":", 1)[1]
+        try:
+            n = int(text)
+        except ValueError:
+            raise DaskSpecError(f"Dask spec {spec!r}: expected local:<number of workers>, e.g. local:4.") from None
+        if n < 1:
+            raise DaskSpecError("A local Dask cluster needs at least one worker.")
+        return "local", n
+    if spec.startswith(_SCHEMES):
+        rest = spec.split("://", 1)[1]
+        if spec.startswith(("tcp://", "tls://")):
+            host, _, port = rest.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise DaskSpecError(
+                    f"Dask spec {spec!r}: a scheduler address needs a host and a port, like tcp://host:8786."
+                )
+        elif not rest:
+            raise DaskSpecError(f"Dask spec {spec!r}: the scheduler address is empty.")
+        return "address", spec
+    raise DaskSpecError(f"Dask spec {spec!r}: expected 'local', 'local:N' or a scheduler address like tcp://host:8786.")
+
+
+def check_spec(spec: str, timeout: float = 5.0) -> str:
+    """The spec, stripped, once it parses and (for tcp://) a scheduler answers on its port.
+
+    Called by ``xmm-explorer serve --dask`` so that a typo fails in one sentence at once, not
+    in every browser session later. Only a TCP connection is tried (no Dask handshake).
+    """
+    kind, value = parse_spec(spec)
+    if kind == "address" and str(value).startswith(("tcp://", "tls://")):
+        import socket
+
+        host, _, port = str(value).split("://", 1)[1].rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise DaskSpecError(
+                f"No Dask scheduler answers at {value} ({reason.lower()}); start one with `dask scheduler` "
+                "or use --dask local."
+            ) from None
+    return spec.strip()
+
+
 def connect(spec: str | None, *, processes: bool = True, memory_limit: str | int | None = None):
     """A ``distributed.Client`` for ``spec`` ('local', 'local:N', 'tcp://host:port'), or None for None/''.
 
     ``processes=False`` runs a local cluster's workers as threads of this process (tests).
-    Raises ValueError for a spec it does not understand.
+    Raises :class:`DaskSpecError` (a ValueError) for a spec it does not understand.
     """
     if not spec:
         return None
     from distributed import Client, LocalCluster
 
-    spec = spec.strip()
-    if spec == "local" or spec.startswith("local:"):
-        n = DEFAULT_WORKERS
-        if ":" in spec:
-            try:
-                n = int(spec.split(":", 1)[1])
-            except ValueError:
-                raise ValueError(f"Dask spec {spec!r}: expected local:<number of workers>.") from None
-            if n < 1:
-                raise ValueError("A local Dask cluster needs at least one worker.")
+    kind, value = parse_spec(spec)
+    if kind == "local":
         cluster = LocalCluster(
-            n_workers=n,
+            n_workers=value,
             threads_per_worker=1,
             processes=processes,
-            memory_limit=memory_limit if memory_limit is not None else _default_memory_limit(n),
+            memory_limit=memory_limit if memory_limit is not None else _default_memory_limit(value),
             dashboard_address=":0",  # a free port: never clash with another cluster's 8787
         )
         return Client(cluster)
-    if spec.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
-        return Client(spec)
-    raise ValueError(f"Dask spec {spec!r}: expected 'local', 'local:N' or a scheduler address like tcp://host:8786.")
+    return Client(value)
 
 
 def close(client) -> None:
@@ -90,3 +145,74 @@ def shared_client():
         if spec not in _SHARED:
             _SHARED[spec] = connect(spec)
         return _SHARED[spec]
+
+
+def cluster_summary(client) -> dict:
+    """Scheduler address, workers, threads and memory of the client's cluster (for the page banner)."""
+    info = client.scheduler_info(n_workers=-1) if client is not None else {}
+    workers = info.get("workers", {}) if info else {}
+    return {
+        "address": info.get("address", "?") if info else "?",
+        "local": getattr(client, "cluster", None) is not None,
+        "workers": len(workers),
+        "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
+        "memory": sum(int(w.get("memory_limit", 0) or 0) for w in workers.values()),
+    }
+
+
+def describe_error(exc: BaseException, address: str | None = None) -> str:
+    """One sentence for the page about an error from a Dask computation (never a traceback)."""
+    import asyncio
+    import concurrent.futures
+
+    name = type(exc).__name__
+    where = f" at {address}" if address else ""
+    if name == "KilledWorker":
+        return (
+            "A Dask worker died while computing this (it may have run out of memory); "
+            "try again, or restart the cluster if it keeps happening."
+        )
+    if isinstance(exc, concurrent.futures.CancelledError | asyncio.CancelledError) or name == "FutureCancelledError":
+        return "The Dask computation was cancelled (a worker was lost or the cluster restarted); try again."
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return f"The Dask cluster{where} did not answer in time; it may be overloaded or unreachable."
+    if name in ("CommClosedError", "StreamClosedError") or isinstance(exc, OSError | ConnectionError):
+        return f"The Dask scheduler{where} cannot be reached; check that the cluster is running and reload the page."
+    if isinstance(exc, XmmExplorerError | ValueError):
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+        return text if text.endswith(".") else text + "."
+    return f"The Dask computation failed ({name}); the server log has the details."
+
+
+_CATALOGUES: dict[tuple, object] = {}
+
+
+def shared_catalogue(data_dir, release: str | None, client):
+    """The process-wide :class:`~data_loaders.dask_catalogue.DaskCatalogue` of a release on ``client``.
+
+    One per release and client, so every session shares the columns persisted on the cluster.
+    ``release`` None opens the operator's default (``releases/DEFAULT``) or the first one.
+    """
+    from pathlib import Path
+
+    from data_loaders.dask_catalogue import DaskCatalogue
+    from data_loaders.errors import CatalogueError
+    from data_loaders.ingest import releases_dir
+    from data_loaders.releases import default_release, list_releases
+
+    data_dir = Path(data_dir)
+    names = [r["name"] for r in list_releases(data_dir)]
+    if not names:
+        raise CatalogueError(
+            f"No ingested release under {releases_dir(data_dir)}; run `xmm-explorer demo` or `ingest FILE`."
+        )
+    release = release or default_release(data_dir)
+    if release not in names:
+        raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
+    key = ((releases_dir(data_dir) / release).resolve(), id(client))
+    with _LOCK:
+        if key not in _CATALOGUES:
+            rows = os.environ.get(PARTITION_ROWS_ENV, "").replace("_", "")
+            kwargs = {"partition_rows": int(rows)} if rows.isdigit() and int(rows) > 0 else {}
+            _CATALOGUES[key] = DaskCatalogue(key[0], client=client, **kwargs)
+        return _CATALOGUES[key]

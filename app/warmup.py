@@ -1,29 +1,56 @@
 """Per-process set-up for ``panel serve --setup``: load the catalogue and JIT-compile datashader once.
 
+With ``--dask`` (``$XMM_EXPLORER_DASK``), start the cluster and persist the sky columns on it instead.
+
 Without this, the first visitor of each process pays ~0.5 s of numba compilation per
 reduction and the catalogue load; with it, they are paid before the port opens.
 """
 
 import logging
+import os
 import time
 
 import numpy as np
 
 from app import config
+from app.dask_backend import ENV as DASK_ENV
 from app.plots import sky
 from data_loaders.catalogue import load_catalogue
 from data_loaders.ingest import list_releases
 
 log = logging.getLogger("xmm_explorer.warmup")
 t0 = time.perf_counter()
-for release in list_releases(config.data_dir()):
-    cat = load_catalogue(config.data_dir(), release["name"])
-    for level in ("sources", "detections"):
-        x, y = cat.xy(level, "icrs", "hammer")
+
+
+def _warm_up_dask() -> None:
+    """``serve --dask``: start the cluster, persist the Explore page's default columns on it and
+    JIT-compile datashader on its workers; the catalogue is never loaded into this process."""
+    from app.dask_backend import describe_error, shared_catalogue, shared_client
+    from app.dask_state import DaskExploreState
+
+    try:
+        cat = shared_catalogue(config.data_dir(), config.default_release(), shared_client())
+        state = DaskExploreState(cat)
+        for level in ("detections", "sources"):
+            state.level = level
+            state.compute_sky(width=64, height=32)
         xr_, yr_ = sky.full_extent("hammer")
-        sky.sky_rgba(x, y, None, xr_, yr_, 64, 32)
-        sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=np.zeros(x.size, np.float32), how="mean", cmap="bgy")
-        codes = np.zeros(x.size, np.int16)
-        sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=codes, how="by", categories=[str(i) for i in range(8)])
-        cat.nearest(level, "icrs", 0.0, 0.0, 1.0)
+        sky.aggregate(np.zeros(1), np.zeros(1), xr_, yr_, 64, 32)  # cone highlights aggregate here
+    except Exception as exc:  # noqa: BLE001 - the page will say what is wrong, in one sentence
+        log.warning("Dask warm-up failed: %s", describe_error(exc))
+
+
+if os.environ.get(DASK_ENV):
+    _warm_up_dask()
+else:
+    for release in list_releases(config.data_dir()):
+        cat = load_catalogue(config.data_dir(), release["name"])
+        for level in ("sources", "detections"):
+            x, y = cat.xy(level, "icrs", "hammer")
+            xr_, yr_ = sky.full_extent("hammer")
+            sky.sky_rgba(x, y, None, xr_, yr_, 64, 32)
+            sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=np.zeros(x.size, np.float32), how="mean", cmap="bgy")
+            codes = np.zeros(x.size, np.int16)
+            sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=codes, how="by", categories=[str(i) for i in range(8)])
+            cat.nearest(level, "icrs", 0.0, 0.0, 1.0)
 log.warning("warm-up done in %.1f s", time.perf_counter() - t0)
