@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import html
 
 import panel as pn
@@ -81,6 +84,29 @@ def _sanitise_theme_argument() -> None:
         del args["theme"]
 
 
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:  # pragma: no cover - not glibc
+        return None
+
+
+_LIBC = _libc()
+
+
+def release_memory(session_context) -> None:  # noqa: ARG001 - Bokeh checks the signature
+    """After a session ends: collect its reference cycles and hand freed heap pages back to the OS.
+
+    A page's models, plots and widgets form cycles that wait for the next full collection, and
+    glibc keeps freed memory in its arenas; without this the server's resident memory stayed
+    ~100 MB above its level before a burst of sessions long after they had all closed.
+    """
+    gc.collect()
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 def page_title(catalogue: Catalogue, page: str) -> str:
     return f"XMM Explorer · {page} · {catalogue.title}"
 
@@ -117,6 +143,8 @@ def template(
         font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
         font_url="data:text/css,",
     )
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.on_session_destroyed(release_memory)
     if not any(getattr(h, "object", "") and "xmm-user" in str(h.object) for h in tmpl.header):
         from app import auth  # the session's identity, shown on every page
 

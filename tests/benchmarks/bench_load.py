@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="each session acts as soon as it is open (default: all open first, then act together)",
     )
+    ap.add_argument(
+        "--warm", type=int, default=4, help="sessions opened and closed before memory is measured (one-off caches)"
+    )
     ap.add_argument("--quick", action="store_true", help="10 sessions x 15 s")
     args = ap.parse_args(argv)
     if args.quick:
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             release_timeout=120.0,
             together=not args.staggered,
             think_s=args.think,
+            warm_sessions=args.warm,
         )
     print("\n".join(result.lines()))
     print(f"{'load: sessions':60s} {args.sessions:10d}")

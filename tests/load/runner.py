@@ -83,6 +83,7 @@ class LoadResult:
     rss_closed_mb: float
     rss_released_mb: float
     released_after_s: float | None
+    rss_cold_mb: float | None = None  # at server start, before any warm-up round
 
     @property
     def growth_after_mb(self) -> float:
@@ -99,8 +100,9 @@ class LoadResult:
         for action, (n, p50, p95) in sorted(self.by_action.items()):
             rows.append(f"  {action:6s} n={n:4d} p50 {p50 * 1000:6.0f} ms  p95 {p95 * 1000:6.0f} ms")
         released = "never" if self.released_after_s is None else f"{self.released_after_s:.0f} s after close"
+        cold = "" if self.rss_cold_mb is None else f"at start {self.rss_cold_mb:.0f} MB, after a warm-up round "
         rows.append(
-            f"server RSS (all processes): before {self.rss_before_mb:.0f} MB, peak {self.rss_peak_mb:.0f} MB, "
+            f"server RSS (all processes): {cold}before {self.rss_before_mb:.0f} MB, peak {self.rss_peak_mb:.0f} MB, "
             f"at close {self.rss_closed_mb:.0f} MB, sessions released {released}: {self.rss_released_mb:.0f} MB "
             f"({self.growth_after_mb:+.0f} MB)"
         )
@@ -159,12 +161,16 @@ def run_load(
     release_timeout: float = 90.0,
     together: bool = False,
     think_s: float = 1.0,
+    warm_sessions: int = 0,
 ) -> LoadResult:
     """Drive ``n_sessions`` Explore sessions against ``base`` for ``duration_s`` seconds and measure.
 
     ``together``: every session first opens (over the ramp), then all act at once for
     ``duration_s`` — the latencies are then those of ``n_sessions`` concurrent users, not of a
     server still busy opening pages. ``think_s``: mean pause between a session's actions.
+    ``warm_sessions``: first open, use and close this many sessions and wait until the server has
+    released them, so that one-off caches (projections, trees, compiled code) are not counted as
+    growth; memory growth is then measured from that warmed level.
     """
     import threading
 
@@ -172,6 +178,11 @@ def run_load(
     pgid = os.getpgid(first["pid"])
     n_procs = len(group_pids(pgid))
     n_workers = n_procs - 1 if n_procs > 1 else 1  # with --num-procs the parent only waits
+    cold = None
+    if warm_sessions:
+        cold = rss_mb(group_pids(pgid))
+        asyncio.run(_run_sessions(base, warm_sessions, 5.0, 1.0, timeout, False, think_s))
+        wait_sessions_released(base, n_workers, release_timeout)
     before = rss_mb(group_pids(pgid))
     peak, stop = [before], [False]
     sampler = threading.Thread(target=_sampler, args=(pgid, peak, stop), daemon=True)
@@ -212,4 +223,5 @@ def run_load(
         rss_closed_mb=closed,
         rss_released_mb=released,
         released_after_s=released_after,
+        rss_cold_mb=cold,
     )
