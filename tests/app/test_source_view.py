@@ -36,17 +36,18 @@ def test_selecting_a_detection_updates_the_product_panels(catalogue):
     srcid = _multi_source(catalogue)
     view = SourceView(catalogue, srcid=srcid)
     st = view.state
-    assert st.obs_id and view.lightcurve.plot.visible and view.spectrum.plot.visible
+    assert st.obs_id and view.lightcurve.plot.object.visible and view.spectrum.plot.object.visible
     first = st.obs_id
     other = next(o for o in st.detections.loc[st.detections["TSERIES"], "OBS_ID"] if o != first)
     st.obs_id = other
     assert other in _text(view.lightcurve.status)
-    curve = view.lightcurve.plot.object.get(0)
-    assert np.isfinite(curve.dimension_values("rate")).any()
+    rates = {c: np.asarray(src.data["rate"], float) for c, src in view.lightcurve.figure.sources.items()}
+    assert any(np.isfinite(r).any() for r in rates.values())
+    n_bins = max(len(r) for r in rates.values())
     st.rebin = 4
-    assert view.lightcurve.plot.object is not None
+    assert max(len(src.data["rate"]) for src in view.lightcurve.figure.sources.values()) < n_bins
     st.min_counts, st.effective_area = 50, True
-    assert "photon/cm²/s/keV" in view.spectrum.plot.object.opts.get().kwargs["ylabel"]
+    assert "photon/cm²/s/keV" in view.spectrum.plot.object.yaxis[0].axis_label
     # Tapping the long-term lightcurve selects an observation by its index among XMM detections.
     view.longterm._on_select(index=[0])
     assert st.obs_id == view.longterm._xmm_obs[0]
@@ -68,7 +69,7 @@ def test_broken_product_shows_not_available_and_the_rest_still_works(catalogue):
     view.state.obs_id = str(row["OBS_ID"])
     assert "not available" in _text(view.lightcurve.status)
     assert "not available" in _text(view.spectrum.status)
-    assert not view.lightcurve.plot.visible and not view.spectrum.plot.visible
+    assert not view.lightcurve.plot.object.visible and not view.spectrum.plot.object.visible
     assert "Traceback" not in _text(view.lightcurve.status)
     assert view.longterm.plot.object is not None and view.shape.sed.object is not None
     assert str(row["OBS_ID"]) in _text(view.detections.pane)
@@ -96,9 +97,7 @@ def test_unknown_source_and_resolution(catalogue):
 
 def test_highlight_epochs_and_links(catalogue):
     view = SourceView(catalogue, srcid=_multi_source(catalogue), highlight_epochs=[55000.0, 56000.0])
-    import holoviews as hv
-
-    assert len([el for el in view.longterm.plot.object if isinstance(el, hv.VLine)]) == 2
+    assert len(view.longterm.figure.epochs.data["date"]) == 2
     assert xsa_observation("0123456789") == "https://nxsa.esac.esa.int/nxsa-web/#obsid=0123456789"
     assert "target=10.000000+%2B20.000000" in esasky(10.0, 20.0)
     assert "Coord=10.000000+-5.000000" in simbad(10.0, -5.0)
@@ -121,5 +120,54 @@ def test_citizen_consensus_beside_the_machine_probabilities(writable_demo_data_d
     state = SourceState(cat, srcid=target)
     panel = SourceClassification(state, store=store)
     assert "Citizen scientists" in panel.citizens.object and "1 counted vote" in panel.citizens.object
-    origins = set(panel.plot.object.dimension_values("origin"))
-    assert "citizens" in origins
+    origins = set(panel.consensus_figure.source.data["origin"])
+    assert "citizens" in origins and panel.consensus_plot.object.visible and not panel.plot.object.visible
+
+
+def _changes(events) -> set[tuple[str, str]]:
+    """(model id, property) of each Bokeh document event that changes a model."""
+    return {(e.model.id, e.attr) for e in events if hasattr(e, "model") and hasattr(e, "attr")}
+
+
+def test_another_source_updates_the_rendered_figures_in_place(catalogue):
+    """A new source on a rendered view keeps every Bokeh figure and only replaces data and ranges."""
+    from bokeh.document import Document
+    from bokeh.plotting import figure
+
+    first = _multi_source(catalogue)
+    second = int(next(s for s in catalogue.detections["SRCID"] if s != first))
+    view = SourceView(catalogue, srcid=first)
+    doc = Document()
+    root = pn.panel(view).get_root(doc)
+    doc.add_root(root)
+    figures = {f.id: f for f in root.select({"type": figure})}
+    lt = view.longterm.figure
+    renderers = list(lt.figure.renderers)
+    assert len(figures) >= 6 and lt.figure.id in figures
+    events = []
+    doc.on_change(events.append)
+
+    view.state.srcid = second
+    assert {f.id: f for f in root.select({"type": figure})} == figures  # the same figure models
+    assert view.longterm.plot.object is lt.figure and list(lt.figure.renderers) == renderers
+    rows = catalogue.detections_of(second).sort_values("MJD_START", kind="stable")
+    drawn = rows[rows["EP_8_FLUX"].to_numpy(float) > 0]
+    assert list(lt.xmm.data["obs_id"]) == drawn["OBS_ID"].astype(str).tolist()
+    assert np.allclose(np.asarray(lt.xmm.data["flux"], float), drawn["EP_8_FLUX"].to_numpy(float))
+    changed = _changes(events)
+    assert (lt.xmm.id, "data") in changed
+    assert not any(attr in ("renderers", "x_range", "y_range") for _, attr in changed)  # ranges change start/end
+    assert lt.figure.x_range.start < lt.figure.x_range.end and lt.figure.y_range.start < lt.figure.y_range.end
+    selected = view.state.obs_id
+    assert list(lt.selected.data["flux"]) == list(drawn.loc[drawn["OBS_ID"].astype(str) == selected, "EP_8_FLUX"])
+
+    # Another observation of the same source only moves the ring; a tap (a Bokeh selection) picks one.
+    view.state.srcid = first
+    other = next(o for o in lt.obs_ids if o != view.state.obs_id)
+    events.clear()
+    view.state.obs_id = other
+    changed = _changes(events)
+    assert (lt.selected.id, "data") in changed and (lt.xmm.id, "data") not in changed
+    tapped = next(i for i, o in enumerate(lt.obs_ids) if o != other)
+    lt.xmm.selected.indices = [tapped]
+    assert view.state.obs_id == lt.obs_ids[tapped] and list(lt.xmm.selected.indices) == []

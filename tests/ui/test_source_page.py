@@ -87,6 +87,13 @@ def test_source_page_with_and_without_products(writable_demo_data_dir, tmp_path)
         assert "srcid=" in page.url and "obs=" in page.url
         page.screenshot(path=str(tmp_path / "source-with-products.png"), full_page=True)
 
+        # Another source in the same session: the figures take its data in place.
+        search = page.get_by_placeholder("SRCID, DETID or 4XMM J…")
+        search.fill(str(without_products))
+        search.press("Enter")
+        _wait_text(page, "TSERIES = F")
+        assert "Traceback" not in _text(page) and page.evaluate(CANVASES) >= 3
+
         text = _open(page, f"{base}/source?release=DEMO&srcid={without_products}")
         assert "not available" in text and "TSERIES = F" in text
         assert "Band fluxes and hardness" in text and page.evaluate(CANVASES) >= 3

@@ -7,8 +7,8 @@ import logging
 
 import panel as pn
 
-from app.plots.classification import class_probabilities, classification_plot
-from app.plots.classify import class_bars
+from app.plots.classification import class_probabilities
+from app.views.source.figures import ClassificationFigure, ConsensusFigure, held, show
 from app.views.source.format import empty, html_pane, number
 from app.views.source.state import SourceState
 from data_loaders import schema
@@ -40,13 +40,19 @@ class SourceClassification(pn.viewable.Viewer):
     def __init__(self, state: SourceState, store=None, **params):
         super().__init__(**params)
         self.state, self.store = state, store
-        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=240, visible=False)
+        self.figure = ClassificationFigure()
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=240)
+        show(self.plot, False)
+        # Machine and citizen bars side by side, built on the first source with citizen votes.
+        self.consensus_figure: ConsensusFigure | None = None
+        self.consensus_plot = pn.pane.Bokeh(None)
         self.note = html_pane("", margin=(0, 10))
         self.citizens = html_pane(empty("Citizen classifications: none yet."))
         self.flags = html_pane("")
         state.param.watch(self._update, ["srcid"])
         self._update()
 
+    @held
     def _update(self, *_):
         st = self.state
         cls = st.catalogue.classifications
@@ -55,13 +61,13 @@ class SourceClassification(pn.viewable.Viewer):
             hit = cls[cls["SRCID"].to_numpy() == int(st.srcid)]
             row = None if hit.empty else hit.iloc[0]
         if row is None:
-            self.plot.visible, self.plot.object = False, None
+            show(self.plot, False)
             self.note.object = empty("not classified")
         else:
             probs = class_probabilities(row)
             best = probs[probs["best"]].iloc[0]
-            self.plot.object = classification_plot(probs)
-            self.plot.visible = True
+            self.figure.update(probs)
+            show(self.plot, True)
             outlier = " · outside the training set" if bool(row.get("outlier", False)) else ""
             self.note.object = (
                 f"<b>{html.escape(schema.CLASS_LABELS[best['class']])}</b> ({number(best['probability'], '{:.0%}')})"
@@ -72,6 +78,7 @@ class SourceClassification(pn.viewable.Viewer):
         consensus = self._consensus()
         if consensus is None:
             self.citizens.object = empty("Citizen classifications: none yet.")
+            show(self.consensus_plot, False)
             return
         cons_probs = [float(consensus[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))]
         name = schema.CLASS_LABELS.get(str(consensus["prediction_name"]), str(consensus["prediction_name"]))
@@ -81,8 +88,12 @@ class SourceClassification(pn.viewable.Viewer):
         )
         machine = [float(row[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))] if row is not None else None
         bars = {"machine": machine, "citizens": cons_probs} if machine is not None else {"citizens": cons_probs}
-        self.plot.object = class_bars(bars, title="")
-        self.plot.visible = True
+        if self.consensus_figure is None:
+            self.consensus_figure = ConsensusFigure()
+            self.consensus_plot.object = self.consensus_figure.figure
+        self.consensus_figure.update(bars)
+        show(self.plot, False)
+        show(self.consensus_plot, True)
 
     def _consensus(self):
         """This source's row of the citizen-science consensus (None without votes or a store)."""
@@ -113,6 +124,7 @@ class SourceClassification(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown("### Classification", margin=(0, 10)),
             self.plot,
+            self.consensus_plot,
             self.note,
             pn.pane.Markdown("#### Reviewer flags and comments", margin=(6, 10, 0, 10)),
             self.flags,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import panel as pn
 
-from app.plots.lightcurve import LONGTERM_BANDS, band_label, longterm_plot, longterm_points
+from app.plots.lightcurve import LONGTERM_BANDS, band_label, longterm_points
+from app.views.source.figures import LongtermFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
 
 
 class LongtermLightcurve(pn.viewable.Viewer):
-    """Flux history of ``state.srcid`` in ``state.band``; tapping a detection sets ``state.obs_id``."""
+    """Flux history of ``state.srcid`` in ``state.band``; tapping a detection sets ``state.obs_id``.
+
+    The Bokeh figure is built once; another source or band only replaces its data, and another
+    selected observation only moves the ring (see ``LongtermFigure``).
+    """
 
     def __init__(self, state: SourceState, **params):
         super().__init__(**params)
@@ -19,10 +23,14 @@ class LongtermLightcurve(pn.viewable.Viewer):
         self.band = pn.widgets.Select.from_param(
             state.param.band, label="Band", options={band_label(b): b for b in LONGTERM_BANDS}, width=220
         )
-        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=320, linked_axes=False)
+        self.figure = LongtermFigure()
+        self.figure.xmm.selected.on_change("indices", self._on_tap)
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=320)
+        show(self.plot, False)
         self.note = html_pane("", margin=(0, 10))
         self._xmm_obs: list[str] = []
-        state.param.watch(self._update, ["detections", "band", "obs_id", "highlight_epochs"])
+        state.param.watch(self._update, ["detections", "band", "highlight_epochs"])
+        state.param.watch(self._select, ["obs_id"])
         self._update()
 
     def _longterm_rows(self):
@@ -31,31 +39,42 @@ class LongtermLightcurve(pn.viewable.Viewer):
             return None
         return lt[lt["SRCID"].to_numpy() == int(self.state.srcid)]
 
+    @held
     def _update(self, *_):
         st = self.state
         if st.detections is None:
-            self.plot.object, self.note.object = None, empty("No detections to show.")
+            self._xmm_obs = []
+            show(self.plot, False)
+            self.note.object = empty("No detections to show.")
             return
         points = longterm_points(st.detections, self._longterm_rows(), st.band)
-        overlay = longterm_plot(points, st.band, st.highlight_epochs, st.obs_id or None)
-        xmm = points[(points["mission"] == "XMM") & ~points["upper_limit"]]
-        self._xmm_obs = xmm["obs_id"].tolist()
-        scatter = overlay.get(0)
-        stream = hv.streams.Selection1D(source=scatter)
-        stream.add_subscriber(self._on_select)
-        self.plot.object = overlay
+        self._xmm_obs = self.figure.update(points, st.band, st.highlight_epochs, st.obs_id or None)
+        show(self.plot, True)
+        n_xmm = len(self._xmm_obs)
         n_lim = int(points["upper_limit"].sum())
         others = sorted(set(points.loc[points["mission"] != "XMM", "mission"]))
-        parts = [f"{len(xmm)} XMM detection(s)", f"{n_lim} upper limit(s)"]
+        parts = [f"{n_xmm} XMM detection(s)", f"{n_lim} upper limit(s)"]
         if others:
             parts.append(f"other missions converted to XMM 0.2–12 keV: {', '.join(others)}")
         if st.band != 8:
             parts.append("limits and other missions are shown in band 8 only")
         self.note.object = "<small>" + " · ".join(parts) + ". Click a detection to show its observation below.</small>"
 
+    @held
+    def _select(self, *_):
+        self.figure.select(self.state.obs_id or None)
+
+    @held
+    def _on_tap(self, _attr, _old, new):
+        """A tap in the browser (Bokeh selection of the XMM detections)."""
+        self._on_select(index=new)
+
     def _on_select(self, index=None, **_):
         if index and 0 <= index[0] < len(self._xmm_obs):
             self.state.obs_id = self._xmm_obs[index[0]]
+            # The ring marks the choice; a lingering selection would also fade every other detection
+            # and make a second tap on the same one (after choosing another in the table) do nothing.
+            self.figure.xmm.selected.indices = []
 
     def __panel__(self):
         return pn.Column(

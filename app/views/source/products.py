@@ -11,8 +11,9 @@ import numpy as np
 import panel as pn
 from panel.io.state import set_curdoc
 
-from app.plots.lightcurve import CAMERA_STYLE, observation_lightcurve_plot
-from app.plots.spectrum import spectrum_plot, spectrum_points
+from app.plots.lightcurve import CAMERA_STYLE
+from app.plots.spectrum import spectrum_points
+from app.views.source.figures import LightcurveFigure, SpectrumFigure, held, show
 from app.views.source.format import empty, html_pane, mjd_date, number, plus_minus
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
@@ -60,6 +61,7 @@ class ProductPanel(pn.viewable.Viewer):
             return "this release has no products directory or archive URL"
         return (str(row["OBS_ID"]).strip(), int(row["SRC_NUM"]))
 
+    @held
     def _reload(self, *_):
         wanted = self._wanted()
         if isinstance(wanted, str):
@@ -89,12 +91,14 @@ class ProductPanel(pn.viewable.Viewer):
             log.exception("reading the %s of %s/%s failed", self.what, *key)
             return ProductUnavailable(f"reading the {self.what} failed ({type(err).__name__}: {err})")
 
+    @held
     def _finish(self, key, result):
         if key != self._key:  # the user moved on while we were reading
             return
         self._result = result
         self._redisplay()
 
+    @held
     def _redisplay(self, *_):
         if self._result is None:
             return
@@ -145,15 +149,17 @@ class ObservationLightcurve(ProductPanel):
         self.rebin = pn.widgets.Select.from_param(
             state.param.rebin, label="Rebin ×", options=list(REBIN_FACTORS), width=90
         )
-        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, min_width=320, visible=False)
+        self.figure = LightcurveFigure()
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=300, min_width=320)
+        show(self.plot, False)
         self.stats = html_pane("")
         self._reload()
 
     def render(self, curves):
         good, reasons = _usable(curves)
         factor = int(self.state.rebin)
-        self.plot.object = observation_lightcurve_plot({c: lc.rebin(factor) for c, lc in good.items()})
-        self.plot.visible = True
+        self.figure.update({c: lc.rebin(factor) for c, lc in good.items()})
+        show(self.plot, True)
         start = min(float(lc.mjd[0] - lc.timedel / 2 / 86400.0) for lc in good.values())
         first = next(iter(good.values()))
         note = f"Observation {html.escape(first.obs_id)}, start {mjd_date(start, 'time')} UTC; bins of " + ", ".join(
@@ -197,8 +203,7 @@ class ObservationLightcurve(ProductPanel):
         )
 
     def show_missing(self, reason):
-        self.plot.visible = False
-        self.plot.object = None
+        show(self.plot, False)
         self.stats.object = ""
         self.status.object = not_available(reason)
 
@@ -235,7 +240,9 @@ class ObservationSpectrum(ProductPanel):
         self.arf = pn.widgets.Checkbox.from_param(
             state.param.effective_area, label="photons/cm² (ARF)", margin=(28, 10, 0, 10)
         )
-        self.plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300, visible=False)
+        self.figure = SpectrumFigure()
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=300)
+        show(self.plot, False)
         self._reload()
 
     def render(self, spectra):
@@ -249,8 +256,8 @@ class ObservationSpectrum(ProductPanel):
                 self.show_missing("no camera has an effective area (ARF) for this detection")
                 return
         frames = {c: spectrum_points(s, int(self.state.min_counts), wants_area) for c, s in good.items()}
-        self.plot.object = spectrum_plot(frames, wants_area)
-        self.plot.visible = True
+        self.figure.update(frames, wants_area)
+        show(self.plot, True)
         parts = [
             f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts in {number(s.exposure, '{:.0f}')} s"
             for c, s in good.items()
@@ -266,8 +273,7 @@ class ObservationSpectrum(ProductPanel):
         self.status.object = f"<small>{note}</small>"
 
     def show_missing(self, reason):
-        self.plot.visible = False
-        self.plot.object = None
+        show(self.plot, False)
         self.status.object = not_available(reason)
 
     def __panel__(self):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 
-from app.plots.sed import band_sed, hardness_plot, hardness_ratios, sed_plot
+from app.plots.sed import band_sed, hardness_ratios
+from app.views.source.figures import HardnessFigure, SedFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
 
@@ -17,8 +18,9 @@ class BandShape(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.level = pn.widgets.RadioButtonGroup.from_param(state.param.sed_level, label="", width=200)
-        self.sed = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=260, min_width=300)
-        self.hr = pn.pane.HoloViews(None, width=250, height=260)
+        self.sed_figure, self.hr_figure = SedFigure(), HardnessFigure()
+        self.sed = pn.pane.Bokeh(self.sed_figure.figure, sizing_mode="stretch_width", min_height=260, min_width=300)
+        self.hr = pn.pane.Bokeh(self.hr_figure.figure, width=250, height=260)
         self.note = html_pane("", margin=(0, 10))
         state.param.watch(self._update, ["obs_id", "detections", "sed_level"])
         self._update()
@@ -31,15 +33,19 @@ class BandShape(pn.viewable.Viewer):
         row = st.detection
         return row, "EP", "EP_", f"detection in {row['OBS_ID']}"
 
+    @held
     def _update(self, *_):
         row, flux_prefix, hr_prefix, what = self._values()
         if row is None:
-            self.sed.object = self.hr.object = None
+            show(self.sed, False)
+            show(self.hr, False)
             self.note.object = empty("No source selected.")
             return
         sed = band_sed(row, flux_prefix)
-        self.sed.object = sed_plot(sed)
-        self.hr.object = hardness_plot(hardness_ratios(row, hr_prefix))
+        self.sed_figure.update(sed)
+        self.hr_figure.update(hardness_ratios(row, hr_prefix))
+        show(self.sed, True)
+        show(self.hr, True)
         missing = int((~(sed["density"] > 0)).sum())
         extra = f"; {missing} band(s) without a positive flux are not drawn" if missing else ""
         if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
