@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -32,7 +34,7 @@ from app import fields
 from app.plots import sky as skyplot
 from app.selection import All, And, Cone, Range, Selection
 from data_loaders import projection, schema
-from data_loaders.dask_catalogue import DaskCatalogue, sky_column
+from data_loaders.dask_catalogue import DaskCatalogue, aggregate_frame, select_columns, sky_column
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
 HR_BOUNDS = (-1.0, 1.0)
@@ -128,6 +130,70 @@ def _separation_deg(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) ->
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
 
 
+class SelectedXY:
+    """The sky x/y of the rows a selection keeps, persisted on the cluster, for the last few selections.
+
+    A filter change costs one pass over the persisted plotting columns (evaluate the selection,
+    keep two float32 columns); the count is the number of rows kept, and every zoom afterwards
+    aggregates only those rows instead of re-evaluating the filters on every row. Shared by the
+    sessions of a process (sessions with the same filters share one entry); least recently used
+    entries are dropped (their data leaves the cluster when nothing refers to them). One per
+    catalogue (:func:`selected_cache`).
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, cat: DaskCatalogue, level: str, selection: Selection, proj: str, frame: str, columns):
+        xcol, ycol = sky_column("x", proj, frame), sky_column("y", proj, frame)
+        base = cat.plot_frame(level, columns)
+        if isinstance(selection, All):
+            return base, cat.n_rows(level)
+        key = (level, selection, proj, frame)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:  # another session (or this one's count and sky) may be making it
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            meta = base._meta[[xcol, ycol]]
+            df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=meta)
+            if cat.client is not None:
+                from distributed import wait
+
+                df = cat.client.persist(df)
+                wait(df)
+            n = int(df.map_partitions(len).compute().sum())
+            with self._lock:
+                self._items[key] = (df, n)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return df, n
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_SELECTED: weakref.WeakKeyDictionary[DaskCatalogue, SelectedXY] = weakref.WeakKeyDictionary()
+_SELECTED_LOCK = threading.Lock()
+
+
+def selected_cache(cat: DaskCatalogue) -> SelectedXY:
+    """The :class:`SelectedXY` of a catalogue (made on first use; gone with the catalogue)."""
+    with _SELECTED_LOCK:
+        if cat not in _SELECTED:
+            _SELECTED[cat] = SelectedXY()
+        return _SELECTED[cat]
+
+
 class DaskExploreState(param.Parameterized):
     """What one visitor of the Dask Explore page has chosen (mirrored in the URL)."""
 
@@ -158,7 +224,10 @@ class DaskExploreState(param.Parameterized):
         self.catalogue = catalogue
         super().__init__(**params)
         self._cone_cache: dict[tuple, tuple[pd.DataFrame, int]] = {}
+        self._cone_rows: dict[tuple, ConeResult] = {}
+        self._cone_xy: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._cone_lock = threading.Lock()
+        self._cone_read_lock = threading.Lock()
         self._row_groups: dict[str, int] = {}
         self.param.watch(self._bump, [*FILTER_PARAMS, "cone"])
 
@@ -265,23 +334,17 @@ class DaskExploreState(param.Parameterized):
         return self._row_groups[level]
 
     # --- blocking computations ------------------------------------------------------------------
-    def prepare(self, q: Query | None = None) -> None:
-        """Persist the plotting columns of ``q`` on the cluster (a no-op once they are there)."""
-        q = q or self.query()
-        self.catalogue.plot_frame(q.level, self.plot_columns(q))
+    def selected_xy(self, q: Query):
+        """(Dask frame of the sky x/y of the rows passing ``q``'s filters, their number), persisted."""
+        cache = selected_cache(self.catalogue)
+        return cache.get(self.catalogue, q.level, q.selection, q.projection, q.frame, self.plot_columns(q))
 
     def compute_count(self, q: Query | None = None) -> Counts:
         """Rows of the level, rows passing the filters, and (with a cone) those of them in the cone."""
         q = q or self.query()
-        cat = self.catalogue
-        total = cat.n_rows(q.level)
-        if isinstance(q.selection, All):
-            filtered = total
-        else:
-            df = cat.plot_frame(q.level, self.plot_columns(q))
-            filtered = int(q.selection.evaluate(df).sum().compute())
+        _, filtered = self.selected_xy(q)
         in_cone = len(self.compute_cone(q).rows) if q.cone is not None else None
-        return Counts(total, filtered, in_cone)
+        return Counts(self.catalogue.n_rows(q.level), filtered, in_cone)
 
     def compute_sky(
         self,
@@ -297,20 +360,30 @@ class DaskExploreState(param.Parameterized):
             x_range, y_range = skyplot.full_extent(q.projection)
         x_range, y_range = tuple(map(float, x_range)), tuple(map(float, y_range))
         w, h = max(int(width), 2), max(int(height), 2)
-        self.prepare(q)
-        agg = self.catalogue.aggregate(q.selection, q.projection, q.frame, x_range, y_range, w, h, level=q.level)
-        counts = agg.values
+        df, _ = self.selected_xy(q)
+        xcol, ycol = sky_column("x", q.projection, q.frame), sky_column("y", q.projection, q.frame)
+        counts = aggregate_frame(df, xcol, ycol, x_range, y_range, w, h).values
         n = int(np.nansum(counts))
         if q.cone is None:
             index = skyplot.spread(skyplot.index_array(counts, q.norm), skyplot.auto_spread(counts))
             return SkyImage(index, "ramp", q.cmap, x_range, y_range, n)
-        rows = self.compute_cone(q).rows
-        x, y = self.sky_xy(rows, q)
+        x, y = self.cone_xy(q)
         top = skyplot.aggregate(x, y, x_range, y_range, w, h).values
         px = skyplot.auto_spread(counts)
         under = skyplot.spread(skyplot.index_array(counts, q.norm, lo=1, hi=127), px)
         over = skyplot.spread(skyplot.index_array(top, q.norm, lo=128, hi=255), max(px, 1))
         return SkyImage(np.where(over != 0, over, under), "highlight", q.cmap, x_range, y_range, n)
+
+    def cone_xy(self, q: Query) -> tuple[np.ndarray, np.ndarray]:
+        """Projected coordinates of the cone's rows that pass the filters (kept while the view moves)."""
+        key = (q.level, q.cone, q.selection, q.projection, q.frame)
+        with self._cone_lock:
+            hit = self._cone_xy.get(key)
+        if hit is None:
+            hit = self.sky_xy(self.compute_cone(q).rows, q)
+            with self._cone_lock:
+                self._cone_xy = {key: hit}
+        return hit
 
     @staticmethod
     def sky_xy(rows: pd.DataFrame, q: Query) -> tuple[np.ndarray, np.ndarray]:
@@ -332,23 +405,49 @@ class DaskExploreState(param.Parameterized):
         if q.cone is None:
             raise ValueError("There is no cone to search; type a position and a radius first.")
         ra, dec, r = q.cone
-        cat = self.catalogue
-        key = (q.level, q.cone)
+        key = (q.level, q.cone, q.selection)
         with self._cone_lock:
-            hit = self._cone_cache.get(key)
-        if hit is None:
-            read = len(cat.cone_pieces(ra, dec, r, q.level))  # what cone() reads: row-group statistics only
-            raw = cat.cone(ra, dec, r, level=q.level)
-            with self._cone_lock:
-                self._cone_cache = {key: (raw, read)}  # one cone per session
-            hit = (raw, read)
-        raw, read = hit
+            done = self._cone_rows.get(key)
+        if done is not None:
+            return done
+        raw, read = self._cone_raw(q)
         rows = raw if isinstance(q.selection, All) else raw[np.asarray(q.selection.evaluate(raw), dtype=bool)]
         sep = _separation_deg(
             rows[_col("ra", q.level)].to_numpy(np.float64), rows[_col("dec", q.level)].to_numpy(np.float64), ra, dec
         )
-        rows = rows.assign(SEPARATION=sep * 3600.0).sort_values("SEPARATION", kind="stable").reset_index(drop=True)
-        return ConeResult(rows, ra, dec, r, read, self.row_groups(q.level))
+        order = np.argsort(sep, kind="stable")
+        rows = rows.iloc[order].reset_index(drop=True)
+        rows["SEPARATION"] = sep[order] * 3600.0
+        done = ConeResult(rows, ra, dec, r, read, self.row_groups(q.level))
+        with self._cone_lock:
+            self._cone_rows = {key: done}  # one cone and filter setting per session
+        return done
+
+    def _cone_raw(self, q: Query) -> tuple[pd.DataFrame, int]:
+        """Every row of the cone (the columns the page shows, filters and exports) and row groups read."""
+        key = (q.level, q.cone)
+        with self._cone_read_lock:  # the count, the sky and the table ask at once: read once
+            hit = self._cone_cache.get(key)
+            if hit is None:
+                cat, (ra, dec, r) = self.catalogue, q.cone
+                read = len(cat.cone_pieces(ra, dec, r, q.level))  # what cone() reads (row-group statistics)
+                raw = cat.cone(ra, dec, r, self.cone_columns(q.level), level=q.level)
+                hit = (raw, read)
+                self._cone_cache = {key: hit}  # one cone per session
+        return hit
+
+    def cone_columns(self, level: str) -> list[str]:
+        have = set(self.catalogue.columns(level))
+        want = [
+            *self.table_columns(level),
+            *self.export_columns(level),
+            *(_col(f, level) for f in FILTER_FIELDS),
+            _col("ra", level),
+            _col("dec", level),
+            "LII",
+            "BII",
+        ]
+        return [c for c in dict.fromkeys(want) if c in have]
 
     def compute_nearest(self, q: Query, lon: float, lat: float, tolerance_deg: float) -> pd.Series | None:
         """The row nearest (lon, lat) in ``q.frame`` within the tolerance that passes the filters."""
@@ -362,8 +461,10 @@ class DaskExploreState(param.Parameterized):
     ) -> Iterator[pd.DataFrame]:
         """The rows counted for ``q`` as pandas chunks of ``columns`` (class codes become class names).
 
-        Without a cone the selection streams from the cluster one partition at a time; with one,
-        the cone's rows are already here. ``progress(done, total)`` is called after each chunk.
+        Without a cone the selection streams from the cluster in partition order, the workers
+        reading and filtering the next partitions while this process writes one (at most one
+        partition per worker in flight); with a cone, its rows are already here.
+        ``progress(done, total)`` is called after each partition.
         """
         q = q or self.query()
         cols = columns or self.export_columns(q.level)
@@ -371,18 +472,45 @@ class DaskExploreState(param.Parameterized):
             chunks: Iterator[pd.DataFrame] = iter([self.compute_cone(q).rows[cols]])
             total = 1
         else:
-            chunks = self.catalogue.iter_chunks(None if isinstance(q.selection, All) else q.selection, cols, q.level)
-            total = self.catalogue.frame(q.level, cols).npartitions
+            df = self.catalogue.frame(q.level, list(dict.fromkeys([*cols, *q.selection.columns()])))
+            if not isinstance(q.selection, All):
+                df = df[q.selection.evaluate(df)]
+            df = df[cols]
+            chunks, total = self._stream(df), df.npartitions
         for done, chunk in enumerate(chunks, start=1):
+            if progress is not None:
+                progress(done, total)
+            if len(chunk) == 0:
+                continue
+            chunk = chunk.reset_index(drop=True)
             if "CLASS" in chunk:
                 codes = chunk["CLASS"].to_numpy(np.int64)
                 names = np.array([*schema.CLASS_NAMES, None], dtype=object)
                 chunk = chunk.assign(
                     CLASS=pd.Series(names[np.where(codes < 0, len(schema.CLASS_NAMES), codes)], dtype="string")
                 )
-            if progress is not None:
-                progress(done, total)
             yield chunk
+
+    def _stream(self, df) -> Iterator[pd.DataFrame]:
+        """The partitions of a Dask frame in order, computing ahead on every worker."""
+        parts = iter(df.to_delayed())
+        client = self.catalogue.client
+        if client is None:
+            for part in parts:
+                yield part.compute()
+            return
+        ahead = max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1) + 1
+        pending = deque(client.compute(p) for _, p in zip(range(ahead), parts, strict=False))
+        try:
+            while pending:
+                chunk = pending.popleft().result()
+                nxt = next(parts, None)
+                if nxt is not None:
+                    pending.append(client.compute(nxt))
+                yield chunk
+        finally:
+            for future in pending:  # an export stopped early (row limit, error): drop the rest
+                future.cancel()
 
     def provenance(self, q: Query | None = None) -> dict[str, str]:
         q = q or self.query()

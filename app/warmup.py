@@ -29,7 +29,11 @@ def _warm_up_dask() -> None:
     from app.dask_state import DaskExploreState
 
     try:
-        cat = shared_catalogue(config.data_dir(), config.default_release(), shared_client())
+        import importlib
+
+        client = shared_client()
+        client.run(importlib.import_module, "app.selection")  # unpickling a filter imports it on the workers
+        cat = shared_catalogue(config.data_dir(), config.default_release(), client)
         state = DaskExploreState(cat)
         for level in ("detections", "sources"):
             state.level = level

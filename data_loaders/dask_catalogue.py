@@ -346,24 +346,9 @@ class DaskCatalogue(ReleaseDirectory):
             raise ValueError(f"how={how!r} needs a column")
         cols = [xcol, ycol, *([column] if column else []), *(() if _is_all(selection) else selection.columns())]
         df = self.plot_frame(level, cols)
-        # Aggregate each partition on its worker with a function of this module and add the
-        # grids up in a tree: shipping datashader's own dask graph pickles its numba closures
-        # on every render (~0.7 s on our machines), far more than the aggregation itself.
-        spec = (xcol, ycol, tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column)
-        parts = [dask.delayed(_agg_part)(p, spec, None if _is_all(selection) else selection) for p in df.to_delayed()]
-        combine = _combine_max if how == "max" else _combine_min if how == "min" else _combine_sum
-        while len(parts) > 1:
-            parts = [
-                dask.delayed(combine)(*parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
-                for i in range(0, len(parts), 4)
-            ]
-        grid = parts[0].compute() if parts else _agg_part(self.frame(level, cols)._meta, spec, None)
-        template = _agg_template(spec)
-        if how == "mean":
-            total, n = grid
-            with np.errstate(invalid="ignore", divide="ignore"):
-                grid = np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
-        return template.copy(data=grid.astype(template.dtype, copy=False))
+        return aggregate_frame(
+            df, xcol, ycol, x_range, y_range, width, height, how=how, column=column, selection=selection
+        )
 
     def histogram(
         self, column: str, bins: int | Sequence[float] = 50, selection=None, level: str = "detections"
@@ -510,6 +495,58 @@ class DaskCatalogue(ReleaseDirectory):
         return rows.iloc[int(np.argmin(sep))]
 
 
+def aggregate_frame(
+    df: dd.DataFrame,
+    xcol: str,
+    ycol: str,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    width: int,
+    height: int,
+    how: str = "count",
+    column: str | None = None,
+    selection=None,
+):
+    """Datashader aggregate (xarray.DataArray) of a Dask frame's points, e.g. one persisted by a caller.
+
+    The grid of :meth:`DaskCatalogue.aggregate`: ``how`` 'count', or 'mean'/'max'/'min' of ``column``,
+    over the rows ``selection`` keeps (None: all of them).
+    """
+    if how not in ("count", "mean", "max", "min"):
+        raise ValueError(f"unknown aggregation {how!r}; expected count, mean, max or min")
+    if how != "count" and column is None:
+        raise ValueError(f"how={how!r} needs a column")
+    # Aggregate each partition on its worker with a function of this module and add the
+    # grids up in a tree: shipping datashader's own dask graph pickles its numba closures
+    # on every render (~0.7 s on our machines), far more than the aggregation itself.
+    spec = (xcol, ycol, tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column)
+    parts = [dask.delayed(_agg_part)(p, spec, None if _is_all(selection) else selection) for p in df.to_delayed()]
+    combine = _combine_max if how == "max" else _combine_min if how == "min" else _combine_sum
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(combine)(*parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
+            for i in range(0, len(parts), 4)
+        ]
+    grid = parts[0].compute() if parts else _agg_part(df._meta, spec, None)
+    template = _agg_template(spec)
+    if how == "mean":
+        total, n = grid
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grid = np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
+    return template.copy(data=grid.astype(template.dtype, copy=False))
+
+
+def select_columns(part: pd.DataFrame, selection, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of a partition that ``selection`` keeps, only ``columns`` (for ``map_partitions``).
+
+    Lives here because workers import this module anyway: a task function from a module that
+    imports the plotting stack costs each worker seconds of imports on its first use.
+    """
+    if _is_all(selection):
+        return part[list(columns)]
+    return part.loc[np.asarray(selection.evaluate(part), dtype=bool), list(columns)]
+
+
 def _agg_template(spec):
     """An empty datashader aggregate with the canvas' coordinates and the reduction's dtype."""
     import datashader as ds
@@ -568,4 +605,4 @@ def _haversine_mask(ra, dec, ra0, dec0, radius_deg) -> np.ndarray:
     return _haversine(ra, dec, ra0, dec0) <= math.sin(math.radians(radius_deg) / 2) ** 2
 
 
-__all__ = ["DaskCatalogue", "PARTITION_ROWS", "Piece", "sky_column"]
+__all__ = ["DaskCatalogue", "PARTITION_ROWS", "Piece", "aggregate_frame", "select_columns", "sky_column"]

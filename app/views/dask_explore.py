@@ -286,6 +286,8 @@ class DaskSkyView(pn.viewable.Viewer):
         self.last_image: SkyImage | None = None
         self._draw_graticule()
         self.pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width", min_height=height)
+        # The spinner goes on a wrapper: Panel fails to set ``loading`` on a Bokeh pane itself.
+        self.holder = pn.Column(self.pane, sizing_mode="stretch_width", min_height=height, margin=0)
         state.param.watch(self._on_rows, ["version", "norm", "cmap"])
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
@@ -302,11 +304,11 @@ class DaskSkyView(pn.viewable.Viewer):
         (xr_, yr_), (w, h) = self._shown, self.size()
         work = partial(self.state.compute_sky, q, xr_, yr_, w, h)
         if self.last_image is None and not self.runner.synchronous:
-            self.pane.loading = True  # the first image of a big catalogue can take a few seconds
+            self.holder.loading = True  # the first image of a big catalogue can take a few seconds
         self.runner.submit("sky", work, self._apply_image, "drawing the sky", failed=self._not_loading)
 
     def _not_loading(self) -> None:
-        self.pane.loading = False
+        self.holder.loading = False
 
     def _apply_image(self, img: SkyImage) -> None:
         (x0, x1), (y0, y1) = img.x_range, img.y_range
@@ -317,7 +319,7 @@ class DaskSkyView(pn.viewable.Viewer):
         self.n_points = img.n_points
         self.last_image = img
         self._draw_cone(img)
-        self.pane.loading = False
+        self.holder.loading = False
 
     def _draw_cone(self, img: SkyImage) -> None:
         cone = self.state.cone
@@ -426,7 +428,7 @@ class DaskSkyView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             margin=(0, 12),
         )
-        return pn.Column(self.pane, legend, sizing_mode="stretch_width")
+        return pn.Column(self.holder, legend, sizing_mode="stretch_width")
 
 
 # --- the count, status and errors -----------------------------------------------------------------
