@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run the Explore page on Dask instead of pandas, for catalogues too big for one process: "
         "'local' (a local cluster of 2 worker processes), 'local:N' (N workers) or the address of a "
-        "running scheduler, e.g. tcp://scheduler:8786 (workers must see the same data directory). "
+        "running scheduler, e.g. tcp://scheduler:8786 (workers must see the same data directory; with "
+        "--num-procs, each server process starts its own local cluster). "
         "Default: $XMM_EXPLORER_DASK; unset, the page uses pandas",
     )
 

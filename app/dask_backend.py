@@ -142,9 +142,14 @@ def shared_client():
     if not spec:
         return None
     with _LOCK:
-        if spec not in _SHARED:
-            _SHARED[spec] = connect(spec)
-        return _SHARED[spec]
+        client = _SHARED.get(spec)
+        if client is not None and getattr(client, "status", "") in ("closing", "closed"):
+            # The scheduler went away and the client gave up: the next page load connects again.
+            log.warning("Dask client for %s is %s; connecting again", spec, client.status)
+            client = None
+        if client is None:
+            client = _SHARED[spec] = connect(spec)
+        return client
 
 
 def cluster_summary(client) -> dict:
@@ -178,10 +183,32 @@ def describe_error(exc: BaseException, address: str | None = None) -> str:
         return f"The Dask cluster{where} did not answer in time; it may be overloaded or unreachable."
     if name in ("CommClosedError", "StreamClosedError") or isinstance(exc, OSError | ConnectionError):
         return f"The Dask scheduler{where} cannot be reached; check that the cluster is running and reload the page."
-    if isinstance(exc, XmmExplorerError | ValueError):
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if _raised_in_dask(exc):
+        # distributed raises plain ValueError/RuntimeError once its client has lost the scheduler
+        if any(
+            w in first.lower()
+            for w in ("no clients", "no global client", "client is closed", "not running", "scheduler")
+        ):
+            return (
+                f"The Dask scheduler{where} cannot be reached; check that the cluster is running and reload the page."
+            )
+        return f"The Dask computation failed ({name}); the server log has the details."
+    if isinstance(exc, XmmExplorerError | ValueError):  # our own one-sentence messages
+        text = first or name
         return text if text.endswith(".") else text + "."
     return f"The Dask computation failed ({name}); the server log has the details."
+
+
+def _raised_in_dask(exc: BaseException) -> bool:
+    """Whether the exception was raised inside dask or distributed (not by our own code)."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return type(exc).__module__.split(".")[0] in ("dask", "distributed", "tornado")
+    path = last.tb_frame.f_code.co_filename.replace("\\", "/")
+    return "/distributed/" in path or "/dask/" in path or "/tornado/" in path
 
 
 _CATALOGUES: dict[tuple, object] = {}

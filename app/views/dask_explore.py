@@ -33,7 +33,14 @@ import panel as pn
 import param
 from bokeh.document import without_document_lock
 from bokeh.events import RangesUpdate, Tap
-from bokeh.models import ColumnDataSource, LinearColorMapper, Range1d, WheelZoomTool
+from bokeh.models import (
+    ColumnDataSource,
+    LinearColorMapper,
+    NumberFormatter,
+    Range1d,
+    ScientificFormatter,
+    WheelZoomTool,
+)
 from bokeh.plotting import figure
 
 from app import fields
@@ -57,8 +64,16 @@ from data_loaders.errors import XmmExplorerError
 
 log = logging.getLogger("xmm_explorer.dask_explore")
 
-#: Seconds to wait for the cluster before telling the user it does not answer.
-TIMEOUT_S = float(os.environ.get("XMM_EXPLORER_DASK_TIMEOUT", "120"))
+
+def _timeout() -> float:
+    """Seconds to wait for the cluster before telling the user it does not answer."""
+    try:
+        return max(float(os.environ.get("XMM_EXPLORER_DASK_TIMEOUT", "120")), 1.0)
+    except ValueError:
+        return 120.0
+
+
+TIMEOUT_S = _timeout()
 TAP_PIXELS = 6
 EXPORT_FORMATS = {"CSV": "csv", "FITS": "fits", "Parquet": "parquet"}
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dask-explore")
@@ -576,6 +591,16 @@ def _fmt(value, fmt: str = "{:.3g}") -> str:
         return html.escape(str(value))
 
 
+#: Columns of the cone table: logical field, title, Bokeh formatter.
+TABLE_SPEC = (
+    ("name", "name", None),
+    ("ra", "RA", NumberFormatter(format="0.00000")),
+    ("dec", "Dec", NumberFormatter(format="+0.00000")),
+    ("flux", "flux", ScientificFormatter(precision=2)),
+    ("det_ml", "DET_ML", NumberFormatter(format="0.0")),
+)
+
+
 class ConeSearchView(pn.viewable.Viewer):
     """A position and radius → the rows in that cone (reading only its partitions), nearest first."""
 
@@ -602,6 +627,7 @@ class ConeSearchView(pn.viewable.Viewer):
             height=260,
             visible=False,
             selectable=1,
+            layout="fit_columns",
         )
         self.table.on_click(self._on_row_click)
         state.param.watch(self._on_rows, ["version"])
@@ -653,12 +679,24 @@ class ConeSearchView(pn.viewable.Viewer):
             + (f" · nearest {min(len(res.rows), 20)} below" if len(res.rows) else "")
             + "</div>"
         )
-        cols = [c for c in self.state.table_columns() if c in res.rows.columns]
-        shown = res.rows.head(20)[[*cols, "SEPARATION"]].rename(columns={"SEPARATION": "sep (arcsec)"})
-        for c in ("SRCID", "DETID"):  # identifiers, not quantities: no thousands separators
-            if c in shown:
-                shown[c] = shown[c].astype(str)
-        self.table.value = shown.reset_index(drop=True)
+        level, rows = self.state.level, res.rows
+        cols, titles, formatters = [], {}, {}
+        for field, title, fmt in TABLE_SPEC:
+            col = fields.column(field, level)
+            if col in rows.columns:
+                cols.append(col)
+                titles[col] = title
+                if fmt is not None:
+                    formatters[col] = fmt
+        if level == "detections" and "DETID" in rows.columns:
+            cols.insert(1, "DETID")
+        shown = rows.head(20)[[*cols, "SEPARATION"]].reset_index(drop=True)
+        if "DETID" in shown:  # an identifier, not a quantity: no thousands separators
+            shown["DETID"] = shown["DETID"].astype(str)
+        self.table.titles = titles | {"SEPARATION": "sep (″)"}
+        self.table.widths = {cols[0]: 185} if cols else {}  # IAU names are 21 characters
+        self.table.formatters = formatters | {"SEPARATION": NumberFormatter(format="0.0")}
+        self.table.value = shown
         self.table.visible = len(shown) > 0
 
     def _on_row_click(self, event) -> None:

@@ -179,7 +179,8 @@ def test_cone_search_reads_few_row_groups_and_matches_haversine(page, pandas_cat
     assert page.count.counts.in_cone == len(want)
     assert "in the cone" in page.count.count.object
     shown = page.cone.table.value
-    assert len(shown) == min(20, len(want)) and shown["SRCID"].iloc[0] == str(res.rows["SRCID"].iloc[0])
+    assert len(shown) == min(20, len(want)) and shown["IAUNAME"].iloc[0] == res.rows["IAUNAME"].iloc[0]
+    assert list(shown.columns) == ["IAUNAME", "SC_RA", "SC_DEC", "SC_EP_8_FLUX", "SC_DET_ML", "SEPARATION"]
     assert page.sky.last_image.kind == "highlight"  # cone rows in colour over the grey sky
     assert len(page.sky.cone_source.data["x"]) > 100  # the cone's edge is drawn
     assert page.state.x_range is not None  # the view moved to the cone
@@ -395,3 +396,21 @@ def test_cone_outline_is_a_circle():
     sep = haversine_deg(lon, lat, 10.0, 20.0)
     np.testing.assert_allclose(sep[np.isfinite(sep)], 1.0, atol=1e-6)
     assert math.isfinite(x[0])
+
+
+def test_a_lost_cluster_gives_one_sentence_on_the_page(release):
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, processes=False, memory_limit="1GB", dashboard_address=":0")
+    lost = Client(cluster, set_as_default=False)
+    with lost.as_current():
+        page = DaskExplorePage(DaskCatalogue(release, client=lost, partition_rows=PARTITION), lost)
+        page.start()
+        assert page.count.counts.total > 0 and page.runner.errors == []
+        dask_backend.close(lost)
+        page.state.det_ml_min = 5.0  # the count and the sky now fail
+    assert page.runner.errors, "the failure was not reported"
+    for text in page.runner.errors:
+        assert text.startswith("The Dask scheduler at inproc://") and "cannot be reached" in text, text
+        assert "\n" not in text and "Traceback" not in text
+    assert page.state.message == page.runner.errors[-1] and page.count.message.visible

@@ -67,4 +67,6 @@ def test_explore_on_dask(partitioned_data_dir):
         cone = wait_until(page, lambda: "in the cone" in (t := count_text(page)) and t, what="the cone count")
         assert numbers(cone)[0] == numbers(after)[0]
         assert page.get_by_text(re.compile(r"read \d+ of \d+ row groups")).count() >= 1
+        # the busy indicator ("Dask: drawing the sky…") goes away once the cluster has answered
+        wait_until(page, lambda: page.get_by_text(re.compile("^Dask: ")).count() == 0, what="the page to be idle")
     assert not errors, errors
