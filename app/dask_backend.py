@@ -184,7 +184,7 @@ def describe_error(exc: BaseException, address: str | None = None) -> str:
     if name in ("CommClosedError", "StreamClosedError") or isinstance(exc, OSError | ConnectionError):
         return f"The Dask scheduler{where} cannot be reached; check that the cluster is running and reload the page."
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if _raised_in_dask(exc):
+    if raised_in_dask(exc):
         # distributed raises plain ValueError/RuntimeError once its client has lost the scheduler
         if any(
             w in first.lower()
@@ -200,7 +200,7 @@ def describe_error(exc: BaseException, address: str | None = None) -> str:
     return f"The Dask computation failed ({name}); the server log has the details."
 
 
-def _raised_in_dask(exc: BaseException) -> bool:
+def raised_in_dask(exc: BaseException) -> bool:
     """Whether the exception was raised inside dask or distributed (not by our own code)."""
     tb, last = exc.__traceback__, None
     while tb is not None:

@@ -44,7 +44,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from app import fields
-from app.dask_backend import cluster_summary, describe_error
+from app.dask_backend import cluster_summary, describe_error, raised_in_dask
 from app.dask_state import (
     DEFAULT_CONE_RADIUS_DEG,
     HR_BOUNDS,
@@ -173,8 +173,8 @@ class Runner:
             self._fail(exc)
 
     def _fail(self, exc: BaseException, failed: Callable[[], None] | None = None) -> None:
-        if not isinstance(exc, XmmExplorerError | ValueError):
-            log.warning("Dask computation failed", exc_info=exc)
+        if raised_in_dask(exc) or not isinstance(exc, XmmExplorerError | ValueError):
+            log.warning("Dask computation failed", exc_info=exc)  # ours are one sentence already
         text = describe_error(exc, self.address)
         self.errors.append(text)
         self.on_error(text)
