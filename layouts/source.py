@@ -6,9 +6,12 @@ import html
 import logging
 import threading
 from functools import partial
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
+import pandas as pd
 import panel as pn
+import param
 
 from app.views.source import SourceState, SourceView, resolve_source
 from app.views.source.format import html_pane
@@ -17,7 +20,8 @@ from layouts.common import template
 
 log = logging.getLogger(__name__)
 
-#: State parameters mirrored in the URL: the permalink of a source and its selected observation.
+#: State parameters mirrored in the URL: the permalink of a source and its selected observation
+#: (values kept as the text they are: an OBS_ID such as 0010000301 is a string, see ``UrlSync``).
 URL_PARAMS = {"srcid": "srcid", "obs_id": "obs", "band": "band"}
 N_EXAMPLES = 8
 _EXAMPLES: dict = {}
@@ -25,20 +29,40 @@ _EXAMPLES_LOCK = threading.Lock()
 
 
 def example_sources(catalogue: Catalogue, n: int = N_EXAMPLES) -> list[tuple[int, str, float, int]]:
-    """Bright sources with products and several detections: (SRCID, IAUNAME, flux, N), cached per process."""
+    """Bright sources worth a look: (SRCID, IAUNAME, flux, N), the brightest first, cached per process.
+
+    Preferably sources with products (TSERIES) and several detections; a release without products
+    (a stacked one has no TSERIES column) or with too few of them falls back to sources with several
+    detections, then to the brightest sources.
+    """
     with _EXAMPLES_LOCK:
         if catalogue.path not in _EXAMPLES:
-            det = catalogue.detections
-            with_products = np.unique(det.loc[det["TSERIES"].to_numpy(bool), "SRCID"].to_numpy())
-            src = catalogue.sources
-            pick = src[np.isin(src["SRCID"].to_numpy(), with_products) & (src["N_DETECTIONS"].to_numpy() > 1)]
-            if len(pick) < n:
-                pick = src
-            pick = pick.nlargest(n, "SC_EP_8_FLUX")
-            _EXAMPLES[catalogue.path] = [
-                (int(r.SRCID), str(r.IAUNAME), float(r.SC_EP_8_FLUX), int(r.N_DETECTIONS)) for r in pick.itertuples()
-            ]
+            _EXAMPLES[catalogue.path] = _pick_examples(catalogue, n)
         return _EXAMPLES[catalogue.path]
+
+
+def _pick_examples(catalogue: Catalogue, n: int) -> list[tuple[int, str, float, int]]:
+    src = catalogue.sources
+    srcid = src["SRCID"].to_numpy()
+    several = src["N_DETECTIONS"].to_numpy() > 1 if "N_DETECTIONS" in src else np.ones(len(src), bool)
+    det = catalogue.detections
+    if "TSERIES" in det:
+        with_products = np.unique(det.loc[det["TSERIES"].to_numpy(bool), "SRCID"].to_numpy())
+        wanted = (np.isin(srcid, with_products) & several, several)
+    else:
+        wanted = (several,)
+    pick = src
+    for mask in wanted:
+        if mask.sum() >= n:
+            pick = src[mask]
+            break
+    flux = pick["SC_EP_8_FLUX"] if "SC_EP_8_FLUX" in pick else pd.Series(np.nan, index=pick.index)
+    pick = pick.assign(_flux=flux.astype(float)).nlargest(n, "_flux")
+    counts = pick["N_DETECTIONS"] if "N_DETECTIONS" in pick else pd.Series(1, index=pick.index)
+    return [
+        (int(s), str(name), float(f), int(c))
+        for s, name, f, c in zip(pick["SRCID"], pick["IAUNAME"], pick["_flux"], counts, strict=True)
+    ]
 
 
 def examples_html(catalogue: Catalogue) -> str:
@@ -57,7 +81,7 @@ class SourceSearch(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.box = pn.widgets.TextInput(placeholder="SRCID, DETID or 4XMM J…", label="Find a source", width=190)
-        self.button = pn.widgets.Button(label="Show", button_type="primary", width=80, margin=(26, 5, 5, 5))
+        self.button = pn.widgets.Button(label="Show", color="primary", width=80, margin=(26, 5, 5, 5))
         self.feedback = html_pane("")
         self.box.param.watch(self._go, "enter_pressed")
         self.button.on_click(self._go)
@@ -92,8 +116,8 @@ def create_page(
 ) -> tuple[pn.template.FastListTemplate, SourceView]:
     """Build the page for one session from the URL's values; returns the template and the view."""
     resolved, message = resolve_source(catalogue, srcid=srcid or None, detid=detid or None, name=name or None)
-    state = SourceState(catalogue, obs_id=obs.strip(), message=message)
-    state.srcid = resolved
+    # The SRCID goes in with the OBS_ID: a state made without a source forgets its observation.
+    state = SourceState(catalogue, srcid=resolved, obs_id=obs.strip())
     if message:
         state.message = message
     view = SourceView(catalogue, state=state, store=store)
@@ -106,8 +130,71 @@ def create_page(
 
 
 def _sync_url(state: SourceState) -> None:
-    """Mirror the state in the URL both ways, and write the values chosen before the page loaded."""
-    location = pn.state.location
-    location.sync(state, URL_PARAMS, on_error=lambda values: log.info("ignored URL values %s", values))
-    now = {URL_PARAMS[p]: getattr(state, p) for p in URL_PARAMS if getattr(state, p) not in (None, "")}
-    location.update_query(**now)
+    """Mirror the state in the URL both ways (the state's watchers keep the ``UrlSync`` alive)."""
+    UrlSync(state, pn.state.location)
+
+
+def _text_value(parameter: param.Parameter, text: str):
+    """The value of ``parameter`` written as ``text`` in a URL; ValueError if it cannot take it."""
+    if isinstance(parameter, param.Selector):
+        for option in parameter.objects:
+            if str(option) == text:
+                return option
+        raise ValueError(f"{text!r} is not one of {parameter.objects}")
+    if isinstance(parameter, param.Integer):
+        return int(text)
+    return text
+
+
+class UrlSync:
+    """Mirror parameters of ``state`` and the query of ``location`` (a ``pn.state.location``) both ways.
+
+    Not ``location.sync``: Panel turns every query value that looks like a number into one and
+    writes the whole query back on each change, so ``obs=0010000301`` became ``obs=10000301`` when
+    another parameter changed, and an OBS_ID coming back from the browser was an int, which the
+    String parameter rejects. Here the query is read and written as text, and each value converted by its
+    parameter only: ``srcid`` and ``band`` as numbers, ``obs`` as the string it is. Values the state
+    cannot take (unknown band, a SRCID that is no number) are ignored; other query keys are kept.
+    """
+
+    def __init__(self, state: param.Parameterized, location, params: dict[str, str] = URL_PARAMS):
+        self.state, self.location, self.params = state, location, dict(params)
+        self._writing = False
+        self.from_url()
+        self.to_url()
+        state.param.watch(self.to_url, list(self.params))
+        location.param.watch(self.from_url, "search")
+
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl((self.location.search or "").lstrip("?"), keep_blank_values=True))
+
+    def from_url(self, *_) -> None:
+        if self._writing:
+            return
+        query, values = self.query(), {}
+        for name, key in self.params.items():
+            if key not in query:
+                continue
+            try:
+                value = _text_value(self.state.param[name], query[key].strip())
+            except ValueError:
+                log.info("ignored URL value %s=%r", key, query[key])
+                continue
+            if value != getattr(self.state, name):
+                values[name] = value
+        if values:
+            self.state.param.update(**values)
+
+    def to_url(self, *_) -> None:
+        query = self.query()
+        for name, key in self.params.items():
+            value = getattr(self.state, name)
+            if value not in (None, ""):
+                query[key] = str(value)
+        search = "?" + urlencode(query)
+        if search != self.location.search:
+            self._writing = True
+            try:
+                self.location.search = search
+            finally:
+                self._writing = False

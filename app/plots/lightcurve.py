@@ -64,7 +64,8 @@ def longterm_points(detections: pd.DataFrame, longterm: pd.DataFrame | None, ban
     xmm = pd.DataFrame(
         {
             "mjd": detections["MJD_START"].to_numpy(float) if n else np.array([], float),
-            "flux": detections[flux_col].to_numpy(float) if n else np.array([], float),
+            # A band the release does not have (no EP_6/EP_7 in a stacked one): no points, not a KeyError.
+            "flux": detections[flux_col].to_numpy(float) if n and flux_col in detections else np.full(n, np.nan),
             "flux_err": detections[err_col].to_numpy(float) if n and err_col in detections else np.full(n, np.nan),
             "mission": "XMM",
             "obs_id": detections["OBS_ID"].astype(str).to_numpy() if n else np.array([], str),

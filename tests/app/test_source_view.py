@@ -76,6 +76,30 @@ def test_broken_product_shows_not_available_and_the_rest_still_works(catalogue):
     pn.panel(view).get_root()
 
 
+def test_another_source_opens_on_its_default_observation(catalogue):
+    """The observation chooser's new options are no choice of the visitor's: the new source shows its
+    brightest detection with products, as when opened by a link, not the first one in its list."""
+    from app.views.source.state import default_observation, source_detections
+
+    det = catalogue.detections
+    counts = det[det["TSERIES"].to_numpy(bool)].groupby("SRCID").size()
+    target = next(
+        int(s)
+        for s in counts[counts >= 2].index
+        if default_observation(frame := source_detections(catalogue, int(s))) != str(frame["OBS_ID"].iloc[0])
+    )
+    seen = set(source_detections(catalogue, target)["OBS_ID"].astype(str))
+    # A source in none of the target's observations (a shared one would stay selected, on purpose).
+    start = int(next(s for s in counts.index if not seen & set(det.loc[det["SRCID"] == s, "OBS_ID"].astype(str))))
+    view = SourceView(catalogue, srcid=start)
+    pn.panel(view).get_root()
+    view.state.srcid = target
+    expected = default_observation(source_detections(catalogue, target))
+    assert view.state.obs_id == expected == view.detections.chooser.value
+    view.detections.chooser.value = view.detections.chooser.values[0]  # a visitor's choice still counts
+    assert view.state.obs_id == view.detections.chooser.values[0] != expected
+
+
 def test_detection_without_products_says_so(catalogue):
     det = catalogue.detections
     srcid = int(det.loc[~det["TSERIES"].to_numpy(bool) & ~det["SPECTRA"].to_numpy(bool), "SRCID"].iloc[0])

@@ -55,3 +55,40 @@ def test_source_summary_shows_variability_between_observations(stacked_dir):
     row = cat.sources.iloc[int(np.argmax(cat.sources["FRATIO"].to_numpy(float)))]
     text = summary_html(row, "ST")
     assert "Variable between observations" in text and "max/min flux ratio" in text
+
+
+def test_source_page_of_a_stacked_release_suggests_its_brightest_sources(stacked_dir):
+    """A stacked release has no TSERIES column: the examples are its brightest sources seen more than once."""
+    from data_loaders.catalogue import Catalogue
+    from layouts.source import create_page, example_sources
+
+    cat = Catalogue(stacked_dir / "releases" / "ST")
+    assert "TSERIES" not in cat.all_columns
+    examples = example_sources(cat)
+    assert len(examples) == 8
+    fluxes = [flux for _, _, flux, _ in examples]
+    assert fluxes == sorted(fluxes, reverse=True)
+    src = cat.sources.set_index("SRCID")
+    assert all(n > 1 and src.loc[srcid, "N_DETECTIONS"] == n for srcid, _, _, n in examples)
+    tmpl, view = create_page(cat, srcid=str(examples[0][0]))
+    assert view.state.srcid == examples[0][0] and view.state.detections is not None
+    pn.panel(view).get_root(Document())
+
+
+def test_longterm_band_selector_offers_only_the_bands_of_a_stacked_release(stacked_dir):
+    from app.plots.lightcurve import longterm_points
+    from app.views.source import SourceState, SourceView
+    from data_loaders.catalogue import Catalogue
+
+    cat = Catalogue(stacked_dir / "releases" / "ST")
+    srcid = int(cat.sources["SRCID"].iloc[int(np.argmax(cat.sources["N_DETECTIONS"].to_numpy()))])
+    view = SourceView(cat, srcid=srcid)
+    pn.panel(view).get_root(Document())
+    assert list(view.longterm.band.options.values()) == [8, 1, 2, 3, 4, 5]  # no EP_6/EP_7 in this release
+    with pytest.raises(ValueError):
+        view.state.band = 6
+    view.state.band = 3
+    assert view.longterm.plot.object.visible and "band 3" in view.longterm.figure.figure.yaxis[0].axis_label
+    # A state asked for a band the release lacks starts on band 8; the points of such a band are none.
+    assert SourceState(cat, srcid=srcid, band=6).band == 8
+    assert longterm_points(view.state.detections, None, band=6).empty

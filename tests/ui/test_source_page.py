@@ -1,9 +1,13 @@
-"""The Source page in a real browser: a source with products, one without, and an unknown id."""
+"""The Source page in a real browser: a source with products, one without, an unknown id, the URL's
+OBS_ID, and a stacked release (no products, no TSERIES, no bands 6 and 7)."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlparse
+
 import pytest
 
+from app.views.source.state import default_observation, source_detections
 from data_loaders.catalogue import Catalogue
 from tests.ui.serving import browser, serve_app, wait_idle
 
@@ -50,6 +54,21 @@ CANVASES = """() => {
   };
   walk(document.body);
   return n;
+}"""
+
+
+#: The options and the chosen option of every <select> on the page (band, observation, rebin, grouping).
+SELECTS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children || []) {
+      if (child.tagName === 'SELECT') out.push({value: child.value, options: [...child.options].map(o => o.text)});
+      walk(child);
+    }
+  };
+  walk(document.body);
+  return out;
 }"""
 
 
@@ -106,3 +125,74 @@ def test_source_page_with_and_without_products(writable_demo_data_dir, tmp_path)
 
     real = [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e]
     assert real == []
+
+
+def _query(page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def test_the_url_keeps_obs_ids_as_strings(writable_demo_data_dir):
+    """obs=0010000301 in a link selects that observation, and stays 0010000301 after another source."""
+    cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
+    det = cat.detections
+    counts = det.groupby("SRCID").size()
+    first, second = (int(s) for s in counts[counts >= 3].index[:2])
+    default = default_observation(source_detections(cat, first))
+    wanted = next(o for o in sorted(det.loc[det["SRCID"] == first, "OBS_ID"].astype(str)) if o != default)
+    with serve_app(writable_demo_data_dir, page="source") as base, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 1600})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _open(page, f"{base}/source?release=DEMO&srcid={first}&obs={wanted}")
+        assert _query(page)["obs"] == wanted
+        assert f"{wanted} (" in [s["value"][:12] for s in page.evaluate(SELECTS)]  # the chooser: "OBS_ID (date)"
+
+        search = page.get_by_placeholder("SRCID, DETID or 4XMM J…")
+        search.fill(str(second))
+        search.press("Enter")
+        page.wait_for_function(f"() => location.search.includes('srcid={second}')", timeout=30_000)
+        page.wait_for_timeout(1000)
+        query = _query(page)
+        shown = set(det.loc[det["SRCID"] == second, "OBS_ID"].astype(str))
+        assert len(query["obs"]) == 10 and query["obs"] in shown
+        assert f"{query['obs']} (" in [s["value"][:12] for s in page.evaluate(SELECTS)]
+    assert [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e] == []
+
+
+@pytest.fixture(scope="module")
+def stacked_data_dir(tmp_path_factory):
+    from data_loaders.demo.stacked import write_stacked_demo
+    from data_loaders.ingest_stacked import ingest_stacked
+
+    root = tmp_path_factory.mktemp("stacked-ui")
+    files = write_stacked_demo(root / "demo", 6000, 11)
+    ingest_stacked(files.catalogue, root, name="ST", observations=files.observations, synthetic=True)
+    return root
+
+
+def test_source_page_of_a_stacked_release(stacked_data_dir):
+    """Every panel of a source with upper limits renders: no console error, no server traceback."""
+    cat = Catalogue(stacked_data_dir / "releases" / "ST")
+    lt = cat.longterm
+    srcid = int(lt.loc[lt["UPPER_LIMIT"], "SRCID"].value_counts().index[0])
+    with serve_app(stacked_data_dir, page="source") as base, browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 2600})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        text = _open(page, f"{base}/source?release=ST")  # no source: the sidebar's examples
+        assert "Bright sources to try" in text and text.count("4XMMs J") >= 8
+
+        text = _open(page, f"{base}/source?release=ST&srcid={srcid}&band=6")
+        for title in PANEL_TITLES:
+            assert title in text, title
+        assert "upper limit" in text and "not available" in text and "Traceback" not in text
+        assert page.evaluate(CANVASES) >= 4  # long-term, band fluxes, hardness, classification
+        bands = next(s for s in page.evaluate(SELECTS) if s["options"][0].startswith("band 8"))
+        assert not any(o.startswith(("band 6", "band 7")) for o in bands["options"])
+        assert _query(page)["band"] == "8"  # band 6 of the link is not in this release
+    logs = "".join(f.read_text() for f in stacked_data_dir.glob("server-*.log"))
+    assert "Traceback" not in logs and " ERROR " not in logs
+    assert [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from app.plots.lightcurve import LONGTERM_BANDS, band_label, longterm_points
+from app.plots.lightcurve import band_label, longterm_points
 from app.views.source.figures import LongtermFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
@@ -21,7 +21,7 @@ class LongtermLightcurve(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.band = pn.widgets.Select.from_param(
-            state.param.band, label="Band", options={band_label(b): b for b in LONGTERM_BANDS}, width=220
+            state.param.band, label="Band", options={band_label(b): b for b in state.param.band.objects}, width=220
         )
         self.figure = LongtermFigure()
         self.figure.xmm.selected.on_change("indices", self._on_tap)
@@ -46,6 +46,11 @@ class LongtermLightcurve(pn.viewable.Viewer):
             self._xmm_obs = []
             show(self.plot, False)
             self.note.object = empty("No detections to show.")
+            return
+        if f"EP_{st.band}_FLUX" not in st.detections:
+            self._xmm_obs = []
+            show(self.plot, False)
+            self.note.object = empty(f"{band_label(st.band).capitalize()} is not available in release {st.release}.")
             return
         points = longterm_points(st.detections, self._longterm_rows(), st.band)
         self._xmm_obs = self.figure.update(points, st.band, st.highlight_epochs, st.obs_id or None)

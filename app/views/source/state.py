@@ -88,6 +88,13 @@ def source_detections(catalogue: Catalogue, srcid: int) -> pd.DataFrame:
     return frame.sort_values("MJD_START", kind="stable").reset_index(drop=True)
 
 
+def available_bands(catalogue: Catalogue) -> tuple[int, ...]:
+    """The long-term lightcurve's bands this release has an ``EP_<band>_FLUX`` column for (a stacked
+    release has no EP_6/EP_7), in the order of ``LONGTERM_BANDS``."""
+    columns = set(catalogue.all_columns)
+    return tuple(b for b in LONGTERM_BANDS if f"EP_{b}_FLUX" in columns)
+
+
 def default_observation(detections: pd.DataFrame) -> str:
     """The observation shown first: the brightest detection with products, else the brightest one."""
     if detections.empty:
@@ -104,7 +111,9 @@ class SourceState(param.Parameterized):
     release = param.String(default="", doc="Release name, for links and flags")
     srcid = param.Integer(default=None, allow_None=True, doc="SRCID of the source shown")
     obs_id = param.String(default="", doc="OBS_ID of the selected detection ('' = none)")
-    band = param.Selector(default=8, objects=list(LONGTERM_BANDS), doc="EPIC band of the long-term lightcurve")
+    band = param.Selector(
+        default=8, objects=list(LONGTERM_BANDS), doc="EPIC band of the long-term lightcurve (the release's only)"
+    )
     rebin = param.Selector(default=1, objects=list(REBIN_FACTORS), doc="Lightcurve rebinning factor")
     min_counts = param.Selector(default=-1, objects=list(GROUPINGS), doc="Spectral grouping, min counts per bin")
     effective_area = param.Boolean(default=False, doc="Divide the spectrum by the effective area (ARF)")
@@ -118,6 +127,10 @@ class SourceState(param.Parameterized):
         params.setdefault("release", catalogue.name)
         super().__init__(**params)
         self.catalogue = catalogue
+        bands = list(available_bands(catalogue)) or [8]
+        self.param.band.objects = bands
+        if self.band not in bands:
+            self.band = bands[0]
         self._load_detections()
 
     @param.depends("srcid", watch=True)

@@ -107,6 +107,7 @@ class DetectionsTable(pn.viewable.Viewer):
         self.state = state
         self.pane = html_pane("")
         self.chooser = pn.widgets.Select(label="Observation", width=260)
+        self._filling = False
         self.chooser.param.watch(self._choose, "value")
         state.param.watch(self._update, ["detections", "obs_id"])
         self._update()
@@ -118,11 +119,17 @@ class DetectionsTable(pn.viewable.Viewer):
             self.chooser.options, self.chooser.value = {}, None
             return
         options = {f"{o} ({mjd_date(m)})": str(o) for o, m in zip(det["OBS_ID"], det["MJD_START"], strict=True)}
-        self.chooser.options = options
-        self.chooser.value = self.state.obs_id if self.state.obs_id in options.values() else None
+        # New options make the Select take their first value: that is not a person's choice, and taken
+        # as one it replaced the observation chosen for the new source (its brightest with products).
+        self._filling = True
+        try:
+            self.chooser.options = options
+            self.chooser.value = self.state.obs_id if self.state.obs_id in options.values() else None
+        finally:
+            self._filling = False
 
     def _choose(self, event):
-        if event.new and event.new != self.state.obs_id:
+        if not self._filling and event.new and event.new != self.state.obs_id:
             self.state.obs_id = event.new
 
     def __panel__(self):
