@@ -106,3 +106,21 @@ def test_empty_columns_go_as_lists():
     assert source.data["x"] == [] and source.data["y"] == []
     figures.set_data(source, {"x": np.array([2.0]), "y": np.array(["b"])})
     assert list(source.data["x"]) == [2.0]
+
+
+def test_legends_sit_outside_the_data_and_energy_labels_do_not_overlap():
+    """Camera legends above the plot (two rows: cameras, then their backgrounds), the long-term one at
+    its right: none inside the plot area. Energy labels that would touch are dropped (narrow SED)."""
+    from bokeh.models import NoOverlap
+
+    for fig in (figures.LightcurveFigure(), figures.SpectrumFigure()):
+        (legend,) = fig.figure.legend
+        assert legend in fig.figure.above and legend not in fig.figure.center
+        assert legend.orientation == "horizontal" and legend.ncols == len(figures.CAMERAS)
+        labels = [item.label.value for item in legend.items]
+        assert labels == ["pn", "MOS1", "MOS2", "pn background", "MOS1 background", "MOS2 background"]
+    longterm = figures.LongtermFigure().figure
+    assert longterm.legend[0] in longterm.right and longterm.legend[0] not in longterm.center
+    for fig in (figures.SedFigure().figure, figures.SpectrumFigure().figure):
+        assert list(fig.xaxis[0].ticker.ticks) == list(spectrum.ENERGY_TICKS)
+        assert isinstance(fig.xaxis[0].major_label_policy, NoOverlap)

@@ -24,6 +24,7 @@ from bokeh.models import (
     HoverTool,
     Legend,
     LegendItem,
+    NoOverlap,
     PrintfTickFormatter,
     Range1d,
     Span,
@@ -163,6 +164,8 @@ class LongtermFigure:
         fig.xaxis.axis_label = "Date (UTC)"
         fig.yaxis.axis_label = f"Flux {band_label(8)} (erg/cm²/s)"
         fig.yaxis.formatter = PrintfTickFormatter(format="%.1e")
+        # Less than a decade shown gives ticks at 6, 7, 8, 9, 10e-15...: their labels would run together.
+        fig.yaxis.major_label_policy = NoOverlap(min_distance=4)
         self.xmm = ColumnDataSource(_empty(self.XMM_COLUMNS))
         self.selected = ColumnDataSource(_empty(("date", "flux")))
         self.limits = {m: ColumnDataSource(_empty(self.LIMIT_COLUMNS)) for m in MISSIONS}
@@ -304,17 +307,46 @@ def _mission_name(mission: str) -> str:
     return "other missions" if mission == "other" else mission
 
 
+def camera_legend(items: list[LegendItem], ncols: int) -> Legend:
+    """A compact legend laid out in rows of ``ncols`` entries, for a place beside the plot area."""
+    return Legend(
+        items=items,
+        orientation="horizontal",
+        ncols=ncols,
+        click_policy="mute",
+        label_text_font_size="11px",
+        label_height=14,
+        glyph_height=14,
+        glyph_width=18,
+        spacing=10,
+        padding=2,
+        margin=2,
+        border_line_alpha=0,
+        background_fill_alpha=0,
+    )
+
+
+def energy_axis(fig) -> None:
+    """Energy ticks at 0.2, 0.5, 1, 2, 5, 10 keV; labels that would overlap a neighbour (a narrow
+    plot) are left out instead of running together."""
+    fig.xaxis.axis_label = "Energy (keV)"
+    fig.xaxis.ticker = FixedTicker(ticks=list(ENERGY_TICKS))
+    fig.xaxis.major_label_policy = NoOverlap(min_distance=6)
+
+
 class _CameraFigure:
     """Shared parts of the per-camera figures: one source per camera, its layers hidden without data."""
 
-    def _camera_legend(self, fig, items: list[tuple[str, str, list]], location: str = "top_right") -> None:
+    def _camera_legend(self, fig, items: list[tuple[str, str, list]]) -> None:
+        """The legend above the plot, where it covers no data: a row of cameras over a row of their
+        backgrounds (dashed), an entry shown only while its camera has data; a click mutes it."""
         self.items: dict[str, list[LegendItem]] = {}
         legend_items = []
-        for camera, label, renderers in items:
+        for camera, label, renderers in sorted(items, key=lambda item: "background" in item[1]):
             item = LegendItem(label=label, renderers=renderers, visible=False)
             self.items.setdefault(camera, []).append(item)
             legend_items.append(item)
-        fig.add_layout(Legend(items=legend_items, location=location, click_policy="mute"))
+        fig.add_layout(camera_legend(legend_items, ncols=len(CAMERAS)), "above")
 
     def _show_camera(self, camera: str, shown: bool) -> None:
         for renderer in self.renderers[camera]:
@@ -333,7 +365,7 @@ class LightcurveFigure(_CameraFigure):
     #: Only what the glyphs draw: these columns go to the browser on every change.
     COLUMNS = ("t", "rate", "lower", "upper", "background")
 
-    def __init__(self, height: int = 300):
+    def __init__(self, height: int = 340):
         fig = self.figure = _figure(height)
         fig.xaxis.axis_label = "Time since start (s)"
         fig.yaxis.axis_label = "Rate (count/s)"
@@ -396,13 +428,12 @@ class SpectrumFigure(_CameraFigure):
 
     COLUMNS = ("energy", "value", "error", "lower", "upper")
 
-    def __init__(self, height: int = 300):
+    def __init__(self, height: int = 340):
         fig = self.figure = _figure(
             height, x_axis_type="log", y_axis_type="log", x_range=Range1d(*ENERGY_RANGE), y_range=Range1d(1e-3, 1)
         )
         set_range(fig.x_range, *ENERGY_RANGE)
-        fig.xaxis.axis_label = "Energy (keV)"
-        fig.xaxis.ticker = FixedTicker(ticks=list(ENERGY_TICKS))
+        energy_axis(fig)
         self.ylabel(False)
         self.sources = {c: ColumnDataSource(_empty(self.COLUMNS)) for c in CAMERAS}
         self.backgrounds = {c: ColumnDataSource(_empty(("energy", "background"))) for c in CAMERAS}
@@ -484,9 +515,9 @@ class SedFigure:
     def __init__(self, height: int = 260):
         fig = self.figure = _figure(height, x_axis_type="log", y_axis_type="log", y_range=Range1d(1e-15, 1e-12))
         set_range(fig.x_range, 0.15, 15.0)
-        fig.xaxis.axis_label = "Energy (keV)"
+        energy_axis(fig)
         fig.yaxis.axis_label = "F_E (erg/cm²/s/keV)"
-        fig.xaxis.ticker = FixedTicker(ticks=list(ENERGY_TICKS))
+        fig.yaxis.formatter = PrintfTickFormatter(format="%.1e")
         self.source = ColumnDataSource(_empty(self.COLUMNS))
         colour = "#f59e0b"
         fig.segment("e_lo", "density", "e_hi", "density", source=self.source, color=colour, line_width=3)
@@ -526,7 +557,7 @@ class SedFigure:
 class HardnessFigure:
     """HR1..HR4 with 1σ errors on a fixed [-1, 1] axis (hard sources up, soft down)."""
 
-    def __init__(self, width: int = 250, height: int = 260, n: int = 4):
+    def __init__(self, width: int = 230, height: int = 260, n: int = 4):
         fig = self.figure = _figure(height, width=width, toolbar=False)
         set_range(fig.x_range, 0.5, n + 0.5)
         set_range(fig.y_range, -1.05, 1.05)

@@ -150,7 +150,7 @@ class ObservationLightcurve(ProductPanel):
             state.param.rebin, label="Rebin ×", options=list(REBIN_FACTORS), width=90
         )
         self.figure = LightcurveFigure()
-        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=300, min_width=320)
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=340, min_width=320)
         show(self.plot, False)
         self.stats = html_pane("")
         self._reload()
@@ -241,7 +241,7 @@ class ObservationSpectrum(ProductPanel):
             state.param.effective_area, label="photons/cm² (ARF)", margin=(28, 10, 0, 10)
         )
         self.figure = SpectrumFigure()
-        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=300)
+        self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=340)
         show(self.plot, False)
         self._reload()
 

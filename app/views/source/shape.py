@@ -20,7 +20,7 @@ class BandShape(pn.viewable.Viewer):
         self.level = pn.widgets.RadioButtonGroup.from_param(state.param.sed_level, label="", width=200)
         self.sed_figure, self.hr_figure = SedFigure(), HardnessFigure()
         self.sed = pn.pane.Bokeh(self.sed_figure.figure, sizing_mode="stretch_width", min_height=260, min_width=300)
-        self.hr = pn.pane.Bokeh(self.hr_figure.figure, width=250, height=260)
+        self.hr = pn.pane.Bokeh(self.hr_figure.figure, width=230, height=260)
         self.note = html_pane("", margin=(0, 10))
         state.param.watch(self._update, ["obs_id", "detections", "sed_level"])
         self._update()
