@@ -1,8 +1,7 @@
-"""Pure plot of a source's machine-classifier probabilities (XMM2ATHENA PbaC0..PbaC6)."""
+"""A source's machine-classifier probabilities (XMM2ATHENA PbaC0..PbaC6), for plots; colours of the bars."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 
@@ -22,21 +21,4 @@ def class_probabilities(row) -> pd.DataFrame:
             "probability": probs,
             "best": np.arange(len(probs)) == best,
         }
-    )
-
-
-def classification_plot(probs: pd.DataFrame, height: int = 240) -> hv.Bars:
-    """Horizontal bars of P(class), the most probable highlighted; axis fixed to [0, 1]."""
-    frame = probs.iloc[::-1].assign(colour=np.where(probs["best"].iloc[::-1], HIGHLIGHT, OTHER))
-    return hv.Bars(frame, kdims=["label"], vdims=["probability", "colour", "class"]).opts(
-        invert_axes=True,
-        color="colour",
-        responsive=True,
-        height=height,
-        ylim=(0, 1),
-        xlabel="",
-        ylabel="Probability",
-        tools=["hover"],
-        show_grid=True,
-        title="",
     )

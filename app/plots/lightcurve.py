@@ -1,11 +1,9 @@
-"""Pure lightcurve plots: a source's long-term flux history and one observation's EPIC lightcurve."""
+"""Lightcurve data for plots: a source's long-term flux history (points, styles, date range)."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
-from bokeh.models import HoverTool
 
 from data_loaders import schema
 
@@ -112,17 +110,6 @@ def longterm_points(detections: pd.DataFrame, longterm: pd.DataFrame | None, ban
     return points[list(POINT_COLUMNS)].reset_index(drop=True)
 
 
-def _errorbars(frame: pd.DataFrame, x: str = "date") -> hv.ErrorBars:
-    """Asymmetric error bars from the ``lower``/``upper`` ends of each point."""
-    bars = frame.assign(neg=frame["flux"] - frame["lower"], pos=frame["upper"] - frame["flux"])
-    return hv.ErrorBars(bars, kdims=[x], vdims=["flux", "neg", "pos"])
-
-
-def _hover(extra: list[tuple[str, str]]) -> HoverTool:
-    tips = [("OBS_ID", "@obs_id"), ("date", "@date{%F}"), *extra]
-    return HoverTool(tooltips=tips, formatters={"@date": "datetime"})
-
-
 def _date_range(mjd: np.ndarray, extra) -> tuple | None:
     """Dates shown: every point and epoch, padded by 5% and never narrower than a year (one detection)."""
     mjd = np.concatenate([mjd[np.isfinite(mjd)], np.asarray(extra or [], float)])
@@ -131,128 +118,3 @@ def _date_range(mjd: np.ndarray, extra) -> tuple | None:
     pad = max(0.05 * (mjd.max() - mjd.min()), 182.0)
     lo, hi = mjd_to_datetime([mjd.min() - pad, mjd.max() + pad])
     return (lo, hi)
-
-
-def longterm_plot(
-    points: pd.DataFrame,
-    band: int = 8,
-    highlight_epochs: list[float] | None = None,
-    selected_obs: str | None = None,
-    height: int = 320,
-) -> hv.Overlay:
-    """Flux vs date on a log axis: XMM detections (the first layer, tappable), upper limits as
-    downward arrows, other missions with their own markers, highlighted epochs as dashed lines.
-
-    The XMM detections Scatter carries ``obs_id`` so a Selection1D/Tap stream on it selects an
-    observation; its index is the row order of XMM detections in ``points``.
-    """
-    vdims = ["flux", "flux_err", "lower", "upper", "obs_id", "sum_flag", "mission"]
-    ylabel = f"Flux {band_label(band)} (erg/cm²/s)"
-    xmm = points[(points["mission"] == "XMM") & ~points["upper_limit"]]
-    marker, colour = MISSION_STYLE["XMM"]
-    scatter = hv.Scatter(xmm, kdims=["date"], vdims=vdims, label="XMM-Newton").opts(
-        marker=marker,
-        color=colour,
-        size=9,
-        line_color="white",
-        tools=[_hover([("flux", "@flux{0.00e} ± @flux_err{0.0e}"), ("SUM_FLAG", "@sum_flag")]), "tap"],
-        nonselection_alpha=0.35,
-        selection_color=colour,
-    )
-    layers: list = [_errorbars(xmm).opts(color=colour, lower_head=None, upper_head=None, line_width=1.5)]
-    if selected_obs is not None and (xmm["obs_id"] == selected_obs).any():
-        chosen = xmm[xmm["obs_id"] == selected_obs]
-        layers.append(
-            hv.Scatter(chosen, kdims=["date"], vdims=["flux"], label="selected observation").opts(
-                marker="circle", size=17, fill_alpha=0, line_color="#ef4444", line_width=2.5
-            )
-        )
-    limits = points[points["upper_limit"]]
-    for mission in limits["mission"].unique():
-        lim = limits[limits["mission"] == mission]
-        label = f"{mission} upper limit" + (" (→ XMM 0.2–12 keV)" if mission != "XMM" else "")
-        colour_l = UPPER_LIMIT_COLOUR if mission == "XMM" else MISSION_STYLE.get(mission, ("", "#cbd5e1"))[1]
-        tip = lim.assign(tip=lim["flux"] * ARROW_FACTOR, date_end=lim["date"])
-        layers.append(hv.Segments(tip, kdims=["date", "flux", "date_end", "tip"]).opts(color=colour_l, line_width=1.5))
-        layers.append(
-            hv.Scatter(lim, kdims=["date"], vdims=["flux", "obs_id", "mission"]).opts(
-                marker="dash", size=12, color=colour_l, line_width=2
-            )
-        )
-        layers.append(
-            hv.Scatter(tip, kdims=["date"], vdims=["tip", "flux", "obs_id", "mission"], label=label).opts(
-                marker="inverted_triangle",
-                size=9,
-                color=colour_l,
-                tools=[_hover([("mission", "@mission"), ("3σ upper limit", "@flux{0.00e}")])],
-            )
-        )
-    detected = points[~points["upper_limit"] & (points["mission"] != "XMM")]
-    for mission in detected["mission"].unique():
-        pts = detected[detected["mission"] == mission]
-        marker, colour_m = MISSION_STYLE.get(mission, ("circle_x", "#cbd5e1"))
-        layers.append(_errorbars(pts).opts(color=colour_m, lower_head=None, upper_head=None))
-        layers.append(
-            hv.Scatter(pts, kdims=["date"], vdims=vdims, label=f"{mission} (→ XMM 0.2–12 keV)").opts(
-                marker=marker,
-                size=8,
-                color=colour_m,
-                tools=[_hover([("mission", "@mission (converted)"), ("flux", "@flux{0.00e} ± @flux_err{0.0e}")])],
-            )
-        )
-    for mjd in highlight_epochs or []:
-        layers.append(hv.VLine(mjd_to_datetime([mjd])[0]).opts(color="#ef4444", line_dash="dashed", line_width=1.5))
-    overlay = hv.Overlay([scatter, *layers]).opts(
-        hv.opts.Overlay(
-            xlim=_date_range(points["mjd"].to_numpy(float), highlight_epochs),
-            logy=True,
-            responsive=True,
-            height=height,
-            xlabel="Date (UTC)",
-            ylabel=ylabel,
-            legend_position="right",
-            yformatter="%.1e",
-            show_grid=True,
-            title="",
-        )
-    )
-    return overlay
-
-
-def observation_lightcurve_plot(curves: dict, height: int = 300) -> hv.Overlay:
-    """Rate (count/s) vs seconds since the earliest camera start, per camera, with ±1σ errors
-    and the scaled background (dashed). Gaps are NaN, so lines break there instead of dropping to 0.
-
-    ``curves`` maps camera (PN/M1/M2) to a ``Lightcurve`` (already rebinned).
-    """
-    t0 = min(float(lc.time[0]) for lc in curves.values()) if curves else 0.0
-    layers = []
-    for camera, lc in curves.items():
-        name, colour = CAMERA_STYLE.get(camera, (camera, "#cbd5e1"))
-        frame = pd.DataFrame(
-            {"t": lc.time - t0, "rate": lc.rate, "error": lc.error, "background": lc.background, "fracexp": lc.fracexp}
-        )
-        layers.append(
-            hv.Curve(frame, "t", "rate", label=name).opts(color=colour, line_width=1.5, interpolation="steps-mid")
-        )
-        layers.append(
-            hv.ErrorBars(frame, "t", ["rate", "error"]).opts(color=colour, lower_head=None, upper_head=None, alpha=0.6)
-        )
-        layers.append(
-            hv.Curve(frame, "t", "background", label=f"{name} background").opts(
-                color=colour, line_dash="dashed", alpha=0.6, interpolation="steps-mid"
-            )
-        )
-    if not layers:
-        layers.append(hv.Curve([], "t", "rate"))
-    return hv.Overlay(layers).opts(
-        hv.opts.Overlay(
-            responsive=True,
-            height=height,
-            xlabel="Time since start (s)",
-            ylabel="Rate (count/s)",
-            legend_position="top_right",
-            show_grid=True,
-            title="",
-        )
-    )

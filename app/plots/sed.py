@@ -1,8 +1,7 @@
-"""Pure plots of a detection's spectral shape from the catalogue: 5-band flux density and hardness ratios."""
+"""A detection's spectral shape from the catalogue, for plots: 5-band flux density and hardness ratios."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 
@@ -44,66 +43,3 @@ def _number(value) -> float:
     except (TypeError, ValueError):
         return float("nan")
     return value if np.isfinite(value) else float("nan")
-
-
-def sed_plot(sed: pd.DataFrame, label: str = "", height: int = 260) -> hv.Overlay:
-    """Step spectrum of F_E (erg/cm²/s/keV) over the five bands, log-log, with 1σ error bars.
-
-    Bands with no positive flux are left out (a log axis cannot show them).
-    """
-    shown = sed[sed["density"] > 0]
-    edges = shown.assign(density_end=shown["density"])
-    layers = [
-        hv.Segments(edges, kdims=["e_lo", "density", "e_hi", "density_end"], label=label or "band flux density").opts(
-            color="#f59e0b", line_width=3
-        ),
-        hv.ErrorBars(
-            shown.assign(neg=np.minimum(shown["density_err"], 0.9 * shown["density"])),
-            "energy",
-            ["density", "neg", "density_err"],
-        ).opts(color="#f59e0b", lower_head=None, upper_head=None),
-        hv.Scatter(shown, "energy", ["density", "band", "flux", "flux_err"]).opts(
-            color="#f59e0b", size=6, tools=["hover"]
-        ),
-    ]
-    return hv.Overlay(layers).opts(
-        hv.opts.Overlay(
-            logx=True,
-            logy=True,
-            responsive=True,
-            height=height,
-            xlabel="Energy (keV)",
-            ylabel="F_E (erg/cm²/s/keV)",
-            show_grid=True,
-            title="",
-            show_legend=False,
-            xlim=(0.15, 15.0),
-            xticks=[0.2, 0.5, 1, 2, 5, 10],
-        )
-    )
-
-
-def hardness_plot(hr: pd.DataFrame, height: int = 260) -> hv.Overlay:
-    """HR1..HR4 with 1σ errors on a fixed [-1, 1] axis (hard sources up, soft down)."""
-    frame = hr.assign(x=np.arange(1, len(hr) + 1))
-    shown = frame[np.isfinite(frame["value"])]
-    ticks = [(int(x), h) for x, h in zip(frame["x"], frame["hr"], strict=True)]
-    layers = [
-        hv.HLine(0).opts(color="#64748b", line_dash="dotted"),
-        hv.ErrorBars(shown, "x", ["value", "error"]).opts(color="#38bdf8", lower_head=None, upper_head=None),
-        hv.Scatter(shown, "x", ["value", "error", "hr"]).opts(color="#38bdf8", size=9, tools=["hover"]),
-    ]
-    return hv.Overlay(layers).opts(
-        hv.opts.Overlay(
-            responsive=True,
-            height=height,
-            xlabel="",
-            ylabel="Hardness ratio",
-            ylim=(-1.05, 1.05),
-            xlim=(0.5, len(hr) + 0.5),
-            xticks=ticks,
-            toolbar=None,
-            show_grid=True,
-            title="",
-        )
-    )

@@ -1,12 +1,9 @@
-"""Pure spectrum plot: net count rate (or photon flux) per keV vs energy, per camera, log-log."""
+"""Spectrum data for plots: net count rate (or photon flux) per keV vs energy, per camera."""
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
-
-from app.plots.lightcurve import CAMERA_STYLE
 
 #: Energy range shown (keV): the catalogue's total band.
 ENERGY_RANGE = (0.2, 12.0)
@@ -59,47 +56,3 @@ def spectrum_points(spectrum, min_counts: int = 0, effective_area: bool = False)
     )
     inside = (frame["energy"] >= ENERGY_RANGE[0]) & (frame["energy"] <= ENERGY_RANGE[1])
     return frame[inside].reset_index(drop=True)
-
-
-def spectrum_plot(frames: dict[str, pd.DataFrame], effective_area: bool = False, height: int = 300) -> hv.Overlay:
-    """Net spectrum per camera (points with 1σ errors) and its scaled background (dashed), log-log.
-
-    Bins whose net value is not positive cannot sit on a log axis and are left out.
-    """
-    unit = "photon/cm²/s/keV" if effective_area else "count/s/keV"
-    layers = []
-    for camera, frame in frames.items():
-        name, colour = CAMERA_STYLE.get(camera, (camera, "#cbd5e1"))
-        shown = frame[frame["value"] > 0]
-        bars = shown.assign(neg=np.minimum(shown["error"], 0.9 * shown["value"]))
-        layers.append(
-            hv.ErrorBars(bars, "energy", ["value", "neg", "error"]).opts(
-                color=colour, lower_head=None, upper_head=None, alpha=0.7
-            )
-        )
-        layers.append(
-            hv.Scatter(shown, "energy", ["value", "error"], label=name).opts(color=colour, size=4, tools=["hover"])
-        )
-        bkg = frame[frame["background"] > 0]
-        layers.append(
-            hv.Curve(bkg, "energy", "background", label=f"{name} background").opts(
-                color=colour, line_dash="dashed", alpha=0.6, interpolation="steps-mid"
-            )
-        )
-    if not layers:
-        layers.append(hv.Curve([], "energy", "value"))
-    return hv.Overlay(layers).opts(
-        hv.opts.Overlay(
-            logx=True,
-            logy=True,
-            responsive=True,
-            height=height,
-            xlabel="Energy (keV)",
-            ylabel=f"Net rate ({unit})",
-            legend_position="top_right",
-            show_grid=True,
-            title="",
-            xlim=ENERGY_RANGE,
-            xticks=ENERGY_TICKS,
-        )
-    )
