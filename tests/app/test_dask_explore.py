@@ -67,6 +67,14 @@ def dask_cat(release, client):
     return cat
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_export_files_left():
+    from app.views.dask_explore import remove_export_dir
+
+    yield
+    remove_export_dir()
+
+
 @pytest.fixture
 def page(dask_cat, client):
     p = DaskExplorePage(dask_cat, client)
