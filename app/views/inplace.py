@@ -9,8 +9,28 @@ HoloViews re-render for everything else.
 
 from __future__ import annotations
 
+import weakref
+
 import holoviews as hv
 import numpy as np
+
+
+def weak_hook(method):
+    """A HoloViews plot hook that calls ``method`` without keeping its object alive.
+
+    HoloViews keeps every ``.opts(...)`` of an object in a process-wide option tree
+    (``hv.Store``) that outlives the session; a bound method in ``hooks=`` would keep the
+    whole session (views, state, plots) in memory after the browser tab has closed.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def hook(plot, element):
+        target = ref()
+        if target is not None:
+            target(plot, element)
+
+    hook.__qualname__ = f"weak_hook({method.__qualname__})"
+    return hook
 
 
 def _source(plot):

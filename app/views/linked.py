@@ -65,7 +65,7 @@ class HRView(_InPlace):
                 default_tools=["reset"],
                 framewise=True,
                 show_grid=True,
-                hooks=[self._capture],
+                hooks=[inplace.weak_hook(self._capture)],
             )
         )
         self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
@@ -132,7 +132,7 @@ class FluxView(_InPlace):
                 framewise=True,
                 logy=False,
             ),
-            hv.opts.Overlay(hooks=[self._capture]),
+            hv.opts.Overlay(hooks=[inplace.weak_hook(self._capture)]),
         )
         self.band_select = pn.widgets.Select.from_param(state.param.band, label="band", width=80)
 

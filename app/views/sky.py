@@ -115,7 +115,7 @@ class SkyView(pn.viewable.Viewer):
             default_tools=["pan", "wheel_zoom", "reset"],
             show_grid=False,
             toolbar="above",
-            hooks=[self._apply_pending_view],
+            hooks=[inplace.weak_hook(self._apply_pending_view)],
         )
         self.pane = pn.pane.HoloViews(
             self._compose(), sizing_mode="stretch_width", min_height=height, linked_axes=False

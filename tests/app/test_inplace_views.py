@@ -119,3 +119,21 @@ def test_uniform_counts_equal_numpy_histogram():
     v32 = v.astype(np.float32)
     for values in (v, v32):
         assert np.array_equal(uniform_counts(values, edges), np.histogram(values[np.isfinite(values)], edges)[0])
+
+
+def test_closed_views_are_not_kept_alive_by_holoviews_options(demo_catalogue):
+    """hv.Store keeps every .opts() for the life of the process: hooks must not pin a session."""
+    import gc
+    import weakref
+
+    state = ExploreState(demo_catalogue)
+    views = [SkyView(state), HRView(state), FluxView(state)]
+    for view in views:  # render, then clean up as Panel does when a session is destroyed
+        doc, panel = Document(), pn.panel(view)
+        root = panel.get_root(doc)
+        panel._cleanup(root)
+        pn.state._views.pop(root.ref["id"], None)  # what Panel drops when the session is destroyed
+    refs = [weakref.ref(state), *(weakref.ref(v) for v in views)]
+    del state, views, view, doc, panel, root
+    gc.collect()
+    assert [r() for r in refs] == [None] * len(refs)
