@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import threading
 from functools import partial
 from urllib.parse import parse_qsl, urlencode
@@ -113,11 +114,16 @@ def create_page(
     name: str = "",
     obs: str = "",
     store=None,
+    epochs: str = "",
 ) -> tuple[pn.template.FastListTemplate, SourceView]:
-    """Build the page for one session from the URL's values; returns the template and the view."""
+    """Build the page for one session from the URL's values; returns the template and the view.
+
+    ``epochs``: comma-separated MJDs to mark on the long-term lightcurve (alert links compare two
+    epochs); values that are not finite numbers are ignored.
+    """
     resolved, message = resolve_source(catalogue, srcid=srcid or None, detid=detid or None, name=name or None)
     # The SRCID goes in with the OBS_ID: a state made without a source forgets its observation.
-    state = SourceState(catalogue, srcid=resolved, obs_id=obs.strip())
+    state = SourceState(catalogue, srcid=resolved, obs_id=obs.strip(), highlight_epochs=parse_epochs(epochs))
     if message:
         state.message = message
     view = SourceView(catalogue, state=state, store=store)
@@ -127,6 +133,19 @@ def create_page(
     if pn.state.location is not None:
         pn.state.onload(partial(_sync_url, state))
     return tmpl, view
+
+
+def parse_epochs(text: str, limit: int = 20) -> list[float]:
+    """MJDs from ``epochs=58000.5,58400.25`` (at most ``limit``; anything else is skipped)."""
+    out = []
+    for part in (text or "").split(",")[:limit]:
+        try:
+            value = float(part)
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            out.append(value)
+    return out
 
 
 def _sync_url(state: SourceState) -> None:

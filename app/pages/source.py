@@ -39,6 +39,12 @@ except XmmExplorerError as err:
     pn.pane.HTML(f"<h2>XMM Explorer</h2><p>{html.escape(str(err))}</p>").servable()
 else:
     page, view = create_page(
-        catalogue, srcid=_arg("srcid"), detid=_arg("detid"), name=_arg("name"), obs=_arg("obs"), store=_flag_store()
+        catalogue,
+        srcid=_arg("srcid"),
+        detid=_arg("detid"),
+        name=_arg("name"),
+        obs=_arg("obs"),
+        store=_flag_store(),
+        epochs=_arg("epochs"),
     )
     page.servable()

@@ -70,3 +70,13 @@ def test_url_values_the_state_cannot_take_are_ignored(catalogue):
     UrlSync(state, location)
     assert (state.srcid, state.obs_id, state.band) == (a, obs, 8)
     assert _query(location) == {"srcid": str(a), "obs": obs, "band": "8", "theme": "dark"}
+
+
+def test_alert_links_mark_their_epochs_on_the_long_term_lightcurve(catalogue):
+    from layouts.source import parse_epochs
+
+    assert parse_epochs("58000.5,abc,inf,,58100") == [58000.5, 58100.0]
+    assert parse_epochs("") == [] and len(parse_epochs(",".join(["1"] * 50))) == 20
+    a, _ = _two_sources(catalogue)
+    _, view = create_page(catalogue, srcid=str(a), epochs="58000.5,nan,58100")
+    assert view.state.highlight_epochs == [58000.5, 58100.0]
