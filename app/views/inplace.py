@@ -13,6 +13,7 @@ import weakref
 
 import holoviews as hv
 import numpy as np
+from panel.io import hold
 
 
 def weak_hook(method):
@@ -43,14 +44,17 @@ def replace_image(plot, image: hv.Image) -> bool:
     if source is None or "image" not in source.data:
         return False
     left, bottom, right, top = image.bounds.lbrt()
-    source.data = {
-        **source.data,
-        "image": [image.dimension_values(2, flat=False)],
-        "x": [left],
-        "y": [bottom],
-        "dw": [right - left],
-        "dh": [top - bottom],
-    }
+    # Inside Panel's hold: a widget event may run where Bokeh's document lock is not held (Panel
+    # handles some in a coroutine), and changing a model there raises in a served session.
+    with hold():
+        source.data = {
+            **source.data,
+            "image": [image.dimension_values(2, flat=False)],
+            "x": [left],
+            "y": [bottom],
+            "dw": [right - left],
+            "dh": [top - bottom],
+        }
     return True
 
 
@@ -68,10 +72,11 @@ def replace_histograms(overlay_plot, elements: list[hv.Histogram], padding: floa
     for source, top in zip(sources, tops, strict=True):
         if source is None or "top" not in source.data or len(source.data["top"]) != len(top):
             return False
-    for source, top in zip(sources, tops, strict=True):
-        source.data = {**source.data, "top": top}
     highest = max((float(t.max()) for t in tops if t.size), default=0.0)
     y_range = overlay_plot.handles.get("y_range")
-    if y_range is not None:
-        y_range.update(start=0.0, end=highest * (1 + padding) if highest > 0 else 1.0)
+    with hold():  # see replace_image
+        for source, top in zip(sources, tops, strict=True):
+            source.data = {**source.data, "top": top}
+        if y_range is not None:
+            y_range.update(start=0.0, end=highest * (1 + padding) if highest > 0 else 1.0)
     return True

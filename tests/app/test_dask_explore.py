@@ -50,7 +50,7 @@ def release(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    c = dask_backend.connect("local", processes=False, memory_limit="2GB")
+    c = dask_backend.connect("local", processes=False, memory_limit=0)  # in-process: no pause
     yield c
     dask_backend.close(c)
 
@@ -409,7 +409,9 @@ def test_cone_outline_is_a_circle():
 def test_a_lost_cluster_gives_one_sentence_on_the_page(release):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=1, processes=False, memory_limit="1GB", dashboard_address=":0")
+    # memory_limit=0: an in-process worker measures the whole test process, which a full test
+    # run grows past any small limit; the worker then pauses and the test hangs.
+    cluster = LocalCluster(n_workers=1, processes=False, memory_limit=0, dashboard_address=":0")
     lost = Client(cluster, set_as_default=False)
     with lost.as_current():
         page = DaskExplorePage(DaskCatalogue(release, client=lost, partition_rows=PARTITION), lost)

@@ -114,7 +114,11 @@ def test_explore_journey(demo_data_dir, tmp_path):
         wait_until(page2, lambda: count_text(page2) == final, what="the permalink's count")
         wait_until(page2, lambda: page2.locator("h3", has_text=name).count() > 0, what="the source after reload")
         page2.screenshot(path=str(tmp_path / "explore-permalink.png"), full_page=True)
+        port = base.rsplit(":", 1)[1].split("/")[0]
     assert not [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e], errors
+    # no exception on the server either (e.g. a model changed without Bokeh's document lock)
+    log = (demo_data_dir / f"server-{port}.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[log.find("Traceback") - 300 :][:3000]
 
 
 def test_back_and_forward_restore_views(demo_data_dir):
