@@ -45,26 +45,7 @@ FILTER_FIELDS = ("flux", "hr2", "hr3", "det_ml", "extent", "sum_flag")
 #: Logical fields of the cone table and the tapped-source card.
 TABLE_FIELDS = ("name", "srcid", "ra", "dec", "flux", "hr2", "hr3", "det_ml", "extent", "sum_flag")
 #: Logical fields exported (as the pandas page's defaults, where the Dask frame has them).
-EXPORT_FIELDS = (
-    "name",
-    "srcid",
-    "ra",
-    "dec",
-    "flux",
-    "flux_err",
-    "hr1",
-    "hr2",
-    "hr3",
-    "hr4",
-    "det_ml",
-    "extent",
-    "sum_flag",
-    "var_flag",
-    "n_det",
-    "mjd",
-    "class",
-    "class_prob",
-)
+EXPORT_FIELDS = fields.EXPORT_FIELDS
 DEFAULT_CONE_RADIUS_DEG = 5 / 60
 MAX_CONE_RADIUS_DEG = 10.0
 CONE_TABLE_ROWS = 20

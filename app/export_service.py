@@ -44,27 +44,8 @@ DERIVED = {
     "CLASS": (None, "Most probable class of the machine classifier (empty: unclassified)"),
     "CLASS_PROB": (None, "Probability of the most probable class"),
 }
-#: Logical fields exported by default (the table's, plus position error and HR1/HR4).
-DEFAULT_FIELDS = (
-    "name",
-    "srcid",
-    "ra",
-    "dec",
-    "flux",
-    "flux_err",
-    "hr1",
-    "hr2",
-    "hr3",
-    "hr4",
-    "det_ml",
-    "extent",
-    "sum_flag",
-    "var_flag",
-    "n_det",
-    "mjd",
-    "class",
-    "class_prob",
-)
+#: Logical fields exported by default.
+DEFAULT_FIELDS = fields.EXPORT_FIELDS
 
 try:
     from app.auth import current_user

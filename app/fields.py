@@ -64,3 +64,24 @@ def label(field: str, band: int = 8) -> str:
 
 #: Default table columns (logical fields); the user can add any catalogue column.
 TABLE_FIELDS = ("name", "srcid", "ra", "dec", "flux", "hr2", "hr3", "det_ml", "extent", "sum_flag", "n_det", "class")
+#: Logical fields an export writes by default (the table's, plus errors, HR1/HR4, variability, date).
+EXPORT_FIELDS = (
+    "name",
+    "srcid",
+    "ra",
+    "dec",
+    "flux",
+    "flux_err",
+    "hr1",
+    "hr2",
+    "hr3",
+    "hr4",
+    "det_ml",
+    "extent",
+    "sum_flag",
+    "var_flag",
+    "n_det",
+    "mjd",
+    "class",
+    "class_prob",
+)

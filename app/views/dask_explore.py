@@ -58,6 +58,7 @@ from app.dask_state import (
 from app.plots import sky as skyplot
 from app.search import Position, SearchError, parse_target
 from app.views.sky import hover_tool
+from app.views.source_card import fmt as _fmt
 from app.views.source_card import source_card_html
 from data_loaders import projection, schema
 from data_loaders.errors import XmmExplorerError
@@ -580,15 +581,6 @@ def cone_from_text(text: str) -> tuple[float, float, float]:
     if not isinstance(target, Position):
         raise SearchError("The cone search takes a position or a field name with an optional radius, e.g. M31 r=10'.")
     return target.ra, target.dec, target.radius_deg or DEFAULT_CONE_RADIUS_DEG
-
-
-def _fmt(value, fmt: str = "{:.3g}") -> str:
-    try:
-        if value is None or (isinstance(value, float) and not np.isfinite(value)):
-            return "—"
-        return fmt.format(value)
-    except (TypeError, ValueError):
-        return html.escape(str(value))
 
 
 #: Columns of the cone table: logical field, title, Bokeh formatter.

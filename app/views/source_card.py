@@ -11,11 +11,12 @@ from app.state import ExploreState
 from data_loaders import schema
 
 
-def _fmt(value, fmt: str = "{:.3g}") -> str:
+def fmt(value, pattern: str = "{:.3g}") -> str:
+    """``value`` formatted with ``pattern``, "—" for missing or non-finite numbers, escaped text otherwise."""
     try:
         if value is None or (isinstance(value, float) and not np.isfinite(value)):
             return "—"
-        return fmt.format(value)
+        return pattern.format(value)
     except (TypeError, ValueError):
         return html.escape(str(value))
 
@@ -27,7 +28,7 @@ def source_card_html(row, release: str) -> str:
     srcid = int(row["SRCID"])
     cls = int(row.get("CLASS", -1))
     cls_txt = (
-        f"{schema.CLASS_LABELS[schema.CLASS_NAMES[cls]]} ({_fmt(row.get('CLASS_PROB'), '{:.0%}')})"
+        f"{schema.CLASS_LABELS[schema.CLASS_NAMES[cls]]} ({fmt(row.get('CLASS_PROB'), '{:.0%}')})"
         if cls >= 0
         else "not classified"
     )
@@ -36,13 +37,13 @@ def source_card_html(row, release: str) -> str:
         ("SRCID", str(srcid)),
         (
             "RA, Dec",
-            f"{_fmt(row['SC_RA'], '{:.5f}')}°, {_fmt(row['SC_DEC'], '{:+.5f}')}° ± {_fmt(row['SC_POSERR'], '{:.2f}')}″",
+            f"{fmt(row['SC_RA'], '{:.5f}')}°, {fmt(row['SC_DEC'], '{:+.5f}')}° ± {fmt(row['SC_POSERR'], '{:.2f}')}″",
         ),
-        ("l, b", f"{_fmt(row['LII'], '{:.3f}')}°, {_fmt(row['BII'], '{:+.3f}')}°"),
-        ("Flux 0.2–12 keV", f"{_fmt(row['SC_EP_8_FLUX'])} erg/cm²/s"),
-        ("HR1…HR4", ", ".join(_fmt(row[f"SC_HR{i}"], "{:+.2f}") for i in range(1, 5))),
+        ("l, b", f"{fmt(row['LII'], '{:.3f}')}°, {fmt(row['BII'], '{:+.3f}')}°"),
+        ("Flux 0.2–12 keV", f"{fmt(row['SC_EP_8_FLUX'])} erg/cm²/s"),
+        ("HR1…HR4", ", ".join(fmt(row[f"SC_HR{i}"], "{:+.2f}") for i in range(1, 5))),
         ("Detections", f"{int(row['N_DETECTIONS'])}"),
-        ("Extent", f"{_fmt(row['SC_EXTENT'], '{:.1f}')}″"),
+        ("Extent", f"{fmt(row['SC_EXTENT'], '{:.1f}')}″"),
         ("Quality", f"SC_SUM_FLAG {flag} ({schema.SUM_FLAG_MEANING.get(flag, '?')})" if flag is not None else "—"),
         ("Variable", "yes" if bool(row.get("SC_VAR_FLAG", False)) else "no"),
         ("Class", cls_txt),
