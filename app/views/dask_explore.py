@@ -57,6 +57,7 @@ from app.dask_state import (
 )
 from app.plots import sky as skyplot
 from app.search import Position, SearchError, parse_target
+from app.views import inplace
 from app.views.sky import hover_tool
 from app.views.source_card import fmt as _fmt
 from app.views.source_card import source_card_html
@@ -400,12 +401,8 @@ class DaskSkyView(pn.viewable.Viewer):
         self._fitted = True
 
     def _on_ranges_update(self, event) -> None:
-        bounds = [event.x0, event.x1, event.y0, event.y1]
-        if any(v is None for v in bounds) or not np.all(np.isfinite(bounds)):
-            return
-        x0, x1, y0, y1 = map(float, bounds)
-        view = ((min(x0, x1), max(x0, x1)), (min(y0, y1), max(y0, y1)))
-        if np.allclose(view, self._shown, rtol=0, atol=1e-9):
+        view = inplace.view_of(event)
+        if view is None or np.allclose(view, self._shown, rtol=0, atol=1e-9):
             return
         self._shown = view
         self.render()

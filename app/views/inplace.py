@@ -34,6 +34,15 @@ def weak_hook(method):
     return hook
 
 
+def view_of(event) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """((x0, x1), (y0, y1)), each ordered, from Bokeh's ``RangesUpdate``; None when not all finite."""
+    bounds = [event.x0, event.x1, event.y0, event.y1]
+    if any(v is None for v in bounds) or not np.all(np.isfinite(bounds)):
+        return None
+    x0, x1, y0, y1 = map(float, bounds)
+    return (min(x0, x1), max(x0, x1)), (min(y0, y1), max(y0, y1))
+
+
 def _source(plot):
     return plot.handles.get("source") if plot is not None else None
 

@@ -178,11 +178,9 @@ class SkyView(pn.viewable.Viewer):
 
         Only the image's data is replaced; the figure, its tools and the other layers stay.
         """
-        bounds = [event.x0, event.x1, event.y0, event.y1]
-        if any(v is None for v in bounds) or not np.all(np.isfinite(bounds)):
+        view = inplace.view_of(event)
+        if view is None:
             return
-        x0, x1, y0, y1 = map(float, bounds)
-        view = ((min(x0, x1), max(x0, x1)), (min(y0, y1), max(y0, y1)))
         if self._shown is not None and np.allclose(view, self._shown, rtol=0, atol=1e-9):
             return
         self._shown = view
