@@ -73,20 +73,23 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def serve_command(args, extra: list[str]) -> list[str]:
-    """The ``panel serve`` command line that ``xmm-explorer serve`` runs (extra Panel options passed through)."""
+def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> list[str]:
+    """The ``panel serve`` command line that ``xmm-explorer serve`` runs (extra Panel options passed through).
+
+    With ``unix_socket`` it is the command of one ``--num-procs`` worker behind :mod:`app.router`:
+    the worker listens on that socket and the router owns the public address and port.
+    """
     pages = [str(PAGES_DIR / f"{p}.py") for p in PAGES if (PAGES_DIR / f"{p}.py").exists()]
-    cmd = [sys.executable, "-m", "panel", "serve", *pages, "--port", str(args.port), "--index", "explore"]
+    cmd = [sys.executable, "-m", "panel", "serve", *pages, "--index", "explore"]
+    cmd += ["--unix-socket", str(unix_socket)] if unix_socket else ["--port", str(args.port)]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
     cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 
     cmd += serve_args(args.data_dir, extra)
-    if args.address:
+    if args.address and not unix_socket:
         cmd += ["--address", args.address]
-    if args.num_procs:
-        cmd += ["--num-procs", str(args.num_procs)]
     if not any(o.startswith("--allow-websocket-origin") for o in extra):
         cmd += [
             "--allow-websocket-origin",
@@ -119,9 +122,17 @@ def _cmd_serve(args, extra: list[str]) -> int:
     else:
         os.environ.pop(dask_backend.ENV, None)
         load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
-    cmd = serve_command(args, extra)
     backend = f" (Explore on Dask: {spec})" if spec else ""
-    print(f"Serving {args.data_dir} on http://localhost:{args.port}/{backend}", flush=True)
+    n = args.num_procs or 1
+    procs = f", {n} server processes" if n > 1 else ""
+    print(f"Serving {args.data_dir} on http://localhost:{args.port}/{backend}{procs}", flush=True)
+    if n > 1:
+        # Not Panel's own --num-procs: its forked processes share the port and a page's websocket
+        # often reaches a process that does not hold its session, which then builds the page again.
+        from app import router
+
+        return router.run(n, lambda sock: serve_command(args, extra, unix_socket=sock), args.address, args.port)
+    cmd = serve_command(args, extra)
     os.execv(cmd[0], cmd)  # noqa: S606 - our own command line; replacing the process lets signals reach Panel
     return 0  # pragma: no cover
 
@@ -155,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default=None)
     s.add_argument("--release", default=None, help="release to open first")
     s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
-    s.add_argument("--num-procs", type=int, default=None)
+    s.add_argument(
+        "--num-procs",
+        type=int,
+        default=None,
+        help="N server processes behind the one port (one per core is a good start); each browser "
+        "session stays in the process that created it",
+    )
     s.add_argument(
         "--dask",
         metavar="SPEC",

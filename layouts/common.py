@@ -94,17 +94,38 @@ def _libc():
 _LIBC = _libc()
 
 
-def release_memory(session_context) -> None:  # noqa: ARG001 - Bokeh checks the signature
-    """After a session ends: collect its reference cycles and hand freed heap pages back to the OS.
+#: Seconds between a session's end and the collection that frees it: the sessions that end in
+#: the meantime (Bokeh expires closed tabs in batches) share one collection.
+RELEASE_DELAY_S = 2.0
+_release_pending = False
 
-    A page's models, plots and widgets form cycles that wait for the next full collection, and
-    glibc keeps freed memory in its arenas; without this the server's resident memory stayed
-    ~100 MB above its level before a burst of sessions long after they had all closed.
-    """
+
+def _release_now() -> None:
+    global _release_pending
+    _release_pending = False
     gc.collect()
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
+
+
+def release_memory(session_context) -> None:  # noqa: ARG001 - Bokeh checks the signature
+    """After sessions end: collect their reference cycles and hand freed heap pages back to the OS.
+
+    A page's models, plots and widgets form cycles that wait for the next full collection, and
+    glibc keeps freed memory in its arenas; without this the server's resident memory stayed
+    ~100 MB above its level before a burst of sessions long after they had all closed. A full
+    collection takes a noticeable fraction of a second on a big heap and blocks every live
+    session of the process, so one collection runs :data:`RELEASE_DELAY_S` after the first of a
+    burst of ended sessions, not one per session.
+    """
+    global _release_pending
+    if _release_pending:
+        return
+    from tornado.ioloop import IOLoop
+
+    _release_pending = True
+    IOLoop.current().call_later(RELEASE_DELAY_S, _release_now)
 
 
 def page_title(catalogue: Catalogue, page: str) -> str:

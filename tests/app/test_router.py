@@ -1,0 +1,120 @@
+"""``serve --num-procs N``: one port, N Panel processes, each session built once, where its websocket goes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from bokeh.util.token import generate_jwt_token, generate_session_id
+
+from app.router import Router, websocket_session_id
+from tests.load.client import SimulatedSession
+from tests.load.runner import group_pids
+from tests.ui.serving import serve_app
+
+
+def _ws_head(protocol: str) -> bytes:
+    return (
+        "GET /explore/ws HTTP/1.1\r\nHost: 127.0.0.1:5006\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: {protocol}\r\n\r\n"
+    ).encode()
+
+
+def test_a_bokeh_websocket_names_its_session():
+    sid = generate_session_id()
+    assert websocket_session_id(_ws_head(f"bokeh, {generate_jwt_token(sid)}")) == sid
+    assert websocket_session_id(_ws_head("bokeh, not-a-token")) is None
+    assert websocket_session_id(_ws_head("chat, superchat")) is None
+    assert websocket_session_id(b"GET /explore HTTP/1.1\r\nHost: x\r\n\r\n") is None
+
+
+def test_websockets_go_to_their_session_and_pages_to_the_least_busy_process(tmp_path):
+    router = Router(2, lambda sock: ["true"], runtime_dir=tmp_path)
+    for w in router.workers:
+        w.ready = True
+    sid = generate_session_id()
+    (router.sessions / sid).write_text("1")
+    ws = _ws_head(f"bokeh, {generate_jwt_token(sid)}")
+    router.workers[1].active = 5  # busier, but it holds the session
+    assert router.pick(ws) is router.workers[1]
+    page = b"GET /explore HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert router.pick(page) is router.workers[0]
+    router.workers[1].active = 0
+    assert {router.pick(page).index for _ in range(4)} == {0, 1}, "idle processes take turns"
+    router.workers[1].ready = False  # restarting: its sessions are gone, new pages go elsewhere
+    assert router.pick(ws) is router.workers[0] and router.pick(page) is router.workers[0]
+
+
+def _worker_health(pid: int) -> dict:
+    """``GET /health`` straight from one worker, through its private socket (not the router)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    path = argv[argv.index(b"--unix-socket") + 1].decode()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(path)
+        s.sendall(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+
+def _workers(base: str) -> list[int]:
+    with urllib.request.urlopen(f"{base}/health", timeout=30) as r:  # noqa: S310 - loopback URL we built
+        router_pid = os.getpgid(json.load(r)["pid"])
+    return sorted(p for p in group_pids(router_pid) if p != router_pid)
+
+
+@pytest.mark.slow
+def test_concurrent_pages_are_each_built_once_and_a_dead_process_comes_back(demo_data_dir):
+    n = 6
+    with serve_app(demo_data_dir, "--num-procs", "2", page="health", timeout=180) as base:
+        workers = _workers(base)
+        assert len(workers) == 2
+
+        async def open_and_pan():
+            sessions = [SimulatedSession(base, seed=i, timeout=60) for i in range(n)]
+            await asyncio.gather(*(s.connect() for s in sessions))  # all at once: the case that built pages twice
+            samples = [await s.act("pan") for s in sessions]
+            counts = [_worker_health(pid)["n_sessions"] for pid in workers]
+            for s in sessions:
+                await s.close()
+            return samples, counts
+
+        samples, counts = asyncio.run(open_and_pan())
+        assert all(s.latency is not None for s in samples), "every page answered a pan through the router"
+        assert sum(counts) == n, f"sessions per process {counts}: a page was built twice"
+        assert min(counts) >= 1, f"sessions per process {counts}: the pages were not shared out"
+
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.time() + 120
+        replaced = []
+        while time.time() < deadline and len(replaced) < 2:
+            time.sleep(0.5)
+            replaced = [p for p in _workers(base) if p != workers[0]]
+        assert len(replaced) == 2, "the killed server process was not started again"
+        new = (set(replaced) - set(workers)).pop()
+        while time.time() < deadline:
+            try:
+                assert _worker_health(new)["n_sessions"] == 0
+                break
+            except OSError:  # still warming up: its socket is not there yet
+                time.sleep(0.5)
+        else:
+            pytest.fail("the restarted server process never answered")
+
+        async def one_more():
+            s = SimulatedSession(base, seed=99, timeout=60)
+            await s.connect()
+            sample = await s.act("pan")
+            await s.close()
+            return sample
+
+        assert asyncio.run(one_more()).latency is not None
