@@ -1,8 +1,8 @@
 """``GET /health``: a JSON liveness/readiness report of the serving process, for probes and operators.
 
 Registered with ``panel serve --plugins app.health`` (Panel reads :data:`ROUTES`). The answer
-describes the process that accepted the request (with ``--num-procs N`` each worker answers
-for itself, hence ``pid``)::
+describes the process that answered (with ``--num-procs N`` the router sends each request to
+one of the workers, and each worker answers for itself, hence ``pid``)::
 
     {"status": "ok", "releases": ["DR14"], "n_sessions": 3, "uptime_s": 812.4,
      "pid": 4242, "rss_mb": 611.0, "db": "ok"}
@@ -45,7 +45,7 @@ def rss_mb() -> float:
 
 
 def uptime_s() -> float:
-    """Seconds since this module was imported (before the fork of ``--num-procs`` workers)."""
+    """Seconds since this module was imported in this process."""
     return round(time.monotonic() - _STARTED, 1)
 
 
