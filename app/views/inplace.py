@@ -49,16 +49,26 @@ def _source(plot):
 
 def replace_image(plot, image: hv.Image) -> bool:
     """Put ``image`` (same palette) into the drawn image ``plot``; False when it is not drawn yet."""
+    left, bottom, right, top = image.bounds.lbrt()
+    return replace_index(plot, image.dimension_values(2, flat=False), (left, right), (bottom, top))
+
+
+def replace_index(plot, index: np.ndarray, x_range, y_range) -> bool:
+    """Put a bottom-up palette-index image over ``x_range`` x ``y_range`` into the drawn image ``plot``.
+
+    What :func:`replace_image` does with the array of an element from ``sky.to_image_element``,
+    without building the element. False when the plot is not drawn yet.
+    """
     source = _source(plot)
     if source is None or "image" not in source.data:
         return False
-    left, bottom, right, top = image.bounds.lbrt()
+    (left, right), (bottom, top) = x_range, y_range
     # Inside Panel's hold: a widget event may run where Bokeh's document lock is not held (Panel
     # handles some in a coroutine), and changing a model there raises in a served session.
     with hold():
         source.data = {
             **source.data,
-            "image": [image.dimension_values(2, flat=False)],
+            "image": [index],
             "x": [left],
             "y": [bottom],
             "dw": [right - left],
@@ -68,22 +78,26 @@ def replace_image(plot, image: hv.Image) -> bool:
 
 
 def replace_histograms(overlay_plot, elements: list[hv.Histogram], padding: float = 0.1) -> bool:
-    """Put new bar heights (same bins) into the drawn histograms of ``overlay_plot``.
+    """Put the bar heights of ``elements`` (same bins) into the drawn histograms of ``overlay_plot``."""
+    return replace_bars(overlay_plot, [np.asarray(e.dimension_values(1)) for e in elements], padding)
+
+
+def replace_bars(overlay_plot, tops: list[np.ndarray], padding: float = 0.1) -> bool:
+    """Put new bar heights (same bins), one array per histogram, into the drawn ``overlay_plot``.
 
     The y axis is rescaled from 0 to the highest bar plus ``padding`` of it, as HoloViews does
     for a framewise histogram. False when the plot is not drawn yet or the bins differ.
     """
     subplots = list(getattr(overlay_plot, "subplots", {}).values()) if overlay_plot is not None else []
-    if len(subplots) != len(elements):
+    if len(subplots) != len(tops):
         return False
     sources = [_source(p) for p in subplots]
-    tops = [np.asarray(e.dimension_values(1)) for e in elements]
     for source, top in zip(sources, tops, strict=True):
         if source is None or "top" not in source.data or len(source.data["top"]) != len(top):
             return False
     highest = max((float(t.max()) for t in tops if t.size), default=0.0)
     y_range = overlay_plot.handles.get("y_range")
-    with hold():  # see replace_image
+    with hold():  # see replace_index
         for source, top in zip(sources, tops, strict=True):
             source.data = {**source.data, "top": top}
         if y_range is not None:

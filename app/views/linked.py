@@ -80,20 +80,20 @@ class HRView(_InPlace):
         return self._element()
 
     def _replace(self) -> bool:
-        return inplace.replace_image(self._drawn, self._element())
+        # The image's arrays only: building the HoloViews element costs more than computing them.
+        index, _ = plots.hr_index(*self._arrays())
+        return inplace.replace_index(self._drawn, index, plots.HR_RANGE, plots.HR_RANGE)
 
-    def _element(self):
+    def _arrays(self):
+        """(hx, hy, mask, selected): what the diagram is drawn from."""
         st = self.state
         xc, yc = self._cols()
         frame = st.catalogue.frame(st.level)
-        return plots.hr_diagram(
-            frame[xc].to_numpy(np.float32),
-            frame[yc].to_numpy(np.float32),
-            st.mask,
-            st.selected,
-            fields.label(st.hr_x),
-            fields.label(st.hr_y),
-        )
+        return frame[xc].to_numpy(np.float32), frame[yc].to_numpy(np.float32), st.mask, st.selected
+
+    def _element(self):
+        st = self.state
+        return plots.hr_diagram(*self._arrays(), fields.label(st.hr_x), fields.label(st.hr_y))
 
     def _on_box(self, bounds=None, **_):
         if bounds:
@@ -142,17 +142,26 @@ class FluxView(_InPlace):
     def log_flux(self) -> np.ndarray:
         return self.state.catalogue.log10(self.state.level, self._column())
 
+    def row_bins(self) -> np.ndarray:
+        """Each row's histogram bin, computed once per process and column (it ignores the filters)."""
+        st, col = self.state, self._column()
+        log_flux = self.log_flux()  # outside ``derived``: the catalogue's lock is not re-entrant
+        lo, hi = LOG_FLUX_BOUNDS
+        return st.catalogue.derived(st.level, f"flux_bins:{col}", lambda: plots.flux_bins(log_flux, lo=lo, hi=hi))
+
     def _plot(self, **_):
         self._look_drawn = self._look()
         return self._element()
 
     def _replace(self) -> bool:
-        return inplace.replace_histograms(self._drawn, list(self._element()))
+        # The bar heights only: building the HoloViews elements costs more than counting them.
+        counts, scounts = plots.flux_counts(self.row_bins(), self.state.mask, self.state.selected)
+        return inplace.replace_bars(self._drawn, [counts, scounts])
 
     def _element(self):
         st = self.state
         return plots.flux_histogram(
-            self.log_flux(),
+            self.row_bins(),
             st.mask,
             st.selected,
             fields.label("flux", st.band),

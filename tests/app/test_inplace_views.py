@@ -6,6 +6,7 @@ import pytest
 from bokeh.document import Document
 from bokeh.events import RangesUpdate
 
+from app.plots import linked as plots
 from app.selection import Box
 from app.state import ExploreState
 from app.views.linked import FluxView, HRView
@@ -98,6 +99,52 @@ def test_linked_views_take_a_filter_in_place_and_match_a_fresh_render(demo_catal
     got = [np.asarray(s.data["top"]) for s in flux_sources]
     assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)) and want[0].sum() > 0
     assert flux._drawn.handles["y_range"].end == pytest.approx(fresh._drawn.handles["y_range"].end, rel=1e-6)
+
+
+def _drawn_data(hr, flux):
+    """What the browser holds for the two linked plots: HR image and bounds, flux bars and y range."""
+    hr_data = hr._drawn.handles["source"].data
+    image = {k: (np.asarray(hr_data[k][0]) if k == "image" else hr_data[k]) for k in ("image", "x", "y", "dw", "dh")}
+    bars = [np.asarray(p.handles["source"].data["top"]) for p in flux._drawn.subplots.values()]
+    return image, bars, flux._drawn.handles["y_range"].end
+
+
+def test_a_filter_under_a_selection_redraws_in_place_what_a_fresh_render_draws(demo_catalogue):
+    """The in-place arrays (no HoloViews element) equal those of a fresh render, highlight and bars included."""
+    box = Box("SC_HR2", "SC_HR3", -0.6, 0.4, -0.7, 0.3)
+    state = ExploreState(demo_catalogue)
+    state.set_part("hr", box)
+    hr, flux = HRView(state), FluxView(state)
+    _render(hr), _render(flux)
+    redraws = (hr.redraw, flux.redraw)
+    state.det_ml_min = 25.0
+    assert (hr.redraw, flux.redraw) == redraws  # in place
+    fresh_state = ExploreState(demo_catalogue, det_ml_min=25.0)
+    fresh_state.set_part("hr", box)
+    fresh_hr, fresh_flux = HRView(fresh_state), FluxView(fresh_state)
+    _render(fresh_hr), _render(fresh_flux)
+    (image, bars, top), (want_image, want_bars, want_top) = _drawn_data(hr, flux), _drawn_data(fresh_hr, fresh_flux)
+    assert np.array_equal(image.pop("image"), want_image.pop("image")) and image == want_image
+    assert image["x"] == [plots.HR_RANGE[0]] and image["dw"] == [pytest.approx(plots.HR_RANGE[1] - plots.HR_RANGE[0])]
+    assert all(np.array_equal(a, b) for a, b in zip(bars, want_bars, strict=True))
+    assert bars[1].sum() > 0 and bars[1].sum() < bars[0].sum()  # the selection's bars are drawn, inside the filtered
+    assert top == pytest.approx(want_top, rel=1e-6)
+
+
+def test_flux_counts_from_cached_bins_equal_numpy_histogram():
+    rng = np.random.default_rng(5)
+    edges = plots.flux_edges()
+    log_flux = np.r_[rng.normal(-13, 1.5, 50_000), edges, [np.nan, -20.0, 0.0]].astype(np.float32)
+    mask, selected = rng.random(log_flux.size) < 0.6, rng.random(log_flux.size) < 0.3
+    row_bins = plots.flux_bins(log_flux)
+    assert row_bins.dtype == np.uint8
+    counts, scounts = plots.flux_counts(row_bins, mask, selected)
+    finite = np.isfinite(log_flux)
+    assert np.array_equal(counts, np.histogram(log_flux[mask & finite], edges)[0])
+    assert np.array_equal(scounts, np.histogram(log_flux[mask & selected & finite], edges)[0])
+    assert not plots.flux_counts(row_bins, mask, None)[1].any()
+    with pytest.raises(ValueError, match="255"):
+        plots.flux_bins(log_flux, bins=300)
 
 
 def test_a_new_selection_changes_the_look_and_goes_through_holoviews(demo_catalogue):
