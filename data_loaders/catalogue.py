@@ -77,6 +77,10 @@ def _numpy_frame(table) -> pd.DataFrame:
         elif str(t) == "bool":
             out[name] = col.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
         else:
+            if col.num_chunks > 1:
+                # One chunk per file or row group: taking rows from a chunked column costs about
+                # a millisecond per call whatever their number (every page of the table does it).
+                col = pa.chunked_array([col.combine_chunks()], type=t)
             out[name] = col.to_pandas()
     return pd.DataFrame(out)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -28,11 +30,56 @@ def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: i
     if stop <= 0:
         return idx[:0]
     if stop < idx.size // 4:
-        part = np.argpartition(v, stop - 1)[:stop]
+        kth = v[np.argpartition(v, stop - 1)[stop - 1]]
+        # Every row up to the page's last value: argpartition keeps an arbitrary few of the rows tied
+        # with it, and ties must go by row on every page (as the full sort below orders them).
+        part = np.flatnonzero(v <= kth)
         order = part[np.lexsort((idx[part], v[part]))]
     else:
         order = np.lexsort((idx, v))
     return idx[order[page * size : stop]]
+
+
+def sort_order(values: np.ndarray, ascending: bool) -> np.ndarray:
+    """Every row in the order :func:`page_rows` pages them: by value, NaN last whichever the direction, ties by row."""
+    v = np.asarray(values, dtype=np.float64)
+    v = np.where(np.isnan(v), np.inf, v if ascending else -v)
+    order = np.argsort(v, kind="stable")  # stable: ties keep row order
+    return order.astype(np.int32) if order.size < 2**31 else order
+
+
+def page_in_order(order: np.ndarray, visible: np.ndarray, page: int, size: int) -> np.ndarray:
+    """Row indices of one page of the visible rows taken in ``order`` (from :func:`sort_order`).
+
+    The same rows as :func:`page_rows` with the values ``order`` was sorted by, without
+    sorting at each change of ``visible``.
+    """
+    hits = np.flatnonzero(visible[order])[page * size : (page + 1) * size]
+    return order[hits].astype(np.intp)
+
+
+# The sort order of a column does not change with the filters: one per (release, level, column,
+# direction), shared by the sessions; a few are kept (an int32 per row each).
+_ORDERS: dict[tuple, np.ndarray] = {}
+_ORDER_LOCK = threading.Lock()
+_ORDER_KEEP = 8
+
+
+def cached_sort_order(catalogue, level: str, column: str, ascending: bool) -> np.ndarray:
+    """:func:`sort_order` of ``column`` of ``catalogue.frame(level)``, computed once per process (read-only)."""
+    key = (str(catalogue.path), level, column, bool(ascending))
+    with _ORDER_LOCK:
+        hit = _ORDERS.get(key)
+    if hit is not None:
+        return hit
+    values = catalogue.frame(level)[column].to_numpy(np.float64, na_value=np.nan)
+    order = sort_order(values, ascending)
+    order.setflags(write=False)
+    with _ORDER_LOCK:
+        if len(_ORDERS) >= _ORDER_KEEP:
+            _ORDERS.pop(next(iter(_ORDERS)))
+        _ORDERS[key] = order
+    return order
 
 
 def format_page(page: pd.DataFrame) -> pd.DataFrame:
@@ -88,11 +135,18 @@ class TableView(pn.viewable.Viewer):
         self.sort_select.param.watch(lambda e: self.param.update(sort_by=e.new, page=0), "value")
         self.order_toggle.param.watch(lambda e: self.param.update(ascending=e.new, page=0), "value")
         self.extra_select.param.watch(lambda e: setattr(self, "extra", e.new), "value")
-        state.param.watch(lambda e: self.param.update(page=0), ["version", "level"])
         self._rows = np.array([], dtype=int)
         self.param.watch(self._refresh, ["page", "sort_by", "ascending", "extra"])
-        state.param.watch(self._refresh, ["version", "level", "band"])
+        # A change of level or band bumps the version too (they are filters): one refresh per change.
+        state.param.watch(self._on_version, ["version"])
         self._refresh()
+
+    def _on_version(self, *_):
+        """New rows: back to the first page, refreshed once."""
+        if self.page:
+            self.page = 0
+        else:
+            self._refresh()
 
     show_flags = True
 
@@ -117,8 +171,11 @@ class TableView(pn.viewable.Viewer):
         st = self.state
         frame = st.catalogue.frame(st.level)
         col = fields.column(self.sort_by, st.level, st.band)
-        values = frame[col].to_numpy(np.float64, na_value=np.nan) if col != "IAUNAME" else None
-        self._rows = page_rows(values, st.visible, self.page, PAGE_SIZE, self.ascending)
+        if col == "IAUNAME":
+            self._rows = page_rows(None, st.visible, self.page, PAGE_SIZE, self.ascending)
+        else:
+            order = cached_sort_order(st.catalogue, st.level, col, self.ascending)
+            self._rows = page_in_order(order, st.visible, self.page, PAGE_SIZE)
         cols = [fields.column(f, st.level, st.band) for f in fields.TABLE_FIELDS]
         out = frame.iloc[self._rows][[c for c in cols if c in frame]].copy()
         if "CLASS" in out:
