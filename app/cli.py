@@ -104,6 +104,35 @@ def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> li
     return cmd + extra
 
 
+def _check_release_in_child(data_dir: Path, release: str | None) -> None:
+    """Load the release in a forked child, as the workers will, and raise its error here in one sentence.
+
+    The router process only relays bytes; loading the catalogue in it would keep a third copy
+    (~1 GB for a 1M-detection release) in memory for nothing.
+    """
+    import multiprocessing as mp
+
+    from data_loaders.catalogue import load_catalogue
+    from data_loaders.errors import CatalogueError
+
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def check() -> None:
+        try:
+            load_catalogue(data_dir, release)
+            send.send(None)
+        except XmmExplorerError as exc:
+            send.send(str(exc))
+
+    child = ctx.Process(target=check, name="check-release")
+    child.start()
+    child.join()
+    message = receive.recv() if receive.poll() else f"loading the release failed (exit code {child.exitcode})"
+    if message is not None:
+        raise CatalogueError(message)
+
+
 def _cmd_serve(args, extra: list[str]) -> int:
     from app import dask_backend
     from data_loaders.catalogue import load_catalogue
@@ -121,7 +150,10 @@ def _cmd_serve(args, extra: list[str]) -> int:
         dask_backend.shared_catalogue(args.data_dir, args.release, None)
     else:
         os.environ.pop(dask_backend.ENV, None)
-        load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
+        if (args.num_procs or 1) > 1:
+            _check_release_in_child(args.data_dir, args.release)  # the router must not hold a catalogue
+        else:
+            load_catalogue(args.data_dir, args.release)  # fail here, in one sentence, not in the browser
     backend = f" (Explore on Dask: {spec})" if spec else ""
     n = args.num_procs or 1
     procs = f", {n} server processes" if n > 1 else ""

@@ -118,3 +118,26 @@ def test_concurrent_pages_are_each_built_once_and_a_dead_process_comes_back(demo
             return sample
 
         assert asyncio.run(one_more()).latency is not None
+
+
+def test_serve_checks_the_release_before_starting_workers(demo_data_dir, capsys):
+    from app.cli import main
+
+    assert main(["--data-dir", str(demo_data_dir), "serve", "--num-procs", "2", "--release", "NOPE"]) == 2
+    err = capsys.readouterr().err
+    assert "No release 'NOPE'" in err and "DEMO" in err
+
+
+def test_serve_says_in_one_sentence_that_a_release_cannot_be_read(demo_data_dir, tmp_path, capsys):
+    import shutil
+
+    from app.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(demo_data_dir, data, ignore=shutil.ignore_patterns("server-*.log", "*.db*"))
+    for parquet in (data / "releases" / "DEMO").rglob("*.parquet"):
+        if parquet.is_file():
+            parquet.write_bytes(b"not parquet at all")
+    assert main(["--data-dir", str(data), "serve", "--num-procs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
