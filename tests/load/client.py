@@ -4,9 +4,10 @@ A :class:`SimulatedSession` does what a browser tab does on the wire, without a 
 ``GET /explore`` (the server creates the session and renders the page), open the page's
 websocket with the token from that HTML, pull the document, then send the same
 ``PATCH-DOC`` messages BokehJS sends when a user pans the sky (the sky plot's
-``x_range``/``y_range``), moves the detection-likelihood filter, or taps the sky. The
-latency of an action is the time from sending it to receiving the server's patch of the
-sky image's data source, i.e. the new picture. Incoming patches are not applied to the
+``x_range``/``y_range``), moves the detection-likelihood filter, or taps the sky inside the
+current view. The latency of a pan or filter is the time from sending it to receiving the
+server's patch of the sky image's data source, i.e. the new picture; of a tap, to the first
+patch of what the tap changed (source card, marker, message). Incoming patches are not applied to the
 local document (no client work beyond parsing), so the load generator stays light.
 """
 
@@ -82,6 +83,7 @@ class SimulatedSession:
         self._pending: asyncio.Future | None = None
         self._any_patch = False
         self._reader: asyncio.Task | None = None
+        self.view: tuple[float, float, float, float] | None = None  # the sky's x/y ranges after the last pan
 
     # -- wire ----------------------------------------------------------------------
     async def _read(self):
@@ -99,10 +101,19 @@ class SimulatedSession:
             while True:
                 msg = await self._read()
                 waiting = self._pending is not None and not self._pending.done()
-                if waiting and msg.msgtype == "PATCH-DOC" and (self._any_patch or self._touches_image(msg.content)):
+                if waiting and msg.msgtype == "PATCH-DOC" and self._answers(msg.content):
                     self._pending.set_result(time.perf_counter())
         except (ConnectionError, asyncio.CancelledError):
             pass
+
+    def _answers(self, content: dict) -> bool:
+        """Whether a patch is the answer to the pending action: the new sky image (pan, filter); for
+        a tap, anything but Panel's busy spinner starting (the source card, the marker, the message,
+        or, for a tap that changes nothing, the spinner stopping)."""
+        if not self._any_patch:
+            return self._touches_image(content)
+        events = content.get("events", [])
+        return any(e.get("attr") != "css_classes" or "spin" not in (e.get("new") or []) for e in events)
 
     def _touches_image(self, content: dict) -> bool:
         for event in content.get("events", []):
@@ -199,6 +210,7 @@ class SimulatedSession:
         cx = self.rng.uniform(xa + w / 2, xb - w / 2)
         cy = self.rng.uniform(ya + h / 2, yb - h / 2)
         x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+        self.view = (x0, x1, y0, y1)
         # What BokehJS sends at the end of a pan: the four range properties, then a RangesUpdate event.
         events = [
             _changed(xid, "start", x0),
@@ -213,8 +225,17 @@ class SimulatedSession:
         return [_changed(sid, "value", round(self.rng.uniform(lo, lo + (hi - lo) / 3), 1))]
 
     def _tap_events(self) -> list[dict]:
-        (_, xa, xb), (_, ya, yb) = self.ranges["x_range"], self.ranges["y_range"]
-        x, y = self.rng.uniform(xa, xb) * 0.5, self.rng.uniform(ya, yb) * 0.5
+        # Inside the view the user is looking at (HoloViews drops taps outside the plot's ranges),
+        # away from its edges; on the full sky, the middle half, inside the map's outline.
+        if self.view is not None:
+            x0, x1, y0, y1 = self.view
+            x, y = (
+                self.rng.uniform(0.9 * x0 + 0.1 * x1, 0.1 * x0 + 0.9 * x1),
+                self.rng.uniform(0.9 * y0 + 0.1 * y1, 0.1 * y0 + 0.9 * y1),
+            )
+        else:
+            (_, xa, xb), (_, ya, yb) = self.ranges["x_range"], self.ranges["y_range"]
+            x, y = self.rng.uniform(xa, xb) * 0.5, self.rng.uniform(ya, yb) * 0.5
         return [self._bokeh_event("tap", x=x, y=y, sx=100.0, sy=100.0)]
 
     def _bokeh_event(self, name: str, **values) -> dict:
@@ -222,11 +243,11 @@ class SimulatedSession:
         return {"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": data}
 
     async def act(self, action: str) -> Sample:
-        """Send one action; wait for the sky image patch (pan, filter) or a fixed short reply window (tap)."""
+        """Send one action; wait for the sky image patch (pan, filter) or the tap's first visible change."""
         events = {"pan": self._pan_events, "filter": self._filter_events, "tap": self._tap_events}[action]()
         loop = asyncio.get_running_loop()
         self._pending = loop.create_future()
-        self._any_patch = action == "tap"  # a tap answers with a marker/selection, not a new image
+        self._any_patch = action == "tap"  # a tap answers with a card, marker or message, not a new image
         sent = time.perf_counter()
         await self._send_events(events)
         try:

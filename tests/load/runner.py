@@ -47,6 +47,19 @@ def rss_mb(pids: list[int]) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def cpu_s(pids: list[int]) -> float:
+    """Summed user+system CPU seconds of ``pids`` so far (processes that exited count as 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime after the name
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def health(base: str) -> dict:
     with urllib.request.urlopen(f"{base}/health", timeout=10) as r:  # noqa: S310 - loopback URL we built
         return json.loads(r.read())
@@ -84,6 +97,9 @@ class LoadResult:
     rss_released_mb: float
     released_after_s: float | None
     rss_cold_mb: float | None = None  # at server start, before any warm-up round
+    wall_s: float = 0.0  # the sessions' run, from the first page opened to the last tab closed
+    server_cpu_s: float = 0.0  # all server processes (router and workers) during that run
+    client_cpu_s: float = 0.0  # this load generator during that run
 
     @property
     def growth_after_mb(self) -> float:
@@ -106,6 +122,12 @@ class LoadResult:
             f"at close {self.rss_closed_mb:.0f} MB, sessions released {released}: {self.rss_released_mb:.0f} MB "
             f"({self.growth_after_mb:+.0f} MB)"
         )
+        if self.wall_s:
+            rows.append(
+                f"CPU during the run ({self.wall_s:.0f} s): server {self.server_cpu_s:.0f} s "
+                f"({self.server_cpu_s / self.wall_s:.2f} cores), load generator {self.client_cpu_s:.0f} s "
+                f"({self.client_cpu_s / self.wall_s:.2f} cores)"
+            )
         rows += [f"  error: {e}" for e in self.errors[:5]]
         return rows
 
@@ -187,13 +209,14 @@ def run_load(
     peak, stop = [before], [False]
     sampler = threading.Thread(target=_sampler, args=(pgid, peak, stop), daemon=True)
     sampler.start()
-    t0 = time.perf_counter()
+    t0, cpu0, me0 = time.perf_counter(), cpu_s(group_pids(pgid)), time.process_time()
     try:
         logs = asyncio.run(_run_sessions(base, n_sessions, duration_s, ramp_s, timeout, together, think_s))
     finally:
         stop[0] = True
         sampler.join()
     wall = time.perf_counter() - t0
+    server_cpu, client_cpu = cpu_s(group_pids(pgid)) - cpu0, time.process_time() - me0
     closed = rss_mb(group_pids(pgid))
     released_after = wait_sessions_released(base, n_workers, release_timeout)
     released = rss_mb(group_pids(pgid))
@@ -224,4 +247,7 @@ def run_load(
         rss_released_mb=released,
         released_after_s=released_after,
         rss_cold_mb=cold,
+        wall_s=wall,
+        server_cpu_s=server_cpu,
+        client_cpu_s=client_cpu,
     )
