@@ -198,8 +198,9 @@ class SkyView(pn.viewable.Viewer):
         if self._image_plot is None or self._pending is not None:
             self.view_request += 1
             return
-        image = self._image(x_range, y_range, self.size.width, self.size.height)
-        if self._kind_drawn != self._kind or not inplace.replace_image(self._image_plot, image):
+        # The image's array only: building the HoloViews element costs more than the patch needs.
+        index, (xr_, yr_) = self._index(x_range, y_range, self.size.width, self.size.height)
+        if self._kind_drawn != self._kind or not inplace.replace_index(self._image_plot, index, xr_, yr_):
             self.view_request += 1
 
     def _on_version(self, *_):
@@ -257,6 +258,15 @@ class SkyView(pn.viewable.Viewer):
         raise ValueError(st.colour_by)
 
     def _image(self, x_range, y_range, width, height, **_):
+        index, (xr_, yr_) = self._index(x_range, y_range, width, height)
+        # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
+        return skyplot.to_image_element(index, self._kind[0], xr_, yr_, cmap=self._kind[1])
+
+    def _index(self, x_range, y_range, width, height) -> tuple[np.ndarray, tuple]:
+        """The bottom-up palette-index image of the view to draw, and that view ((x0, x1), (y0, y1)).
+
+        Sets ``_kind``: the palette kind and colour map the index image is meant for.
+        """
         st = self.state
         xr_, yr_ = self._view_ranges(x_range, y_range)
         w, h = int(width or 900), int(height or 450)
@@ -269,8 +279,7 @@ class SkyView(pn.viewable.Viewer):
                 x, y, st.mask, xr_, yr_, w, h, values=values, how=how, norm=st.norm, categories=cats, span=span
             )
         self._kind = (kind, cmap or st.cmap)
-        # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
-        return skyplot.to_image_element(index, kind, xr_, yr_, cmap=cmap or st.cmap)
+        return index, (xr_, yr_)
 
     def _view(self, width=None, height=None, **_):
         image = self._image(None, None, width, height)
