@@ -149,18 +149,27 @@ class TableView(pn.viewable.Viewer):
             self._refresh()
 
     show_flags = True
+    _labels_key: tuple | None = None  # (newest flag event, SRCIDs) of the labels last read
+    _labels: list[str] = []
 
     def _flag_labels(self, srcids: np.ndarray) -> list[str]:
         """Current reviewer labels of the page's sources ('' where none; '' if the store is unreachable)."""
-        from app.store_access import get_store
+        from app.store_access import flags_version, get_store
         from app.views.flags import labels_of
 
+        release = self.state.catalogue.name
         try:
-            labels = labels_of(get_store(), self.state.catalogue.name, srcids.tolist())
+            store = get_store()
+            # The same sources keep their labels until any session or process writes a flag event;
+            # checking that is an indexed max, reading the labels a grouped query.
+            key = (flags_version(store, release), tuple(srcids.tolist()))
+            if key != self._labels_key:
+                labels = labels_of(store, release, srcids.tolist())
+                self._labels_key, self._labels = key, [labels.get(int(s), "") for s in srcids]
         except Exception:  # noqa: BLE001 - a missing database must not break the table
             self.show_flags = False
             return [""] * len(srcids)
-        return [labels.get(int(s), "") for s in srcids]
+        return list(self._labels)
 
     def _go(self, step: int) -> None:
         n = int(self.state.visible.sum())
@@ -196,7 +205,8 @@ class TableView(pn.viewable.Viewer):
         page = self.frame_page()
         n = int(self.state.visible.sum())
         pages = max((n + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-        self.table.value = page
+        if not page.equals(self.table.value):  # often the same rows: a filter rarely moves the first page
+            self.table.value = page
         self.info.object = f"page {self.page + 1:,} of {pages:,} · {n:,} rows"
 
     def _on_click(self, event) -> None:

@@ -50,3 +50,46 @@ def test_a_filter_change_refreshes_the_table_once_on_the_first_page(demo_catalog
     assert values[0]["SRCID"].tolist() == [str(s) for s in demo_catalogue.sources["SRCID"].to_numpy()[want]]
     state.level = "detections"  # a new level is a filter change too: one refresh, detection rows
     assert len(values) == 2 and len(table._rows) == PAGE_SIZE and table._rows.max() >= 0
+
+
+def test_the_table_is_sent_again_only_when_its_page_changes(demo_catalogue):
+    state = ExploreState(demo_catalogue)
+    table = TableView(state)
+    values, first = [], table._rows.copy()
+    table.table.param.watch(lambda e: values.append(e.new), "value")
+    info = table.info.object
+    flux = demo_catalogue.sources[fields.column("flux", "sources", state.band)].to_numpy(np.float64)
+    faintest_shown = round(float(np.log10(flux[first].min())) - 0.05, 2)
+    state.log_flux = (faintest_shown, state.log_flux[1])  # the first page passes, fainter rows do not
+    assert np.array_equal(table._rows, first) and state.counts()["filtered"] < state.counts()["total"]
+    assert values == [] and table.info.object != info
+    state.log_flux = (state.param.log_flux.bounds[0], faintest_shown)  # only fainter rows: a different page
+    assert len(values) == 1 and not np.array_equal(table._rows, first)
+    assert values[0]["SRCID"].tolist() == [str(s) for s in demo_catalogue.sources["SRCID"].to_numpy()[table._rows]]
+
+
+def test_a_flag_written_elsewhere_shows_on_the_same_page_at_the_next_refresh(writable_demo_data_dir, monkeypatch):
+    from app import store_access
+    from data_loaders.catalogue import Catalogue
+
+    monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
+    store_access.reset_store()
+    try:
+        store = store_access.get_store()
+        store.grant_role("rita", "reviewer")
+        cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
+        state = ExploreState(cat)
+        table = TableView(state)
+        rows = table._rows.copy()
+        assert table.show_flags and set(table.table.value["flags"]) == {""}
+        src = cat.sources.iloc[rows[3]]
+        store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting")
+        state.det_ml_min = 0.5  # the same first page, refreshed
+        assert np.array_equal(table._rows, rows)
+        assert table.table.value["flags"].tolist() == [""] * 3 + ["interesting"] + [""] * (PAGE_SIZE - 4)
+        store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting", action="unflag")
+        table.page = 0
+        table._refresh()
+        assert set(table.table.value["flags"]) == {""}
+    finally:
+        store_access.reset_store()
