@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import param
+from panel.io import hold
 
 from app import fields
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
@@ -298,7 +299,10 @@ class ExploreState(param.Parameterized):
             self.parts.clear()
             self.selected = None
         self._sorted_cache = None
-        self.version += 1
+        # Every view answers the new version; held together, their model changes reach the browser
+        # as one patch message instead of one each (Bokeh serializes a patch against the document).
+        with hold():
+            self.version += 1
 
     @property
     def visible(self) -> np.ndarray:

@@ -184,3 +184,15 @@ def test_closed_views_are_not_kept_alive_by_holoviews_options(demo_catalogue):
     del state, views, view, doc, panel, root
     gc.collect()
     assert [r() for r in refs] == [None] * len(refs)
+
+
+def test_the_views_answer_a_filter_change_inside_one_document_hold(demo_catalogue):
+    """Held together, the views' model changes reach the browser as one patch message, not one each."""
+    from panel.io.state import set_curdoc
+
+    state, doc, holds = ExploreState(demo_catalogue), Document(), []
+    state.param.watch(lambda e: holds.append(doc.callbacks.hold_value), ["version"])
+    with set_curdoc(doc):
+        state.det_ml_min = 25.0
+        state.set_part("hr", Box("SC_HR2", "SC_HR3", -0.5, 0.5, -0.5, 0.5))
+    assert holds == ["combine", "combine"] and doc.callbacks.hold_value is None
