@@ -84,6 +84,7 @@ class SimulatedSession:
         self._any_patch = False
         self._reader: asyncio.Task | None = None
         self.view: tuple[float, float, float, float] | None = None  # the sky's x/y ranges after the last pan
+        self._last_filter: float | None = None
 
     # -- wire ----------------------------------------------------------------------
     async def _read(self):
@@ -195,6 +196,7 @@ class SimulatedSession:
         if sliders:
             a = sliders[0]["attributes"]
             self.slider = (sliders[0]["id"], float(a.get("start", 0.0)), float(a.get("end", 100.0)))
+            self._last_filter = a.get("value")
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -222,7 +224,11 @@ class SimulatedSession:
 
     def _filter_events(self) -> list[dict]:
         sid, lo, hi = self.slider
-        return [_changed(sid, "value", round(self.rng.uniform(lo, lo + (hi - lo) / 3), 1))]
+        value = self._last_filter
+        while value == self._last_filter:  # the same value again changes nothing: no answer would come
+            value = round(self.rng.uniform(lo, lo + (hi - lo) / 3), 1)
+        self._last_filter = value
+        return [_changed(sid, "value", value)]
 
     def _tap_events(self) -> list[dict]:
         # Inside the view the user is looking at (HoloViews drops taps outside the plot's ranges),
