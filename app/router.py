@@ -195,7 +195,13 @@ class Router:
                 writer.write(_unavailable("the server process for this page is restarting; reload in a few seconds"))
                 return
             upstream.write(head)
-            await asyncio.gather(self._relay(reader, upstream), self._relay(up_reader, writer))
+            inbound = asyncio.ensure_future(self._relay(reader, upstream))
+            try:
+                # Until the worker closes: a client that sends EOF may still read the answer, but
+                # once the worker has closed, nothing more can come, whatever the client does.
+                await self._relay(up_reader, writer)
+            finally:
+                inbound.cancel()
         finally:
             if worker is not None:
                 worker.active = max(worker.active - 1, 0)

@@ -141,3 +141,36 @@ def test_serve_says_in_one_sentence_that_a_release_cannot_be_read(demo_data_dir,
     assert main(["--data-dir", str(data), "serve", "--num-procs", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def test_a_connection_ends_when_its_worker_closes_it(tmp_path):
+    """The relay ends with the worker's side, even if the client keeps its socket open; the
+    worker's count of open connections (which routes new pages) goes back to zero."""
+
+    async def scenario():
+        router = Router(2, lambda sock: ["true"], runtime_dir=tmp_path)
+
+        async def worker(reader, writer):  # a stand-in HTTP server: one answer, then close
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        servers = [await asyncio.start_unix_server(worker, path=str(w.socket)) for w in router.workers]
+        for w in router.workers:
+            w.ready = True
+        front = await asyncio.start_server(router.handle, "127.0.0.1", 0)
+        port = front.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # and never closes its side
+        answer = await asyncio.wait_for(reader.read(), 10)  # EOF arrives: the router closed the client
+        await asyncio.sleep(0.05)
+        active = [w.active for w in router.workers]
+        writer.close()
+        front.close()
+        for s in servers:
+            s.close()
+        return answer, active
+
+    answer, active = asyncio.run(scenario())
+    assert answer.endswith(b"ok") and active == [0, 0]
