@@ -39,8 +39,10 @@ log = logging.getLogger("xmm_explorer.router")
 WORKER_ENV = "XMM_EXPLORER_WORKER"
 SESSIONS_ENV = "XMM_EXPLORER_SESSIONS_DIR"
 
-#: Longest request head accepted before routing (Tornado's own default limit is 64 KiB).
+#: Longest request head accepted before routing (Tornado answers 431 beyond 64 KiB anyway), and
+#: the relay's buffer: a sky image (~2 MB) crosses in a few large reads rather than dozens.
 MAX_HEAD = 64 * 1024
+BUFFER = 1 << 20
 #: A connection that sends no request within this many seconds is closed (browsers preconnect).
 HEAD_TIMEOUT_S = 120.0
 #: A worker that exits within this many seconds of starting, this many times in a row, stops the server.
@@ -166,7 +168,7 @@ class Router:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while data := await reader.read(1 << 16):
+            while data := await reader.read(BUFFER):
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -184,13 +186,15 @@ class Router:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
                 return
+            if len(head) > MAX_HEAD:
+                return
             worker = self.pick(head)
             if worker is None:
                 writer.write(_unavailable("no server process is ready yet; try again in a few seconds"))
                 return
             worker.active += 1
             try:
-                up_reader, upstream = await asyncio.open_unix_connection(str(worker.socket), limit=MAX_HEAD)
+                up_reader, upstream = await asyncio.open_unix_connection(str(worker.socket), limit=BUFFER)
             except OSError:
                 writer.write(_unavailable("the server process for this page is restarting; reload in a few seconds"))
                 return
@@ -277,7 +281,7 @@ class Router:
         if not all(w.ready for w in self.workers):
             self.failed = "a server process exited or did not answer while starting (see the messages above)"
             return
-        server = await asyncio.start_server(self.handle, address, port, limit=MAX_HEAD, reuse_address=True)
+        server = await asyncio.start_server(self.handle, address, port, limit=BUFFER, reuse_address=True)
         pids = ", ".join(str(w.proc.pid) for w in self.workers)
         log.warning("router on port %d: %d server processes (pids %s)", port, len(self.workers), pids)
         supervisor = loop.create_task(self._supervise(start_timeout))

@@ -120,7 +120,18 @@ def test_concurrent_pages_are_each_built_once_and_a_dead_process_comes_back(demo
         assert asyncio.run(one_more()).latency is not None
 
 
-def test_serve_checks_the_release_before_starting_workers(demo_data_dir, capsys):
+@pytest.fixture
+def serve_env(monkeypatch):
+    """``serve`` sets the data directory and release in the environment for the server it starts;
+    run in-process, restore them, or every later server of the test run inherits them."""
+    from app import config
+
+    for name in (config.DATA_ENV, config.RELEASE_ENV, config.DB_ENV):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
+def test_serve_checks_the_release_before_starting_workers(demo_data_dir, capsys, serve_env):
     from app.cli import main
 
     assert main(["--data-dir", str(demo_data_dir), "serve", "--num-procs", "2", "--release", "NOPE"]) == 2
@@ -128,7 +139,7 @@ def test_serve_checks_the_release_before_starting_workers(demo_data_dir, capsys)
     assert "No release 'NOPE'" in err and "DEMO" in err
 
 
-def test_serve_says_in_one_sentence_that_a_release_cannot_be_read(demo_data_dir, tmp_path, capsys):
+def test_serve_says_in_one_sentence_that_a_release_cannot_be_read(demo_data_dir, tmp_path, capsys, serve_env):
     import shutil
 
     from app.cli import main

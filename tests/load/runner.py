@@ -47,6 +47,11 @@ def rss_mb(pids: list[int]) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+#: Seconds to wait after the last session is discarded before reading the server's memory
+#: (layouts.common.release_memory runs one collection RELEASE_DELAY_S after a burst of ended sessions).
+RELEASE_SETTLE_S = 5.0
+
+
 def cpu_s(pids: list[int]) -> float:
     """Summed user+system CPU seconds of ``pids`` so far (processes that exited count as 0)."""
     total = 0
@@ -219,6 +224,8 @@ def run_load(
     server_cpu, client_cpu = cpu_s(group_pids(pgid)) - cpu0, time.process_time() - me0
     closed = rss_mb(group_pids(pgid))
     released_after = wait_sessions_released(base, n_workers, release_timeout)
+    if released_after is not None:
+        time.sleep(RELEASE_SETTLE_S)  # the server collects ended sessions' memory a moment after they end
     released = rss_mb(group_pids(pgid))
 
     samples = [s for log in logs for s in log.samples]
