@@ -13,7 +13,7 @@ import argparse
 import os
 
 from tests.benchmarks.data import bench_data_dir
-from tests.load.runner import run_load
+from tests.load.runner import per_action_cost, run_load
 from tests.ui.serving import serve_app
 
 #: "Near baseline": RSS after the sessions are discarded within this much of the RSS before.
@@ -49,6 +49,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{'staggered' if args.staggered else 'all sessions open first, then act together'}"
     )
     with serve_app(data_dir, "--num-procs", str(args.num_procs), page="health", timeout=600) as base:
+        for action, (latency_ms, cpu_ms) in per_action_cost(base).items():
+            print(
+                f"{'load: one session alone, ' + action + ': latency median / server CPU (ms)':60s} "
+                f"{latency_ms:6.0f} / {cpu_ms:5.1f}"
+            )
         results = []
         for r in range(max(args.rounds, 1)):
             results.append(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.load.client import SessionLog, SimulatedSession
+from tests.load.client import ACTIONS, SessionLog, SimulatedSession
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -258,3 +258,33 @@ def run_load(
         server_cpu_s=server_cpu,
         client_cpu_s=client_cpu,
     )
+
+
+def per_action_cost(base: str, n: int = 30, pause_s: float = 0.3) -> dict[str, tuple[float, float]]:
+    """One session alone: for pan, filter and tap, the median latency (ms) and the server CPU per
+    action (ms, every server process, the router included), from ``n`` actions of each kind."""
+
+    pgid = os.getpgid(health(base)["pid"])
+
+    async def measure() -> dict[str, tuple[float, float]]:
+        session = SimulatedSession(base, seed=12345, timeout=30.0, think_s=0.0)
+        await session.connect()
+        await asyncio.sleep(2.0)  # the first render after document_ready
+        out = {}
+        try:
+            for action in ACTIONS:
+                await session.act(action)  # a first one of each kind: one-off work
+                await asyncio.sleep(pause_s)
+                cpu0, latencies = cpu_s(group_pids(pgid)), []
+                for _ in range(n):
+                    sample = await session.act(action)
+                    if sample.latency is not None:
+                        latencies.append(sample.latency)
+                    await asyncio.sleep(pause_s)  # lets the answer's tail (busy indicator, URL) finish
+                cpu = cpu_s(group_pids(pgid)) - cpu0
+                out[action] = (float(np.median(latencies)) * 1000 if latencies else float("nan"), cpu / n * 1000)
+        finally:
+            await session.close()
+        return out
+
+    return asyncio.run(measure())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.load.runner import run_load
+from tests.load.runner import per_action_cost, run_load
 from tests.ui.serving import serve_app
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,11 @@ SESSIONS, DURATION_S = 10, 15
 
 def test_concurrent_sessions_are_served_and_released(demo_data_dir):
     with serve_app(demo_data_dir, "--num-procs", "1", page="health") as base:
+        alone = per_action_cost(base, n=3, pause_s=0.1)
         result = run_load(base, SESSIONS, DURATION_S, ramp_s=3.0, timeout=20.0, release_timeout=60.0)
+    print(alone)
+    assert set(alone) == {"pan", "filter", "tap"}
+    assert all(latency > 0 and cpu > 0 for latency, cpu in alone.values()), alone
     print("\n".join(result.lines()))
     assert not result.errors, result.errors
     answered = result.actions - result.timeouts
