@@ -225,54 +225,45 @@ def test_stacked_release_shows_detections_not_upper_limits(stacked_catalogue):
     assert st.counts()["filtered"] == len(stacked_catalogue.sources)
 
 
-def test_flags_filter_colour_and_flagging_the_selection(writable_demo_data_dir, monkeypatch):
-    from app import store_access
+def test_flags_filter_colour_and_flagging_the_selection(reviewer_store):
     from app.views.explore_flags import ExploreFlags
-    from data_loaders.catalogue import Catalogue
 
-    monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
-    store_access.reset_store()
-    try:
-        store = store_access.get_store()
-        store.grant_role("rita", "reviewer")
-        cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
-        st = ExploreState(cat)
-        st.set_part("hr", Box("SC_HR2", "SC_HR3", 0.3, 1.0, 0.0, 1.0))
-        chosen = np.unique(cat.sources["SRCID"].to_numpy()[st.visible])
-        assert 0 < chosen.size < len(cat.sources)
-        flags = ExploreFlags(st)
-        flags.panel._user = lambda: "rita"
-        flags.target.value = "the selection"
-        flags.panel.label.value = "interesting"
-        flags.panel.comment.value = "<b>hard</b> and bright'); DROP TABLE flags;--"
-        assert flags.panel.apply("flag") == chosen.size
-        st.clear_selection()
-        st.flags = "flagged"
-        assert st.counts()["filtered"] == chosen.size
-        st.flag_labels = ["spurious"]
-        assert st.counts()["filtered"] == 0
-        st.param.update(flags="not flagged", flag_labels=[])
-        assert st.counts()["filtered"] == len(cat.sources) - chosen.size
-        history = store.flag_history("DEMO", int(chosen[0]))
-        assert history["comment"].iloc[-1] == "<b>hard</b> and bright'); DROP TABLE flags;--"
-        # an anonymous visitor cannot flag: the store refuses and nothing is written
-        flags.panel._user = lambda: None
-        before = len(store.flag_events("DEMO"))
-        flags.panel.apply("flag")
-        assert len(store.flag_events("DEMO")) == before
-        # a campaign from the selection: refused for a reviewer, created for an admin
-        st.param.update(flags="flagged")
-        flags.campaign_name.value = "hard sources <check>"
-        assert flags.create_campaign(user="rita") is None and flags.campaign_message.alert_type == "warning"
-        store.grant_role("ada", "admin")
-        cid = flags.create_campaign(user="ada")
-        assert cid is not None and len(store.campaign_queue(cid, "ada")) == chosen.size
-        st.param.update(flags="any")
-        st.colour_by = "flagged"
-        el = SkyView(st)._image(None, None, 300, 150)
-        assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
-    finally:
-        store_access.reset_store()
+    store, cat = reviewer_store
+    st = ExploreState(cat)
+    st.set_part("hr", Box("SC_HR2", "SC_HR3", 0.3, 1.0, 0.0, 1.0))
+    chosen = np.unique(cat.sources["SRCID"].to_numpy()[st.visible])
+    assert 0 < chosen.size < len(cat.sources)
+    flags = ExploreFlags(st)
+    flags.panel._user = lambda: "rita"
+    flags.target.value = "the selection"
+    flags.panel.label.value = "interesting"
+    flags.panel.comment.value = "<b>hard</b> and bright'); DROP TABLE flags;--"
+    assert flags.panel.apply("flag") == chosen.size
+    st.clear_selection()
+    st.flags = "flagged"
+    assert st.counts()["filtered"] == chosen.size
+    st.flag_labels = ["spurious"]
+    assert st.counts()["filtered"] == 0
+    st.param.update(flags="not flagged", flag_labels=[])
+    assert st.counts()["filtered"] == len(cat.sources) - chosen.size
+    history = store.flag_history("DEMO", int(chosen[0]))
+    assert history["comment"].iloc[-1] == "<b>hard</b> and bright'); DROP TABLE flags;--"
+    # an anonymous visitor cannot flag: the store refuses and nothing is written
+    flags.panel._user = lambda: None
+    before = len(store.flag_events("DEMO"))
+    flags.panel.apply("flag")
+    assert len(store.flag_events("DEMO")) == before
+    # a campaign from the selection: refused for a reviewer, created for an admin
+    st.param.update(flags="flagged")
+    flags.campaign_name.value = "hard sources <check>"
+    assert flags.create_campaign(user="rita") is None and flags.campaign_message.alert_type == "warning"
+    store.grant_role("ada", "admin")
+    cid = flags.create_campaign(user="ada")
+    assert cid is not None and len(store.campaign_queue(cid, "ada")) == chosen.size
+    st.param.update(flags="any")
+    st.colour_by = "flagged"
+    el = SkyView(st)._image(None, None, 300, 150)
+    assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
 
 
 def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, monkeypatch):

@@ -68,28 +68,18 @@ def test_the_table_is_sent_again_only_when_its_page_changes(demo_catalogue):
     assert values[0]["SRCID"].tolist() == [str(s) for s in demo_catalogue.sources["SRCID"].to_numpy()[table._rows]]
 
 
-def test_a_flag_written_elsewhere_shows_on_the_same_page_at_the_next_refresh(writable_demo_data_dir, monkeypatch):
-    from app import store_access
-    from data_loaders.catalogue import Catalogue
-
-    monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
-    store_access.reset_store()
-    try:
-        store = store_access.get_store()
-        store.grant_role("rita", "reviewer")
-        cat = Catalogue(writable_demo_data_dir / "releases" / "DEMO")
-        state = ExploreState(cat)
-        table = TableView(state)
-        rows = table._rows.copy()
-        assert table.show_flags and set(table.table.value["flags"]) == {""}
-        src = cat.sources.iloc[rows[3]]
-        store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting")
-        state.det_ml_min = 0.5  # the same first page, refreshed
-        assert np.array_equal(table._rows, rows)
-        assert table.table.value["flags"].tolist() == [""] * 3 + ["interesting"] + [""] * (PAGE_SIZE - 4)
-        store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting", action="unflag")
-        table.page = 0
-        table._refresh()
-        assert set(table.table.value["flags"]) == {""}
-    finally:
-        store_access.reset_store()
+def test_a_flag_written_elsewhere_shows_on_the_same_page_at_the_next_refresh(reviewer_store):
+    store, cat = reviewer_store
+    state = ExploreState(cat)
+    table = TableView(state)
+    rows = table._rows.copy()
+    assert table.show_flags and set(table.table.value["flags"]) == {""}
+    src = cat.sources.iloc[rows[3]]
+    store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting")
+    state.det_ml_min = 0.5  # the same first page, refreshed
+    assert np.array_equal(table._rows, rows)
+    assert table.table.value["flags"].tolist() == [""] * 3 + ["interesting"] + [""] * (PAGE_SIZE - 4)
+    store.add_flags("rita", "DEMO", [(src["SRCID"], src["SC_RA"], src["SC_DEC"])], "interesting", action="unflag")
+    table.page = 0
+    table._refresh()
+    assert set(table.table.value["flags"]) == {""}
