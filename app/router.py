@@ -273,11 +273,21 @@ class Router:
         """Start the workers, open the port once they answer, relay until SIGTERM/SIGINT."""
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
+
+        def stop() -> None:
+            self._stopping = True  # workers exiting on the same signal are not restarted
+            done.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, done.set)
+            loop.add_signal_handler(sig, stop)
         for w in self.workers:
             w.start()
-        await asyncio.gather(*(self._wait_ready(w, start_timeout) for w in self.workers))
+        stopped = loop.create_task(done.wait())
+        starting = asyncio.gather(*(self._wait_ready(w, start_timeout) for w in self.workers))
+        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)  # a stop while warming up
+        if done.is_set():
+            starting.cancel()
+            return
         if not all(w.ready for w in self.workers):
             self.failed = "a server process exited or did not answer while starting (see the messages above)"
             return
@@ -285,7 +295,6 @@ class Router:
         pids = ", ".join(str(w.proc.pid) for w in self.workers)
         log.warning("router on port %d: %d server processes (pids %s)", port, len(self.workers), pids)
         supervisor = loop.create_task(self._supervise(start_timeout))
-        stopped = loop.create_task(done.wait())
         await asyncio.wait([supervisor, stopped], return_when=asyncio.FIRST_COMPLETED)
         server.close()
         supervisor.cancel()

@@ -185,3 +185,29 @@ def test_a_connection_ends_when_its_worker_closes_it(tmp_path):
 
     answer, active = asyncio.run(scenario())
     assert answer.endswith(b"ok") and active == [0, 0]
+
+
+def test_a_stop_while_the_workers_warm_up_stops_everything(demo_data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.ui.serving import free_port
+
+    cmd = [sys.executable, "-m", "app.cli", "--data-dir", str(demo_data_dir), "serve", "--num-procs", "2"]
+    with open(tmp_path / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(free_port())], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and len(group_pids(proc.pid)) < 3:  # the router and its 2 workers
+                time.sleep(0.1)
+            assert len(group_pids(proc.pid)) == 3
+            proc.send_signal(signal.SIGTERM)  # to the router alone, as `kill PID` does
+            assert proc.wait(30) == 0
+            time.sleep(0.5)
+            assert group_pids(proc.pid) == [], "a worker outlived the router"
+            assert "router on port" not in (tmp_path / "server.log").read_text(), "it opened the port after the stop"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
