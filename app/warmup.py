@@ -6,6 +6,7 @@ Without this, the first visitor of each process pays ~0.5 s of numba compilation
 reduction and the catalogue load; with it, they are paid before the port opens.
 """
 
+import gc
 import logging
 import os
 import time
@@ -58,4 +59,6 @@ else:
             codes = np.zeros(x.size, np.int16)
             sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=codes, how="by", categories=[str(i) for i in range(8)])
             cat.nearest(level, "icrs", 0.0, 0.0, 1.0)
+gc.collect()
+gc.freeze()  # the catalogue, its caches and the modules stay for the process's life (layouts.common.freeze_heap)
 log.warning("warm-up done in %.1f s", time.perf_counter() - t0)
