@@ -47,9 +47,10 @@ def rss_mb(pids: list[int]) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-#: Seconds to wait after the last session is discarded before reading the server's memory
-#: (layouts.common.release_memory runs one collection RELEASE_DELAY_S after a burst of ended sessions).
-RELEASE_SETTLE_S = 5.0
+#: Seconds to wait after the last session is discarded before reading the server's memory:
+#: layouts.common.release_memory collects RELEASE_DELAY_S after a burst of ended sessions, and
+#: no sooner than RELEASE_INTERVAL_S after its previous collection.
+RELEASE_SETTLE_S = 35.0
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -189,6 +190,7 @@ def run_load(
     together: bool = False,
     think_s: float = 1.0,
     warm_sessions: int = 0,
+    settle_s: float = RELEASE_SETTLE_S,
 ) -> LoadResult:
     """Drive ``n_sessions`` Explore sessions against ``base`` for ``duration_s`` seconds and measure.
 
@@ -197,7 +199,8 @@ def run_load(
     server still busy opening pages. ``think_s``: mean pause between a session's actions.
     ``warm_sessions``: first open, use and close this many sessions and wait until the server has
     released them, so that one-off caches (projections, trees, compiled code) are not counted as
-    growth; memory growth is then measured from that warmed level.
+    growth; memory growth is then measured from that warmed level. ``settle_s``: seconds between
+    the last session discarded and the memory reading.
     """
     import threading
 
@@ -209,7 +212,8 @@ def run_load(
     if warm_sessions:
         cold = rss_mb(group_pids(pgid))
         asyncio.run(_run_sessions(base, warm_sessions, 5.0, 1.0, timeout, False, think_s))
-        wait_sessions_released(base, n_workers, release_timeout)
+        if wait_sessions_released(base, n_workers, release_timeout) is not None:
+            time.sleep(settle_s)
     before = rss_mb(group_pids(pgid))
     peak, stop = [before], [False]
     sampler = threading.Thread(target=_sampler, args=(pgid, peak, stop), daemon=True)
@@ -225,7 +229,7 @@ def run_load(
     closed = rss_mb(group_pids(pgid))
     released_after = wait_sessions_released(base, n_workers, release_timeout)
     if released_after is not None:
-        time.sleep(RELEASE_SETTLE_S)  # the server collects ended sessions' memory a moment after they end
+        time.sleep(settle_s)  # the server collects ended sessions' memory a moment after they end
     released = rss_mb(group_pids(pgid))
 
     samples = [s for log in logs for s in log.samples]

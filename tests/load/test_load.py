@@ -21,7 +21,7 @@ SESSIONS, DURATION_S = 10, 15
 def test_concurrent_sessions_are_served_and_released(demo_data_dir):
     with serve_app(demo_data_dir, "--num-procs", "1", page="health") as base:
         alone = per_action_cost(base, n=3, pause_s=0.1)
-        result = run_load(base, SESSIONS, DURATION_S, ramp_s=3.0, timeout=20.0, release_timeout=60.0)
+        result = run_load(base, SESSIONS, DURATION_S, ramp_s=3.0, timeout=20.0, release_timeout=60.0, settle_s=1.0)
     print(alone)
     assert set(alone) == {"pan", "filter", "tap"}
     assert all(latency > 0 and cpu > 0 for latency, cpu in alone.values()), alone
