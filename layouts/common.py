@@ -128,13 +128,13 @@ def freeze_after_render() -> None:
 def _release_now() -> None:
     global _release_pending, _last_release
     _release_pending = False
-    _last_release = time.monotonic()
     gc.unfreeze()  # the ended sessions' objects were frozen with their pages
     gc.collect()
     freeze_heap()
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
+    _last_release = time.monotonic()  # the interval runs from the end of this (long) collection
 
 
 def release_memory(session_context) -> None:  # noqa: ARG001 - Bokeh checks the signature
