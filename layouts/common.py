@@ -113,16 +113,11 @@ def freeze_heap() -> None:
     every full collection (which Python runs by itself as objects accumulate) walked all of them:
     0.2-1.0 s with every session of the process stalled, measured under 50 sessions, the largest
     part of the latency tail. Pages and the catalogue live until their session ends, so they are
-    frozen once built (:func:`freeze_after_render`) and after the warm-up; what an action creates
+    frozen once built (an ``onload`` callback of every page) and after the warm-up; what an action creates
     afterwards is collected as usual. Frozen objects still die by reference counting; frozen
     cycles are collected by :func:`_release_now` when sessions end.
     """
     gc.freeze()
-
-
-def freeze_after_render() -> None:
-    """``pn.state.onload`` callback of every page: freeze the page once it is built and rendered."""
-    freeze_heap()
 
 
 def _release_now() -> None:
@@ -196,7 +191,7 @@ def template(
     )
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(release_memory)
-        pn.state.onload(freeze_after_render)
+        pn.state.onload(freeze_heap)  # the page once built and rendered
     if not any(getattr(h, "object", "") and "xmm-user" in str(h.object) for h in tmpl.header):
         from app import auth  # the session's identity, shown on every page
 

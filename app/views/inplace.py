@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import weakref
 
-import holoviews as hv
 import numpy as np
 from panel.io import hold
 
@@ -47,17 +46,11 @@ def _source(plot):
     return plot.handles.get("source") if plot is not None else None
 
 
-def replace_image(plot, image: hv.Image) -> bool:
-    """Put ``image`` (same palette) into the drawn image ``plot``; False when it is not drawn yet."""
-    left, bottom, right, top = image.bounds.lbrt()
-    return replace_index(plot, image.dimension_values(2, flat=False), (left, right), (bottom, top))
-
-
 def replace_index(plot, index: np.ndarray, x_range, y_range) -> bool:
     """Put a bottom-up palette-index image over ``x_range`` x ``y_range`` into the drawn image ``plot``.
 
-    What :func:`replace_image` does with the array of an element from ``sky.to_image_element``,
-    without building the element. False when the plot is not drawn yet.
+    The array an element from ``sky.to_image_element`` would carry, without building the element.
+    False when the plot is not drawn yet.
     """
     source = _source(plot)
     if source is None or "image" not in source.data:
@@ -75,11 +68,6 @@ def replace_index(plot, index: np.ndarray, x_range, y_range) -> bool:
             "dh": [top - bottom],
         }
     return True
-
-
-def replace_histograms(overlay_plot, elements: list[hv.Histogram], padding: float = 0.1) -> bool:
-    """Put the bar heights of ``elements`` (same bins) into the drawn histograms of ``overlay_plot``."""
-    return replace_bars(overlay_plot, [np.asarray(e.dimension_values(1)) for e in elements], padding)
 
 
 def replace_bars(overlay_plot, tops: list[np.ndarray], padding: float = 0.1) -> bool:
