@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
-from data_loaders import projection, schema
+from data_loaders import capabilities, projection, schema
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
 
@@ -96,6 +96,8 @@ class ReleaseDirectory:
         self.name: str = self.meta["name"]
         self.title: str = self.meta.get("title", self.name)
         self.synthetic: bool = bool(self.meta.get("synthetic"))
+        #: Column groups this release has (and engine limits, added by an engine with ``without``).
+        self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
 
 
 class Catalogue(ReleaseDirectory):
