@@ -33,9 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.types as pat
 
+from data_loaders import capabilities, projection, schema
 from data_loaders import grid as grids
-from data_loaders import projection, schema
-from data_loaders.capabilities import EVERYTHING, Capabilities
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
 
@@ -334,6 +333,8 @@ class ReleaseDirectory:
         self.name: str = self.meta["name"]
         self.title: str = self.meta.get("title", self.name)
         self.synthetic: bool = bool(self.meta.get("synthetic"))
+        #: Column groups this release has (and engine limits, added by an engine with ``without``).
+        self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
 
 
 class Catalogue(ReleaseDirectory):
@@ -391,8 +392,6 @@ class Catalogue(ReleaseDirectory):
         return f"Catalogue({self.name!r}, {len(self.detections):,} detections, {len(self.sources):,} sources)"
 
     # --- the interface -----------------------------------------------------------------------
-    capabilities: Capabilities = EVERYTHING
-
     def n_rows(self, level: str = "detections") -> int:
         return len(self.frame(level))
 

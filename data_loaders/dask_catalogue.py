@@ -228,11 +228,10 @@ class DaskCatalogue(ReleaseDirectory):
         self._lock = threading.Lock()
         self.row_groups_read = 0
         self.selected_xy = SelectedXY()
-        self.capabilities = capabilities.EVERYTHING.without(
-            **{
-                capabilities.DEEP_PAGES: f"On the Dask backend the table offers the first {MAX_PAGES} pages of each "
-                "sort order; export the selection for every row."
-            }
+        self.capabilities = self.capabilities.without(
+            capabilities.DEEP_PAGES,
+            f"On the Dask backend the table offers the first {MAX_PAGES} pages of each sort order; "
+            "export the selection for every row.",
         )
 
     def __repr__(self) -> str:
@@ -620,7 +619,7 @@ class DaskSubset(Subset):
         """A top-k over every partition: only the first :data:`MAX_PAGES` pages (see ``capabilities``)."""
         columns = list(dict.fromkeys(columns))
         if page >= MAX_PAGES:
-            raise CatalogueError(self.catalogue.capabilities.why_not(capabilities.DEEP_PAGES))
+            raise CatalogueError(self.catalogue.capabilities.reason(capabilities.DEEP_PAGES))
         k = (page + 1) * size
         have = set(self.catalogue.columns(self.level))
         sort_by = sort_by if sort_by in have or (sort_by or "").startswith("LOG10_") else None

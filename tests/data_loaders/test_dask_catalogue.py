@@ -265,8 +265,8 @@ def test_deep_pages_are_a_declared_capability(dask_cat, pandas_cat):
     from data_loaders.dask_catalogue import MAX_PAGES
     from data_loaders.errors import CatalogueError
 
-    assert DEEP_PAGES in pandas_cat.capabilities
-    assert DEEP_PAGES not in dask_cat.capabilities and "export" in dask_cat.capabilities.why_not(DEEP_PAGES)
+    assert pandas_cat.capabilities.has(DEEP_PAGES)
+    assert not dask_cat.capabilities.has(DEEP_PAGES) and "export" in dask_cat.capabilities.reason(DEEP_PAGES)
     with pytest.raises(CatalogueError, match="first 100 pages"):
         dask_cat.select("detections").page("EP_HR2", True, MAX_PAGES, 12, ["DETID"])
 
