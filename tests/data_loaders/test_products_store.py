@@ -75,9 +75,13 @@ def test_missing_camera_and_missing_detection_give_reasons(tmp_path):
 
 def test_broken_local_file_is_unavailable_not_raised(tmp_path):
     paths = _write(tmp_path, cameras=("PN",))
-    lightcurve = next(p for p in paths if "SRCTSR" in p.name)
-    lightcurve.write_bytes(b"garbage")
+    # A broken exposure file costs only its statistics; the merged lightcurve is still drawn.
+    next(p for p in paths if "S003SRCTSR" in p.name).write_bytes(b"garbage")
     store = ProductStore(root=tmp_path)
+    curve = store.lightcurves(OBS, 12)["PN"]
+    assert isinstance(curve, Lightcurve) and curve.expid == "X000" and curve.statistics == ()
+    lightcurve = next(p for p in paths if "X000SRCTSR" in p.name)
+    lightcurve.write_bytes(b"garbage")
     value = store.lightcurves(OBS, 12)["PN"]
     assert isinstance(value, ProductUnavailable)
     assert value.reason == f"{lightcurve.name} is not a FITS file (it does not start with a SIMPLE card)."
@@ -181,7 +185,8 @@ def test_http_archive_through_cache(http_archive, tmp_path):
         found["PN"].lightcurve.read_bytes() == (served / OBS / "pps" / "P0886010101PNX000SRCTSR800C.FTZ").read_bytes()
     )
     fetched = [p for p in log if p.endswith(".FTZ")]
-    assert len(fetched) == 12 and len(set(fetched)) == 12  # each file once
+    assert len(fetched) == 13 and len(set(fetched)) == 13  # each file once (pn: X000 and S003 lightcurves)
+    assert [s.expid for s in curves["PN"].statistics] == ["S003"]
     # Second call: listing and files come from the cache, no request at all.
     before = len(log)
     spectra = store.spectra(OBS, 12)
