@@ -108,8 +108,8 @@ def check_columns(hdu: fits.BinTableHDU, known: dict[str, schema.Column], filena
             factor = have.to(expected)
         except u.UnitConversionError:
             raise IngestError(
-                f"Column {col.name} of {filename} is in {col.unit}, which is not a {expected.physical_type} "
-                f"({spec.unit} expected)."
+                f"Column {col.name} of {filename} is in {col.unit}, not a unit of {expected.physical_type} "
+                f"like {spec.unit}."
             ) from None
         if not np.isclose(factor, 1.0, rtol=1e-9):
             raise IngestError(
