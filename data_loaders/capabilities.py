@@ -86,6 +86,8 @@ CLASSIFICATIONS = "classifications"
 COUNTERPARTS = "counterparts"
 LONGTERM = "longterm"
 OBSERVATIONS = "observations"
+# Engine abilities (declared absent by an engine with Capabilities.without):
+DEEP_PAGES = "deep_pages"  # any page of the table in any sort order (else the first pages only: top-k)
 
 #: The optional column groups of a release, by name.
 GROUPS: dict[str, ColumnGroup] = {
