@@ -228,8 +228,12 @@ def test_http_without_listing_probes_standard_names(http_archive, tmp_path):
     for camera in ("PN", "M1", "M2"):
         for kind in ("lightcurve", "spectrum", "background", "arf"):
             assert isinstance(getattr(found[camera], kind), Path), (camera, kind)
+    # pn: the merged lightcurve is drawn, the exposure's file probed too for its statistics.
+    assert found["PN"].lightcurve.name == "P0886010101PNX000SRCTSR800C.FTZ"
+    assert [p.name for p in found["PN"].exposures] == ["P0886010101PNS003SRCTSR800C.FTZ"]
     curves = store.lightcurves(OBS, 13)
     assert isinstance(curves["PN"], Lightcurve)
+    assert [s.expid for s in curves["PN"].statistics] == ["S003"]
     assert isinstance(curves["M1"], ProductUnavailable)
     assert "no MOS1 lightcurve" in curves["M1"].reason
     # Known misses and the refused listing are remembered: asking again sends no request.
