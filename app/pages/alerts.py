@@ -10,5 +10,6 @@ pn.extension("tabulator", notifications=True)
 catalogue = load_catalogue(
     config.data_dir(), pn.state.session_args.get("release", [b""])[0].decode() or config.default_release()
 )
-page, _holder = create_page(catalogue, store=default_store(), user=auth.current_user())
+run = pn.state.session_args.get("run", [b""])[0].decode() or None
+page, _holder = create_page(catalogue, store=default_store(), user=auth.current_user(), run=run)
 page.servable()

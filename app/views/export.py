@@ -118,10 +118,7 @@ class ExportPanel(pn.viewable.Viewer):
         if not self.columns.value:
             return "Choose at least one column to export."
         if limit is not None and n_rows > limit:
-            return (
-                f"Exports without signing in are limited to {limit:,} rows and this selection has {n_rows:,}; "
-                "narrow the selection or sign in."
-            )
+            return es.limit_sentence(limit, n_rows)
         if fmt == "ds9" and not ({"RA", "SC_RA"} & set(self.columns.value)):
             return "A DS9 region file needs the RA and DEC columns; add them to the columns."
         return ""
@@ -140,7 +137,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.link_button.disabled = bool(problem)
         self.samp_button.disabled = bool(self.problem(n, "fits"))
         self.point_button.disabled = self.state.srcid is None
-        lim = "no row limit (signed in)" if limit is None else f"limit {limit:,} rows without signing in"
+        lim = "no row limit" if limit is None else f"limit {limit:,} rows"
         text = (
             f"<span class='xmm-count'><b>{n:,}</b> {html.escape(self.state.level)} in the selection</span>"
             f" · {len(self.columns.value)} columns · {lim}"
