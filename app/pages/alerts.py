@@ -7,7 +7,8 @@ from layouts.alerts import create_page, default_store
 
 pn.extension("tabulator", notifications=True)
 try:
-    page, _holder = create_page(params.open_catalogue(), store=default_store(), user=auth.current_user())
+    run = params.arg("run") or None
+    page, _holder = create_page(params.open_catalogue(), store=default_store(), user=auth.current_user(), run=run)
 except params.ParamError as err:
     page = params.error_page(str(err))
 page.servable()
