@@ -46,8 +46,6 @@ DERIVED = {
     "CLASS": (None, "Most probable class of the machine classifier (empty: unclassified)"),
     "CLASS_PROB": (None, "Probability of the most probable class"),
 }
-#: Logical fields exported by default.
-DEFAULT_FIELDS = fields.EXPORT_FIELDS
 
 try:
     from app.auth import current_user
@@ -93,12 +91,7 @@ def limit_sentence(max_rows: int, n_rows: int) -> str:
 
 def default_columns(catalogue: Catalogue, level: str, band: int = 8) -> list[str]:
     """The columns exported unless the user picks others (those the release has)."""
-    cols = [fields.column(f, level, band) for f in DEFAULT_FIELDS]
-    cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")  # DS9 radii need it
-    if level == "detections":
-        cols[2:2] = ["DETID", "OBS_ID"]
-    have = set(available_columns(catalogue, level))
-    return [c for c in dict.fromkeys(cols) if c in have]
+    return fields.export_columns(level, available_columns(catalogue, level), band)
 
 
 def _parquet_path(catalogue: Catalogue, level: str) -> Path:

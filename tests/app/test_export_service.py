@@ -87,9 +87,13 @@ def test_csv_of_an_ids_selection_is_exactly_those_sources(demo_catalogue):
     st.set_part("ids", Ids("SRCID", ids))
     buf = io.StringIO()
     assert es.write_export(es.plan_export(st), "csv", buf) == 3
-    frame = pd.read_csv(io.StringIO(buf.getvalue()), comment="#")
+    frame = pd.read_csv(io.StringIO(buf.getvalue()))
     assert sorted(frame["SRCID"]) == sorted(ids.tolist())
-    assert "# selection: SRCID in {" in buf.getvalue()
+    ecsv = io.StringIO()
+    assert es.write_export(es.plan_export(st), "ecsv", ecsv) == 3
+    table = Table.read(ecsv.getvalue(), format="ascii.ecsv")
+    assert table.meta["provenance"]["selection"].startswith("SRCID in {")
+    assert sorted(table["SRCID"]) == sorted(ids.tolist())
 
 
 def test_empty_selection_writes_an_empty_table(demo_catalogue, tmp_path):
