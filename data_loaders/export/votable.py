@@ -13,7 +13,7 @@ units (VOUnit), UCDs and descriptions; RA/DEC refer to an ICRS COOSYS.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -133,6 +133,18 @@ def _encode(chunk: pd.DataFrame, fields: list[_Field]) -> bytes:
     return rec.tobytes()
 
 
+def _base64_lines(data) -> bytes:
+    """Base64 of ``data`` in lines of 76 characters, wrapped with numpy (``base64.encodebytes``
+    loops in Python over 57-byte pieces: a quarter of the export's time)."""
+    text = np.frombuffer(binascii.b2a_base64(data, newline=False), dtype=np.uint8)
+    full = len(text) // 76 * 76
+    lines = np.empty((full // 76, 77), dtype=np.uint8)
+    lines[:, :76] = text[:full].reshape(-1, 76)
+    lines[:, 76] = ord("\n")
+    rest = text[full:].tobytes()
+    return lines.tobytes() + (rest + b"\n" if rest else b"")
+
+
 def write_votable(
     chunks: Iterator[pd.DataFrame],
     first: pd.DataFrame,
@@ -156,12 +168,13 @@ def write_votable(
     for chunk in chain(first, chunks):
         rows += len(chunk)
         check_limit(rows, max_rows)
-        data = carry + _encode(chunk, fields)
+        data = _encode(chunk, fields)
+        data = carry + data if carry else data
         cut = len(data) - len(data) % 3
-        stream.write(base64.encodebytes(data[:cut]))
+        stream.write(_base64_lines(memoryview(data)[:cut]))
         carry = data[cut:]
     if carry:
-        stream.write(base64.encodebytes(carry))
+        stream.write(_base64_lines(carry))
     tail = "</STREAM></BINARY2></DATA>\n</TABLE>\n"
     if rows_hint is None:
         tail += f'<INFO name="rows" value="{rows}"/>\n'
