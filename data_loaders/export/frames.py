@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from typing import IO, Any
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -80,6 +82,22 @@ def column_units(names: Iterable[str], units: Mapping[str, Any] | None) -> dict[
     return {
         n: (str(units[n]) if units.get(n) is not None else None) if n in units else schema.unit_of(n) for n in names
     }
+
+
+def unit_spelling(unit: str | None, fmt: str) -> str | None:
+    """``unit`` in astropy's ``fmt`` spelling ('fits': 'erg cm-2 s-1', 'vounit': 'erg.s**-1.cm**-2'),
+    or the ASCII text as given when astropy cannot parse or spell it."""
+    if not unit:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        parsed = u.Unit(unit, parse_strict="silent")
+        if isinstance(parsed, u.UnrecognizedUnit):
+            return ascii_text(unit)
+        try:
+            return parsed.to_string(fmt)
+        except (ValueError, u.UnitsError):
+            return ascii_text(unit)
 
 
 def column_ucds(names: Iterable[str]) -> dict[str, str | None]:

@@ -14,18 +14,24 @@ units (VOUnit), UCDs and descriptions; RA/DEC refer to an ICRS COOSYS.
 from __future__ import annotations
 
 import binascii
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 
 from data_loaders import schema
-from data_loaders.export.frames import chain, check_limit, kind_of, numpy_dtype, text_bytes, text_width_of
+from data_loaders.export.frames import (
+    chain,
+    check_limit,
+    kind_of,
+    numpy_dtype,
+    text_bytes,
+    text_width_of,
+    unit_spelling,
+)
 
 _POSITION_UCDS = ("pos.eq.ra", "pos.eq.dec")
 _FLAGS = " null flags"  # the record's first member; no column has a leading space
@@ -58,21 +64,6 @@ def _field(series: pd.Series) -> _Field:
     return _Field(name, kind, "char", f"S{width}", width)
 
 
-def vo_unit(unit: str | None) -> str | None:
-    """A unit in VOUnit spelling ('erg.s**-1.cm**-2'), or the text as given."""
-    if not unit:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        parsed = u.Unit(unit, parse_strict="silent")
-        if isinstance(parsed, u.UnrecognizedUnit):
-            return unit
-        try:
-            return parsed.to_string("vounit")
-        except (ValueError, u.UnitsError):
-            return unit
-
-
 def _header(
     fields: list[_Field],
     units: Mapping[str, str | None],
@@ -98,7 +89,7 @@ def _header(
         attrs = f"name={quoteattr(f.name)} datatype={quoteattr(f.datatype)}"
         if f.kind == "str":
             attrs += f' arraysize="{f.width}"'
-        unit, ucd = vo_unit(units.get(f.name)), ucds.get(f.name)
+        unit, ucd = unit_spelling(units.get(f.name), "vounit"), ucds.get(f.name)
         if unit:
             attrs += f" unit={quoteattr(unit)}"
         if ucd:
