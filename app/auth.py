@@ -11,7 +11,6 @@ provider replaces this module (see ``deploy/AUTH.md``).
 
 from __future__ import annotations
 
-import html
 import os
 import secrets
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import tornado.escape
 import tornado.web
 from panel.auth import BasicLoginHandler, _validate_next_url
+
+from app.text import inert
 
 LOGIN_URL = "/login"
 LOGOUT_URL = "/logout"
@@ -94,8 +95,8 @@ a {{ color: #f59e0b; }} .back {{ display: block; margin-top: 14px; font-size: .8
 
 def login_page(action: str, error: str = "", back: str = "/explore") -> str:
     """The login form; ``error`` (from the query string) is shown as text."""
-    box = f"<div class='error' id='login-error'>{html.escape(error)}</div>" if error else ""
-    return LOGIN_PAGE.format(action=html.escape(action), error=box, back=html.escape(back))
+    box = f"<div class='error' id='login-error'>{inert(error)}</div>" if error else ""
+    return LOGIN_PAGE.format(action=inert(action), error=box, back=inert(back))
 
 
 class LoginHandler(BasicLoginHandler):
@@ -171,11 +172,13 @@ def user_badge_html(user: str | None, role: str | None, path: str = "/explore") 
     nxt = quote(path, safe="/")
     style = "color:inherit;font-weight:600"
     if user is None:
-        return f"<div class='xmm-user'><a id='xmm-login' href='login?next={nxt}' style='{style}'>Log in</a></div>"
+        return (
+            f"<div class='xmm-user'><a id='xmm-login' href='login?next={inert(nxt)}' style='{style}'>Log in</a></div>"
+        )
     return (
-        f"<div class='xmm-user'><span id='xmm-user-name'>{html.escape(user)}</span> "
-        f"<span style='opacity:.75'>({html.escape(role or '')})</span> · "
-        f"<a id='xmm-logout' href='logout?next={nxt}' style='{style}'>Log out</a></div>"
+        f"<div class='xmm-user'><span id='xmm-user-name'>{inert(user)}</span> "
+        f"<span style='opacity:.75'>({inert(role or '')})</span> · "
+        f"<a id='xmm-logout' href='logout?next={inert(nxt)}' style='{style}'>Log out</a></div>"
     )
 
 

@@ -1,11 +1,11 @@
 """Entry script of the Source page for ``panel serve``: ``/source?release=R&srcid=N`` (or ``detid=``/``name=``)."""
 
-import html
 import logging
 
 import panel as pn
 
 from app import config
+from app.text import inert
 from data_loaders.catalogue import load_catalogue
 from data_loaders.errors import XmmExplorerError
 from layouts.source import create_page
@@ -36,7 +36,7 @@ def _flag_store():
 try:
     catalogue = load_catalogue(config.data_dir(), _arg("release") or config.default_release())
 except XmmExplorerError as err:
-    pn.pane.HTML(f"<h2>XMM Explorer</h2><p>{html.escape(str(err))}</p>").servable()
+    pn.pane.HTML(f"<h2>XMM Explorer</h2><p>{inert(str(err))}</p>").servable()
 else:
     page, view = create_page(
         catalogue,

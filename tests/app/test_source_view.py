@@ -12,6 +12,7 @@ from app.views.source import SourceView, resolve_source
 from app.views.source.links import esasky, simbad, xsa_observation
 from data_loaders.catalogue import Catalogue
 from data_loaders.demo_products import product_store_for
+from tests.shown import shown
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def _multi_source(cat):
 
 
 def _text(pane) -> str:
-    return str(pane.object or "")
+    return shown(str(pane.object or ""))
 
 
 def test_selecting_a_detection_updates_the_product_panels(catalogue):
