@@ -134,9 +134,23 @@ def _check_release_in_child(data_dir: Path, release: str | None) -> None:
 
 
 def _cmd_serve(args, extra: list[str]) -> int:
-    from app import dask_backend
+    from app import clients, dask_backend
     from data_loaders.catalogue import load_catalogue
 
+    if "--use-xheaders" in extra:
+        raise XmmExplorerError(
+            "--use-xheaders would take the client address from any visitor's headers; "
+            "name the proxy with --trusted-proxy ADDRESS instead (see deploy/OPERATIONS.md)."
+        )
+    if any(o.startswith("--session-ids") for o in extra):
+        raise XmmExplorerError("Session ids are always signed by xmm-explorer serve; leave out --session-ids.")
+    for value, env in (
+        (args.trusted_proxy, clients.TRUSTED_ENV),
+        (args.max_sessions, clients.MAX_SESSIONS_ENV),
+        (args.max_sessions_per_client, clients.MAX_PER_CLIENT_ENV),
+    ):
+        if value is not None:
+            os.environ[env] = ",".join(value) if isinstance(value, list) else str(value)
     os.environ[config.DATA_ENV] = str(args.data_dir)
     if args.release:
         os.environ[config.RELEASE_ENV] = args.release
@@ -204,6 +218,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="N server processes behind the one port (one per core is a good start); each browser "
         "session stays in the process that created it",
+    )
+    s.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        default=None,
+        help="address or network of a reverse proxy whose X-Forwarded-For/-Proto headers are believed "
+        "(repeatable; default: $XMM_EXPLORER_TRUSTED_PROXIES, else none: the TCP peer is the client)",
+    )
+    s.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open pages the server holds at most, all clients together "
+        "(default: $XMM_EXPLORER_MAX_SESSIONS, else 150); past it visitors get a 'busy' page",
+    )
+    s.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open pages one client address may hold (default: $XMM_EXPLORER_MAX_SESSIONS_PER_CLIENT, else 12)",
     )
     s.add_argument(
         "--dask",

@@ -343,7 +343,7 @@ class DaskExploreState(param.Parameterized):
         w, h = max(int(width), 2), max(int(height), 2)
         df, _ = self.selected_xy(q)
         xcol, ycol = sky_column("x", q.projection, q.frame), sky_column("y", q.projection, q.frame)
-        counts = aggregate_frame(df, xcol, ycol, x_range, y_range, w, h).values
+        counts = aggregate_frame(df, xcol, ycol, x_range, y_range, w, h)
         n = int(np.nansum(counts))
         if q.cone is None:
             index = skyplot.spread(skyplot.index_array(counts, q.norm), skyplot.auto_spread(counts))

@@ -63,25 +63,53 @@ def _session_file(session_context) -> Path | None:
 
 
 def register_session(session_context) -> None:
-    """Panel ``on_session_created`` hook: record that this worker owns the session."""
+    """Panel ``on_session_created`` hook: record that this worker owns the session (and its client).
+
+    A session id that is already registered is never overwritten: the file is created
+    exclusively, and a second registration of the same id fails the new session instead.
+    """
     path = _session_file(session_context)
-    if path is not None:
-        path.write_text(os.environ.get(WORKER_ENV, "0"))
+    if path is None:
+        return
+    from app.clients import session_address
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise RuntimeError(f"session {session_context.id} is already registered; refusing to take it over") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{os.environ.get(WORKER_ENV, '0')}\n{session_address(session_context)}")
 
 
 def forget_session(session_context) -> None:
     """Panel ``on_session_destroyed`` hook: the session is gone from this worker."""
     path = _session_file(session_context)
-    if path is not None:
+    if path is not None and _owner_index(path) == int(os.environ.get(WORKER_ENV, "0")):
         path.unlink(missing_ok=True)
 
 
+def _owner_index(path: Path) -> int | None:
+    """The worker index recorded in a session file (its first line), or None."""
+    try:
+        return int(path.read_text().partition("\n")[0])
+    except (OSError, ValueError):
+        return None
+
+
 def install_hooks() -> bool:
-    """Register the session hooks when this process is a router worker (called by ``app/warmup.py``)."""
-    if not os.environ.get(SESSIONS_ENV):
-        return False
+    """Register the session hooks (called by ``app/warmup.py``); True when this process is a router worker.
+
+    A router worker records its sessions in the shared directory (the router routes by it and
+    every worker counts open pages in it); a single server counts them in memory.
+    """
     import panel as pn
 
+    from app import clients
+
+    if not os.environ.get(SESSIONS_ENV):
+        pn.state.on_session_created(clients.session_started)
+        pn.state.on_session_destroyed(clients.session_ended)
+        return False
     pn.state.on_session_created(register_session)
     pn.state.on_session_destroyed(forget_session)
     return True
@@ -147,11 +175,8 @@ class Router:
 
     # -- routing ---------------------------------------------------------------------------
     def owner(self, session_id: str) -> Worker | None:
-        try:
-            index = int((self.sessions / session_id).read_text())
-        except (OSError, ValueError):
-            return None
-        return self.workers[index] if 0 <= index < len(self.workers) else None
+        index = _owner_index(self.sessions / session_id)
+        return self.workers[index] if index is not None and 0 <= index < len(self.workers) else None
 
     def pick(self, head: bytes) -> Worker | None:
         """The worker for a connection whose first request head is ``head``."""
@@ -229,9 +254,8 @@ class Router:
 
     def _forget_sessions_of(self, worker: Worker) -> None:
         for path in self.sessions.iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                if int(path.read_text()) == worker.index:
-                    path.unlink()
+            if _owner_index(path) == worker.index:
+                path.unlink(missing_ok=True)
 
     async def _supervise(self, start_timeout: float) -> None:
         while not self._stopping:

@@ -28,7 +28,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy_healpix import HEALPix
 
-from data_loaders import schema
+from data_loaders import capabilities, schema
 from data_loaders.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -295,6 +295,7 @@ def ingest(
             "healpix_nside": HPX_NSIDE,
             "added_tables": sorted(added),
             "products": str(Path(products).resolve()) if products else None,
+            "capabilities": capabilities.scan_release(tmp).to_meta(),
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
         install_release(tmp, final)

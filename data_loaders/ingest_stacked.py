@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from data_loaders import schema, stacked_schema
+from data_loaders import capabilities, schema, stacked_schema
 from data_loaders.errors import IngestError
 from data_loaders.ingest import (
     HPX_COLUMN,
@@ -333,6 +333,7 @@ def ingest_stacked(
             "healpix_nside": HPX_NSIDE,
             "added_tables": added,
             "products": None,
+            "capabilities": capabilities.scan_release(tmp).to_meta(),
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
         install_release(tmp, final)

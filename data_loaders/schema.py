@@ -42,6 +42,21 @@ CLASS_LABELS = {
     "extended": "Galaxy cluster / extended",
 }
 
+
+def class_names(codes, missing: str | None = None):
+    """Class codes (indices into CLASS_NAMES, -1 unclassified) as a text Series, ``missing`` where unclassified.
+
+    The one class decoder: tables, exports and cards all show classes through it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    codes = np.asarray(codes, dtype=np.int64)
+    names = np.array([*CLASS_NAMES, missing], dtype=object)
+    valid = (codes >= 0) & (codes < len(CLASS_NAMES))
+    return pd.Series(names[np.where(valid, codes, len(CLASS_NAMES))], dtype="string" if missing is None else object)
+
+
 #: SUM_FLAG values (4XMM user guide).
 SUM_FLAG_MEANING = {
     0: "good",

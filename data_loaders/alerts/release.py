@@ -23,7 +23,7 @@ from data_loaders import projection, schema
 from data_loaders.alerts.compute import compute_alerts
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS, resolve_criteria
 from data_loaders.alerts.io import PARQUET_NAME, read_alerts, write_alerts
-from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, replay_rate
+from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, rate_table, replay_alerts
 from data_loaders.errors import XmmExplorerError
 from data_loaders.ingest import list_releases, read_release_meta, releases_dir
 
@@ -215,12 +215,8 @@ def replay_release(
     crit = _criteria(preset, factor, confidence)
     detections, longterm = inputs if inputs is not None else read_inputs(release_path(Path(data_dir), release))
     kw = {"preset": crit.preset, "factor": crit.factor, "confidence": crit.confidence}
-    counts = replay_rate(detections, longterm, start_mjd, end_mjd, **kw)
-    # The same view of the past as replay_rate (nothing after end_mjd), kept to split it by month.
-    known = detections.loc[(pd.to_numeric(detections["MJD_START"], errors="coerce") < end_mjd).to_numpy()]
-    lt = None if longterm is None else longterm.loc[(longterm["MJD"] < end_mjd).to_numpy()]
-    window = compute_alerts(known, lt, **kw)
-    window = window.loc[(window["MJD"] >= start_mjd).to_numpy()]
+    window = replay_alerts(detections, longterm, start_mjd, end_mjd, **kw)  # computed once for both tables
+    counts = rate_table(window, detections, start_mjd, end_mjd)
     return counts, _window_months(monthly_rate(window), start_mjd, end_mjd)
 
 

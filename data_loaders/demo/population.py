@@ -132,3 +132,10 @@ def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float, rng: n
         .reset_index(drop=True)
     )
     return src
+
+
+def long_term_sigma_dex(cls: np.ndarray) -> np.ndarray:
+    """Epoch-to-epoch scatter (dex) of each source's flux from its class (CLASS_NAMES index; -1: unknown,
+    given the AGN value, the most common class). The same per-class figures the demo sky uses."""
+    cls = np.asarray(cls, dtype=np.int64)
+    return np.where(cls >= 0, _VAR_DEX[np.clip(cls, 0, _VAR_DEX.size - 1)], _VAR_DEX[0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import panel as pn
 import pytest
 
 from app import store_access
@@ -31,8 +30,13 @@ def app_env(writable_demo_data_dir, monkeypatch):
 
 
 def as_user(monkeypatch, name):
-    """Make ``pn.state.user`` (what the auth layer reads from the signed cookie) return ``name``."""
-    monkeypatch.setattr(type(pn.state), "user", property(lambda self: name))
+    """Make the session's login (what the auth layer reads from the signed session token) be ``name``'s.
+
+    The views' tests run without a server; the login itself is tested in tests/app/test_sessions.py.
+    """
+    from app import auth
+
+    monkeypatch.setattr(auth, "session_user", lambda: name)
 
 
 @pytest.fixture

@@ -515,6 +515,18 @@ def test_every_text_pane_gets_inert_text():
     )
 
 
+def test_no_other_escaping_in_the_app():
+    """One way: no ``html.escape``/``markupsafe`` beside ``app.text`` (they leave Markdown live)."""
+    found = []
+    for m in Walk().modules:
+        for node in ast.walk(m.tree):
+            name = dotted(node) if isinstance(node, ast.Attribute) else ""
+            imported = isinstance(node, ast.ImportFrom) and node.module in ("html", "markupsafe")
+            if name in ("html.escape", "markupsafe.escape", "markupsafe.Markup") or imported:
+                found.append(m.where(node))
+    assert not found, f"use app.text.inert instead: {found}"
+
+
 def test_the_walk_catches_what_it_should():
     """The walk itself, on a small module: each hole is found, each safe form passes."""
     src = '''

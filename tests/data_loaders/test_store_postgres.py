@@ -38,7 +38,7 @@ def test_schema_is_migrated_once_and_versioned(store):
     assert {"flag_events", "votes", "alembic_version"} <= set(inspect(store.engine).get_table_names())
     upgrade(store.engine)
     upgrade(store.engine)
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == "0003"
 
 
 def test_concurrent_start_ups_migrate_once(server_url, tmp_path):
@@ -58,7 +58,7 @@ def test_concurrent_start_ups_migrate_once(server_url, tmp_path):
             t.join()
         assert errors == []
         with open_store(url, tmp_path, migrate=False) as s:
-            assert current_revision(s.engine) == "0002"
+            assert current_revision(s.engine) == "0003"
 
 
 def test_50_threads_x_100_events_are_all_kept_once(store):
