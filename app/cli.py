@@ -47,7 +47,14 @@ def _cmd_ingest(args) -> int:
 
     added = {k: getattr(args, k) for k in ("classifications", "counterparts", "longterm") if getattr(args, k)}
     report = ingest(
-        args.file, args.data_dir, name=args.name, added=added, products=args.products, progress=not args.quiet
+        args.file,
+        args.data_dir,
+        name=args.name,
+        added=added,
+        products=args.products,
+        observations=args.observations,
+        drop_duplicates=args.drop_duplicates,
+        progress=not args.quiet,
     )
     print(report.summary())
     return 0
@@ -136,6 +143,11 @@ def _check_release_in_child(data_dir: Path, release: str | None) -> None:
 def _cmd_serve(args, extra: list[str]) -> int:
     from app import clients, dask_backend
     from data_loaders.catalogue import load_catalogue
+    from data_loaders.ingest import releases_dir
+    from data_loaders.release_swap import clean_stale
+
+    for line in clean_stale(releases_dir(args.data_dir)):  # what a killed ingest left behind
+        print(line, flush=True)
 
     if "--use-xheaders" in extra:
         raise XmmExplorerError(
@@ -199,13 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=DEMO_SEED)
     d.add_argument("--name", default="DEMO", help="release name (default DEMO)")
 
-    i = sub.add_parser("ingest", help="ingest an official-format 4XMM FITS catalogue")
+    i = sub.add_parser(
+        "ingest",
+        help="ingest an XMM catalogue FITS file: per-detection 4XMM-DRn, stacked 4XMM-DRns or 5XMM-like (upper limits)",
+    )
     i.add_argument("file", type=Path)
     i.add_argument("--name", help="release name, e.g. DR14 (default: from the file's CATALOG keyword)")
     i.add_argument("--classifications", type=Path)
     i.add_argument("--counterparts", type=Path)
     i.add_argument("--longterm", type=Path)
     i.add_argument("--products", type=Path, help="directory of source products in the archive layout")
+    i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
+    i.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        help="keep the first row of each repeated DETID (stacked: SRCID+OBS_ID) instead of refusing the file",
+    )
 
     s = sub.add_parser("serve", help="serve the dashboard (extra options go to `panel serve`)")
     s.add_argument("--port", type=int, default=5006)

@@ -138,7 +138,13 @@ def _sessions_dir() -> Path | None:
     return Path(root) if root else None
 
 
-def session_address(session_context) -> str:
+def session_address(session_context=None) -> str:
+    """The client address of a Bokeh session (default: the current Panel session's), or 'unknown'."""
+    if session_context is None:
+        import panel as pn
+
+        doc = pn.state.curdoc
+        session_context = getattr(doc, "session_context", None) if doc is not None else None
     request = getattr(session_context, "request", None)
     headers = getattr(request, "headers", None) or {}
     return str(headers.get(CLIENT_HEADER) or "unknown")[:64]

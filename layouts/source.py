@@ -161,6 +161,8 @@ def _text_value(parameter: param.Parameter, text: str):
                 return option
         raise ValueError(f"{text!r} is not one of {parameter.objects}")
     if isinstance(parameter, param.Integer):
+        if not text.lstrip("-").isdigit() or len(text) > 19 or abs(int(text)) >= 2**63:
+            raise ValueError(f"{text[:40]!r} is not a 64-bit whole number")
         return int(text)
     return text
 

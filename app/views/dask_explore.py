@@ -788,17 +788,14 @@ class DaskExportPanel(pn.viewable.Viewer):
 
     def prepare(self) -> Path | None:
         """Start writing the file (in the background on a server); the download appears when done."""
-        from app.export_service import current_user, row_limit
+        from app.export_service import current_user, limit_sentence, row_limit
 
         fmt = self.format.value
         limit = row_limit(current_user())
         counts = self.count.counts
         n = None if counts is None else counts.in_cone if self.state.cone is not None else counts.filtered
         if limit is not None and n is not None and n > limit:
-            self.state.message = (
-                f"Exports without signing in are limited to {limit:,} rows and this selection has {n:,}; "
-                "narrow the selection or sign in."
-            )
+            self.state.message = limit_sentence(limit, n)
             return None
         q = self.state.query()
         cat = self.state.catalogue

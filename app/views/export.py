@@ -16,20 +16,21 @@ from app.selection import SelectionError
 from app.state import ExploreState
 from app.text import inert
 from data_loaders.errors import XmmExplorerError
-from data_loaders.export import FORMATS, MATERIALISE_MAX_ROWS
+from data_loaders.export import FORMATS
 
 log = logging.getLogger("xmm_explorer.export")
 
+#: CSV is a plain table; ECSV is the same text with units, descriptions and provenance.
 FORMAT_LABELS = {
-    "CSV": "csv",
+    "CSV (plain)": "csv",
     "FITS": "fits",
     "VOTable": "votable",
-    "ECSV": "ecsv",
+    "ECSV (units, provenance)": "ecsv",
     "Parquet": "parquet",
     "DS9 regions": "ds9",
 }
 HUB_URL = "http://localhost:21012/"
-#: Above this many rows SAMP gets FITS (astropy writes VOTable ~20x slower).
+#: Above this many rows SAMP gets FITS (TOPCAT maps a FITS file instead of parsing it).
 SAMP_VOTABLE_MAX_ROWS = 200_000
 #: Above this many rows the download goes through a streamed link instead of the websocket.
 DOWNLOAD_WIDGET_MAX_ROWS = 250_000
@@ -59,7 +60,7 @@ class ExportPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.table_view = state, table_view
         self._samp_id = 0
-        self.fmt = pn.widgets.Select(label="format", options=FORMAT_LABELS, value="fits", width=140)
+        self.fmt = pn.widgets.Select(label="format", options=FORMAT_LABELS, value="fits", width=200)
         self.columns = pn.widgets.MultiChoice(label="columns", options=[], value=[], sizing_mode="stretch_width")
         self.download = pn.widgets.FileDownload(
             callback=self._download_file, filename="selection.fits", label="Download", color="primary", width=250
@@ -117,12 +118,7 @@ class ExportPanel(pn.viewable.Viewer):
         if not self.columns.value:
             return "Choose at least one column to export."
         if limit is not None and n_rows > limit:
-            return (
-                f"Exports without signing in are limited to {limit:,} rows and this selection has {n_rows:,}; "
-                "narrow the selection or sign in."
-            )
-        if fmt in ("votable", "ecsv") and n_rows > MATERIALISE_MAX_ROWS:
-            return f"{fmt.upper()} export is limited to {MATERIALISE_MAX_ROWS:,} rows; choose FITS or Parquet."
+            return es.limit_sentence(limit, n_rows)
         if fmt == "ds9" and not ({"RA", "SC_RA"} & set(self.columns.value)):
             return "A DS9 region file needs the RA and DEC columns; add them to the columns."
         return ""
@@ -141,7 +137,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.link_button.disabled = bool(problem)
         self.samp_button.disabled = bool(self.problem(n, "fits"))
         self.point_button.disabled = self.state.srcid is None
-        lim = "no row limit (signed in)" if limit is None else f"limit {limit:,} rows without signing in"
+        lim = "no row limit" if limit is None else f"limit {limit:,} rows"
         text = (
             f"<span class='xmm-count'><b>{n:,}</b> {inert(self.state.level)} in the selection</span>"
             f" · {len(self.columns.value)} columns · {lim}"

@@ -251,7 +251,9 @@ def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
         if col not in detections:
             continue
         values = detections[col].to_numpy()[rows]
-        if values.dtype.kind == "f":
+        if col in alerts:  # an observation run carries its own (new detections are not in the catalogue)
+            values = np.where(hit, values, alerts[col].to_numpy())
+        elif values.dtype.kind == "f":
             values = np.where(hit, values, np.nan)
         out[col] = values
     if "CLASS" in out:

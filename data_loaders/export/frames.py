@@ -80,6 +80,11 @@ def column_units(names: Iterable[str], units: Mapping[str, Any] | None) -> dict[
     }
 
 
+def column_ucds(names: Iterable[str]) -> dict[str, str | None]:
+    """UCD of every exported column (the schema's; None where it names none)."""
+    return {n: schema.ucd_of(n) for n in names}
+
+
 def column_descriptions(names: Iterable[str], descriptions: Mapping[str, str] | None) -> dict[str, str]:
     descriptions = descriptions or {}
     return {n: descriptions.get(n) or schema.describe(n) for n in names}
@@ -122,6 +127,33 @@ def text_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, missing
 
 
+def text_width_of(series: pd.Series) -> int:
+    """Characters of the longest value of a text column (0 when all are missing)."""
+    longest = series.astype("string").str.len().max(skipna=True) if len(series) else 0
+    return 0 if pd.isna(longest) else int(longest)
+
+
+def text_bytes(series: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ASCII bytes of width ``width``, missing mask) of a text column; non-ASCII becomes '?'.
+
+    Raises :class:`ExportError` when a value is longer than ``width`` (the width a
+    fixed-width file declared from an earlier chunk).
+    """
+    text = series.astype("string")
+    missing = text.isna().to_numpy(dtype=bool)
+    if text_width_of(text) > width:
+        raise ExportError(
+            f"The column '{series.name}' has text longer than {width} characters after the "
+            "first chunk; export it whole or as Parquet."
+        )
+    values = text.to_numpy(dtype=object, na_value="")
+    try:
+        return values.astype(f"S{max(width, 1)}"), missing
+    except UnicodeEncodeError:
+        ascii_only = [v.encode("ascii", "replace") for v in values]
+        return np.array(ascii_only, dtype=f"S{max(width, 1)}"), missing
+
+
 def _dask(frame: Any) -> bool:
     return type(frame).__module__.startswith("dask")
 
@@ -150,6 +182,13 @@ def iter_chunks(source: Any, columns: list[str] | None, chunk_rows: int = CHUNK_
         yield piece.reset_index(drop=True)
 
 
+def chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``first`` (unless it is the empty stand-in of an empty source), then the other chunks."""
+    if len(first):
+        yield first
+    yield from rest
+
+
 def known_rows(source: Any) -> int | None:
     return len(source) if isinstance(source, pd.DataFrame) else None
 
@@ -173,28 +212,39 @@ def empty_frame(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+class _TextSink(io.RawIOBase):
+    """A binary stream over a text stream (the text writers write whole UTF-8 lines)."""
+
+    def __init__(self, text: IO[str]):
+        self.text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.text.write(bytes(data).decode("utf-8"))
+        return len(data)
+
+
 @contextmanager
-def open_target(target: Any, binary: bool) -> Iterator[IO]:
-    """A writable stream for a path (removed again if writing fails) or a given stream."""
+def open_target(target: Any, binary: bool) -> Iterator[IO[bytes]]:
+    """A writable binary stream for a path (removed again if writing fails) or a given stream.
+
+    A text stream is accepted only when ``binary`` is false (the text formats).
+    """
     if isinstance(target, str | os.PathLike):
         path = os.fspath(target)
-        handle = open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         try:
-            with handle:
+            with open(path, "wb") as handle:
                 yield handle
         except BaseException:
             if os.path.exists(path):
                 os.remove(path)
             raise
         return
-    if binary and isinstance(target, io.TextIOBase):
-        raise ExportError("This format is binary; pass a file path or a binary stream.")
-    if not binary and not isinstance(target, io.TextIOBase):
-        wrapper = io.TextIOWrapper(target, encoding="utf-8", newline="")
-        try:
-            yield wrapper
-        finally:
-            wrapper.flush()
-            wrapper.detach()
+    if isinstance(target, io.TextIOBase):
+        if binary:
+            raise ExportError("This format is binary; pass a file path or a binary stream.")
+        yield _TextSink(target)
         return
     yield target

@@ -16,7 +16,7 @@ from data_loaders.products.synthetic_model import CAMERAS
 ORIGIN = "XMM Explorer synthetic demo data"
 #: Sky pixel size of EPIC images, arcsec; BACKSCAL and region radii are in these units.
 SKY_PIXEL_ARCSEC = 0.05
-_PRODUCT_STREAM = {"lightcurve": 1, "spectrum": 2, "background": 3, "geometry": 4}
+_PRODUCT_STREAM = {"lightcurve": 1, "spectrum": 2, "background": 3, "geometry": 4, "source": 5}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 from types import SimpleNamespace
 
@@ -219,3 +220,32 @@ def test_full_source_view_is_built_only_when_opened(state):
     detail.source_card.collapsed = False
     assert len(detail.source_card.objects) == 1
     assert not isinstance(detail.source_card.objects[0], type(detail.message))  # not the error sentence
+
+
+def test_page_lists_observation_runs_and_shows_their_alerts(alerts_data_dir, catalogue, tmp_path):
+    """A new observation's run: listed in the sidebar, its alerts in the table, the detail and the new point."""
+    from app.views.alerts.runs import RunList
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+    from layouts.alerts import create_page
+
+    sim = simulate_observation(alerts_data_dir, "DEMO", tmp_path, seed=5, n_planted=3)
+    run = run_observation(alerts_data_dir, "DEMO", sim.path, figures=False)
+    name = run.directory.name
+    _tmpl, holder = create_page(catalogue, run=name)
+    st = holder["state"]
+    assert st.is_observation_run and len(st.alerts) == len(run.result.alerts) > 0
+    assert set(st.alerts["OBS_ID"]) == {sim.obs_id}
+    assert st.alerts["RA"].notna().all() and st.alerts["IAUNAME"].str.startswith("4XMM J").all()
+    links = html.unescape(RunList(st).html.object)
+    assert f"run={name}" in links and f"{len(st.alerts)} alerts of {len(sim.truth)} detections" in links
+    new = st.alerts.loc[st.alerts["ALERT_TYPE"] == "new_source"].iloc[0]
+    st.selected = str(new["ALERT_ID"])
+    detail = AlertDetail(st)
+    assert "new_source" in shown(detail.summary.object) and sim.obs_id in shown(detail.summary.object)
+    pts = st.history(int(new["SRCID"]))
+    assert pts["NEW"].sum() == 1 and pts["UPPER_LIMIT"].sum() >= 1  # the new point against the earlier limits
+    assert np.isclose(pts.loc[pts["NEW"], "MJD"], new["MJD"]).all()
+    # An unknown run is one sentence and the list, not a traceback.
+    _tmpl, holder = create_page(catalogue, run="obs0000000000")
+    assert "state" not in holder

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import holoviews as hv
@@ -72,7 +73,7 @@ def test_sign_up_errors_are_one_sentence_shown_as_text(game):
     state = new_state(game)
     card = PlayerCard(state)
     card._nick.value, card._password.value = "<img src=x>", "password123"
-    card._on_signup(None)
+    asyncio.run(card._on_signup(None))
     # The state keeps the sentence as text; the pane shows it escaped, never as markup.
     assert "nickname" in state.message and state.user is None
     assert card._error.visible and "nickname" in card._error.object and "<img" not in card._error.object

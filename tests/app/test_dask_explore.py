@@ -280,7 +280,7 @@ def test_export_of_a_cone_and_the_row_limit(page, monkeypatch):
         assert hdul[1].header["NAXIS2"] == page.count.counts.in_cone > 0
     monkeypatch.setenv("XMM_EXPLORER_EXPORT_LIMIT", "10")
     assert page.export.prepare() is None
-    assert page.state.message.startswith("Exports without signing in are limited to 10 rows")
+    assert page.state.message.startswith("Exports are limited to 10 rows unless an admin gives you the reviewer role")
 
 
 # --- errors ----------------------------------------------------------------------------------------

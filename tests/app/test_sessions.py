@@ -196,3 +196,58 @@ def test_the_session_secret_is_private_on_disk(server):
     _, data = server
     for name in (auth.SESSION_SECRET_FILE, auth.COOKIE_SECRET_FILE):
         assert Path(data / name).stat().st_mode & 0o077 == 0, name
+
+
+@pytest.mark.parametrize(
+    ("path", "sentence"),
+    [
+        ("/explore?release=../../x", "There is no release"),
+        ("/source?release=../../etc/passwd&srcid=1", "There is no release"),
+        ("/alerts?release=%00%ff", "There is no release"),
+        ("/source?srcid=" + "9" * 400, "is not a SRCID"),
+        ("/source?srcid=abc", "is not a SRCID"),
+        ("/source?detid=-5", "is not a DETID"),
+    ],
+)
+def test_bad_url_parameters_get_one_sentence_without_traceback_or_path(server, path, sentence):
+    base, data = server
+    text = pulled_document(base, path, f"10.5.0.{len(path) % 250 + 1}")
+    assert sentence in text
+    assert "Traceback" not in text and str(data) not in text and "releases/" not in text
+
+
+def pulled_document(base: str, path: str, client: str) -> str:
+    """The page's document as the browser receives it (GET, then the websocket's PULL-DOC), as JSON text."""
+    import asyncio
+    import json
+
+    from bokeh.client.websocket import WebSocketClientConnectionWrapper
+    from bokeh.protocol import Protocol
+    from bokeh.protocol.receiver import Receiver
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    token = page_token(base, client, path=path)
+
+    async def pull() -> str:
+        url = base.replace("http", "ws", 1) + "/" + urllib.parse.urlsplit(path).path.strip("/") + "/ws"
+        sock = await websocket_connect(HTTPRequest(url, request_timeout=60), subprotocols=["bokeh", token])
+        ws, protocol = WebSocketClientConnectionWrapper(sock), Protocol()
+        receiver = Receiver(protocol)
+
+        async def read():
+            while True:
+                msg = await receiver.consume(await ws.read_message())
+                if msg is not None:
+                    return msg
+
+        try:
+            assert (await read()).msgtype == "ACK"
+            await protocol.create("PULL-DOC-REQ").send(ws)
+            while (reply := await read()).msgtype != "PULL-DOC-REPLY":
+                pass
+            return json.dumps(reply.content["doc"], ensure_ascii=False)
+        finally:
+            sock.close()
+
+    return asyncio.run(pull())

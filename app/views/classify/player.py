@@ -44,8 +44,8 @@ class PlayerCard(pn.viewable.Viewer):
         self._sync()
         state.param.watch(self._sync, ["user", "version", "show_on_leaderboard"])
 
-    def _on_signup(self, _event) -> None:
-        ok = self.state.sign_up(self._nick.value or "", self._password.value or "")
+    async def _on_signup(self, _event) -> None:
+        ok = await self.state.sign_up_async(self._nick.value or "", self._password.value or "")
         self._password.value = ""
         self._error.object = "" if ok else inert(self.state.message)
         self._error.visible = not ok

@@ -15,7 +15,7 @@ from app.text import inert
 from app.views.classify.game_data import GameData, game_data
 from data_loaders.catalogue import Catalogue
 from data_loaders.citizen import DONT_KNOW, category, is_correct, pick_next
-from data_loaders.citizen.accounts import SignupError, SignupLimiter, sign_up
+from data_loaders.citizen.accounts import SignupError, sign_up
 from data_loaders.citizen.categories import category_of_class
 from data_loaders.citizen.history import user_answers, voted_srcids
 from data_loaders.citizen.preferences import set_show_on_leaderboard, shows_on_leaderboard
@@ -23,8 +23,6 @@ from data_loaders.citizen.scoring import progress
 from data_loaders.store import RateLimited
 
 log = logging.getLogger("xmm_explorer.classify")
-#: One limiter per server process: sign-ups from every session share it.
-SIGNUP_LIMITER = SignupLimiter()
 CONFIDENCES = {"Just guessing": 0.34, "Fairly sure": 0.67, "Sure!": 1.0}
 
 
@@ -62,16 +60,31 @@ class ClassifyState(param.Parameterized):
         else:
             self.show_on_leaderboard = False
 
-    def sign_up(self, nick: str, password: str) -> bool:
-        """Create the volunteer and play as them in this session; False with ``message`` set otherwise."""
+    def _create(self, nick: str, password: str) -> str | SignupError:
+        from app.clients import session_address
+
         try:
-            name = sign_up(self.users_file, self.store, nick.strip(), password, SIGNUP_LIMITER)
+            return sign_up(self.users_file, self.store, nick.strip(), password, session_address())
         except SignupError as exc:
-            self.message = str(exc)
+            return exc
+
+    def _signed_up(self, outcome: str | SignupError) -> bool:
+        if isinstance(outcome, SignupError):
+            self.message = str(outcome)
             return False
         self.message = ""
-        self.sign_in(name)
+        self.sign_in(outcome)
         return True
+
+    def sign_up(self, nick: str, password: str) -> bool:
+        """Create the volunteer and play as them in this session; False with ``message`` set otherwise."""
+        return self._signed_up(self._create(nick, password))
+
+    async def sign_up_async(self, nick: str, password: str) -> bool:
+        """:meth:`sign_up` with the password hashing in a thread (the page's event loop keeps serving)."""
+        import asyncio
+
+        return self._signed_up(await asyncio.to_thread(self._create, nick, password))
 
     def set_leaderboard(self, show: bool) -> None:
         """Store the volunteer's opt-in choice (guests cannot opt in)."""

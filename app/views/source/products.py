@@ -153,7 +153,12 @@ class ProductPanel(pn.viewable.Viewer):
 
 def _usable(per_camera: dict) -> tuple[dict, list[str]]:
     good = {c: v for c, v in per_camera.items() if not isinstance(v, ProductUnavailable)}
-    reasons = [f"{CAMERA_STYLE[c][0]}: {v.reason}" for c, v in per_camera.items() if isinstance(v, ProductUnavailable)]
+    # Reasons are joined with "; ": a reader's full stop would read ".;".
+    reasons = [
+        f"{CAMERA_STYLE[c][0]}: {v.reason.rstrip('.')}"
+        for c, v in per_camera.items()
+        if isinstance(v, ProductUnavailable)
+    ]
     return good, reasons
 
 
@@ -213,7 +218,7 @@ class ObservationLightcurve(ProductPanel):
             for stats in lc.statistics:
                 rows.append(
                     (
-                        " ".join(filter(None, (name, stats.expid, "header"))),
+                        " ".join(filter(None, (name, stats.expid))),
                         computed(stats.avrate, "{:.4g}"),
                         computed(stats.chi2prob, "{:.3g}"),
                         computed(stats.fvar, "{:.3f}", stats.fvarerr),
@@ -225,8 +230,8 @@ class ObservationLightcurve(ProductPanel):
         return (
             f"<table class='xmm-table'><tr>{head}</tr>{body}</table>"
             "<small>In-observation variability: variable when the χ² probability of constancy ≤ 1e-5; "
-            "header values are each exposure's (S/U) lightcurve's, 'not computed' where the pipeline "
-            "could not compute them (it writes F_var = -1).</small>"
+            "the camera rows are the header values of each exposure's (S/U) lightcurve, 'not computed' "
+            "where the pipeline could not compute them (it writes F_var = -1).</small>"
         )
 
     def show_missing(self, reason):
