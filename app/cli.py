@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--classifications", type=Path)
     i.add_argument("--counterparts", type=Path)
     i.add_argument("--longterm", type=Path)
-    i.add_argument("--products", type=Path, help="directory of source products in the archive layout")
+    i.add_argument(
+        "--products", type=Path, help="folder of PPS source products (<OBSID>/pps, <OBSID>/PPS, <OBSID> or flat)"
+    )
     i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
     i.add_argument(
         "--drop-duplicates",

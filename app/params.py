@@ -7,12 +7,12 @@ the server's file names.
 
 from __future__ import annotations
 
-import html
 import logging
 
 import panel as pn
 
 from app import config
+from app.text import inert
 from data_loaders.errors import XmmExplorerError
 
 log = logging.getLogger("xmm_explorer.params")
@@ -69,7 +69,7 @@ def open_catalogue(raw: str | None = None):
 def error_page(sentence: str):
     """A page saying ``sentence`` (as text) and linking back to Explore."""
     return pn.pane.HTML(
-        f"<h2>XMM Explorer</h2><p id='xmm-page-error'>{html.escape(sentence)}</p>"
+        f"<h2>XMM Explorer</h2><p id='xmm-page-error'>{inert(sentence)}</p>"
         "<p><a href='explore'>Open the Explore page</a></p>",
         margin=(10, 20),
     )

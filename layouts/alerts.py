@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 
 import panel as pn
 
+from app.text import inert
 from app.views.alerts import (
     AlertDetail,
     AlertFilters,
@@ -86,7 +86,7 @@ def create_page(
             listing = runs_html(catalogue.name, observation.list_observation_runs(catalogue.path), None)
             main.objects = [
                 pn.pane.Alert(
-                    f"Release {html.escape(catalogue.name)} has no observation run {html.escape(run)!s}.",
+                    f"Release {inert(catalogue.name)} has no observation run {inert(run)}.",
                     alert_type="warning",
                 ),
                 pn.pane.HTML(listing),
@@ -99,7 +99,7 @@ def create_page(
         pn.Row(
             pn.indicators.LoadingSpinner(value=True, size=40),
             pn.pane.Markdown(
-                f"Computing the **{preset}** alerts of release {catalogue.name} for the first time "
+                f"Computing the **{inert(preset)}** alerts of release {inert(catalogue.name)} for the first time "
                 "(every detection against its history); this happens once per release.",
                 margin=(10, 15),
             ),
@@ -112,7 +112,7 @@ def create_page(
             fill()
         except Exception as exc:  # noqa: BLE001 - one sentence in the page, traceback in the log
             log.exception("alert computation failed for %s", catalogue.name)
-            main.objects = [pn.pane.Alert(f"The alerts could not be computed: {exc}", alert_type="danger")]
+            main.objects = [pn.pane.Alert(inert(f"The alerts could not be computed: {exc}"), alert_type="danger")]
 
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.onload(compute_then_fill)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import logging
 from pathlib import Path
@@ -15,6 +14,7 @@ from app import export_service as es
 from app import samp_tokens
 from app.selection import SelectionError
 from app.state import ExploreState
+from app.text import inert
 from data_loaders.errors import XmmExplorerError
 from data_loaders.export import FORMATS
 
@@ -139,16 +139,16 @@ class ExportPanel(pn.viewable.Viewer):
         self.point_button.disabled = self.state.srcid is None
         lim = "no row limit" if limit is None else f"limit {limit:,} rows"
         text = (
-            f"<span class='xmm-count'><b>{n:,}</b> {html.escape(self.state.level)} in the selection</span>"
+            f"<span class='xmm-count'><b>{n:,}</b> {inert(self.state.level)} in the selection</span>"
             f" · {len(self.columns.value)} columns · {lim}"
         )
         if problem:
-            text += f"<div class='xmm-export-problem' style='color:#dc2626'>{html.escape(problem)}</div>"
+            text += f"<div class='xmm-export-problem' style='color:#dc2626'>{inert(problem)}</div>"
         self.info.object = text
 
     def _say(self, sentence: str) -> None:
         self.message = sentence
-        self.note.object = f"<div class='xmm-export-note'>{html.escape(sentence)}</div>" if sentence else ""
+        self.note.object = f"<div class='xmm-export-note'>{inert(sentence)}</div>" if sentence else ""
 
     # --- actions -----------------------------------------------------------------------------------
     def _export(self, fmt: str) -> tuple[Path, es.ExportPlan]:
@@ -184,8 +184,8 @@ class ExportPanel(pn.viewable.Viewer):
         token = samp_tokens.registry().issue(path, name, FORMATS[fmt][1])
         minutes = samp_tokens.TOKEN_TTL_S // 60
         self.note.object = (
-            f"<a class='xmm-open' href='{samp_tokens.token_url(token)}' download='{html.escape(name)}'>"
-            f"Download {html.escape(name)}</a> (link valid for {minutes} minutes)"
+            f"<a class='xmm-open' href='{inert(samp_tokens.token_url(token))}' download='{inert(name)}'>"
+            f"Download {inert(name)}</a> (link valid for {minutes:d} minutes)"
         )
 
     def _send_table(self, *_):
@@ -233,10 +233,10 @@ class ExportPanel(pn.viewable.Viewer):
                 float(self.radius.value or 5.0),
             )
         except (XmmExplorerError, SelectionError) as exc:
-            self.import_info.object = f"<div style='color:#dc2626'>{html.escape(str(exc))}</div>"
+            self.import_info.object = f"<div style='color:#dc2626'>{inert(str(exc))}</div>"
             return
         self.state.set_part("ids", match.selection)
-        self.import_info.object = f"<div class='xmm-import-summary'>{html.escape(match.summary())}</div>"
+        self.import_info.object = f"<div class='xmm-import-summary'>{inert(match.summary())}</div>"
 
     def __panel__(self):
         return pn.Column(

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.io import fits
@@ -35,6 +33,7 @@ from data_loaders.export.frames import (
     numpy_dtype,
     text_bytes,
     text_width_of,
+    unit_spelling,
 )
 
 BLOCK = 2880
@@ -102,21 +101,6 @@ class _Field:
     width: int = 0
 
 
-def fits_unit(unit: str | None) -> str | None:
-    """A unit in the FITS standard spelling ('erg cm-2 s-1'), or the text as given."""
-    if not unit:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        parsed = u.Unit(unit, parse_strict="silent")
-    if isinstance(parsed, u.UnrecognizedUnit):
-        return ascii_text(unit)
-    try:
-        return parsed.to_string("fits")
-    except (ValueError, u.UnitsError):
-        return ascii_text(unit)
-
-
 def _field(series: pd.Series) -> _Field:
     name = str(series.name)
     kind = kind_of(series)
@@ -173,7 +157,10 @@ def _header(
     provenance: Mapping[str, str],
     rows: int,
 ) -> fits.Header:
-    cols = [fits.Column(name=f.name, format=f.tform, unit=fits_unit(units.get(f.name)), null=f.null) for f in fields]
+    cols = [
+        fits.Column(name=f.name, format=f.tform, unit=unit_spelling(units.get(f.name), "fits"), null=f.null)
+        for f in fields
+    ]
     hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
     header = hdu.header
     header["NAXIS2"] = rows

@@ -13,19 +13,25 @@ units (VOUnit), UCDs and descriptions; RA/DEC refer to an ICRS COOSYS.
 
 from __future__ import annotations
 
-import base64
-import warnings
+import binascii
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 
 from data_loaders import schema
-from data_loaders.export.frames import chain, check_limit, kind_of, numpy_dtype, text_bytes, text_width_of
+from data_loaders.export.frames import (
+    chain,
+    check_limit,
+    kind_of,
+    numpy_dtype,
+    text_bytes,
+    text_width_of,
+    unit_spelling,
+)
 
 _POSITION_UCDS = ("pos.eq.ra", "pos.eq.dec")
 _FLAGS = " null flags"  # the record's first member; no column has a leading space
@@ -58,21 +64,6 @@ def _field(series: pd.Series) -> _Field:
     return _Field(name, kind, "char", f"S{width}", width)
 
 
-def vo_unit(unit: str | None) -> str | None:
-    """A unit in VOUnit spelling ('erg.s**-1.cm**-2'), or the text as given."""
-    if not unit:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        parsed = u.Unit(unit, parse_strict="silent")
-        if isinstance(parsed, u.UnrecognizedUnit):
-            return unit
-        try:
-            return parsed.to_string("vounit")
-        except (ValueError, u.UnitsError):
-            return unit
-
-
 def _header(
     fields: list[_Field],
     units: Mapping[str, str | None],
@@ -98,7 +89,7 @@ def _header(
         attrs = f"name={quoteattr(f.name)} datatype={quoteattr(f.datatype)}"
         if f.kind == "str":
             attrs += f' arraysize="{f.width}"'
-        unit, ucd = vo_unit(units.get(f.name)), ucds.get(f.name)
+        unit, ucd = unit_spelling(units.get(f.name), "vounit"), ucds.get(f.name)
         if unit:
             attrs += f" unit={quoteattr(unit)}"
         if ucd:
@@ -133,6 +124,18 @@ def _encode(chunk: pd.DataFrame, fields: list[_Field]) -> bytes:
     return rec.tobytes()
 
 
+def _base64_lines(data) -> bytes:
+    """Base64 of ``data`` in lines of 76 characters, wrapped with numpy (``base64.encodebytes``
+    loops in Python over 57-byte pieces: a quarter of the export's time)."""
+    text = np.frombuffer(binascii.b2a_base64(data, newline=False), dtype=np.uint8)
+    full = len(text) // 76 * 76
+    lines = np.empty((full // 76, 77), dtype=np.uint8)
+    lines[:, :76] = text[:full].reshape(-1, 76)
+    lines[:, 76] = ord("\n")
+    rest = text[full:].tobytes()
+    return lines.tobytes() + (rest + b"\n" if rest else b"")
+
+
 def write_votable(
     chunks: Iterator[pd.DataFrame],
     first: pd.DataFrame,
@@ -156,12 +159,13 @@ def write_votable(
     for chunk in chain(first, chunks):
         rows += len(chunk)
         check_limit(rows, max_rows)
-        data = carry + _encode(chunk, fields)
+        data = _encode(chunk, fields)
+        data = carry + data if carry else data
         cut = len(data) - len(data) % 3
-        stream.write(base64.encodebytes(data[:cut]))
+        stream.write(_base64_lines(memoryview(data)[:cut]))
         carry = data[cut:]
     if carry:
-        stream.write(base64.encodebytes(carry))
+        stream.write(_base64_lines(carry))
     tail = "</STREAM></BINARY2></DATA>\n</TABLE>\n"
     if rows_hint is None:
         tail += f'<INFO name="rows" value="{rows}"/>\n'

@@ -13,7 +13,7 @@ from data_loaders.products.names import (
     product_name,
 )
 from data_loaders.products.synthetic_detection import SyntheticDetection
-from data_loaders.products.synthetic_lightcurve import exposure_hduls, lightcurve_hdul
+from data_loaders.products.synthetic_lightcurve import lightcurve_hduls
 from data_loaders.products.synthetic_model import CAMERAS
 from data_loaders.products.synthetic_spectrum import arf_hdul, spectrum_hdul
 
@@ -80,10 +80,9 @@ def write_detection_products(
             return directory / product_name(det.obs_id, camera, expid, ptype, det.src_num, order)
 
         spec = model.spectrum_expid
-        for expid, hdul in exposure_hduls(det, camera).items():
+        for expid, hdul in lightcurve_hduls(det, camera).items():
             written.append(write_ftz(hdul, path(expid, "SRCTSR", TOTAL_BAND_ORDER)))
         written += [
-            write_ftz(lightcurve_hdul(det, camera), path(model.lightcurve_expid, "SRCTSR", TOTAL_BAND_ORDER)),
             write_ftz(spectrum_hdul(det, camera, "source"), path(spec, "SRSPEC", SPECTRUM_ORDER)),
             write_ftz(spectrum_hdul(det, camera, "background"), path(spec, "BGSPEC", SPECTRUM_ORDER)),
             write_ftz(arf_hdul(det, camera), path(spec, "SRCARF", SPECTRUM_ORDER)),

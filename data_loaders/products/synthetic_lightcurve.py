@@ -161,28 +161,20 @@ def _series(det: SyntheticDetection, camera: str) -> _Series:
     return _Series(time, timedel, frac, exp_ids, live, total, bands)
 
 
-def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
-    """The ``SRCTSR`` lightcurve of ``camera`` (pn: merged X000 layout; MOS: single exposure)."""
-    series = _series(det, camera)
-    everything = np.ones(len(series.time), bool)
-    if camera == "PN":
-        return _hdul(det, camera, series, everything, expid=None)
-    return _hdul(det, camera, series, everything, expid=CAMERAS[camera].lightcurve_expid)
+def lightcurve_hduls(det: SyntheticDetection, camera: str) -> dict[str, fits.HDUList]:
+    """The ``SRCTSR`` lightcurves of ``camera`` by exposure id, as the pipeline writes them.
 
-
-def exposure_hduls(det: SyntheticDetection, camera: str) -> dict[str, fits.HDUList]:
-    """Single-exposure ``SRCTSR`` files of a camera with a merged lightcurve (pn), by exposure id.
-
-    They are the merged file's rows of each exposure, with the variability statistics in their
-    headers, as the pipeline writes them (the merged file has none). Empty for MOS.
+    pn: the merged ``X000`` file (band columns, EXP_ID, no statistics) and one file per exposure
+    (its rows of the merged file, statistics in the header); MOS: one single-exposure file.
     """
-    if camera != "PN":
-        return {}
     series = _series(det, camera)
-    return {
-        expid: _hdul(det, camera, series, series.exp_ids == expid, expid=expid)
-        for expid in dict.fromkeys(series.exp_ids.tolist())
-    }
+    if camera != "PN":
+        expid = CAMERAS[camera].lightcurve_expid
+        return {expid: _hdul(det, camera, series, np.ones(len(series.time), bool), expid=expid)}
+    out = {"X000": _hdul(det, camera, series, np.ones(len(series.time), bool), expid=None)}
+    for expid in dict.fromkeys(series.exp_ids.tolist()):
+        out[expid] = _hdul(det, camera, series, series.exp_ids == expid, expid=expid)
+    return out
 
 
 def _hdul(det: SyntheticDetection, camera: str, series: _Series, rows: np.ndarray, expid: str | None) -> fits.HDUList:

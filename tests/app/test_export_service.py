@@ -17,6 +17,7 @@ from app import export_service as es
 from app.selection import Ids
 from app.state import ExploreState
 from data_loaders.export import ExportLimitError
+from tests.shown import shown
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_export_panel_reports_limit_and_imports_a_list(demo_catalogue, monkeypat
     monkeypatch.setenv(es.LIMIT_ENV, "1000")
     st = ExploreState(demo_catalogue)
     panel = ExportPanel(st)
-    assert panel.download.disabled and "limited to 1,000 rows" in panel.info.object
+    assert panel.download.disabled and "limited to 1,000 rows" in shown(panel.info.object)
     panel.upload.filename = "list.csv"
     ids = demo_catalogue.sources["SRCID"].to_numpy()[:3]
     panel.upload.value = ("srcid\n" + "\n".join(map(str, ids))).encode()

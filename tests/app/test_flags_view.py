@@ -8,6 +8,7 @@ import pytest
 from app import store_access
 from app.views.flags import FlagHistory, FlagPanel, flag_mask, history_html, labels_of, source_tuples
 from data_loaders.store import users
+from tests.shown import shown as shown_text
 
 ACCOUNTS = {"ada": "admin", "rev": "reviewer", "rev2": "reviewer", "vic": "viewer", "cla": "classifier"}
 PASSWORD = "correct horse battery"
@@ -127,8 +128,7 @@ def test_html_and_sql_looking_comment_is_stored_and_shown_verbatim(catalogue, mo
     view = FlagHistory(catalogue, srcid)
     shown = view.pane.object
     assert "<script>" not in shown and "<b>x</b>" not in shown
-    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;" in shown
-    assert "DROP TABLE flag_events" in shown
+    assert NASTY in shown_text(shown)
     assert n_events(store, "DEMO") == 1  # the table is still there
 
 
@@ -145,7 +145,7 @@ def test_history_escapes_user_and_label_too():
         }
     )
     out = history_html(history)
-    assert "<i>" not in out and "<img" not in out and "&lt;img src=x" in out
+    assert "<i>" not in out and "<img" not in out and "<img src=x" in shown_text(out)
 
 
 def test_empty_selection_says_so(catalogue, monkeypatch):

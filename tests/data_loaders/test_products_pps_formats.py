@@ -161,6 +161,17 @@ def test_times_are_tt_and_convert_to_utc(tmp_path):
     assert abs((lc.times()[0] - start).sec - lc.timedel / 2) < 1e-6
 
 
+def test_time_stamps_at_bin_start_become_centres(tmp_path):
+    path = pps.exposure_lightcurve(tmp_path, "M1", "S001", fvar=0.1, fvarerr=0.01)
+    centres = read_lightcurve(path).time
+    with fits.open(path) as hdul:
+        hdul["RATE"].data["TIME"] -= 50.0  # stamps at the start of each 100 s bin...
+        hdul["RATE"].header["TIMEPIXR"] = 0.0  # ...as the keyword says
+        hdul["RATE"].header["TIMEZERO"] = 10.0
+        hdul.writeto(tmp_path / "start.fits")
+    np.testing.assert_allclose(read_lightcurve(tmp_path / "start.fits").time, centres + 10.0)
+
+
 def test_unknown_time_system_is_one_sentence(tmp_path):
     path = pps.exposure_lightcurve(tmp_path, "M1", "S001", fvar=0.1, fvarerr=0.01)
     with fits.open(path) as hdul:
