@@ -113,7 +113,10 @@ def read_inputs(release_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     cols = [c for c in INPUT_COLUMNS if c in present]
     detections = pq.read_table(det_path, columns=cols).to_pandas()
     lt_path = Path(release_dir) / schema.LONGTERM_FILE
-    longterm = pd.read_parquet(lt_path) if lt_path.exists() else None
+    longterm = None
+    if lt_path.exists():  # every column but BAND, which the criterion does not read (strings cost)
+        names = [c for c in pq.read_schema(lt_path).names if c != "BAND"]
+        longterm = pq.read_table(lt_path, columns=names).to_pandas()
     return detections, longterm
 
 
