@@ -278,6 +278,9 @@ def ingest(
             bar.close()
         hdul.close()
         n_sources = _write_sources(tmp / schema.DETECTIONS_DIR, tmp / schema.SOURCES_FILE)
+        from data_loaders.spectral.columns import add_fit_columns
+
+        band_fit = add_fit_columns(tmp)  # derived columns: the five-band power-law fit (PL_*)
         for kind, path in added.items():
             _copy_added_table(kind, Path(path), tmp)
         meta = {
@@ -295,6 +298,7 @@ def ingest(
             "healpix_nside": HPX_NSIDE,
             "added_tables": sorted(added),
             "products": str(Path(products).resolve()) if products else None,
+            "band_fit": band_fit,
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
         install_release(tmp, final)
