@@ -45,7 +45,6 @@ FILTER_FIELDS = ("flux", "hr2", "hr3", "det_ml", "extent", "sum_flag")
 #: Logical fields of the cone table and the tapped-source card.
 TABLE_FIELDS = ("name", "srcid", "ra", "dec", "flux", "hr2", "hr3", "det_ml", "extent", "sum_flag")
 #: Logical fields exported (as the pandas page's defaults, where the Dask frame has them).
-EXPORT_FIELDS = fields.EXPORT_FIELDS
 DEFAULT_CONE_RADIUS_DEG = 5 / 60
 MAX_CONE_RADIUS_DEG = 10.0
 CONE_TABLE_ROWS = 20
@@ -297,12 +296,7 @@ class DaskExploreState(param.Parameterized):
 
     def export_columns(self, level: str | None = None) -> list[str]:
         level = level or self.level
-        cols = [_col(f, level) for f in EXPORT_FIELDS]
-        cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")
-        if level == "detections":
-            cols[2:2] = ["DETID", "OBS_ID"]
-        have = set(self.catalogue.columns(level))
-        return [c for c in dict.fromkeys(cols) if c in have]
+        return fields.export_columns(level, self.catalogue.columns(level))
 
     def row_groups(self, level: str) -> int:
         """Parquet row groups of ``level`` in the release (what a full scan reads)."""
@@ -343,7 +337,7 @@ class DaskExploreState(param.Parameterized):
         w, h = max(int(width), 2), max(int(height), 2)
         df, _ = self.selected_xy(q)
         xcol, ycol = sky_column("x", q.projection, q.frame), sky_column("y", q.projection, q.frame)
-        counts = aggregate_frame(df, xcol, ycol, x_range, y_range, w, h).values
+        counts = aggregate_frame(df, xcol, ycol, x_range, y_range, w, h)
         n = int(np.nansum(counts))
         if q.cone is None:
             index = skyplot.spread(skyplot.index_array(counts, q.norm), skyplot.auto_spread(counts))

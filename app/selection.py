@@ -447,7 +447,7 @@ class Lasso(Selection):
 
 @dataclass(frozen=True)
 class Cone(Selection):
-    """Rows within ``radius_deg`` (great circle, haversine) of (ra, dec), ICRS degrees."""
+    """Rows within ``radius_deg`` (great circle) of (ra, dec), ICRS degrees."""
 
     ra: float
     dec: float
@@ -471,12 +471,9 @@ class Cone(Selection):
         object.__setattr__(self, "radius_deg", radius)
 
     def _mask(self, frame: Any) -> np.ndarray:
-        ra = np.radians(_floats(frame, self.ra_col))
-        dec = np.radians(_floats(frame, self.dec_col))
-        ra0, dec0 = math.radians(self.ra), math.radians(self.dec)
-        hav = np.sin((dec - dec0) / 2) ** 2 + np.cos(dec) * math.cos(dec0) * np.sin((ra - ra0) / 2) ** 2
-        limit = math.sin(math.radians(self.radius_deg) / 2) ** 2
-        return hav <= limit
+        from data_loaders.projection import within
+
+        return within(_floats(frame, self.ra_col), _floats(frame, self.dec_col), self.ra, self.dec, self.radius_deg)
 
     def _columns(self) -> Iterable[str]:
         return (self.ra_col, self.dec_col)

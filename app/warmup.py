@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from app import config, router
+from app import config, router, server_logging
 from app.dask_backend import ENV as DASK_ENV
 from app.plots import sky
 from data_loaders.catalogue import load_catalogue
@@ -45,6 +45,7 @@ def _warm_up_dask() -> None:
         log.warning("Dask warm-up failed: %s", describe_error(exc))
 
 
+server_logging.install()  # a closed tab is not a traceback in the log
 router.install_hooks()  # a `serve --num-procs N` worker: tell the router which sessions live here
 if os.environ.get(DASK_ENV):
     _warm_up_dask()

@@ -13,6 +13,7 @@ import panel as pn
 
 from app.dask_backend import cluster_summary, describe_error, shared_catalogue, shared_client
 from app.dask_state import DaskExploreState
+from app.text import inert
 from app.views.dask_explore import (
     ConeSearchView,
     DaskCountView,
@@ -104,7 +105,7 @@ def create_page(data_dir, release: str | None = None):
         import logging
 
         logging.getLogger("xmm_explorer.dask_explore").warning("Dask Explore page failed", exc_info=exc)
-        return error_page(describe_error(exc)), None
+        return error_page(inert(describe_error(exc))), None
     doc = pn.state.curdoc
     page = DaskExplorePage(catalogue, client, doc)
     tmpl = page.template()

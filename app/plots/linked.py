@@ -11,6 +11,7 @@ import holoviews as hv
 import numpy as np
 
 from app.plots import sky as skyplot
+from data_loaders.grid import uniform_bins
 
 HR_RANGE = (-1.05, 1.05)
 FLUX_BINS = 60
@@ -42,29 +43,6 @@ def hr_diagram(
     """Datashaded hardness-ratio diagram of the filtered rows; the selection drawn on top in colour."""
     index, kind = hr_index(hx, hy, mask, selected, width, height)
     return skyplot.to_image_element(index, kind, HR_RANGE, HR_RANGE, cmap="kbc").redim.label(x=xlabel, y=ylabel)
-
-
-def uniform_bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin of each value on equal-width ``edges`` as ``np.histogram`` counts it; ``edges.size - 1`` outside.
-
-    NaN is outside too. The bin is computed, then moved by one where floating-point rounding
-    put it beside an edge, so counting the bins gives exactly numpy's counts.
-    """
-    n = edges.size - 1
-    out = np.full(values.shape, n, dtype=np.intp)
-    inside = (values >= edges[0]) & (values <= edges[-1])  # False for NaN
-    v = values[inside].astype(np.float64)
-    k = np.clip(((v - edges[0]) * (n / (edges[-1] - edges[0]))).astype(np.intp), 0, n - 1)
-    k -= v < edges[k]
-    k += (v >= edges[np.minimum(k + 1, n)]) & (k < n - 1)
-    out[inside] = k
-    return out
-
-
-def uniform_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``np.histogram(values, edges)[0]`` for equal-width ``edges``, without sorting (NaN ignored)."""
-    n = edges.size - 1
-    return np.bincount(uniform_bins(values, edges), minlength=n + 1)[:n]
 
 
 def flux_edges(bins: int = FLUX_BINS, lo: float = -16.5, hi: float = -9.0) -> np.ndarray:

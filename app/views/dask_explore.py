@@ -16,7 +16,6 @@ per pixel through a 255-colour palette (:mod:`app.plots.sky`).
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import os
 import shutil
@@ -57,6 +56,7 @@ from app.dask_state import (
 )
 from app.plots import sky as skyplot
 from app.search import Position, SearchError, parse_target
+from app.text import inert
 from app.views import inplace
 from app.views.sky import hover_tool
 from app.views.source_card import fmt as _fmt
@@ -480,10 +480,10 @@ class DaskCountView(pn.viewable.Viewer):
     def _on_status(self, labels: list[str]) -> None:
         busy = bool(labels)
         self.spinner.param.update(value=busy, visible=busy)
-        self.status.object = f"<small>Dask: {html.escape(', '.join(labels))}…</small>" if busy else ""
+        self.status.object = f"<small>Dask: {inert(', '.join(labels))}…</small>" if busy else ""
 
     def _on_message(self, *_):
-        self.message.object = self.state.message
+        self.message.object = inert(self.state.message)
         self.message.visible = bool(self.state.message)
 
     def __panel__(self):
@@ -664,8 +664,8 @@ class ConeSearchView(pn.viewable.Viewer):
         radius = f"{res.radius_deg * 60:.3g}′" if res.radius_deg < 1 else f"{res.radius_deg:.3g}°"
         self.summary.object = (
             f"<div style='font-size:0.9em'><b>{len(res.rows):,}</b> {unit} passing the filters within {radius} of "
-            f"{res.ra:.4f}°, {res.dec:+.4f}° · read {res.row_groups_read} of {res.row_groups_total} row groups"
-            + (f" · nearest {min(len(res.rows), 20)} below" if len(res.rows) else "")
+            f"{res.ra:.4f}°, {res.dec:+.4f}° · read {res.row_groups_read:,} of {res.row_groups_total:,} row groups"
+            + (f" · nearest {min(len(res.rows), 20):d} below" if len(res.rows) else "")
             + "</div>"
         )
         level, rows = self.state.level, res.rows
@@ -727,9 +727,9 @@ def detection_card_html(row, release: str) -> str:
         ("Quality", f"SUM_FLAG {flag} ({schema.SUM_FLAG_MEANING.get(flag, '?')})" if flag is not None else "—"),
         ("Start (MJD)", _fmt(row.get("MJD_START"), "{:.3f}")),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items)
-    name = html.escape(str(row.get("IAUNAME", "")))
-    link = f"source?release={html.escape(release)}&srcid={srcid}"
+    rows = "".join(f"<tr><th>{inert(k)}</th><td>{inert(v)}</td></tr>" for k, v in items)
+    name = inert(str(row.get("IAUNAME", "")))
+    link = f"source?release={inert(release)}&srcid={srcid}"
     return (
         f"<div class='xmm-card'><h3 style='margin:2px 0 6px 0'>{name}</h3><table class='xmm-kv'>{rows}</table>"
         f"<a class='xmm-open' href='{link}' target='_blank'>Open the full source page →</a></div>"
@@ -788,17 +788,14 @@ class DaskExportPanel(pn.viewable.Viewer):
 
     def prepare(self) -> Path | None:
         """Start writing the file (in the background on a server); the download appears when done."""
-        from app.export_service import current_user, row_limit
+        from app.export_service import current_user, limit_sentence, row_limit
 
         fmt = self.format.value
         limit = row_limit(current_user())
         counts = self.count.counts
         n = None if counts is None else counts.in_cone if self.state.cone is not None else counts.filtered
         if limit is not None and n is not None and n > limit:
-            self.state.message = (
-                f"Exports without signing in are limited to {limit:,} rows and this selection has {n:,}; "
-                "narrow the selection or sign in."
-            )
+            self.state.message = limit_sentence(limit, n)
             return None
         q = self.state.query()
         cat = self.state.catalogue
@@ -827,7 +824,7 @@ class DaskExportPanel(pn.viewable.Viewer):
             filename = f"{cat.name}-{q.level}-{rows}.{fmt}"
             size = target.stat().st_size
             self.progress.visible = False
-            self.info.object = f"<small>{rows:,} rows · {size / 1e6:.1f} MB · {fmt.upper()}</small>"
+            self.info.object = f"<small>{rows:,} rows · {size / 1e6:.1f} MB · {inert(fmt.upper())}</small>"
             self.download.file = str(target)  # sets the file name from the path: name it afterwards
             self.download.param.update(filename=filename, label=f"Download {filename}", visible=True)
 
@@ -852,10 +849,10 @@ def banner_html(summary: dict, catalogue) -> str:
     parts = catalogue.npartitions
     return (
         f"<div class='xmm-dask-banner'><b>Dask backend</b> — this page runs on {where}: scheduler "
-        f"<code>{html.escape(str(summary.get('address')))}</code> · {summary.get('workers', 0)} worker"
-        f"{'s' if summary.get('workers') != 1 else ''} · {summary.get('threads', 0)} thread"
+        f"<code>{inert(str(summary.get('address')))}</code> · {inert(summary.get('workers', 0))} worker"
+        f"{'s' if summary.get('workers') != 1 else ''} · {inert(summary.get('threads', 0))} thread"
         f"{'s' if summary.get('threads') != 1 else ''}{mem}. "
-        f"{catalogue.n_rows('detections'):,} detections in {parts} partition{'s' if parts != 1 else ''}; "
+        f"{catalogue.n_rows('detections'):,} detections in {parts:,} partition{'s' if parts != 1 else ''}; "
         "sky, counts, cone searches and exports are computed on the cluster.</div>"
     )
 
@@ -864,7 +861,7 @@ def cluster_banner(client, catalogue) -> pn.pane.Alert:
     try:
         summary = cluster_summary(client)
     except Exception as exc:  # noqa: BLE001 - the banner must not take the page down
-        return pn.pane.Alert(describe_error(exc), alert_type="danger", sizing_mode="stretch_width")
+        return pn.pane.Alert(inert(describe_error(exc)), alert_type="danger", sizing_mode="stretch_width")
     return pn.pane.Alert(banner_html(summary, catalogue), alert_type="info", sizing_mode="stretch_width")
 
 

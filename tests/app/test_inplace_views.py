@@ -158,7 +158,7 @@ def test_a_new_selection_changes_the_look_and_goes_through_holoviews(demo_catalo
 
 
 def test_uniform_counts_equal_numpy_histogram():
-    from app.plots.linked import uniform_counts
+    from data_loaders.grid import uniform_counts
 
     rng = np.random.default_rng(3)
     edges = np.linspace(-16.5, -9.0, 61)
