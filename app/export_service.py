@@ -5,8 +5,10 @@ either engine) into an :class:`ExportPlan`; :func:`iter_chunks` yields DataFrame
 ``chunk_rows`` rows from :meth:`Subset.chunks` (class codes as names), so memory stays bounded
 whatever the selection's size; :func:`write_export` hands them to
 :func:`data_loaders.export.export_table`. Anonymous users may export at most
-``$XMM_EXPLORER_EXPORT_LIMIT`` rows (default 100,000; 0 means no limit); signed-in
-users have no limit. :func:`match_list` turns an uploaded list into an ``Ids`` selection.
+``$XMM_EXPLORER_EXPORT_LIMIT`` rows (default 100,000; 0 means no limit), and so may
+signed-in users below :data:`FULL_EXPORT_ROLE`: the limit is lifted by a role an admin
+grants, not by an account anyone can create (a sign-up is a classifier).
+:func:`match_list` turns an uploaded list into an ``Ids`` selection.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ DERIVED = {
     "CLASS": (None, "Most probable class of the machine classifier (empty: unclassified)"),
     "CLASS_PROB": (None, "Probability of the most probable class"),
 }
-#: Logical fields exported by default.
-DEFAULT_FIELDS = fields.EXPORT_FIELDS
 
 try:
     from app.auth import current_user
@@ -63,19 +63,32 @@ def anonymous_limit() -> int | None:
     return value if value > 0 else None
 
 
+#: Least role that exports without the row limit (granted by an admin; sign-ups are classifiers).
+FULL_EXPORT_ROLE = "reviewer"
+
+
 def row_limit(user: str | None) -> int | None:
-    """The export limit of ``user`` (None: signed in, no limit)."""
-    return None if user else anonymous_limit()
+    """The export limit of ``user`` (None: no limit, for a role of at least :data:`FULL_EXPORT_ROLE`)."""
+    if user:
+        from app.store_access import get_store
+        from data_loaders.store.roles import role_rank
+
+        if role_rank(get_store().role_of(user)) >= role_rank(FULL_EXPORT_ROLE):
+            return None
+    return anonymous_limit()
+
+
+def limit_sentence(max_rows: int, n_rows: int) -> str:
+    """The one sentence saying an export is over the limit."""
+    return (
+        f"Exports are limited to {max_rows:,} rows unless an admin gives you the {FULL_EXPORT_ROLE} role, "
+        f"and this selection has {n_rows:,}; narrow the selection."
+    )
 
 
 def default_columns(catalogue: Catalogue, level: str, band: int = 8) -> list[str]:
     """The columns exported unless the user picks others (those the release has)."""
-    cols = [fields.column(f, level, band) for f in DEFAULT_FIELDS]
-    cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")  # DS9 radii need it
-    if level == "detections":
-        cols[2:2] = ["DETID", "OBS_ID"]
-    have = set(available_columns(catalogue, level))
-    return [c for c in dict.fromkeys(cols) if c in have]
+    return fields.export_columns(level, available_columns(catalogue, level), band)
 
 
 def _parquet_path(catalogue: Catalogue, level: str) -> Path:
@@ -161,10 +174,7 @@ def plan_export(state, columns: Sequence[str] | None = None) -> ExportPlan:
 def check_rows(plan: ExportPlan, max_rows: int | None) -> None:
     """Raise :class:`ExportLimitError` (one sentence) if the plan has more rows than allowed."""
     if max_rows is not None and plan.n_rows > max_rows:
-        raise ExportLimitError(
-            f"Exports without signing in are limited to {max_rows:,} rows and this selection "
-            f"has {plan.n_rows:,}; narrow the selection or sign in."
-        )
+        raise ExportLimitError(limit_sentence(max_rows, plan.n_rows))
 
 
 def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:

@@ -28,6 +28,7 @@ matches.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -97,7 +98,7 @@ def _tokenize(text: str) -> list[_Tok]:
         signed_ok = prev not in ("NUM", "STR", "IDENT", "RP", "TRUE", "FALSE")
         if m and (ch not in "+-" or signed_ok):
             literal = m.group(0)
-            value = float(literal) if re.search(r"[.eE]", literal) else int(literal)
+            value = _number(literal, i)
             i = m.end()
             words = []
             while True:
@@ -120,6 +121,30 @@ def _tokenize(text: str) -> list[_Tok]:
         )
     toks.append(_Tok("END", "", n))
     return toks
+
+
+#: Longest number literal accepted, characters; whole numbers must fit the catalogue's 64-bit integers.
+MAX_NUMBER_CHARS = 40
+_INT64_MAX = 2**63 - 1
+
+
+def _number(literal: str, i: int) -> int | float:
+    """The value of a number literal at position ``i``; QueryError (one sentence) if it is too big."""
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise QueryError(
+            f"The number at position {i + 1} is {len(literal)} characters long; at most {MAX_NUMBER_CHARS} are allowed."
+        )
+    if re.search(r"[.eE]", literal):
+        value = float(literal)
+        if not math.isfinite(value):
+            raise QueryError(f"The number {literal} at position {i + 1} is too large.")
+        return value
+    value = int(literal)
+    if abs(value) > _INT64_MAX:
+        raise QueryError(
+            f"The whole number at position {i + 1} is too large (at most {_INT64_MAX:,} either side of zero)."
+        )
+    return value
 
 
 def _unit(value: Any) -> u.UnitBase | None:

@@ -226,7 +226,7 @@ def _row_pieces(rows: np.ndarray, chunk_rows: int, span: int | None) -> Iterator
 
 
 #: Rows of the catalogue one read of columns not held in memory may span (~ a row group or two).
-SPAN_ROWS = 250_000
+SPAN_ROWS = 131_072
 
 
 class MemorySubset(Subset):

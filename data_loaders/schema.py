@@ -8,6 +8,7 @@ listed here are first-class. Ingest keeps every other column it finds as well.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 FLUX_UNIT = "erg/cm**2/s"
@@ -327,3 +328,59 @@ def describe(name: str) -> str:
     """One-line description of a catalogue column ('' if it is not first-class)."""
     col = COLUMNS_BY_NAME.get(name)
     return col.description if col else ""
+
+
+#: UCD1+ of a column, by name pattern (first match wins); exports write them beside the units.
+_UCDS: tuple[tuple[str, str], ...] = (
+    (r"DETID", "meta.id;meta.main"),
+    (r"SRCID|IAUNAME|SRC_NUM", "meta.id"),
+    (r"OBS_ID", "meta.id;obs"),
+    (r"REVOLUT", "meta.id;obs.sequence"),
+    (r"MJD_(START|FIRST)", "time.start;obs"),
+    (r"MJD_(STOP|LAST)", "time.end;obs"),
+    (r"(SC_)?RA", "pos.eq.ra;meta.main"),
+    (r"(SC_)?DEC", "pos.eq.dec;meta.main"),
+    (r"(SC_)?POSERR|RADEC_ERR|SYSERRCC", "stat.error;pos.eq"),
+    (r"LII", "pos.galactic.lon"),
+    (r"BII", "pos.galactic.lat"),
+    (r".*_FMIN", "phot.flux;em.X-ray;stat.min"),
+    (r".*_FMAX", "phot.flux;em.X-ray;stat.max"),
+    (r".*_(FLUX|FMIN|FMAX)_ERR", "stat.error;phot.flux;em.X-ray"),
+    (r".*_FLUX", "phot.flux;em.X-ray"),
+    (r".*_RATE_ERR", "stat.error;phot.count;em.X-ray"),
+    (r".*_RATE", "arith.rate;phot.count;em.X-ray"),
+    (r".*_CTS", "phot.count;em.X-ray"),
+    (r".*DET_ML|.*EXTENT_ML", "stat.likelihood"),
+    (r".*EXTENT_ERR", "stat.error;phys.angSize;src"),
+    (r".*EXTENT", "phys.angSize;src"),
+    (r".*HR\d_ERR", "stat.error;phot.color;em.X-ray"),
+    (r".*HR\d", "phot.color;em.X-ray"),
+    (r".*CHI2PROB", "stat.probability"),
+    (r".*FVAR_ERR", "stat.error;src.var"),
+    (r".*FVAR", "src.var"),
+    (r"(SC_)?VAR_FLAG", "meta.code;src.var"),
+    (r".*_ONTIME", "time.duration;obs.exposure"),
+    (r".*_OFFAX|DIST_NN", "pos.angDistance"),
+    (r".*_FILTER", "meta.id;instr.filter"),
+    (r".*_SUBMODE", "instr.setup"),
+    (r".*SUM_FLAG|.*_FLAG|OBS_CLASS|HIGH_BACKGROUND|CONFUSED", "meta.code.qual"),
+    (r"TSERIES|SPECTRA", "meta.code"),
+    (r"N_DETECTIONS", "meta.number"),
+    (r"CLASS|prediction_name", "src.class"),
+    (r"CLASS_PROB", "stat.probability;src.class"),
+)
+
+
+def ucd_of(name: str) -> str | None:
+    """The UCD1+ of a catalogue column (None when no rule names it)."""
+    return next((ucd for pattern, ucd in _UCDS if re.fullmatch(pattern, name)), None)
+
+
+def text_width(name: str) -> int | None:
+    """Fixed width of a text column (the catalogue's nA format; class names), else None."""
+    col = COLUMNS_BY_NAME.get(name)
+    if col is not None and col.is_string:
+        return int(col.fits_format[:-1] or 1)
+    if name in ("CLASS", "prediction_name"):
+        return max(len(n) for n in CLASS_NAMES)
+    return None

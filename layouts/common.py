@@ -5,12 +5,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import html
 import time
 
 import panel as pn
 from panel.theme.fast import Fast
 
+from app.text import inert
 from data_loaders.catalogue import Catalogue
 
 # Panel's Fast design pulls Open Sans from Google Fonts on every page load: that leaks each
@@ -163,8 +163,8 @@ def header_html(catalogue: Catalogue) -> str:
         if catalogue.synthetic
         else ""
     )
-    links = " · ".join(f"<a href='{href}' style='color:inherit'>{html.escape(name)}</a>" for name, href in NAV)
-    return f"<div style='font-size:0.95em'>{html.escape(catalogue.title)}{badge} &nbsp; | &nbsp; {links}</div>"
+    links = " · ".join(f"<a href='{inert(href)}' style='color:inherit'>{inert(name)}</a>" for name, href in NAV)
+    return f"<div style='font-size:0.95em'>{inert(catalogue.title)}{badge} &nbsp; | &nbsp; {links}</div>"
 
 
 def template(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import panel as pn
 
 from app.state import ExploreState
+from app.text import inert
 from app.views.coverage import CoverageControls
 from app.views.explore_flags import ExploreFlags
 from app.views.export import ExportPanel
@@ -67,19 +68,6 @@ def release_switcher(catalogue: ReleaseDirectory) -> pn.viewable.Viewable:
     return select
 
 
-def error_page(exc: BaseException) -> pn.template.FastListTemplate:
-    """A page that says, in one sentence, why the Explore page cannot be shown (the log has the traceback)."""
-    import logging
-    import types
-
-    from app.dask_backend import describe_error
-
-    logging.getLogger("xmm_explorer.explore").warning("Explore page failed", exc_info=exc)
-    stub = types.SimpleNamespace(title="XMM Explorer", synthetic=False, name="")
-    alert = pn.pane.Alert(describe_error(exc), alert_type="danger", sizing_mode="stretch_width")
-    return template(stub, "Explore", sidebar=[], main=[alert])
-
-
 def create_page(catalogue: ReleaseDirectory) -> tuple[pn.template.FastListTemplate, ExploreState]:
     """Build the page for one session; returns the template and the session's state."""
     state = ExploreState(catalogue)
@@ -91,7 +79,7 @@ def create_page(catalogue: ReleaseDirectory) -> tuple[pn.template.FastListTempla
     table = TableView(state)
     engine = catalogue.engine_note()
     main = [
-        *([pn.pane.Alert(engine, alert_type="info", sizing_mode="stretch_width")] if engine else []),
+        *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
         pn.Column(sky, coverage, sizing_mode="stretch_width"),
         pn.Row(
             pn.Column(HRView(state), sizing_mode="stretch_width"),

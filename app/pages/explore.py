@@ -5,25 +5,27 @@ Dask engine's (the process-wide client and catalogue of :mod:`app.dask_backend`)
 the in-memory one. The page is the same.
 """
 
+import logging
 import os
 
 import panel as pn
 
-from app import config
-from app.dask_backend import ENV as DASK_ENV
-from layouts.explore import create_page, error_page
+from app import config, dask_backend, params
+from layouts.explore import create_page
 
 pn.extension("tabulator", notifications=True)
-release = pn.state.session_args.get("release", [b""])[0].decode() or config.default_release()
-if os.environ.get(DASK_ENV):
-    from app.dask_backend import open_catalogue as load_catalogue
-else:
-    from data_loaders.catalogue import load_catalogue
-
 try:
-    catalogue = load_catalogue(config.data_dir(), release)
-except Exception as exc:  # noqa: BLE001 - one sentence on the page, the traceback in the log
-    page = error_page(exc)
-else:
+    if os.environ.get(dask_backend.ENV):
+        try:
+            catalogue = dask_backend.open_catalogue(config.data_dir(), params.release_name())
+        except params.ParamError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one sentence on the page, the traceback in the log
+            logging.getLogger("xmm_explorer.explore").warning("Dask Explore page failed", exc_info=exc)
+            raise params.ParamError(dask_backend.describe_error(exc)) from None
+    else:
+        catalogue = params.open_catalogue()
     page, state = create_page(catalogue)
+except params.ParamError as err:
+    page = params.error_page(str(err))
 page.servable()

@@ -6,6 +6,7 @@ import numpy as np
 import panel as pn
 
 from app.state import ExploreState
+from app.text import inert
 from app.views.flags import MAX_FLAG_SOURCES, FlagHistory, FlagPanel
 
 
@@ -54,7 +55,7 @@ class ExploreFlags(pn.viewable.Viewer):
         return cid
 
     def _say_campaign(self, text: str, kind: str) -> None:
-        self.campaign_message.object = text
+        self.campaign_message.object = inert(text)
         self.campaign_message.alert_type = kind
         self.campaign_message.visible = True
 

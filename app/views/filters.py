@@ -7,6 +7,7 @@ import panel as pn
 from app import fields
 from app.query import QueryError, parse_query
 from app.state import PRESETS, ExploreState
+from app.text import inert
 from app.views.sky import SkyView
 from data_loaders import schema
 
@@ -105,7 +106,7 @@ class FilterPanel(pn.viewable.Viewer):
         self.count.object = f"<b>{c['filtered']:,}</b> of {c['total']:,} {unit} pass the filters{sel}"
 
     def _update_message(self, *_):
-        self.message.object = self.state.message
+        self.message.object = inert(self.state.message)
         self.message.visible = bool(self.state.message)
 
     def __panel__(self):

@@ -7,7 +7,6 @@ names are rendered as text (escaped), never as HTML.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -18,6 +17,7 @@ import param
 
 from app import auth
 from app.store_access import get_store
+from app.text import inert
 from data_loaders.catalogue import Catalogue
 from data_loaders.store import Store
 
@@ -51,11 +51,10 @@ def _as_srcids(value) -> np.ndarray:
 
 def history_html(history: pd.DataFrame, current: pd.DataFrame | None = None) -> str:
     """A source's flag events, newest first, as an HTML table with every value escaped."""
-    esc = html.escape
     parts = []
     if current is not None and not current.empty:
         chips = " ".join(
-            f"<span class='xmm-flag-chip'>{esc(str(r.label))} ×{int(r.n_users)}</span>" for r in current.itertuples()
+            f"<span class='xmm-flag-chip'>{inert(str(r.label))} ×{int(r.n_users)}</span>" for r in current.itertuples()
         )
         parts.append(f"<div class='xmm-flag-current'>Now flagged: {chips}</div>")
     if history.empty:
@@ -65,8 +64,8 @@ def history_html(history: pd.DataFrame, current: pd.DataFrame | None = None) -> 
     for r in history.iloc[::-1].itertuples():
         when = r.time.strftime("%Y-%m-%d %H:%M") if pd.notna(r.time) else ""
         rows.append(
-            f"<tr><td>{esc(when)}</td><td>{esc(str(r.user))}</td><td>{esc(str(r.action))}</td>"
-            f"<td>{esc(str(r.label))}</td><td class='xmm-comment'>{esc(str(r.comment or ''))}</td></tr>"
+            f"<tr><td>{inert(when)}</td><td>{inert(str(r.user))}</td><td>{inert(str(r.action))}</td>"
+            f"<td>{inert(str(r.label))}</td><td class='xmm-comment'>{inert(str(r.comment or ''))}</td></tr>"
         )
     parts.append(
         "<table class='xmm-kv xmm-flag-history'><tr><th>UTC</th><th>user</th><th>action</th><th>label</th>"
@@ -183,7 +182,7 @@ class FlagPanel(pn.viewable.Viewer):
     def _say(self, text: str, kind: str) -> None:
         self.message = text
         # Alert renders Markdown: escape so a comment-like message can never become markup.
-        self.alert.object = html.escape(text)
+        self.alert.object = inert(text)
         self.alert.alert_type = kind
         self.alert.visible = bool(text)
 

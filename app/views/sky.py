@@ -6,8 +6,6 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
-import html
-
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -20,6 +18,7 @@ from app import annotations, fields
 from app.plots import sky as skyplot
 from app.selection import Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
+from app.text import inert
 from app.views import inplace
 from data_loaders import projection, schema
 from data_loaders.catalogue import log_column, sky_column
@@ -342,8 +341,8 @@ class SkyView(pn.viewable.Viewer):
             names = [*schema.CLASS_NAMES, "unclassified"]
             items = " ".join(
                 f"<span style='white-space:nowrap;margin-right:12px'><span style='display:inline-block;width:10px;"
-                f"height:10px;border-radius:2px;background:{colour};margin-right:4px'></span>"
-                f"{html.escape(schema.CLASS_LABELS.get(name, name))}</span>"
+                f"height:10px;border-radius:2px;background:{inert(colour)};margin-right:4px'></span>"
+                f"{inert(schema.CLASS_LABELS.get(name, name))}</span>"
                 for name, colour in zip(names, skyplot.CLASS_COLOURS, strict=True)
             )
             who = "machine classifier" if st.colour_by == "class" else "citizen-science consensus"
@@ -353,7 +352,7 @@ class SkyView(pn.viewable.Viewer):
         label = COLOUR_OPTIONS.get(st.colour_by, st.colour_by)
         if st.colour_by == "count" and st.level == "detections":
             label = "Number of detections"
-        return f"<div style='font-size:0.85em'><b>Colour:</b> {html.escape(label)} (brighter = more / higher)</div>"
+        return f"<div style='font-size:0.85em'><b>Colour:</b> {inert(label)} (brighter = more / higher)</div>"
 
     def _update_legend(self, *_):
         self.legend.object = self.legend_html()

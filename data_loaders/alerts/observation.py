@@ -346,39 +346,79 @@ def list_observation_runs(release_dir: Path) -> list[dict]:
     return sorted(runs, key=lambda r: (-float(r.get("mjd_start", 0)), r["run"]))
 
 
-def _read_sources(release_dir: Path, ra: np.ndarray, dec: np.ndarray) -> pd.DataFrame:
-    """The release's unique sources within 0.5 deg of the list's detections (positions, error, name)."""
-    path = Path(release_dir) / schema.SOURCES_FILE
-    table = pq.read_table(path, columns=["SRCID", "SC_RA", "SC_DEC", "SC_POSERR"])
-    s_ra = table.column("SC_RA").to_numpy(zero_copy_only=False)
-    s_dec = table.column("SC_DEC").to_numpy(zero_copy_only=False)
+def _field_filter(ra: np.ndarray, dec: np.ndarray, margin_deg: float = 0.1):
+    """A dataset filter on the ingest's HEALPix column covering every detection of the list (plus a margin).
+
+    Detections are stored in HEALPix order (``data_loaders.ingest``), so the row groups' statistics
+    let Parquet skip everything outside these pixel ranges.
+    """
+    from astropy_healpix import HEALPix
+
+    from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
+
+    ra0, dec0 = float(np.mean(ra)), float(np.mean(dec))
+    reach = float(coverage._separation_deg(ra, dec, ra0, dec0).max())
+    pix = np.unique(
+        HEALPix(nside=HPX_NSIDE, order="nested").cone_search_lonlat(
+            ra0 * u.deg, dec0 * u.deg, radius=(reach + margin_deg) * u.deg
+        )
+    )
+    breaks = np.flatnonzero(np.diff(pix) > 1)
+    starts, ends = np.r_[pix[0], pix[breaks + 1]], np.r_[pix[breaks], pix[-1]]
+    expr = None
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        term = (ds.field(HPX_COLUMN) >= a) & (ds.field(HPX_COLUMN) <= b)
+        expr = term if expr is None else expr | term
+    return expr, (ra0, dec0, reach)
+
+
+def read_field(release_dir: Path, ra: np.ndarray, dec: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The release's sources near the list's detections and all their detections, in one pruned read.
+
+    Returns ``(sources, detections)``: sources (SRCID, SC_RA, SC_DEC, SC_POSERR, IAUNAME) within
+    0.05 deg of the farthest detection from the list's centre, and every detection of the field's
+    pixels with the criterion's columns (a superset of the matched sources' history: a source's
+    detections lie within arcseconds of it).
+    """
+    from data_loaders.alerts.release import INPUT_COLUMNS
+
+    dataset = ds.dataset(Path(release_dir) / schema.DETECTIONS_DIR, format="parquet")
+    src_cols = ["SC_RA", "SC_DEC", "SC_POSERR", "IAUNAME"]
+    cols = [c for c in (*INPUT_COLUMNS, *src_cols) if c in dataset.schema.names]
+    empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in ("SRCID", *src_cols)})
     if len(ra) == 0:
-        keep = np.zeros(len(s_ra), bool)
-    else:
-        sep = coverage._separation_deg(s_ra, s_dec, float(np.mean(ra)), float(np.mean(dec)))
-        reach = float(coverage._separation_deg(ra, dec, float(np.mean(ra)), float(np.mean(dec))).max())
-        keep = sep <= reach + 0.05
-    rows = np.flatnonzero(keep)
-    frame = table.take(rows).to_pandas()
-    names = pq.read_table(path, columns=["IAUNAME"]).column("IAUNAME").take(rows).to_pandas()
-    frame["IAUNAME"] = names.to_numpy()
-    return frame
+        return empty, dataset.schema.empty_table().select([c for c in cols if c not in src_cols]).to_pandas()
+    expr, (ra0, dec0, reach) = _field_filter(ra, dec)
+    table = dataset.to_table(columns=cols, filter=expr)
+    frame = table.to_pandas()
+    first = ~frame["SRCID"].duplicated().to_numpy()
+    sources = frame.loc[first, ["SRCID", *src_cols]].reset_index(drop=True)
+    near = coverage._separation_deg(sources["SC_RA"], sources["SC_DEC"], ra0, dec0) <= reach + 0.05
+    sources = sources.loc[near].sort_values("SRCID", kind="stable").reset_index(drop=True)
+    return sources, frame.drop(columns=src_cols)
+
+
+def read_longterm(release_dir: Path, srcids: np.ndarray) -> pd.DataFrame | None:
+    """Long-term rows of the given sources only (None when the release has no long-term table)."""
+    lt_path = Path(release_dir) / schema.LONGTERM_FILE
+    if not lt_path.exists():
+        return None
+    wanted = [int(s) for s in np.unique(srcids)]
+    expr = ds.field("SRCID").isin(wanted)
+    if wanted:  # the table is sorted by SRCID: the range lets Parquet skip row groups
+        expr = (ds.field("SRCID") >= wanted[0]) & (ds.field("SRCID") <= wanted[-1]) & expr
+    return ds.dataset(lt_path, format="parquet").to_table(filter=expr).to_pandas()
 
 
 def read_history(release_dir: Path, srcids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Detections (the criterion's columns) and long-term rows of the given sources only."""
     from data_loaders.alerts.release import INPUT_COLUMNS
 
-    det_path = Path(release_dir) / schema.DETECTIONS_DIR
-    dataset = ds.dataset(det_path, format="parquet")
+    dataset = ds.dataset(Path(release_dir) / schema.DETECTIONS_DIR, format="parquet")
     cols = [c for c in INPUT_COLUMNS if c in dataset.schema.names]
     wanted = [int(s) for s in np.unique(srcids)]
     detections = dataset.to_table(columns=cols, filter=ds.field("SRCID").isin(wanted)).to_pandas()
-    lt_path = Path(release_dir) / schema.LONGTERM_FILE
-    longterm = None
-    if lt_path.exists():
-        longterm = ds.dataset(lt_path, format="parquet").to_table(filter=ds.field("SRCID").isin(wanted)).to_pandas()
-    return detections, longterm
+    return detections, read_longterm(release_dir, srcids)
 
 
 def alert_records(result: ObservationResult, source_list: SourceList) -> list[dict]:
@@ -481,10 +521,9 @@ def run_observation(
     rdir = release_path(Path(data_dir), release)
     sl = read_source_list(path)
     det = sl.detections
-    sources = _read_sources(rdir, det["RA"].to_numpy(), det["DEC"].to_numpy())
+    sources, detections = read_field(rdir, det["RA"].to_numpy(), det["DEC"].to_numpy())
     row, _ = match_sources(det, sources)
-    srcids = sources["SRCID"].to_numpy()[row[row >= 0]]
-    detections, longterm = read_history(rdir, srcids)
+    longterm = read_longterm(rdir, sources["SRCID"].to_numpy()[row[row >= 0]])
     in_release = _observation_in_release(rdir, sl.obs_id)
     obs_path = rdir / coverage.OBSERVATIONS_FILE
     observations = pd.read_parquet(obs_path) if obs_path.exists() else None

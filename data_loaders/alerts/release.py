@@ -113,7 +113,10 @@ def read_inputs(release_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     cols = [c for c in INPUT_COLUMNS if c in present]
     detections = pq.read_table(det_path, columns=cols).to_pandas()
     lt_path = Path(release_dir) / schema.LONGTERM_FILE
-    longterm = pd.read_parquet(lt_path) if lt_path.exists() else None
+    longterm = None
+    if lt_path.exists():  # every column but BAND, which the criterion does not read (strings cost)
+        names = [c for c in pq.read_schema(lt_path).names if c != "BAND"]
+        longterm = pq.read_table(lt_path, columns=names).to_pandas()
     return detections, longterm
 
 
@@ -251,7 +254,9 @@ def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
         if col not in detections:
             continue
         values = detections[col].to_numpy()[rows]
-        if values.dtype.kind == "f":
+        if col in alerts:  # an observation run carries its own (new detections are not in the catalogue)
+            values = np.where(hit, values, alerts[col].to_numpy())
+        elif values.dtype.kind == "f":
             values = np.where(hit, values, np.nan)
         out[col] = values
     if "CLASS" in out:

@@ -105,7 +105,7 @@ def generate_demo(n_detections: int = 1_000_000, seed: int = 42, progress: bool 
     cps = added_value.counterparts(sources, rng)
     classes = added_value.classifications(sources, cps, rng)
     bar.update(1)
-    lt = added_value.longterm(pairs, s_idx, srcid_of, obs, sources, plant, rng)
+    lt = added_value.longterm(pairs, s_idx, srcid_of, obs, sources, plant, rng, src_true=src)
     kind = plant["KIND"][s_idx]
     truth = pd.DataFrame(
         {

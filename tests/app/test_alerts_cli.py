@@ -118,7 +118,8 @@ def test_observation_run_writes_json_pngs_and_replaces_itself(writable_demo_data
     code, out, err = _run(capsys, "--data-dir", d, "alerts", "--observation", str(sim.path))
     assert code == 0, err
     line = out.splitlines()[0]
-    m = re.search(r"(\d+) detections read = (\d+) matched .* \+ (\d+) compared with upper limits only \+ (\d+) never", line)
+    pattern = r"(\d+) detections read = (\d+) matched .* \+ (\d+) compared with upper limits only \+ (\d+) never"
+    m = re.search(pattern, line)
     read, matched, ul, never = (int(v) for v in m.groups())
     assert read == len(sim.truth) == matched + ul + never and ul > 0
     n_alerts = int(re.search(r"; (\d+) alerts \(", line)[1])
