@@ -27,7 +27,8 @@ def _warm_up_dask() -> None:
     """``serve --dask``: start the cluster, persist the Explore page's default columns on it and
     JIT-compile datashader on its workers; the catalogue is never loaded into this process."""
     from app.dask_backend import describe_error, shared_catalogue, shared_client
-    from app.dask_state import DaskExploreState
+    from app.state import ExploreState
+    from app.views.sky import SkyView
 
     try:
         import importlib
@@ -35,12 +36,10 @@ def _warm_up_dask() -> None:
         client = shared_client()
         client.run(importlib.import_module, "app.selection")  # unpickling a filter imports it on the workers
         cat = shared_catalogue(config.data_dir(), config.default_release(), client)
-        state = DaskExploreState(cat)
+        state = ExploreState(cat)
         for level in ("detections", "sources"):
             state.level = level
-            state.compute_sky(width=64, height=32)
-        xr_, yr_ = sky.full_extent("hammer")
-        sky.aggregate(np.zeros(1), np.zeros(1), xr_, yr_, 64, 32)  # cone highlights aggregate here
+            SkyView(state)._index(None, None, 64, 32)  # persists the sky columns, JIT-compiles the workers
     except Exception as exc:  # noqa: BLE001 - the page will say what is wrong, in one sentence
         log.warning("Dask warm-up failed: %s", describe_error(exc))
 

@@ -126,7 +126,7 @@ class ExportPanel(pn.viewable.Viewer):
         return ""
 
     def _refresh(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = self.fmt.value
         limit = self.limit()
         plan_name = es.export_filename(f"{self.state.catalogue.name}-{self.state.level}-{n}", fmt)
@@ -191,7 +191,7 @@ class ExportPanel(pn.viewable.Viewer):
         )
 
     def _send_table(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = "votable" if n <= SAMP_VOTABLE_MAX_ROWS else "fits"
         try:
             path, plan = self._export(fmt)
