@@ -71,6 +71,7 @@ SOURCE_LEVEL_COLUMNS = (
     HPX_COLUMN,
     "VAR_PROB",  # stacked releases: variability between observations
     "FRATIO",
+    *schema.BANDFIT_NAMES,  # the five-band fit of the SC_ fluxes
 )
 LEVELS = ("detections", "sources")
 FRAMES = ("icrs", "galactic")
