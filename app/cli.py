@@ -35,7 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.skymap import write_demo_maps
+
+    maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     print(report.summary())
+    print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
 
     compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit

@@ -126,7 +126,7 @@ class ExportPanel(pn.viewable.Viewer):
         return ""
 
     def _refresh(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = self.fmt.value
         limit = self.limit()
         plan_name = es.export_filename(f"{self.state.catalogue.name}-{self.state.level}-{n}", fmt)
@@ -170,10 +170,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.download.filename = es.filename_for(plan, self.fmt.value)
         self._say(f"Exported {plan.n_rows:,} rows as {self.fmt.value.upper()}.")
         # FileDownload sends the bytes over the websocket in one message (hence DOWNLOAD_WIDGET_MAX_ROWS).
-        try:
-            return io.BytesIO(path.read_bytes())
-        finally:
-            path.unlink(missing_ok=True)
+        return io.BytesIO(es.take_file(path))
 
     def _make_link(self, *_):
         fmt = self.fmt.value
@@ -191,7 +188,7 @@ class ExportPanel(pn.viewable.Viewer):
         )
 
     def _send_table(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = "votable" if n <= SAMP_VOTABLE_MAX_ROWS else "fits"
         try:
             path, plan = self._export(fmt)
