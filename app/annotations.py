@@ -68,7 +68,7 @@ def consensus(catalogue) -> tuple[np.ndarray, np.ndarray]:
 
     try:
         cons = consensus_frame(catalogue, get_store())
-    except Exception:  # noqa: BLE001 - no database yet: nobody has voted
+    except Exception:  # no database yet: nobody has voted
         cons = None
     if cons is None or not len(cons):
         src, pred = np.zeros(0, np.int64), np.zeros(0, np.int16)

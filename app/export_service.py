@@ -218,6 +218,14 @@ def export_to_file(plan: ExportPlan, fmt: str, max_rows: int | None = None, dire
     return Path(name)
 
 
+def take_file(path: Path) -> bytes:
+    """The bytes of a file :func:`export_to_file` wrote, deleting the file (a download sent in one message)."""
+    try:
+        return Path(path).read_bytes()
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
 # --- import a list ------------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -840,14 +840,3 @@ def from_url(text: str, allowed_columns: Iterable[str] | None = None) -> Selecti
     except ValueError:
         raise SelectionError("The selection in the link is damaged and cannot be read.") from None
     return from_json(data, allowed_columns)
-
-
-def selection_from(data: Any, allowed_columns: Iterable[str] | None = None) -> Selection:
-    """A selection from a Selection, a JSON dict/text, or None (meaning :class:`All`)."""
-    if data is None:
-        return All()
-    if isinstance(data, Selection):
-        return data
-    if isinstance(data, Mapping | str | bytes):
-        return from_json(data, allowed_columns)
-    raise TypeError(f"Cannot make a selection from {type(data).__name__}.")

@@ -301,7 +301,7 @@ class ExploreState(param.Parameterized):
         ``message`` and the traceback goes to the log; the view keeps what it showed."""
         try:
             yield
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence on the page
+        except Exception as exc:  # every failure becomes one sentence on the page
             from app.dask_backend import describe_error, raised_in_dask
 
             if raised_in_dask(exc) or not isinstance(exc, ValueError):

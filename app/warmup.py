@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from app import config, router, server_logging
+from app import config, lifecycle, router, server_logging
 from app.dask_backend import ENV as DASK_ENV
 from app.plots import sky
 from data_loaders.catalogue import load_catalogue
@@ -40,7 +40,7 @@ def _warm_up_dask() -> None:
         for level in ("detections", "sources"):
             state.level = level
             SkyView(state)._index(None, None, 64, 32)  # persists the sky columns, JIT-compiles the workers
-    except Exception as exc:  # noqa: BLE001 - the page will say what is wrong, in one sentence
+    except Exception as exc:  # the page will say what is wrong, in one sentence
         log.warning("Dask warm-up failed: %s", describe_error(exc))
 
 
@@ -60,5 +60,5 @@ else:
             sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=codes, how="by", categories=[str(i) for i in range(8)])
             cat.nearest(level, "icrs", 0.0, 0.0, 1.0)
 gc.collect()
-gc.freeze()  # the catalogue, its caches and the modules stay for the process's life (layouts.common.freeze_heap)
+lifecycle.freeze_heap()  # the catalogue, its caches and the modules stay for the process's life
 log.warning("warm-up done in %.1f s", time.perf_counter() - t0)

@@ -247,7 +247,7 @@ class DaskCatalogue(ReleaseDirectory):
         """Which cluster computes the page (scheduler, workers, threads, memory) and how big the release is."""
         try:
             info = self.client.scheduler_info(n_workers=-1) if self.client is not None else {}
-        except Exception as exc:  # noqa: BLE001 - the note must not take the page down
+        except Exception as exc:  # the note must not take the page down
             return f"Dask backend: the cluster does not answer ({type(exc).__name__})."
         workers = info.get("workers", {}) if info else {}
         where = "a local Dask cluster" if getattr(self.client, "cluster", None) is not None else "the Dask cluster"

@@ -20,7 +20,7 @@ try:
             catalogue = dask_backend.open_catalogue(config.data_dir(), params.release_name())
         except params.ParamError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one sentence on the page, the traceback in the log
+        except Exception as exc:  # one sentence on the page, the traceback in the log
             logging.getLogger("xmm_explorer.explore").warning("Dask Explore page failed", exc_info=exc)
             raise params.ParamError(dask_backend.describe_error(exc)) from None
     else:

@@ -247,12 +247,6 @@ def sky_rgba(
     return spread(shade_array(agg.values, cmap, norm, span=span), auto_spread(agg.values))
 
 
-def sky_image(*args, **kwargs) -> hv.RGB:
-    """``sky_rgba`` wrapped as a HoloViews RGB element with the right bounds."""
-    x_range, y_range = args[3], args[4]
-    return to_rgb_element(sky_rgba(*args, **kwargs), x_range, y_range)
-
-
 def format_lon(lon: float, frame: str) -> str:
     """Graticule label: RA in hours for equatorial, degrees for galactic longitude."""
     if frame == "icrs":

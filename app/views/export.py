@@ -170,10 +170,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.download.filename = es.filename_for(plan, self.fmt.value)
         self._say(f"Exported {plan.n_rows:,} rows as {self.fmt.value.upper()}.")
         # FileDownload sends the bytes over the websocket in one message (hence DOWNLOAD_WIDGET_MAX_ROWS).
-        try:
-            return io.BytesIO(path.read_bytes())
-        finally:
-            path.unlink(missing_ok=True)
+        return io.BytesIO(es.take_file(path))
 
     def _make_link(self, *_):
         fmt = self.fmt.value

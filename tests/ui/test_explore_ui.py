@@ -25,7 +25,7 @@ def wait_until(page, predicate, timeout: float = 20.0, what: str = "condition"):
     while time.time() < deadline:
         try:
             value = predicate()
-        except Exception:  # noqa: BLE001 - element not there yet
+        except Exception:  # element not there yet
             value = None
         if value:
             return value
