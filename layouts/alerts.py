@@ -29,7 +29,7 @@ def default_store():
 
 def build_views(state: AlertsState) -> tuple[list, list]:
     """Sidebar and main contents for one session's state."""
-    sidebar = [AlertFilters(state), pn.layout.Divider(), ReplayBox(state)]
+    sidebar = [AlertFilters(state), pn.pane.HTML("<hr>", sizing_mode="stretch_width"), ReplayBox(state)]
     main = [
         pn.Row(
             pn.Column(RateChart(state), sizing_mode="stretch_width"),
