@@ -35,7 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.skymap import write_demo_maps
+
+    maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     print(report.summary())
+    print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
 
     compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit
@@ -47,7 +51,14 @@ def _cmd_ingest(args) -> int:
 
     added = {k: getattr(args, k) for k in ("classifications", "counterparts", "longterm") if getattr(args, k)}
     report = ingest(
-        args.file, args.data_dir, name=args.name, added=added, products=args.products, progress=not args.quiet
+        args.file,
+        args.data_dir,
+        name=args.name,
+        added=added,
+        products=args.products,
+        observations=args.observations,
+        drop_duplicates=args.drop_duplicates,
+        progress=not args.quiet,
     )
     print(report.summary())
     return 0
@@ -135,9 +146,28 @@ def _check_release_in_child(data_dir: Path, release: str | None) -> None:
 
 
 def _cmd_serve(args, extra: list[str]) -> int:
-    from app import dask_backend
+    from app import clients, dask_backend
     from data_loaders.catalogue import load_catalogue
+    from data_loaders.ingest import releases_dir
+    from data_loaders.release_swap import clean_stale
 
+    for line in clean_stale(releases_dir(args.data_dir)):  # what a killed ingest left behind
+        print(line, flush=True)
+
+    if "--use-xheaders" in extra:
+        raise XmmExplorerError(
+            "--use-xheaders would take the client address from any visitor's headers; "
+            "name the proxy with --trusted-proxy ADDRESS instead (see deploy/OPERATIONS.md)."
+        )
+    if any(o.startswith("--session-ids") for o in extra):
+        raise XmmExplorerError("Session ids are always signed by xmm-explorer serve; leave out --session-ids.")
+    for value, env in (
+        (args.trusted_proxy, clients.TRUSTED_ENV),
+        (args.max_sessions, clients.MAX_SESSIONS_ENV),
+        (args.max_sessions_per_client, clients.MAX_PER_CLIENT_ENV),
+    ):
+        if value is not None:
+            os.environ[env] = ",".join(value) if isinstance(value, list) else str(value)
     os.environ[config.DATA_ENV] = str(args.data_dir)
     if args.release:
         os.environ[config.RELEASE_ENV] = args.release
@@ -186,13 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=DEMO_SEED)
     d.add_argument("--name", default="DEMO", help="release name (default DEMO)")
 
-    i = sub.add_parser("ingest", help="ingest an official-format 4XMM FITS catalogue")
+    i = sub.add_parser(
+        "ingest",
+        help="ingest an XMM catalogue FITS file: per-detection 4XMM-DRn, stacked 4XMM-DRns or 5XMM-like (upper limits)",
+    )
     i.add_argument("file", type=Path)
     i.add_argument("--name", help="release name, e.g. DR14 (default: from the file's CATALOG keyword)")
     i.add_argument("--classifications", type=Path)
     i.add_argument("--counterparts", type=Path)
     i.add_argument("--longterm", type=Path)
-    i.add_argument("--products", type=Path, help="directory of source products in the archive layout")
+    i.add_argument(
+        "--products", type=Path, help="folder of PPS source products (<OBSID>/pps, <OBSID>/PPS, <OBSID> or flat)"
+    )
+    i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
+    i.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        help="keep the first row of each repeated DETID (stacked: SRCID+OBS_ID) instead of refusing the file",
+    )
 
     s = sub.add_parser("serve", help="serve the dashboard (extra options go to `panel serve`)")
     s.add_argument("--port", type=int, default=5006)
@@ -205,6 +246,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="N server processes behind the one port (one per core is a good start); each browser "
         "session stays in the process that created it",
+    )
+    s.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        default=None,
+        help="address or network of a reverse proxy whose X-Forwarded-For/-Proto headers are believed "
+        "(repeatable; default: $XMM_EXPLORER_TRUSTED_PROXIES, else none: the TCP peer is the client)",
+    )
+    s.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open pages the server holds at most, all clients together "
+        "(default: $XMM_EXPLORER_MAX_SESSIONS, else 150); past it visitors get a 'busy' page",
+    )
+    s.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open pages one client address may hold (default: $XMM_EXPLORER_MAX_SESSIONS_PER_CLIENT, else 12)",
     )
     s.add_argument(
         "--dask",

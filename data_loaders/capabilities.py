@@ -38,7 +38,7 @@ class ColumnGroup:
     """A set of optional columns that together enable one thing a page shows."""
 
     name: str
-    enables: str  # what a page shows with them, as the subject of "... is not available"
+    enables: str  # what a page shows with them, as in "No <enables>: this release has no X column."
     detections: tuple[str, ...] = ()  # columns of detections.parquet
     sources: tuple[str, ...] = ()  # columns of sources.parquet
     table: str | None = None  # an added-value file beside the catalogue (schema.*_FILE)
@@ -56,10 +56,10 @@ class ColumnGroup:
 
     def reason(self, missing: list[str]) -> str:
         if self.table is not None and missing == [self.table]:
-            return f"{self.enables} is not available: this release has no {self.table.removesuffix('.parquet')} table."
+            return f"No {self.enables}: this release has no {self.table.removesuffix('.parquet')} table."
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
         where = f"its {self.table.removesuffix('.parquet')} table" if self.table else "this release"
-        return f"{self.enables} is not available: {where} has no {shown} column{'s' if len(missing) > 1 else ''}."
+        return f"No {self.enables}: {where} has no {shown} column{'s' if len(missing) > 1 else ''}."
 
 
 def _bands(fmt: str, bands: Iterable[int]) -> tuple[str, ...]:
@@ -86,47 +86,49 @@ CLASSIFICATIONS = "classifications"
 COUNTERPARTS = "counterparts"
 LONGTERM = "longterm"
 OBSERVATIONS = "observations"
+# Engine abilities (declared absent by an engine with Capabilities.without):
+DEEP_PAGES = "deep_pages"  # any page of the table in any sort order (else the first pages only: top-k)
 
 #: The optional column groups of a release, by name.
 GROUPS: dict[str, ColumnGroup] = {
     g.name: g
     for g in (
-        ColumnGroup(SOURCE_POSITIONS, "The unique-source position", sources=("SC_RA", "SC_DEC")),
-        ColumnGroup(SOURCE_NAMES, "The IAU source name", detections=("IAUNAME",)),
-        ColumnGroup(SOURCE_FLUXES, "The unique-source flux", sources=("SC_EP_8_FLUX",)),
-        ColumnGroup(SOURCE_HARDNESS, "The unique-source hardness ratios", sources=_bands("SC_HR{}", range(1, 5))),
-        ColumnGroup(SOURCE_EXTENT, "The unique-source extent", sources=("SC_EXTENT",)),
-        ColumnGroup(SOURCE_VARIABILITY, "The unique-source variability", sources=("SC_VAR_FLAG", "SC_CHI2PROB")),
-        ColumnGroup(SOURCE_EPOCHS, "The first and last observation dates", sources=("MJD_FIRST", "MJD_LAST")),
-        ColumnGroup(BAND_FLUXES, "The narrow-band fluxes", detections=_bands("EP_{}_FLUX", schema.BASIC_BANDS)),
-        ColumnGroup(HARDNESS, "The hardness-ratio diagram", detections=_bands("EP_HR{}", range(1, 5))),
-        ColumnGroup(EXTENT, "The extent of detections", detections=("EP_EXTENT",)),
-        ColumnGroup(DETECTION_LIKELIHOOD, "The detection likelihood", detections=("EP_8_DET_ML",)),
-        ColumnGroup(VARIABILITY, "Variability within an observation", detections=("VAR_FLAG", "EP_CHI2PROB")),
-        ColumnGroup(EPOCHS, "Observation dates (flux against time)", detections=("MJD_START",)),
-        ColumnGroup(GALACTIC, "Galactic coordinates of detections", detections=("LII", "BII")),
-        ColumnGroup(PRODUCTS, "Source products (lightcurves, spectra)", detections=("SRC_NUM", "TSERIES", "SPECTRA")),
+        ColumnGroup(SOURCE_POSITIONS, "unique-source position", sources=("SC_RA", "SC_DEC")),
+        ColumnGroup(SOURCE_NAMES, "IAU source names", detections=("IAUNAME",)),
+        ColumnGroup(SOURCE_FLUXES, "unique-source flux", sources=("SC_EP_8_FLUX",)),
+        ColumnGroup(SOURCE_HARDNESS, "unique-source hardness ratios", sources=_bands("SC_HR{}", range(1, 5))),
+        ColumnGroup(SOURCE_EXTENT, "unique-source extent", sources=("SC_EXTENT",)),
+        ColumnGroup(SOURCE_VARIABILITY, "unique-source variability", sources=("SC_VAR_FLAG", "SC_CHI2PROB")),
+        ColumnGroup(SOURCE_EPOCHS, "first and last observation dates", sources=("MJD_FIRST", "MJD_LAST")),
+        ColumnGroup(BAND_FLUXES, "narrow-band fluxes", detections=_bands("EP_{}_FLUX", schema.BASIC_BANDS)),
+        ColumnGroup(HARDNESS, "hardness-ratio diagram", detections=_bands("EP_HR{}", range(1, 5))),
+        ColumnGroup(EXTENT, "extent of detections", detections=("EP_EXTENT",)),
+        ColumnGroup(DETECTION_LIKELIHOOD, "detection likelihood", detections=("EP_8_DET_ML",)),
+        ColumnGroup(VARIABILITY, "variability within an observation", detections=("VAR_FLAG", "EP_CHI2PROB")),
+        ColumnGroup(EPOCHS, "observation dates (flux against time)", detections=("MJD_START",)),
+        ColumnGroup(GALACTIC, "galactic coordinates of detections", detections=("LII", "BII")),
+        ColumnGroup(PRODUCTS, "source products (lightcurves, spectra)", detections=("SRC_NUM", "TSERIES", "SPECTRA")),
         ColumnGroup(
             CLASSIFICATIONS,
-            "Classification",
+            "classification",
             table=schema.CLASSIFICATIONS_FILE,
             table_columns=("SRCID", *(f"PbaC{i}" for i in range(len(schema.CLASS_NAMES))), "prediction"),
         ),
         ColumnGroup(
             COUNTERPARTS,
-            "The counterparts list",
+            "counterparts list",
             table=schema.COUNTERPARTS_FILE,
             table_columns=("SRCID", "CATALOGUE", "CP_RA", "CP_DEC", "SEPARATION"),
         ),
         ColumnGroup(
             LONGTERM,
-            "The long-term lightcurve from other missions",
+            "long-term lightcurve",
             table=schema.LONGTERM_FILE,
             table_columns=("SRCID", "MISSION", "MJD", "FLUX", "FLUX_ERR", "UPPER_LIMIT"),
         ),
         ColumnGroup(
             OBSERVATIONS,
-            "Sky coverage",
+            "sky coverage",
             table="observations.parquet",
             table_columns=("OBS_ID", "RA_PNT", "DEC_PNT"),
         ),

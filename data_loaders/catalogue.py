@@ -1,4 +1,19 @@
-"""The catalogue of one ingested release, loaded once per process and shared read-only.
+"""The catalogue interface, and its in-memory engine: one ingested release loaded once per process.
+
+Every page reaches the shared catalogue through one small interface, whichever engine holds it
+(this module in memory, :mod:`data_loaders.dask_catalogue` on a Dask cluster):
+
+- ``catalogue.select(level, selection)`` -> a :class:`Subset`, the rows of a level a selection
+  (:mod:`app.selection`) keeps, which answers ``count()``, ``grid(...)`` (datashader
+  aggregates: count, mean/max/min of a column, counts per class), ``histogram(column, edges)``,
+  ``page(...)`` (one sorted page of the table), ``nearest(...)`` (tap), ``chunks(columns)``
+  (streamed exports), ``srcids()`` and ``refine(selection)`` (AND another selection);
+- ``n_rows(level)``, ``columns(level)``, ``source_row(srcid)``, ``detections_of(srcid)``,
+  ``find(level, column, values)`` and ``name_prefix(prefix)`` (go-to), ``capabilities``.
+
+Besides the release's columns a selection or a grid may name virtual columns:
+``SKY_X_<proj>_<frame>`` / ``SKY_Y_...`` (projected sky positions, float32) and
+``LOG10_<column>`` (log10 of a positive column, NaN elsewhere).
 
 ``Catalogue.detections`` and ``Catalogue.sources`` hold only the columns the Explore page
 plots and filters, as numpy float32 where precision allows (datashader rejects Arrow-backed
@@ -8,6 +23,7 @@ numbers); other columns are read from the Parquet release on demand.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +34,7 @@ import pyarrow.parquet as pq
 import pyarrow.types as pat
 
 from data_loaders import capabilities, projection, schema
+from data_loaders import grid as grids
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
 
@@ -54,9 +71,239 @@ SOURCE_LEVEL_COLUMNS = (
     HPX_COLUMN,
     "VAR_PROB",  # stacked releases: variability between observations
     "FRATIO",
+    *schema.BANDFIT_NAMES,  # the five-band fit of the SC_ fluxes
 )
 LEVELS = ("detections", "sources")
 FRAMES = ("icrs", "galactic")
+#: Rows per chunk of a streamed export.
+CHUNK_ROWS = 50_000
+
+
+def sky_column(axis: str, proj: str, frame: str) -> str:
+    """Name of the virtual column of projected sky coordinates, e.g. ``SKY_X_hammer_icrs``."""
+    return f"SKY_{axis.upper()}_{proj}_{frame}"
+
+
+def parse_sky_column(name: str) -> tuple[str, str, str]:
+    """(axis 'X'/'Y', projection, frame) of a ``SKY_`` column name; CatalogueError if it names none."""
+    parts = name.split("_", 3)
+    known = len(parts) == 4 and parts[1] in ("X", "Y") and parts[2] in projection.PROJECTIONS and parts[3] in FRAMES
+    if not known:
+        raise CatalogueError(f"{name!r} names no projected sky column (SKY_X_<projection>_<frame>).")
+    return parts[1], parts[2], parts[3]
+
+
+def log_column(column: str) -> str:
+    """Name of the virtual column of log10 of a positive column, e.g. ``LOG10_EP_8_FLUX``."""
+    return f"LOG10_{column}"
+
+
+def lonlat_columns(level: str, frame: str) -> tuple[str, str]:
+    """The longitude/latitude columns (deg) of ``level`` in ``frame`` (icrs or galactic)."""
+    if frame == "galactic":
+        return "LII", "BII"
+    return ("SC_RA", "SC_DEC") if level == "sources" else ("RA", "DEC")
+
+
+def log10_positive(values: np.ndarray) -> np.ndarray:
+    """log10 where positive, NaN elsewhere, float32."""
+    v = np.asarray(values, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(v > 0, np.log10(v), np.nan).astype(np.float32)
+
+
+def _is_all(selection) -> bool:
+    return selection is None or getattr(selection, "kind", "") == "all"
+
+
+def _sort_key(values: np.ndarray, ascending: bool) -> np.ndarray:
+    """Values to sort ascending so that NaN comes last whichever the direction."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(np.isnan(v), np.inf, v if ascending else -v)
+
+
+def sort_order(values: np.ndarray, ascending: bool) -> np.ndarray:
+    """Every row in table order: by value, NaN last whichever the direction, ties by row."""
+    order = np.argsort(_sort_key(values, ascending), kind="stable")  # stable: ties keep row order
+    return order.astype(np.int32) if order.size < 2**31 else order
+
+
+class Subset:
+    """The rows of one level that a selection keeps; every engine's subset answers these.
+
+    Attributes: ``catalogue``, ``level``, ``selection`` (an :mod:`app.selection` object; All
+    for every row).
+    """
+
+    catalogue: ReleaseDirectory
+    level: str
+    selection: object
+
+    def count(self) -> int:
+        """How many rows."""
+        raise NotImplementedError
+
+    def refine(self, selection) -> Subset:
+        """The rows of this subset that ``selection`` keeps too."""
+        raise NotImplementedError
+
+    def grid(
+        self,
+        xcol: str,
+        ycol: str,
+        x_range: tuple[float, float],
+        y_range: tuple[float, float],
+        width: int,
+        height: int,
+        how: str = "count",
+        column: str | None = None,
+        n_categories: int = 0,
+    ) -> np.ndarray:
+        """Datashader aggregate of the rows on a ``width`` x ``height`` canvas (rows: y, bottom up).
+
+        ``how``: 'count', 'mean' / 'max' / 'min' of ``column`` (NaN where empty), or 'by': counts
+        per integer code of ``column`` (codes outside [0, n_categories - 1) count in the last one),
+        a (height, width, n_categories) array.
+        """
+        raise NotImplementedError
+
+    def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:
+        """Counts of the rows' finite values of ``column`` in the bins of ``edges`` (as np.histogram)."""
+        raise NotImplementedError
+
+    def page(self, sort_by: str | None, ascending: bool, page: int, size: int, columns: Sequence[str]) -> pd.DataFrame:
+        """One page of the rows sorted by ``sort_by`` (None: catalogue order; NaN last, ties in
+        catalogue order), with ``columns``."""
+        raise NotImplementedError
+
+    def nearest(self, frame: str, lon: float, lat: float, max_sep_deg: float) -> pd.Series | None:
+        """The row nearest to (lon, lat) (deg, ``frame``) within ``max_sep_deg``, or None."""
+        raise NotImplementedError
+
+    def chunks(self, columns: Sequence[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """The rows' ``columns`` as pandas chunks (for a streamed export), in catalogue order."""
+        raise NotImplementedError
+
+    def srcids(self) -> np.ndarray:
+        """The sorted unique SRCIDs of the rows."""
+        raise NotImplementedError
+
+
+class ColumnView:
+    """Read-only mapping of column name -> array for one level of an in-memory catalogue.
+
+    Selections evaluate against it: real columns come from the shared frame (no copy),
+    virtual ones (``SKY_...``, ``LOG10_...``) from the catalogue's per-process caches.
+    """
+
+    def __init__(self, catalogue: Catalogue, level: str):
+        self.catalogue, self.level = catalogue, level
+        self.frame = catalogue.frame(level)
+
+    def __getitem__(self, name: str):
+        if name.startswith("SKY_"):
+            axis, proj, frame = parse_sky_column(name)
+            x, y = self.catalogue.xy(self.level, frame, proj)
+            return x if axis == "X" else y
+        if name.startswith("LOG10_") and name[6:] in self.frame:
+            return self.catalogue.log10(self.level, name[6:])
+        return self.frame[name]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __contains__(self, name: str) -> bool:
+        return name.startswith("SKY_") or name in self.frame or (name.startswith("LOG10_") and name[6:] in self.frame)
+
+
+def _row_pieces(rows: np.ndarray, chunk_rows: int, span: int | None) -> Iterator[np.ndarray]:
+    """Split sorted row positions into pieces of <= chunk_rows rows, each inside one span of the catalogue."""
+    if rows.size == 0:
+        return
+    cuts = np.flatnonzero(np.diff(rows // span)) + 1 if span else np.array([], dtype=np.int64)
+    for part in np.split(rows, cuts):
+        for i in range(0, part.size, chunk_rows):
+            yield part[i : i + chunk_rows]
+
+
+#: Rows of the catalogue one read of columns not held in memory may span (~ a row group or two).
+SPAN_ROWS = 131_072
+
+
+class MemorySubset(Subset):
+    """A subset of an in-memory catalogue: a boolean mask over ``catalogue.frame(level)``."""
+
+    def __init__(self, catalogue: Catalogue, level: str, selection, mask: np.ndarray):
+        self.catalogue, self.level, self.selection, self.mask = catalogue, level, selection, mask
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = int(np.count_nonzero(self.mask))
+        return self._count
+
+    def refine(self, selection) -> MemorySubset:
+        if _is_all(selection):
+            return self
+        mask = self.mask & np.asarray(selection.evaluate(self.catalogue.view(self.level)), dtype=bool)
+        combined = selection if _is_all(self.selection) else self.selection & selection
+        return MemorySubset(self.catalogue, self.level, combined, mask)
+
+    def _values(self, name: str) -> np.ndarray:
+        return np.asarray(self.catalogue.view(self.level)[name])
+
+    def grid(self, xcol, ycol, x_range, y_range, width, height, how="count", column=None, n_categories=0):
+        grids.check(how, column)
+        sel = slice(None) if self.mask.all() else self.mask
+        cols = {xcol: self._values(xcol)[sel], ycol: self._values(ycol)[sel]}
+        if column is not None:
+            cols[column] = self._values(column)[sel]
+        frame = pd.DataFrame(cols, copy=False)
+        return grids.points(frame, xcol, ycol, (x_range, y_range, width, height, how, column, n_categories))
+
+    def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:
+        edges = np.asarray(edges, dtype=np.float64)
+        if edges.size > 256 or not np.allclose(np.diff(edges), edges[1] - edges[0], rtol=1e-9, atol=0):
+            return grids.histogram(self._values(column)[self.mask], edges)
+        # Each row's bin does not depend on the selection: computed once per process and column,
+        # a filter change only counts the bins of its rows.
+        values = self._values(column)  # outside ``derived``: the catalogue's lock is not re-entrant
+        key = f"bins:{column}:{edges[0]!r}:{edges[-1]!r}:{edges.size}"
+        bins = self.catalogue.derived(self.level, key, lambda: grids.uniform_bins(values, edges).astype(np.uint8))
+        n = edges.size - 1
+        return np.bincount(bins[self.mask], minlength=n + 1)[:n]
+
+    def page(self, sort_by, ascending, page, size, columns):
+        if sort_by is None or sort_by not in self.catalogue.view(self.level):
+            rows = np.flatnonzero(self.mask)[page * size : (page + 1) * size]
+        else:
+            order = self.catalogue.sort_order(self.level, sort_by, ascending)
+            hits = np.flatnonzero(self.mask[order])[page * size : (page + 1) * size]
+            rows = order[hits].astype(np.intp)
+        return self.catalogue.rows(self.level, rows, columns)
+
+    def nearest(self, frame, lon, lat, max_sep_deg):
+        row = self.catalogue.nearest(self.level, frame, lon, lat, max_sep_deg, mask=self.mask)
+        return None if row is None else self.catalogue.frame(self.level).iloc[row]
+
+    def chunks(self, columns, chunk_rows=CHUNK_ROWS):
+        cat, columns = self.catalogue, list(columns)
+        view = cat.view(self.level)
+        disk = [c for c in columns if c not in view]
+        pending: list[pd.DataFrame] = []
+        waiting = 0
+        for piece in _row_pieces(np.flatnonzero(self.mask), chunk_rows, SPAN_ROWS if disk else None):
+            out = cat.rows(self.level, piece, columns)
+            if waiting and waiting + len(out) > chunk_rows:
+                yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+                pending, waiting = [], 0
+            pending.append(out)
+            waiting += len(out)
+        if pending:
+            yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+
+    def srcids(self) -> np.ndarray:
+        return np.unique(self.catalogue.frame(self.level)["SRCID"].to_numpy(np.int64)[self.mask])
 
 
 def _numpy_frame(table) -> pd.DataFrame:
@@ -98,6 +345,14 @@ class ReleaseDirectory:
         self.synthetic: bool = bool(self.meta.get("synthetic"))
         #: Column groups this release has (and engine limits, added by an engine with ``without``).
         self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
+
+    def engine_note(self) -> str:
+        """One line about the engine for the page (''; a Dask catalogue names its cluster)."""
+        return ""
+
+    def engine_address(self) -> str | None:
+        """Where the engine computes (a Dask scheduler's address), for error sentences; None in process."""
+        return None
 
 
 class Catalogue(ReleaseDirectory):
@@ -154,6 +409,78 @@ class Catalogue(ReleaseDirectory):
     def __repr__(self) -> str:
         return f"Catalogue({self.name!r}, {len(self.detections):,} detections, {len(self.sources):,} sources)"
 
+    # --- the interface -----------------------------------------------------------------------
+    def n_rows(self, level: str = "detections") -> int:
+        return len(self.frame(level))
+
+    def columns(self, level: str = "detections") -> tuple[str, ...]:
+        """The columns held for ``level`` (the others are read from the release when asked for)."""
+        return tuple(self.frame(level).columns)
+
+    def view(self, level: str) -> ColumnView:
+        return ColumnView(self, level)
+
+    def select(self, level: str, selection=None) -> MemorySubset:
+        """The rows of ``level`` that ``selection`` keeps (None or All: every row)."""
+        view = self.view(level)
+        if _is_all(selection):
+            return MemorySubset(self, level, selection, np.ones(len(view), dtype=bool))
+        return MemorySubset(self, level, selection, np.asarray(selection.evaluate(view), dtype=bool))
+
+    def rows(self, level: str, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+        """``columns`` of the rows at positions ``rows`` (in memory, or read from the release)."""
+        view, columns = self.view(level), list(dict.fromkeys(columns))
+        disk = [c for c in columns if c not in view]
+        read = self.read_rows(disk, rows, level) if disk else None
+        out = {}
+        for c in columns:
+            if read is not None and c in disk:
+                out[c] = read[c].reset_index(drop=True)
+                continue
+            col = view[c]
+            if isinstance(col, pd.Series):
+                out[c] = col.iloc[rows].reset_index(drop=True)
+            else:
+                out[c] = np.asarray(col)[rows]
+        return pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
+
+    def sort_order(self, level: str, column: str, ascending: bool) -> np.ndarray:
+        """:func:`sort_order` of a column, computed once per process (a few kept, read-only)."""
+        key = ("order", level, column, bool(ascending))
+        with self._lock:
+            hit = self._xy.get(key)
+        if hit is not None:
+            return hit
+        values = np.asarray(self.view(level)[column])
+        if values.dtype == object or not np.issubdtype(values.dtype, np.number):
+            values = pd.Series(self.view(level)[column]).to_numpy(np.float64, na_value=np.nan)
+        order = sort_order(values, ascending)
+        order.setflags(write=False)
+        with self._lock:
+            orders = [k for k in self._xy if k[0] == "order"]
+            if len(orders) >= 8:
+                del self._xy[orders[0]]
+            self._xy[key] = order
+        return order
+
+    def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
+        """The rows of ``level`` whose ``column`` is one of ``values`` (go-to by SRCID, DETID, OBS_ID)."""
+        rows = np.flatnonzero(np.isin(self.frame(level)[column].to_numpy(), np.asarray(values)))
+        return self.rows(level, rows, columns)
+
+    def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
+        """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
+        src = self.sources
+        key = ("names",)
+        with self._lock:
+            names = self._xy.get(key)
+        if names is None:
+            names = src["IAUNAME"].astype(str).str.replace(" ", "", regex=False).str.upper()
+            with self._lock:
+                self._xy[key] = names
+        hit = np.flatnonzero(names.str.startswith(prefix.replace(" ", "").upper()).to_numpy(bool))[:limit]
+        return self.rows("sources", hit, ["SRCID", "IAUNAME"])
+
     # --- positions ---------------------------------------------------------------------------
     def frame(self, level: str) -> pd.DataFrame:
         if level not in LEVELS:
@@ -163,11 +490,8 @@ class Catalogue(ReleaseDirectory):
     def lonlat(self, level: str, frame: str) -> tuple[np.ndarray, np.ndarray]:
         """Longitude/latitude (deg) of every row of ``level`` in ``frame`` (icrs or galactic)."""
         df = self.frame(level)
-        if frame == "galactic":
-            return df["LII"].to_numpy(np.float64), df["BII"].to_numpy(np.float64)
-        if level == "sources":
-            return df["SC_RA"].to_numpy(np.float64), df["SC_DEC"].to_numpy(np.float64)
-        return df["RA"].to_numpy(np.float64), df["DEC"].to_numpy(np.float64)
+        lon, lat = lonlat_columns(level, frame)
+        return df[lon].to_numpy(np.float64), df[lat].to_numpy(np.float64)
 
     def xy(self, level: str, frame: str, proj: str) -> tuple[np.ndarray, np.ndarray]:
         """Projected plane coordinates (float32, deg) computed once per process and cached."""
@@ -190,12 +514,7 @@ class Catalogue(ReleaseDirectory):
     def log10(self, level: str, column: str) -> np.ndarray:
         """log10 of a positive column (NaN where not positive), float32, cached per process."""
 
-        def compute():
-            v = self.frame(level)[column].to_numpy(np.float32)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(v > 0, np.log10(v), np.nan).astype(np.float32)
-
-        return self.derived(level, f"log10:{column}", compute)
+        return self.derived(level, f"log10:{column}", lambda: log10_positive(self.frame(level)[column]))
 
     def _tree(self, level: str, frame: str):
         """KD-tree on unit vectors of a level's positions, built once per process."""

@@ -9,12 +9,13 @@ the same numpy dtypes as the pandas catalogue (float32 measurements, float64 pos
 Arrow-backed numbers, which datashader rejects) and adds projected sky columns on the fly.
 
 - :meth:`frame` is a Dask DataFrame of a level (``detections`` or ``sources``).
-- :meth:`aggregate` runs datashader on the Dask frame with the selection evaluated lazily inside
-  each partition; the plotting columns (``SKY_X_<proj>_<frame>``, ``SKY_Y_...`` and the
-  selection's columns) are persisted on the cluster when a client is given, so a re-render
-  reads no Parquet.
+- :meth:`select` gives a :class:`DaskSubset`, this engine's answer to the catalogue interface
+  (:class:`data_loaders.catalogue.Subset`): grids run datashader on each partition with the
+  selection evaluated there and add the partitions' grids up; the plotting columns
+  (``SKY_X_<proj>_<frame>``, ``SKY_Y_...`` and the selection's columns) are persisted on the
+  cluster when a client is given, so a re-render reads no Parquet; table pages are top-k over
+  the partitions (the first :data:`MAX_PAGES`, a declared capability); exports stream.
 - :meth:`cone` reads only the row groups whose HPX range meets the cone's HEALPix pixels.
-- :meth:`count`, :meth:`histogram`, :meth:`iter_chunks` (streamed exports) and :meth:`nearest`.
 
 Selections are the objects of :mod:`app.selection` (anything with ``evaluate(frame)``,
 ``columns()`` and ``kind``); ``None`` means every row.
@@ -23,8 +24,8 @@ Selections are the objects of :mod:`app.selection` (anything with ``evaluate(fra
 from __future__ import annotations
 
 import functools
-import math
 import threading
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data_loaders import projection, schema
-from data_loaders.catalogue import LEVELS, SOURCE_LEVEL_COLUMNS, ReleaseDirectory, _numpy_frame
+from data_loaders import capabilities, projection, schema
+from data_loaders import grid as grids
+from data_loaders.catalogue import (
+    CHUNK_ROWS,
+    LEVELS,
+    SOURCE_LEVEL_COLUMNS,
+    ReleaseDirectory,
+    Subset,
+    _is_all,
+    _numpy_frame,
+    _sort_key,
+    log10_positive,
+    lonlat_columns,
+    sky_column,
+)
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
 
@@ -46,17 +60,9 @@ from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
 #: per-task overhead (and the per-partition aggregate arrays datashader combines) small.
 PARTITION_ROWS = 2_000_000
 CLASS_COLUMNS = ("CLASS", "CLASS_PROB")
-
-
-def sky_column(axis: str, proj: str, frame: str) -> str:
-    """Projected-coordinate column name, the same as ``app.state.sky_column`` (``SKY_X_hammer_icrs``)."""
-    return f"SKY_{axis.upper()}_{proj}_{frame}"
-
-
-def _lonlat_columns(level: str, frame: str) -> tuple[str, str]:
-    if frame == "galactic":
-        return "LII", "BII"
-    return ("SC_RA", "SC_DEC") if level == "sources" else ("RA", "DEC")
+#: Pages of the table a sort order offers on Dask (each is a top-k over every partition).
+MAX_PAGES = 100
+_lonlat_columns = lonlat_columns
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,9 @@ def _read_piece(
 ) -> pd.DataFrame:
     """One partition: the piece's row groups as numpy-typed pandas, plus class and sky columns."""
     want_classes = any(c in CLASS_COLUMNS for c in columns)
-    read = [c for c in columns if c not in CLASS_COLUMNS and not c.startswith("SKY_")]
+    logs = [c for c in columns if c.startswith("LOG10_")]
+    read = [c for c in columns if c not in CLASS_COLUMNS and not c.startswith(("SKY_", "LOG10_"))]
+    read += [c[6:] for c in logs if c[6:] not in read]
     if want_classes and "SRCID" not in read:
         read.append("SRCID")
     for frame, _proj in sky:
@@ -146,16 +154,14 @@ def _read_piece(
     df = _numpy_frame(table)
     if want_classes:
         _add_classes(df, lookup)
+    for c in logs:
+        df[c] = log10_positive(df[c[6:]])
     for frame, proj in sky:
         lon, lat = (df[c].to_numpy(np.float64) for c in _lonlat_columns(level, frame))
         x, y = projection.forward(lon, lat, proj)
         df[sky_column("x", proj, frame)] = x.astype(np.float32)
         df[sky_column("y", proj, frame)] = y.astype(np.float32)
     return df[list(columns)]
-
-
-def _is_all(selection) -> bool:
-    return selection is None or getattr(selection, "kind", "") == "all"
 
 
 def _sky_needs(columns: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -173,8 +179,7 @@ def _hist_part(part: pd.DataFrame, column: str, edges: np.ndarray, selection) ->
     values = part[column].to_numpy(np.float64, na_value=np.nan)
     if not _is_all(selection):
         values = values[np.asarray(selection.evaluate(part), dtype=bool)]
-    counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
-    return counts
+    return grids.histogram(values, edges)
 
 
 class DaskCatalogue(ReleaseDirectory):
@@ -203,6 +208,7 @@ class DaskCatalogue(ReleaseDirectory):
     def __init__(self, release_path: Path, client=None, partition_rows: int = PARTITION_ROWS):
         super().__init__(release_path)
         self.client = client
+        self._address = getattr(getattr(client, "scheduler", None), "address", None)  # named after a loss too
         det_files = sorted((self.path / schema.DETECTIONS_DIR).glob("*.parquet"))
         if not det_files:
             raise CatalogueError(f"{self.path} has no detection Parquet files.")
@@ -217,14 +223,43 @@ class DaskCatalogue(ReleaseDirectory):
             + CLASS_COLUMNS,
             "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + CLASS_COLUMNS,
         }
+        #: Every column a frame may read (the release's), beyond the Explore ones held for plots.
+        self._readable = {"detections": set(self.all_columns), "sources": set(src_names)}
         self._lookup = _class_lookup(self.path)
         self._metas: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
         self._plot: dict[tuple[str, tuple[str, ...]], dd.DataFrame] = {}
         self._lock = threading.Lock()
         self.row_groups_read = 0
+        self.selected_xy = SelectedXY()
+        self.capabilities = self.capabilities.without(
+            capabilities.DEEP_PAGES,
+            f"On the Dask backend the table offers the first {MAX_PAGES} pages of each sort order; "
+            "export the selection for every row.",
+        )
 
     def __repr__(self) -> str:
         return f"DaskCatalogue({self.name!r}, {self.n_rows('detections'):,} detections, {self.npartitions} partitions)"
+
+    def engine_address(self) -> str | None:
+        return self._address
+
+    def engine_note(self) -> str:
+        """Which cluster computes the page (scheduler, workers, threads, memory) and how big the release is."""
+        try:
+            info = self.client.scheduler_info(n_workers=-1) if self.client is not None else {}
+        except Exception as exc:  # the note must not take the page down
+            return f"Dask backend: the cluster does not answer ({type(exc).__name__})."
+        workers = info.get("workers", {}) if info else {}
+        where = "a local Dask cluster" if getattr(self.client, "cluster", None) is not None else "the Dask cluster"
+        memory = sum(int(w.get("memory_limit", 0) or 0) for w in workers.values())
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        parts = self.npartitions
+        return (
+            f"Dask backend: this page runs on {where} (scheduler {info.get('address', 'in this process')} · "
+            f"{len(workers)} worker{'s' if len(workers) != 1 else ''} · {threads} thread{'s' if threads != 1 else ''}"
+            + (f" · {memory / 1e9:.1f} GB" if memory else "")
+            + f"); {self.n_rows('detections'):,} detections in {parts} partition{'s' if parts != 1 else ''}."
+        )
 
     # --- frames ------------------------------------------------------------------------------
     @property
@@ -255,7 +290,8 @@ class DaskCatalogue(ReleaseDirectory):
         """
         self._check_level(level)
         cols = tuple(dict.fromkeys(columns if columns is not None else self._level_columns[level]))
-        known = set(self._level_columns[level])
+        known = set(self._level_columns[level]) | self._readable[level]
+        known |= {f"LOG10_{c}" for c in known}
         unknown = [c for c in cols if c not in known and not c.startswith("SKY_")]
         if unknown:
             raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)} at the {level} level.")
@@ -270,9 +306,11 @@ class DaskCatalogue(ReleaseDirectory):
             first = self._pieces[level][0]
             self._metas[key] = reader(Piece(first.path, first.row_groups[:1], 0, first.hpx_min, first.hpx_max)).iloc[:0]
         meta = self._metas[key]
-        if not pieces:
-            return dd.from_pandas(meta, npartitions=1)
-        return dd.from_map(reader, pieces, meta=meta, enforce_metadata=False)
+        # Text stays as the in-memory engine holds it (Dask would make it Arrow strings).
+        with dask.config.set({"dataframe.convert-string": False}):
+            if not pieces:
+                return dd.from_pandas(meta, npartitions=1)
+            return dd.from_map(reader, pieces, meta=meta, enforce_metadata=False)
 
     def plot_frame(self, level: str, columns: Sequence[str]) -> dd.DataFrame:
         """The frame with ``columns``, persisted on the client (if any) and reused across renders.
@@ -296,97 +334,38 @@ class DaskCatalogue(ReleaseDirectory):
             self._plot[(level, want)] = df
             return df
 
-    # --- queries -----------------------------------------------------------------------------
-    def _selected(self, level: str, selection, extra: Sequence[str] = (), persist: bool = True) -> dd.DataFrame:
-        cols = [*(() if _is_all(selection) else selection.columns()), *extra]
-        if not cols:
-            cols = ["SRCID"]
-        df = self.plot_frame(level, cols) if persist else self.frame(level, cols)
-        if not _is_all(selection):
-            df = df[selection.evaluate(df)]
-        return df
+    # --- the interface -------------------------------------------------------------------------
+    def select(self, level: str, selection=None) -> DaskSubset:
+        """The rows of ``level`` that ``selection`` keeps (lazy: nothing is computed yet)."""
+        self._check_level(level)
+        return DaskSubset(self, level, selection)
 
-    def count(self, selection=None, level: str = "detections") -> int:
-        """Rows of ``level`` the selection keeps (``None``: all of them, from the metadata)."""
-        if _is_all(selection):
-            return self.n_rows(level)
-        if getattr(selection, "kind", "") == "cone" and (selection.ra_col, selection.dec_col) == _lonlat_columns(
-            level, "icrs"
-        ):
-            return len(self.cone(selection.ra, selection.dec, selection.radius_deg, ["SRCID"], level=level))
-        df = self.frame(level, selection.columns())
-        return int(selection.evaluate(df).sum().compute())
+    def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
+        """The rows of ``level`` whose ``column`` is one of ``values`` (go-to by SRCID, DETID, OBS_ID)."""
+        want = list(dict.fromkeys([*columns, column]))
+        df = self.frame(level, want)
+        values = list(values)
+        hit = df.map_partitions(lambda p: p[p[column].isin(values)], meta=df._meta)
+        return hit.compute()[list(columns)].reset_index(drop=True)
 
-    def aggregate(
-        self,
-        selection,
-        proj: str = "hammer",
-        frame: str = "icrs",
-        x_range: tuple[float, float] | None = None,
-        y_range: tuple[float, float] | None = None,
-        width: int = 1000,
-        height: int = 500,
-        how: str = "count",
-        column: str | None = None,
-        level: str = "detections",
-    ):
-        """Datashader aggregate (xarray.DataArray) of the selected rows on a width x height canvas.
+    def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
+        """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
+        key = prefix.replace(" ", "").upper()
+        table = pq.read_table(self._files["sources"][0], columns=["SRCID", "IAUNAME"])
+        names = pc.utf8_upper(pc.replace_substring(table.column("IAUNAME").cast(pa.string()), " ", ""))
+        hit = table.filter(pc.starts_with(names, key))
+        return _numpy_frame(hit.slice(0, limit))
 
-        ``how``: 'count', or 'mean' / 'max' / 'min' of ``column`` (e.g. ``EP_HR2``). The ranges
-        are in projected degrees (default: the whole sky). Same grid as ``app.plots.sky.aggregate``.
-        """
-        xcol, ycol = sky_column("x", proj, frame), sky_column("y", proj, frame)
-        if x_range is None or y_range is None:
-            ox, oy = projection.outline(proj)
-            x_range = x_range or (float(np.nanmin(ox)) * 1.02, float(np.nanmax(ox)) * 1.02)
-            y_range = y_range or (float(np.nanmin(oy)) * 1.02, float(np.nanmax(oy)) * 1.02)
-        if how not in ("count", "mean", "max", "min"):
-            raise ValueError(f"unknown aggregation {how!r}; expected count, mean, max or min")
-        if how != "count" and column is None:
-            raise ValueError(f"how={how!r} needs a column")
-        cols = [xcol, ycol, *([column] if column else []), *(() if _is_all(selection) else selection.columns())]
-        df = self.plot_frame(level, cols)
-        return aggregate_frame(
-            df, xcol, ycol, x_range, y_range, width, height, how=how, column=column, selection=selection
-        )
-
-    def histogram(
-        self, column: str, bins: int | Sequence[float] = 50, selection=None, level: str = "detections"
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(counts, edges) of the finite values of ``column`` among the selected rows.
-
-        ``bins`` is a number of equal bins over the column's finite range, or explicit edges.
-        """
-        cols = [column, *(() if _is_all(selection) else selection.columns())]
-        df = self.frame(level, cols)
-        if np.ndim(bins) == 0:
-            values = df[column].replace([np.inf, -np.inf], np.nan)
-            lo, hi = dask.compute(values.min(), values.max())
-            lo, hi = (0.0, 1.0) if not (np.isfinite(lo) and np.isfinite(hi)) else (float(lo), float(hi))
-            edges = np.linspace(lo, hi if hi > lo else lo + 1.0, int(bins) + 1)
-        else:
-            edges = np.asarray(bins, dtype=np.float64)
-        parts = [dask.delayed(_hist_part)(p, column, edges, selection) for p in df.to_delayed()]
-        counts = np.sum(dask.compute(*parts), axis=0) if parts else np.zeros(edges.size - 1, np.int64)
-        return np.asarray(counts, dtype=np.int64), edges
-
-    def iter_chunks(
-        self, selection=None, columns: Sequence[str] | None = None, level: str = "detections"
-    ) -> Iterator[pd.DataFrame]:
-        """The selected rows as pandas chunks (one per non-empty partition, in HEALPix order).
-
-        Feed to ``data_loaders.export.export_table`` for a streamed export; at most one
-        partition is in this process at a time.
-        """
-        cols = list(columns or self._level_columns[level])
-        need = [*cols, *(c for c in (() if _is_all(selection) else selection.columns()) if c not in cols)]
-        df = self.frame(level, need)
-        if not _is_all(selection):
-            df = df[selection.evaluate(df)]
-        for part in df.to_delayed():
-            chunk = part.compute()
-            if len(chunk):
-                yield chunk[cols].reset_index(drop=True)
+    def source_row(self, srcid: int) -> pd.Series | None:
+        """The unique-source row of ``srcid`` (None if unknown)."""
+        path = self._files["sources"][0]
+        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS]
+        table = pq.read_table(path, columns=cols, filters=[("SRCID", "==", int(srcid))])
+        if table.num_rows == 0:
+            return None
+        df = _numpy_frame(table)
+        _add_classes(df, self._lookup)
+        return df.iloc[0]
 
     # --- cones -------------------------------------------------------------------------------
     def cone_pixels(self, ra: float, dec: float, radius_deg: float) -> np.ndarray:
@@ -460,7 +439,7 @@ class DaskCatalogue(ReleaseDirectory):
             table = table.filter(pc.is_in(table.column(HPX_COLUMN), value_set=pix))
             frames.append(table)
         df = _numpy_frame(pa.concat_tables(frames))
-        keep = _haversine_mask(df[ra_col].to_numpy(np.float64), df[dec_col].to_numpy(np.float64), ra, dec, radius_deg)
+        keep = projection.within(df[ra_col].to_numpy(np.float64), df[dec_col].to_numpy(np.float64), ra, dec, radius_deg)
         df = df[keep].reset_index(drop=True)
         if any(c in CLASS_COLUMNS for c in read):
             _add_classes(df, self._lookup)
@@ -491,7 +470,7 @@ class DaskCatalogue(ReleaseDirectory):
         if len(rows) == 0:
             return None
         ra_col, dec_col = _lonlat_columns(level, "icrs")
-        sep = _haversine(rows[ra_col].to_numpy(np.float64), rows[dec_col].to_numpy(np.float64), ra, dec)
+        sep = projection.separation_deg(rows[ra_col].to_numpy(np.float64), rows[dec_col].to_numpy(np.float64), ra, dec)
         return rows.iloc[int(np.argmin(sep))]
 
 
@@ -506,34 +485,27 @@ def aggregate_frame(
     how: str = "count",
     column: str | None = None,
     selection=None,
+    n_categories: int = 0,
 ):
-    """Datashader aggregate (xarray.DataArray) of a Dask frame's points, e.g. one persisted by a caller.
+    """Datashader aggregate (numpy grid) of a Dask frame's points, e.g. one persisted by a caller.
 
-    The grid of :meth:`DaskCatalogue.aggregate`: ``how`` 'count', or 'mean'/'max'/'min' of ``column``,
-    over the rows ``selection`` keeps (None: all of them).
+    The grid of :meth:`Subset.grid` over the rows ``selection`` keeps (None: all of them).
     """
-    if how not in ("count", "mean", "max", "min"):
-        raise ValueError(f"unknown aggregation {how!r}; expected count, mean, max or min")
-    if how != "count" and column is None:
-        raise ValueError(f"how={how!r} needs a column")
+    grids.check(how, column)
     # Aggregate each partition on its worker with a function of this module and add the
     # grids up in a tree: shipping datashader's own dask graph pickles its numba closures
     # on every render (~0.7 s on our machines), far more than the aggregation itself.
-    spec = (xcol, ycol, tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column)
-    parts = [dask.delayed(_agg_part)(p, spec, None if _is_all(selection) else selection) for p in df.to_delayed()]
-    combine = _combine_max if how == "max" else _combine_min if how == "min" else _combine_sum
+    spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, n_categories)
+    sel = None if _is_all(selection) else selection
+    parts = [dask.delayed(_agg_part)(p, xcol, ycol, spec, sel) for p in df.to_delayed()]
     while len(parts) > 1:
         parts = [
-            dask.delayed(combine)(*parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
+            dask.delayed(grids.combine)(how, *parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
             for i in range(0, len(parts), 4)
         ]
-    grid = parts[0].compute() if parts else _agg_part(df._meta, spec, None)
-    template = _agg_template(spec)
-    if how == "mean":
-        total, n = grid
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grid = np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
-    return template.copy(data=grid.astype(template.dtype, copy=False))
+    if not parts:
+        return grids.empty(spec)
+    return grids.finish(how, parts[0].compute())
 
 
 def select_columns(part: pd.DataFrame, selection, columns: Sequence[str]) -> pd.DataFrame:
@@ -547,46 +519,11 @@ def select_columns(part: pd.DataFrame, selection, columns: Sequence[str]) -> pd.
     return part.loc[np.asarray(selection.evaluate(part), dtype=bool), list(columns)]
 
 
-def _agg_template(spec):
-    """An empty datashader aggregate with the canvas' coordinates and the reduction's dtype."""
-    import datashader as ds
-
-    xcol, ycol, x_range, y_range, width, height, how, column = spec
-    cvs = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range, y_range=y_range)
-    empty = pd.DataFrame({xcol: np.zeros(0, np.float32), ycol: np.zeros(0, np.float32), "v": np.zeros(0, np.float32)})
-    agg = ds.count() if how == "count" else getattr(ds, how)("v")
-    return cvs.points(empty, xcol, ycol, agg=agg)
-
-
-def _agg_part(part: pd.DataFrame, spec, selection):
-    """One partition's grid: counts, (sum, count) for a mean, or max/min (NaN where empty)."""
-    import datashader as ds
-
-    xcol, ycol, x_range, y_range, width, height, how, column = spec
+def _agg_part(part: pd.DataFrame, xcol: str, ycol: str, spec, selection):
+    """One partition's partial grid (see :func:`data_loaders.grid.partial_grid`)."""
     if selection is not None:
         part = part[np.asarray(selection.evaluate(part), dtype=bool)]
-    cvs = ds.Canvas(plot_width=width, plot_height=height, x_range=x_range, y_range=y_range)
-    if how == "count":
-        return cvs.points(part, xcol, ycol, agg=ds.count()).values
-    if how == "mean":
-        total = cvs.points(part, xcol, ycol, agg=ds.sum(column)).values.astype(np.float64)
-        n = cvs.points(part, xcol, ycol, agg=ds.count(column)).values
-        return np.nan_to_num(total), n
-    return cvs.points(part, xcol, ycol, agg=getattr(ds, how)(column)).values
-
-
-def _combine_sum(*grids):
-    if isinstance(grids[0], tuple):
-        return tuple(np.sum([g[k] for g in grids], axis=0) for k in range(len(grids[0])))
-    return np.sum(grids, axis=0)
-
-
-def _combine_max(*grids):
-    return functools.reduce(np.fmax, grids)
-
-
-def _combine_min(*grids):
-    return functools.reduce(np.fmin, grids)
+    return grids.partial_grid(part, xcol, ycol, spec)
 
 
 def _meets(pixels: np.ndarray, lo: int, hi: int) -> bool:
@@ -594,15 +531,175 @@ def _meets(pixels: np.ndarray, lo: int, hi: int) -> bool:
     return bool(np.searchsorted(pixels, lo, side="left") < np.searchsorted(pixels, hi, side="right"))
 
 
-def _haversine(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) -> np.ndarray:
-    ra, dec = np.radians(ra), np.radians(dec)
-    r0, d0 = math.radians(ra0), math.radians(dec0)
-    return np.sin((dec - d0) / 2) ** 2 + np.cos(dec) * math.cos(d0) * np.sin((ra - r0) / 2) ** 2
+class SelectedXY:
+    """The sky x/y of the rows a selection keeps, persisted on the cluster, for the last few selections.
+
+    A filter change costs one pass over the persisted plotting columns (evaluate the selection,
+    keep two float32 columns); every zoom afterwards aggregates only those rows instead of
+    re-evaluating the filters on every row. Shared by the sessions of a process (sessions with
+    the same filters share one entry); least recently used entries are dropped.
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, cat: DaskCatalogue, level: str, selection, xcol: str, ycol: str) -> tuple[dd.DataFrame, int]:
+        """(Dask frame of the selected rows' ``xcol``/``ycol``, their number)."""
+        key = (level, selection, xcol, ycol)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:  # another session (or this one's count and sky) may be making it
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            base = cat.plot_frame(level, [xcol, ycol, *selection.columns()])
+            df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=base._meta[[xcol, ycol]])
+            if cat.client is not None:
+                from distributed import wait
+
+                df = cat.client.persist(df)
+                wait(df)
+            n = int(df.map_partitions(len).compute().sum())
+            with self._lock:
+                self._items[key] = (df, n)
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return df, n
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
-def _haversine_mask(ra, dec, ra0, dec0, radius_deg) -> np.ndarray:
-    """Same test as ``app.selection.Cone`` (haversine <= sin^2(r/2))."""
-    return _haversine(ra, dec, ra0, dec0) <= math.sin(math.radians(radius_deg) / 2) ** 2
+def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, ascending: bool, k: int, columns):
+    """The first ``k`` rows of a partition in table order, with their place (partition, position) for ties."""
+    pos = np.arange(len(part))
+    if not _is_all(selection):
+        keep = np.asarray(selection.evaluate(part), dtype=bool)
+        part, pos = part[keep], pos[keep]
+    if sort_by is None:
+        top = np.arange(min(k, len(part)))
+        key = np.zeros(top.size)  # catalogue order: by partition, then position
+    else:
+        v = _sort_key(part[sort_by].to_numpy(np.float64, na_value=np.nan), ascending)
+        top = np.lexsort((pos, v))[:k]
+        key = v[top]
+    out = part.iloc[top][list(columns)].reset_index(drop=True)
+    out["_key"], out["_part"], out["_pos"] = key, index, pos[top]
+    return out
 
 
-__all__ = ["DaskCatalogue", "PARTITION_ROWS", "Piece", "aggregate_frame", "select_columns", "sky_column"]
+class DaskSubset(Subset):
+    """A subset of a Dask catalogue: the level and the selection, evaluated on the cluster when asked."""
+
+    def __init__(self, catalogue: DaskCatalogue, level: str, selection=None):
+        self.catalogue, self.level, self.selection = catalogue, level, selection
+        self._count: int | None = None
+
+    def _sel_columns(self) -> list[str]:
+        return [] if _is_all(self.selection) else list(self.selection.columns())
+
+    def count(self) -> int:
+        if self._count is None:
+            cat, sel = self.catalogue, self.selection
+            if _is_all(sel):
+                self._count = cat.n_rows(self.level)
+            else:
+                xcol, ycol = sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs")
+                self._count = cat.selected_xy.get(cat, self.level, sel, xcol, ycol)[1]
+        return self._count
+
+    def refine(self, selection) -> DaskSubset:
+        if _is_all(selection):
+            return self
+        combined = selection if _is_all(self.selection) else self.selection & selection
+        return DaskSubset(self.catalogue, self.level, combined)
+
+    def grid(self, xcol, ycol, x_range, y_range, width, height, how="count", column=None, n_categories=0):
+        grids.check(how, column)
+        cat = self.catalogue
+        if how == "count" and not _is_all(self.selection):
+            df, n = cat.selected_xy.get(cat, self.level, self.selection, xcol, ycol)
+            self._count = n
+            return aggregate_frame(df, xcol, ycol, x_range, y_range, width, height)
+        cols = [xcol, ycol, *([column] if column else []), *self._sel_columns()]
+        df = cat.plot_frame(self.level, cols)
+        return aggregate_frame(
+            df, xcol, ycol, x_range, y_range, width, height, how, column, self.selection, n_categories
+        )
+
+    def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:
+        df = self.catalogue.plot_frame(self.level, [column, *self._sel_columns()])
+        edges = np.asarray(edges, dtype=np.float64)
+        parts = [dask.delayed(_hist_part)(p, column, edges, self.selection) for p in df.to_delayed()]
+        counts = np.sum(dask.compute(*parts), axis=0) if parts else np.zeros(edges.size - 1, np.int64)
+        return np.asarray(counts, dtype=np.int64)
+
+    def page(self, sort_by, ascending, page, size, columns):
+        """A top-k over every partition: only the first :data:`MAX_PAGES` pages (see ``capabilities``)."""
+        columns = list(dict.fromkeys(columns))
+        if page >= MAX_PAGES:
+            raise CatalogueError(self.catalogue.capabilities.reason(capabilities.DEEP_PAGES))
+        k = (page + 1) * size
+        have = set(self.catalogue.columns(self.level))
+        sort_by = sort_by if sort_by in have or (sort_by or "").startswith("LOG10_") else None
+        read = list(dict.fromkeys([*columns, *([sort_by] if sort_by else []), *self._sel_columns()]))
+        df = self.catalogue.frame(self.level, read)
+        parts = [
+            dask.delayed(_top_part)(p, i, self.selection, sort_by, ascending, k, columns)
+            for i, p in enumerate(df.to_delayed())
+        ]
+        tops = [t for t in dask.compute(*parts) if len(t)]
+        if not tops:
+            return df._meta[columns].copy()
+        top = pd.concat(tops, ignore_index=True)
+        order = np.lexsort((top["_pos"].to_numpy(), top["_part"].to_numpy(), top["_key"].to_numpy()))
+        return top.iloc[order[page * size : k]][columns].reset_index(drop=True)
+
+    def nearest(self, frame, lon, lat, max_sep_deg):
+        return self.catalogue.nearest(self.level, frame, lon, lat, max_sep_deg, selection=self.selection)
+
+    def chunks(self, columns, chunk_rows=CHUNK_ROWS):
+        """The rows as pandas chunks in partition order, the workers computing ahead of this process."""
+        cols = list(dict.fromkeys(columns))
+        df = self.catalogue.frame(self.level, list(dict.fromkeys([*cols, *self._sel_columns()])))
+        df = df.map_partitions(select_columns, self.selection, tuple(cols), meta=df._meta[cols])
+        for chunk in _stream(df, self.catalogue.client):
+            if len(chunk):
+                yield chunk.reset_index(drop=True)
+
+    def srcids(self) -> np.ndarray:
+        df = self.catalogue.plot_frame(self.level, ["SRCID", *self._sel_columns()])
+        ids = df.map_partitions(select_columns, self.selection, ("SRCID",), meta=df._meta[["SRCID"]])
+        return np.unique(ids["SRCID"].compute().to_numpy(np.int64))
+
+
+def _stream(df: dd.DataFrame, client) -> Iterator[pd.DataFrame]:
+    """The partitions of a Dask frame in order, computing ahead on every worker (one partition each)."""
+    parts = iter(df.to_delayed())
+    if client is None:
+        for part in parts:
+            yield part.compute()
+        return
+    ahead = max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1) + 1
+    pending = deque(client.compute(p) for _, p in zip(range(ahead), parts, strict=False))
+    try:
+        while pending:
+            chunk = pending.popleft().result()
+            nxt = next(parts, None)
+            if nxt is not None:
+                pending.append(client.compute(nxt))
+            yield chunk
+    finally:
+        for future in pending:  # an export stopped early (row limit, error): drop the rest
+            future.cancel()
+
+
+__all__ = ["DaskCatalogue", "DaskSubset", "PARTITION_ROWS", "Piece", "aggregate_frame", "select_columns", "sky_column"]

@@ -4,8 +4,11 @@ The FITS file is memory-mapped and copied in row chunks, so a 1M x 330-column fi
 never held in memory whole. Every column of the input is kept, with its unit and
 description in the Parquet field metadata. Rows are ordered by HEALPix (nested,
 ``HPX_NSIDE``) of their position so that cone and box queries prune row groups. The
-release is written beside its final place and renamed in at the end: an interrupted
-ingest leaves no half-written release.
+release is written beside its final place and swapped in atomically at the end
+(:mod:`data_loaders.release_swap`): an interrupted ingest leaves the old or the new release,
+and its temporary files are removed at the next start. The file is checked first
+(:mod:`data_loaders.ingest_checks`, :mod:`data_loaders.catalogue_kind`): a bad file is one
+sentence, before anything is written.
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +52,17 @@ class IngestReport:
     n_bad_coordinates: int
     added_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    kind_label: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
             f"Release {self.name}: {self.n_detections:,} detections of {self.n_sources:,} sources, "
             f"{self.n_columns} columns -> {self.path}",
         ]
+        if self.kind_label:
+            lines.append(f"Read as a {self.kind_label}.")
+        lines += self.notes
         if self.n_bad_coordinates:
             lines.append(
                 f"{self.n_bad_coordinates:,} rows have NaN or out-of-range RA/DEC: kept in the "
@@ -71,30 +77,6 @@ class IngestReport:
 
 def releases_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "releases"
-
-
-def _open_table(path: Path) -> tuple[fits.HDUList, fits.BinTableHDU]:
-    path = Path(path)
-    if not path.exists():
-        raise IngestError(f"{path} does not exist.")
-    try:
-        hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise IngestError(f"{path.name} is not a FITS file ({exc}).") from exc
-    tables = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
-    if not tables:
-        hdul.close()
-        raise IngestError(f"{path.name} has no binary table HDU; a 4XMM catalogue is a FITS binary table.")
-    hdu = max(tables, key=lambda h: h.header.get("NAXIS2", 0))
-    names = set(hdu.columns.names)
-    missing = [c for c in schema.REQUIRED_COLUMNS if c not in names]
-    if missing:
-        hdul.close()
-        raise IngestError(f"{path.name} is not a 4XMM-like catalogue: missing required column(s) {', '.join(missing)}.")
-    if hdu.header.get("NAXIS2", 0) == 0:
-        hdul.close()
-        raise IngestError(f"{path.name} has an empty catalogue table (0 rows).")
-    return hdul, hdu
 
 
 def _arrow_column(col: fits.Column, values: np.ndarray, tnull) -> pa.Array:
@@ -141,12 +123,16 @@ def _hpx_order(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _write_detections(
-    hdu: fits.BinTableHDU, out: Path, progress: Callable[[int], None] | None
+    hdu: fits.BinTableHDU, out: Path, progress: Callable[[int], None] | None, keep: np.ndarray | None = None
 ) -> tuple[int, int, list[str]]:
+    """Write every row (or the rows where ``keep``) HEALPix-ordered; (rows, rows without position, columns)."""
     data = hdu.data
     ra = np.asarray(data.field("RA"), dtype=np.float64)
     dec = np.asarray(data.field("DEC"), dtype=np.float64)
     hpx, order, bad = _hpx_order(ra, dec)
+    if keep is not None:
+        order = order[keep[order]]
+        bad = bad & keep
     cols = list(hdu.columns)
     fields = [
         pa.field(
@@ -163,7 +149,7 @@ def _write_detections(
     )
     arrow_schema = pa.schema(fields, metadata={b"xmm_explorer_ingest": str(INGEST_VERSION).encode()})
     out.mkdir(parents=True)
-    n = ra.size
+    n = order.size
     with pq.ParquetWriter(out / "part-0.parquet", arrow_schema, compression="zstd") as writer:
         for start in range(0, n, ROW_GROUP_SIZE):
             idx = np.sort(order[start : start + ROW_GROUP_SIZE])  # ascending reads from the memmap
@@ -179,12 +165,43 @@ def _write_detections(
     return n, int(bad.sum()), [c.name for c in cols]
 
 
+#: Unique-source columns ingest derives when the file lacks them, and how.
+DERIVED_DESCRIPTIONS = {
+    "SC_RA": "RA of the source's detection with the smallest POSERR (the file has no SC_RA)",
+    "SC_DEC": "DEC of the source's detection with the smallest POSERR (the file has no SC_DEC)",
+    "SC_POSERR": "POSERR of that detection (the file has no unique-source position)",
+    "MJD_FIRST": "Earliest MJD_START of the source's detections",
+    "MJD_LAST": "Latest MJD_START of the source's detections",
+}
+
+
 def _write_sources(detections_dir: Path, out: Path) -> int:
-    """Derive the unique-source table (one row per SRCID) from the SC_ columns."""
+    """Derive the unique-source table (one row per SRCID) from the SC_ columns.
+
+    A file without unique-source positions or first/last dates gets them from its detections
+    (:data:`DERIVED_DESCRIPTIONS`, also in the Parquet field descriptions).
+    """
     available = pq.read_schema(detections_dir / "part-0.parquet").names
     wanted = list(dict.fromkeys(c for c in ("SRCID", "IAUNAME", *schema.SOURCE_COLUMNS) if c in available))
+    if "SC_RA" not in available or "SC_DEC" not in available:
+        wanted += ["RA", "DEC", "POSERR"]  # no unique-source position: take the best-measured detection's
+    if "MJD_FIRST" not in available and "MJD_START" in available:
+        wanted.append("MJD_START")
     table = pq.read_table(detections_dir, columns=wanted)
-    frame = table.to_pandas().drop_duplicates("SRCID", keep="first").sort_values("SRCID")
+    full = table.to_pandas()
+    frame = full.drop_duplicates("SRCID", keep="first").sort_values("SRCID")
+    derived = []
+    if "SC_RA" not in frame or "SC_DEC" not in frame:
+        best = full.sort_values(["SRCID", "POSERR"], kind="stable").drop_duplicates("SRCID").set_index("SRCID")
+        for src, col in (("RA", "SC_RA"), ("DEC", "SC_DEC"), ("POSERR", "SC_POSERR")):
+            frame[col] = best[src].reindex(frame["SRCID"]).to_numpy()
+        derived += ["SC_RA", "SC_DEC", "SC_POSERR"]
+    if "MJD_START" in frame and "MJD_FIRST" not in available:
+        mjd = full.groupby("SRCID")["MJD_START"]
+        frame["MJD_FIRST"] = mjd.min().reindex(frame["SRCID"]).to_numpy()
+        frame["MJD_LAST"] = mjd.max().reindex(frame["SRCID"]).to_numpy()
+        derived += ["MJD_FIRST", "MJD_LAST"]
+    frame = frame.drop(columns=[c for c in ("RA", "DEC", "POSERR", "MJD_START") if c in frame])
     if "N_DETECTIONS" not in frame:
         counts = table.column("SRCID").value_counts()
         frame["N_DETECTIONS"] = frame["SRCID"].map(
@@ -199,28 +216,62 @@ def _write_sources(detections_dir: Path, out: Path) -> int:
         frame["LII"] = np.where(bad, np.nan, gal.l.deg)
         frame["BII"] = np.where(bad, np.nan, gal.b.deg)
     src = pa.Table.from_pandas(frame, preserve_index=False)
-    src = src.replace_schema_metadata({**(src.schema.metadata or {}), **table.schema.metadata})
+    fields = [
+        f.with_metadata({b"description": DERIVED_DESCRIPTIONS[f.name].encode()}) if f.name in derived else f
+        for f in src.schema
+    ]
+    src = src.cast(pa.schema(fields, metadata={**(src.schema.metadata or {}), **table.schema.metadata}))
     pq.write_table(src, out, compression="zstd", row_group_size=ROW_GROUP_SIZE)
     return len(frame)
 
 
-_ADDED_TABLES = {
-    "classifications": (schema.CLASSIFICATIONS_FILE, ("SRCID", "PbaC0", "prediction")),
-    "counterparts": (schema.COUNTERPARTS_FILE, ("SRCID", "CATALOGUE", "SEPARATION")),
-    "longterm": (schema.LONGTERM_FILE, ("SRCID", "MJD", "FLUX", "UPPER_LIMIT")),
-}
+#: Added-value tables an ingest takes (``--classifications`` ...); the columns each needs are those
+#: of its capability, so a table that passes ingest is one every page can use.
+ADDED_TABLES = (capabilities.CLASSIFICATIONS, capabilities.COUNTERPARTS, capabilities.LONGTERM)
 
 
-def _copy_added_table(kind: str, src: Path, dest_dir: Path) -> None:
-    filename, required = _ADDED_TABLES[kind]
+def check_added_table(kind: str, src: Path) -> list[str]:
+    """The column names of added-value table ``src`` of ``kind``; IngestError if unreadable or incomplete."""
+    group = capabilities.GROUPS[kind]
+    src = Path(src)
     try:
         names = pq.read_schema(src).names
     except (OSError, pa.ArrowException) as exc:
         raise IngestError(f"{src.name} ({kind}) is not a readable Parquet file ({exc}).") from exc
-    missing = [c for c in required if c not in names]
+    missing = [c for c in group.table_columns if c not in names]
     if missing:
-        raise IngestError(f"{src.name} is not a {kind} table: missing column(s) {', '.join(missing)}.")
-    shutil.copyfile(src, dest_dir / filename)
+        raise IngestError(
+            f"{src.name} is not a complete {kind} table: it has no {', '.join(missing)} column"
+            f"{'s' if len(missing) > 1 else ''}."
+        )
+    return names
+
+
+def _copy_added_table(kind: str, src: Path, dest_dir: Path) -> None:
+    check_added_table(kind, src)
+    shutil.copyfile(src, dest_dir / capabilities.GROUPS[kind].table)
+
+
+def find_added(fits_path: Path, added: dict[str, Path] | None) -> dict[str, Path]:
+    """``added`` plus the tables named ``<stem without _cat>_<kind>.parquet`` found beside the file."""
+    out = {k: Path(v) for k, v in (added or {}).items() if v}
+    unknown = [k for k in out if k not in ADDED_TABLES]
+    if unknown:
+        raise IngestError(f"Unknown added-value table kind {unknown[0]!r}; expected one of {', '.join(ADDED_TABLES)}.")
+    stem = Path(fits_path).stem.removesuffix("_cat")
+    for kind in ADDED_TABLES:
+        candidate = Path(fits_path).with_name(f"{stem}_{kind}.parquet")
+        if kind not in out and candidate.exists():
+            out[kind] = candidate
+    return out
+
+
+def release_name(name: str | None, header: fits.Header, fits_path: Path) -> str:
+    """The release name: given, else from the CATALOG keyword ('4XMM-DR14' -> 'DR14'), else the file stem."""
+    name = name or str(header.get("CATALOG", fits_path.stem)).replace("4XMM-", "") or fits_path.stem
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise IngestError(f"Release name {name!r} must be letters, digits, '-' or '_'.")
+    return name
 
 
 def ingest(
@@ -231,77 +282,111 @@ def ingest(
     title: str | None = None,
     added: dict[str, Path] | None = None,
     products: Path | None = None,
+    observations: Path | None = None,
     synthetic: bool | None = None,
+    drop_duplicates: bool = False,
     progress: bool = False,
 ) -> IngestReport:
-    """Ingest ``fits_path`` as release ``name`` under ``data_dir/releases``.
+    """Ingest ``fits_path`` (any kind :mod:`catalogue_kind` recognises) as release ``name`` under ``data_dir/releases``.
 
     ``added`` maps 'classifications' / 'counterparts' / 'longterm' to Parquet files;
     files named ``<stem-without-_cat>_<kind>.parquet`` beside the FITS file are found
-    automatically. ``products`` is the archive-layout product directory of this release.
+    automatically. ``products`` is the archive-layout product directory of this release;
+    ``observations`` the observation table (coverage). Repeated DETIDs are refused unless
+    ``drop_duplicates`` (the first row of each is kept and the others counted in the report).
+    Stacked files go to :func:`data_loaders.ingest_stacked.ingest_stacked` with the same options.
     """
     import time
 
+    from data_loaders import release_swap
+    from data_loaders.catalogue_kind import recognise
+    from data_loaders.ingest_checks import check_columns, duplicate_sentence, duplicated, open_fits_table
+
     t0 = time.perf_counter()
     fits_path = Path(fits_path)
-    # Stacked catalogues (4XMM-DRns, 5XMM: summary + observation rows) have their own reader.
-    from data_loaders.ingest_stacked import ingest_stacked, is_stacked_file
-
-    if is_stacked_file(fits_path):
-        return ingest_stacked(fits_path, data_dir, name, title=title, synthetic=synthetic, progress=progress)
-    hdul, hdu = _open_table(fits_path)
-    header = hdu.header
-    if synthetic is None:
-        synthetic = bool(header.get("SYNTHETC", False))
-    name = name or str(header.get("CATALOG", fits_path.stem)).replace("4XMM-", "") or fits_path.stem
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise IngestError(f"Release name {name!r} must be letters, digits, '-' or '_'.")
-    added = dict(added or {})
-    stem = fits_path.stem.removesuffix("_cat")
-    for kind in _ADDED_TABLES:
-        candidate = fits_path.with_name(f"{stem}_{kind}.parquet")
-        if kind not in added and candidate.exists():
-            added[kind] = candidate
-
     root = releases_dir(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=root))
+    release_swap.clean_stale(root)
+    hdul, hdu = open_fits_table(fits_path)
     try:
+        kind = recognise(hdu, hdul[0].header, fits_path.name)
+    except BaseException:
+        hdul.close()
+        raise
+    if kind.stacked:
+        hdul.close()
+        from data_loaders.ingest_stacked import ingest_stacked
+
+        return ingest_stacked(
+            fits_path, data_dir, name, title=title, added=added, products=products, observations=observations,
+            synthetic=synthetic, drop_duplicates=drop_duplicates, kind=kind,
+        )  # fmt: skip
+    header = hdu.header
+    tmp = None
+    try:
+        notes = check_columns(hdu, schema.COLUMNS_BY_NAME, fits_path.name)
+        detid = np.asarray(hdu.data.field("DETID"))
+        repeat = duplicated(detid)
+        if repeat.any() and not drop_duplicates:
+            raise IngestError(duplicate_sentence(fits_path.name, "DETID", detid, repeat))
+        if repeat.any():
+            notes.append(f"{int(repeat.sum()):,} rows with a repeated DETID dropped (the first row of each kept).")
+        if synthetic is None:
+            synthetic = bool(header.get("SYNTHETC", hdul[0].header.get("SYNTHETC", False)))
+        name = release_name(name, header, fits_path)
+        added = find_added(fits_path, added)
+        for table_kind, path in added.items():
+            check_added_table(table_kind, path)  # before the long part: a bad table fails at once
+        tmp = release_swap.build_dir(root, name)
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=int(header["NAXIS2"]), unit="rows", desc=f"ingest {fits_path.name}")
-        n, n_bad, columns = _write_detections(hdu, tmp / schema.DETECTIONS_DIR, bar.update if bar else None)
+        n, n_bad, columns = _write_detections(
+            hdu, tmp / schema.DETECTIONS_DIR, bar.update if bar else None, keep=~repeat if repeat.any() else None
+        )
         if bar:
             bar.close()
         hdul.close()
         n_sources = _write_sources(tmp / schema.DETECTIONS_DIR, tmp / schema.SOURCES_FILE)
-        for kind, path in added.items():
-            _copy_added_table(kind, Path(path), tmp)
+        from data_loaders.spectral.columns import add_fit_columns
+
+        band_fit = add_fit_columns(tmp)  # derived columns: the five-band power-law fit (PL_*)
+        for table_kind, path in added.items():
+            _copy_added_table(table_kind, path, tmp)
+        tables = sorted(added)
+        if observations is not None:
+            from data_loaders.coverage import attach_observations
+
+            attach_observations(tmp, Path(observations))
+            tables.append("observations")
         meta = {
             "name": name,
             "title": title or str(header.get("CATALOG", f"4XMM-{name}")),
             "synthetic": synthetic,
             "kind": "detections",
+            "kind_label": kind.label,
             "source_file": str(fits_path.resolve()),
             "ingested": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "ingest_version": INGEST_VERSION,
             "n_detections": n,
             "n_sources": n_sources,
             "n_bad_coordinates": n_bad,
+            "n_duplicates_dropped": int(repeat.sum()),
             "n_columns": len(columns),
             "healpix_nside": HPX_NSIDE,
-            "added_tables": sorted(added),
+            "added_tables": tables,
             "products": str(Path(products).resolve()) if products else None,
-            "capabilities": capabilities.scan_release(tmp).to_meta(),
+            "notes": notes,
+            "band_fit": band_fit,
         }
-        (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
-        install_release(tmp, final)
+        write_release_meta(tmp, meta)
+        final = root / name
+        release_swap.install_release(tmp, final)
     except BaseException:
         hdul.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     report = IngestReport(
         name=name,
@@ -310,26 +395,26 @@ def ingest(
         n_sources=n_sources,
         n_columns=len(columns),
         n_bad_coordinates=n_bad,
-        added_tables=sorted(added),
+        added_tables=tables,
         seconds=time.perf_counter() - t0,
+        kind_label=kind.label,
+        notes=notes,
     )
     log.info(report.summary())
     return report
 
 
-def install_release(built: Path, final: Path) -> None:
-    """Move a fully written release directory into its place, replacing any older one.
+def write_release_meta(release_dir: Path, meta: dict) -> None:
+    """Write ``release.json`` with the column groups the release has (:mod:`data_loaders.capabilities`)."""
+    meta = {**meta, "capabilities": capabilities.scan_release(release_dir).to_meta()}
+    (Path(release_dir) / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
 
-    The old release is moved aside first and removed only once the new one is in place, so a
-    crash leaves either the old release or the new one, never a half-written mix.
-    """
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-    built.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+def install_release(built: Path, final: Path) -> None:
+    """Make the fully written release ``built`` the release ``final`` atomically (see :mod:`release_swap`)."""
+    from data_loaders.release_swap import install_release as swap
+
+    swap(built, final)
 
 
 def read_release_meta(path: Path) -> dict:

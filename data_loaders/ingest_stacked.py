@@ -17,9 +17,7 @@ The release has the same files as a per-detection one (``release.json`` with
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,8 @@ import pyarrow.parquet as pq
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from data_loaders import capabilities, schema, stacked_schema
+from data_loaders import schema, stacked_schema
+from data_loaders.catalogue_kind import SUMMARY_COLUMNS, CatalogueKind, recognise
 from data_loaders.errors import IngestError
 from data_loaders.ingest import (
     HPX_COLUMN,
@@ -41,10 +40,16 @@ from data_loaders.ingest import (
     ROW_GROUP_SIZE,
     IngestReport,
     _arrow_column,
+    _copy_added_table,
     _hpx_order,
+    check_added_table,
+    find_added,
     install_release,
+    release_name,
     releases_dir,
+    write_release_meta,
 )
+from data_loaders.ingest_checks import check_columns, duplicate_sentence, duplicated, open_fits_table
 
 XMM_BAND = "0.2-12.0"
 VARIABLE_PROB = 1e-5
@@ -67,42 +72,32 @@ class StackedIngestReport(IngestReport):
         return "\n".join([head, *rest])
 
 
-def _stacked_table(hdul: fits.HDUList) -> fits.BinTableHDU | None:
-    tables = [h for h in hdul if isinstance(h, fits.BinTableHDU)]
-    if not tables:
-        return None
-    return max(tables, key=lambda h: h.header.get("NAXIS2", 0))
-
-
 def is_stacked_file(path: Path) -> bool:
-    """True if ``path`` is a FITS table in the stacked layout (N_CONTRIB and OBS_ID, no DETID)."""
+    """True if ``path`` is a FITS table recognised as a stacked catalogue (:mod:`catalogue_kind`)."""
     try:
-        with fits.open(path, memmap=True) as hdul:
-            hdu = _stacked_table(hdul)
-            names = set(hdu.columns.names) if hdu is not None else set()
-    except (OSError, ValueError, TypeError):
+        hdul, hdu = open_fits_table(path)
+    except IngestError:
         return False
-    return {"N_CONTRIB", "OBS_ID", "SRCID"} <= names and "DETID" not in names
+    with hdul:
+        try:
+            return recognise(hdu, hdul[0].header, Path(path).name).stacked
+        except IngestError:
+            return False
 
 
 def read_stacked(fits_path: Path) -> tuple[pd.DataFrame, dict[str, str], fits.Header]:
-    """Every row and column of a stacked FITS file (nulls kept), the FITS units, the header."""
+    """Every row and column of a stacked FITS file (nulls kept), the FITS units, the header.
+
+    IngestError (one sentence) for a file that is not a complete stacked catalogue or whose
+    first-class columns have the wrong type or unit.
+    """
     fits_path = Path(fits_path)
-    if not fits_path.exists():
-        raise IngestError(f"{fits_path} does not exist.")
-    try:
-        hdul = fits.open(fits_path, memmap=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise IngestError(f"{fits_path.name} is not a FITS file ({exc}).") from exc
+    hdul, hdu = open_fits_table(fits_path)
     with hdul:
-        hdu = _stacked_table(hdul)
-        if hdu is None:
-            raise IngestError(f"{fits_path.name} has no binary table HDU; a stacked catalogue is a FITS table.")
-        missing = [c for c in stacked_schema.STACKED_REQUIRED if c not in hdu.columns.names]
-        if missing:
-            raise IngestError(f"{fits_path.name} is not a stacked catalogue: missing column(s) {', '.join(missing)}.")
-        if hdu.header.get("NAXIS2", 0) == 0:
-            raise IngestError(f"{fits_path.name} has an empty catalogue table (0 rows).")
+        kind = recognise(hdu, hdul[0].header, fits_path.name)
+        if not kind.stacked:
+            raise IngestError(f"{fits_path.name} is a {kind.label}, not a stacked catalogue.")
+        check_columns(hdu, stacked_schema.STACKED_BY_NAME, fits_path.name)
         arrays = {c.name: _arrow_column(c, hdu.data.field(c.name), c.null) for c in hdu.columns}
         units = {c.name: str(c.unit) for c in hdu.columns if c.unit}
         header = hdu.header.copy()
@@ -114,8 +109,11 @@ def read_stacked(fits_path: Path) -> tuple[pd.DataFrame, dict[str, str], fits.He
 
 
 def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary rows, observation rows): summary rows have no OBS_ID or a non-null N_CONTRIB."""
-    summary = frame["OBS_ID"].isna() | frame["N_CONTRIB"].notna()
+    """(summary rows, observation rows): summary rows have no OBS_ID or a non-null N_CONTRIB / N_OBS."""
+    summary = frame["OBS_ID"].isna()
+    for col in SUMMARY_COLUMNS:
+        if col in frame:
+            summary |= frame[col].notna()
     obs = frame.loc[~summary].copy()
     if "UPPER_LIMIT" in obs:
         obs["UPPER_LIMIT"] = obs["UPPER_LIMIT"].fillna(False).astype(bool)
@@ -125,7 +123,10 @@ def _split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _detids(obs: pd.DataFrame) -> np.ndarray:
-    """DETID = DETID_BASE + OBS_ID * 1e5 + rank of SRCID within its observation."""
+    """The file's own DETID where every observation row has one, else
+    DETID_BASE + OBS_ID * 1e5 + rank of SRCID within its observation."""
+    if "DETID" in obs and obs["DETID"].notna().all():
+        return obs["DETID"].to_numpy(np.int64)
     obs_num = pd.to_numeric(obs["OBS_ID"], errors="coerce").fillna(0).to_numpy(np.int64)
     rank = obs.groupby("OBS_ID", sort=False)["SRCID"].rank(method="first").fillna(0).to_numpy(np.int64)
     return stacked_schema.DETID_BASE + obs_num * 10**5 + rank
@@ -250,7 +251,9 @@ def _detections_table(obs: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.Data
     for stacked, alias in stacked_schema.DETECTION_ALIASES.items():
         if stacked in det and alias not in det:
             det[alias] = det[stacked]
-    det.insert(0, "DETID", _detids(det))
+    detid = _detids(det)
+    det = det.drop(columns=["DETID"], errors="ignore")
+    det.insert(0, "DETID", detid)
     by_src = sources.set_index("SRCID")
     for col in ("N_DETECTIONS", "SC_EP_8_FLUX", "SC_RA", "SC_DEC"):
         if col in by_src:
@@ -260,46 +263,87 @@ def _detections_table(obs: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.Data
     return det.iloc[order].reset_index(drop=True), int(bad.sum())
 
 
+def _dates_from_observations(obs: pd.DataFrame, observations: Path | None) -> list[str]:
+    """Fill MJD_START/MJD_STOP of observation rows from the observation table when the file has none."""
+    if "MJD_START" in obs:
+        return []
+    if observations is not None:
+        table = pd.read_parquet(observations, columns=None)
+        if {"OBS_ID", "MJD_START"} <= set(table.columns):
+            by_obs = table.drop_duplicates("OBS_ID").set_index("OBS_ID")
+            for col in ("MJD_START", "MJD_STOP"):
+                if col in by_obs:
+                    obs[col] = by_obs[col].reindex(obs["OBS_ID"].astype(str).to_numpy()).to_numpy(np.float64)
+            return [f"MJD_START/MJD_STOP taken from {Path(observations).name} by OBS_ID (the file has none)."]
+    return ["The file has no MJD_START and no observation table was given: its XMM points have no date, "
+            "so the long-term lightcurve shows only the other missions' points (if any)."]
+
+
 def ingest_stacked(
     fits_path: Path,
     data_dir: Path,
     name: str | None = None,
     *,
     title: str | None = None,
+    added: dict[str, Path] | None = None,
+    products: Path | None = None,
     observations: Path | None = None,
     synthetic: bool | None = None,
+    drop_duplicates: bool = False,
+    kind: CatalogueKind | None = None,
     progress: bool = False,
 ) -> StackedIngestReport:
     """Ingest a stacked FITS catalogue as release ``name`` under ``data_dir/releases``.
 
-    ``observations`` is the observation table (OBS_ID, RA_PNT, DEC_PNT, MJD_START, ONTIMEs…);
-    ``<stem without _cat>_observations.parquet`` beside the file is found automatically.
+    Takes the options of :func:`data_loaders.ingest.ingest`: ``added`` tables (a given
+    long-term table is merged with the file's own XMM points), ``products``, ``observations``
+    (OBS_ID, RA_PNT, DEC_PNT, MJD_START, ONTIMEs...; ``<stem without _cat>_observations.parquet``
+    beside the file is found automatically). An observation row repeating (SRCID, OBS_ID) is
+    refused unless ``drop_duplicates``.
     """
+    from data_loaders import release_swap
     from data_loaders.coverage import attach_observations
 
     del progress  # one pass over memory-mapped columns; nothing long enough to show
     t0 = time.perf_counter()
     fits_path = Path(fits_path)
+    root = releases_dir(data_dir)
+    release_swap.clean_stale(root)
     frame, fits_units, header = read_stacked(fits_path)
+    if kind is None:
+        hdul, hdu = open_fits_table(fits_path)
+        with hdul:
+            kind = recognise(hdu, hdul[0].header, fits_path.name)
     if synthetic is None:
         synthetic = bool(header.get("SYNTHETC", False))
-    name = name or str(header.get("CATALOG", fits_path.stem)).replace("4XMM-", "") or fits_path.stem
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise IngestError(f"Release name {name!r} must be letters, digits, '-' or '_'.")
+    name = release_name(name, header, fits_path)
+    added = find_added(fits_path, added)
+    for table_kind, path in added.items():
+        check_added_table(table_kind, path)
     if observations is None:
         candidate = fits_path.with_name(f"{fits_path.stem.removesuffix('_cat')}_observations.parquet")
         observations = candidate if candidate.exists() else None
     summary, obs = _split(frame)
     if obs.empty:
-        raise IngestError(f"{fits_path.name} has no observation rows (every row has N_CONTRIB set).")
+        raise IngestError(f"{fits_path.name} has no observation rows (every row has N_CONTRIB or N_OBS set).")
+    notes = []
+    key = obs["SRCID"].astype(str).to_numpy() + ":" + obs["OBS_ID"].astype(str).to_numpy()
+    repeat = duplicated(key)
+    if repeat.any() and not drop_duplicates:
+        raise IngestError(duplicate_sentence(fits_path.name, "SRCID and OBS_ID", key, repeat))
+    if repeat.any():
+        obs = obs.loc[~repeat].copy()
+        notes.append(f"{int(repeat.sum()):,} observation rows repeating a (SRCID, OBS_ID) dropped (first kept).")
+    notes += _dates_from_observations(obs, observations)
     sources = derive_sources(summary, obs)
     det, n_bad = _detections_table(obs, sources)
-    longterm = derive_longterm(obs)
+    longterm = derive_longterm(obs) if "MJD_START" in obs else None
+    if "longterm" in added:
+        given = pd.read_parquet(added.pop("longterm"))
+        longterm = given if longterm is None else pd.concat([longterm, given], ignore_index=True)
+        longterm = longterm.sort_values(["SRCID", "MJD"], kind="stable").reset_index(drop=True)
 
-    root = releases_dir(data_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.ingest-", dir=root))
+    tmp = release_swap.build_dir(root, name)
     try:
         (tmp / schema.DETECTIONS_DIR).mkdir()
         det_table = _with_metadata(pa.Table.from_pandas(det, preserve_index=False), fits_units)
@@ -308,18 +352,24 @@ def ingest_stacked(
         )
         src_table = _with_metadata(pa.Table.from_pandas(sources, preserve_index=False), {})
         pq.write_table(src_table, tmp / schema.SOURCES_FILE, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-        lt_table = _with_metadata(pa.Table.from_pandas(longterm, preserve_index=False), {})
-        pq.write_table(lt_table, tmp / schema.LONGTERM_FILE, compression="zstd")
-        added = ["longterm"]
+        tables = []
+        if longterm is not None:
+            lt_table = _with_metadata(pa.Table.from_pandas(longterm, preserve_index=False), {})
+            pq.write_table(lt_table, tmp / schema.LONGTERM_FILE, compression="zstd")
+            tables.append("longterm")
+        for table_kind, path in added.items():
+            _copy_added_table(table_kind, path, tmp)
+            tables.append(table_kind)
         if observations is not None:
             attach_observations(tmp, observations)
-            added.append("observations")
+            tables.append("observations")
         n_ul = int(obs["UPPER_LIMIT"].sum())
         meta = {
             "name": name,
             "title": title or str(header.get("CATALOG", f"4XMM-{name}")),
             "synthetic": synthetic,
             "kind": "stacked",
+            "kind_label": kind.label,
             "source_file": str(fits_path.resolve()),
             "ingested": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "ingest_version": INGEST_VERSION,
@@ -329,13 +379,15 @@ def ingest_stacked(
             "n_summary_rows": len(summary),
             "n_sources": len(sources),
             "n_bad_coordinates": n_bad,
+            "n_duplicates_dropped": int(repeat.sum()),
             "n_columns": len(frame.columns),
             "healpix_nside": HPX_NSIDE,
-            "added_tables": added,
-            "products": None,
-            "capabilities": capabilities.scan_release(tmp).to_meta(),
+            "added_tables": sorted(tables),
+            "products": str(Path(products).resolve()) if products else None,
+            "notes": notes,
         }
-        (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
+        write_release_meta(tmp, meta)
+        final = root / name
         install_release(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -347,8 +399,10 @@ def ingest_stacked(
         n_sources=len(sources),
         n_columns=len(frame.columns),
         n_bad_coordinates=n_bad,
-        added_tables=added,
+        added_tables=sorted(tables),
         seconds=time.perf_counter() - t0,
+        kind_label=kind.label,
+        notes=notes,
         n_upper_limits=n_ul,
         n_summary_rows=len(summary),
     )

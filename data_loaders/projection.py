@@ -155,3 +155,27 @@ def graticule(projection: str = "hammer", lon0: float = 0.0, dlon: float = 30.0,
         x, y = forward(np.array([lon0 + 179.9]), np.array([lat]), projection, lon0)
         labels.append((float(x[0]), float(y[0]), float(lat), "lat"))
     return lines, labels
+
+
+def separation_deg(lon, lat, lon0: float, lat0: float) -> np.ndarray:
+    """Great-circle distance (deg) of each (lon, lat) from (lon0, lat0), all in degrees (NaN stays NaN).
+
+    astropy's Vincenty formula on plain arrays: exact at every angle, no SkyCoord per call.
+    """
+    from astropy.coordinates import angular_separation
+
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    return np.degrees(angular_separation(lon * D2R, lat * D2R, lon0 * D2R, lat0 * D2R))
+
+
+def within(lon, lat, lon0: float, lat0: float, radius_deg: float) -> np.ndarray:
+    """Whether each (lon, lat) lies within ``radius_deg`` of (lon0, lat0) (deg); NaN positions do not.
+
+    Only rows in the cone's latitude band are measured: a small cone over a million rows
+    measures a few hundred.
+    """
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    out = np.zeros(lon.shape, dtype=bool)
+    cand = np.flatnonzero(np.abs(lat - lat0) <= radius_deg)
+    out[cand] = separation_deg(lon[cand], lat[cand], lon0, lat0) <= radius_deg
+    return out

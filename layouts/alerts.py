@@ -7,7 +7,18 @@ import logging
 
 import panel as pn
 
-from app.views.alerts import AlertDetail, AlertFilters, AlertSky, AlertsState, AlertTable, RateChart, ReplayBox
+from app.text import inert
+from app.views.alerts import (
+    AlertDetail,
+    AlertFilters,
+    AlertSky,
+    AlertsState,
+    AlertTable,
+    RateChart,
+    ReplayBox,
+    RunList,
+)
+from data_loaders.alerts import observation
 from data_loaders.alerts import release as task
 from data_loaders.alerts.criteria import DEFAULT_PRESET
 from data_loaders.catalogue import Catalogue
@@ -22,14 +33,15 @@ def default_store():
 
     try:
         return get_store()
-    except Exception:  # noqa: BLE001 - the page still shows alerts without reviews
+    except Exception:  # the page still shows alerts without reviews
         log.exception("could not open the flag store; reviews are disabled")
         return None
 
 
 def build_views(state: AlertsState) -> tuple[list, list]:
     """Sidebar and main contents for one session's state."""
-    sidebar = [AlertFilters(state), pn.pane.HTML("<hr>", sizing_mode="stretch_width"), ReplayBox(state)]
+    rule = dict(object="<hr>", sizing_mode="stretch_width")  # not pn.layout.Divider: it fetched its CSS from a CDN
+    sidebar = [RunList(state), pn.pane.HTML(**rule), AlertFilters(state), pn.pane.HTML(**rule), ReplayBox(state)]
     main = [
         pn.Row(
             pn.Column(RateChart(state), sizing_mode="stretch_width"),
@@ -46,24 +58,41 @@ def build_views(state: AlertsState) -> tuple[list, list]:
 
 
 def create_page(
-    catalogue: Catalogue, store=None, user: str | None = None, preset: str = DEFAULT_PRESET
+    catalogue: Catalogue, store=None, user: str | None = None, preset: str = DEFAULT_PRESET, run: str | None = None
 ) -> tuple[pn.template.FastListTemplate, dict]:
     """Build the page for one session; returns the template and a dict that receives ``state`` once ready.
 
     When the release's alerts were never computed, the page first shows a progress indicator and
-    computes them (once per process; later visitors get the cached table).
+    computes them (once per process; later visitors get the cached table). ``run`` names an
+    observation run (``obs<OBS_ID>...``, from ``xmm-explorer alerts --observation``) to show instead;
+    an unknown one shows a sentence and the list of runs.
     """
     holder: dict = {}
     sidebar = pn.Column(sizing_mode="stretch_width")
     main = pn.Column(sizing_mode="stretch_width")
 
     def fill() -> None:
-        state = AlertsState(catalogue, store=store, user=user or None, preset=preset)
+        state = AlertsState(catalogue, store=store, user=user or None, preset=preset, run=run)
         side, body = build_views(state)
         sidebar.objects, main.objects = side, body
         holder["state"] = state
 
     tmpl = template(catalogue, "Alerts", sidebar=[sidebar], main=[main], sidebar_width=360)
+    if run:
+        if run.startswith(observation.RUN_PREFIX) and task.is_computed(catalogue.path, run):
+            fill()
+        else:
+            from app.views.alerts.runs import runs_html
+
+            listing = runs_html(catalogue.name, observation.list_observation_runs(catalogue.path), None)
+            main.objects = [
+                pn.pane.Alert(
+                    f"Release {inert(catalogue.name)} has no observation run {inert(run)}.",
+                    alert_type="warning",
+                ),
+                pn.pane.HTML(listing),
+            ]
+        return tmpl, holder
     if task.is_computed(catalogue.path, preset):
         fill()
         return tmpl, holder
@@ -71,7 +100,7 @@ def create_page(
         pn.Row(
             pn.indicators.LoadingSpinner(value=True, size=40),
             pn.pane.Markdown(
-                f"Computing the **{preset}** alerts of release {catalogue.name} for the first time "
+                f"Computing the **{inert(preset)}** alerts of release {inert(catalogue.name)} for the first time "
                 "(every detection against its history); this happens once per release.",
                 margin=(10, 15),
             ),
@@ -82,9 +111,9 @@ def create_page(
         try:
             await asyncio.get_running_loop().run_in_executor(None, task.shared_alerts, catalogue, preset)
             fill()
-        except Exception as exc:  # noqa: BLE001 - one sentence in the page, traceback in the log
+        except Exception as exc:  # one sentence in the page, traceback in the log
             log.exception("alert computation failed for %s", catalogue.name)
-            main.objects = [pn.pane.Alert(f"The alerts could not be computed: {exc}", alert_type="danger")]
+            main.objects = [pn.pane.Alert(inert(f"The alerts could not be computed: {exc}"), alert_type="danger")]
 
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.onload(compute_then_fill)

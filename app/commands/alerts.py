@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS, STONKS_TYPES
 
@@ -27,6 +28,12 @@ Quintin et al. 2024). --factor/--confidence override the preset and go to a run 
 after them. With --replay START END (MJD or ISO dates) nothing is written: the command prints
 how many alerts the real-time pipeline would have raised for detections in that window, knowing
 only the data before its end, in total and per month.
+
+With --observation FILE (an EPIC pipeline source list, *EP*OBSMLI*), the detections of that one
+observation are matched to the release's sources within 3 combined position errors and compared
+with their catalogue fluxes, long-term data and, where nothing matches, the upper limits at the
+position; the run goes to <release>/alerts/obs<OBS_ID>/ (alerts.json, one PNG per alert) and a
+second run of the same list replaces it.
 """
 
 
@@ -47,6 +54,15 @@ def register(subparsers) -> None:
         "--confidence", type=float, default=None, help="two-sided error-bar confidence, e.g. 0.9 (overrides the preset)"
     )
     p.add_argument("--replay", nargs=2, default=None, metavar=("START", "END"), help="replay a window instead")
+    p.add_argument(
+        "--observation",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an EPIC pipeline source list (*EP*OBSMLI*, SRCLIST extension) of a new observation: "
+        "compare its detections with the release and write the run beside the release's other alert runs",
+    )
+    p.add_argument("--no-figures", action="store_true", help="with --observation: no PNG per alert")
     p.set_defaults(func=run)
 
 
@@ -54,6 +70,8 @@ def run(args) -> int:
     from data_loaders.alerts import release as task
 
     try:
+        if args.observation is not None:
+            return _observation(args, task)
         if args.replay:
             return _replay(args, task)
         return _compute(args, task)
@@ -113,4 +131,25 @@ def _replay(args, task) -> int:
         print("  month    " + " ".join(f"{t[:12]:>12}" for t in ALERT_TYPES))
         for month, row in table.iterrows():
             print(f"  {month:%Y-%m}  " + " ".join(f"{int(v):>12,}" for v in row.to_numpy()))
+    return 0
+
+
+def _observation(args, task) -> int:
+    from data_loaders.alerts.observation import run_observation
+
+    if args.since is not None or args.replay:
+        raise task.AlertTaskError("--observation cannot be combined with --since or --replay.")
+    run = run_observation(
+        args.data_dir,
+        args.release,
+        args.observation,
+        preset=args.preset,
+        factor=args.factor,
+        confidence=args.confidence,
+        figures=not args.no_figures,
+    )
+    print(run.result.summary())
+    pngs = sum(1 for f in run.files if f.suffix == ".png")
+    print(f"Compared and written in {run.seconds:.2f} s; {pngs} PNG(s) in {run.png_seconds:.2f} s; run directory:")
+    print(f"  {run.directory}")
     return 0

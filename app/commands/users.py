@@ -49,10 +49,26 @@ def _grant(data_dir, name: str, role: str, by: str) -> None:
     try:
         with open_store(config.db_url(), data_dir) as store:
             store.grant_role(name, role, by)
-    except Exception as exc:  # noqa: BLE001 - the file change stands; the server syncs roles at start-up
+    except Exception as exc:  # the file change stands; the server syncs roles at start-up
         print(
             f"warning: the role was not copied into the store ({exc}); it will be at the next start.", file=sys.stderr
         )
+
+
+def _end_logins(data_dir, name: str) -> None:
+    """Revoke ``name``'s logins in the store (every browser, every server process)."""
+    from app import config
+    from data_loaders.store import open_store
+    from data_loaders.store.logins import revoke_logins
+
+    try:
+        with open_store(config.db_url(), data_dir) as store:
+            n = revoke_logins(store, name)
+    except Exception as exc:  # say so: the old logins may still work
+        print(f"warning: {name}'s logins were not ended ({exc}); they stay valid until they expire.", file=sys.stderr)
+        return
+    if n:
+        print(f"Ended {n} login(s) of {name}.")
 
 
 def run(args) -> int:
@@ -63,6 +79,8 @@ def run(args) -> int:
         if args.users_command == "add":
             users_file_api.add_user(path, args.name, _password(args), args.role, replace=args.replace)
             _grant(args.data_dir, args.name, args.role, "cli:users-add")
+            if args.replace:  # a password reset: whoever held the old password is logged out
+                _end_logins(args.data_dir, args.name)
             print(f"Added {args.name} ({args.role}) to {path}.")
         elif args.users_command == "list":
             entries = users_file_api.list_users(path)
@@ -73,6 +91,7 @@ def run(args) -> int:
         elif args.users_command == "remove":
             users_file_api.remove_user(path, args.name)
             _grant(args.data_dir, args.name, "viewer", "cli:users-remove")
+            _end_logins(args.data_dir, args.name)
             print(f"Removed {args.name} from {path}.")
         elif args.users_command == "set-role":
             users_file_api.set_file_role(path, args.name, args.role)

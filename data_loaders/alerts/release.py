@@ -23,7 +23,7 @@ from data_loaders import projection, schema
 from data_loaders.alerts.compute import compute_alerts
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS, resolve_criteria
 from data_loaders.alerts.io import PARQUET_NAME, read_alerts, write_alerts
-from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, replay_rate
+from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, rate_table, replay_alerts
 from data_loaders.errors import XmmExplorerError
 from data_loaders.ingest import list_releases, read_release_meta, releases_dir
 
@@ -113,7 +113,10 @@ def read_inputs(release_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     cols = [c for c in INPUT_COLUMNS if c in present]
     detections = pq.read_table(det_path, columns=cols).to_pandas()
     lt_path = Path(release_dir) / schema.LONGTERM_FILE
-    longterm = pd.read_parquet(lt_path) if lt_path.exists() else None
+    longterm = None
+    if lt_path.exists():  # every column but BAND, which the criterion does not read (strings cost)
+        names = [c for c in pq.read_schema(lt_path).names if c != "BAND"]
+        longterm = pq.read_table(lt_path, columns=names).to_pandas()
     return detections, longterm
 
 
@@ -215,12 +218,8 @@ def replay_release(
     crit = _criteria(preset, factor, confidence)
     detections, longterm = inputs if inputs is not None else read_inputs(release_path(Path(data_dir), release))
     kw = {"preset": crit.preset, "factor": crit.factor, "confidence": crit.confidence}
-    counts = replay_rate(detections, longterm, start_mjd, end_mjd, **kw)
-    # The same view of the past as replay_rate (nothing after end_mjd), kept to split it by month.
-    known = detections.loc[(pd.to_numeric(detections["MJD_START"], errors="coerce") < end_mjd).to_numpy()]
-    lt = None if longterm is None else longterm.loc[(longterm["MJD"] < end_mjd).to_numpy()]
-    window = compute_alerts(known, lt, **kw)
-    window = window.loc[(window["MJD"] >= start_mjd).to_numpy()]
+    window = replay_alerts(detections, longterm, start_mjd, end_mjd, **kw)  # computed once for both tables
+    counts = rate_table(window, detections, start_mjd, end_mjd)
     return counts, _window_months(monthly_rate(window), start_mjd, end_mjd)
 
 
@@ -255,11 +254,21 @@ def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
         if col not in detections:
             continue
         values = detections[col].to_numpy()[rows]
-        if values.dtype.kind == "f":
+        if col in alerts:  # an observation run carries its own (new detections are not in the catalogue)
+            values = np.where(hit, values, alerts[col].to_numpy())
+        elif values.dtype.kind == "f":
             values = np.where(hit, values, np.nan)
         out[col] = values
     if "CLASS" in out:
-        out["CLASS"] = np.where(hit, out["CLASS"].to_numpy(), -1).astype(np.int8)
+        cls = np.where(hit, out["CLASS"].to_numpy(), -1)
+        if (~hit).any() and "CLASS" in detections:  # a new observation's detection of a known source
+            src = detections["SRCID"].to_numpy(np.int64)
+            s_order = np.argsort(src, kind="stable")
+            want = out["SRCID"].to_numpy(np.int64)
+            at = np.clip(np.searchsorted(src[s_order], want), 0, max(src.size - 1, 0))
+            known = ~hit & (src[s_order][at] == want) if src.size else np.zeros(len(out), bool)
+            cls = np.where(known, detections["CLASS"].to_numpy()[s_order][at], cls)
+        out["CLASS"] = cls.astype(np.int8)
     ra = out["RA"].to_numpy(np.float64) if "RA" in out else np.full(len(out), np.nan)
     dec = out["DEC"].to_numpy(np.float64) if "DEC" in out else np.full(len(out), np.nan)
     x, y = projection.forward(ra, dec, "hammer")

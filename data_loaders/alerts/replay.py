@@ -17,6 +17,35 @@ def mjd_to_datetime(mjd: np.ndarray | pd.Series) -> pd.DatetimeIndex:
     return pd.to_datetime((np.asarray(mjd, dtype=np.float64) - _MJD_UNIX_EPOCH) * 86400.0, unit="s")
 
 
+def known_before(
+    detections: pd.DataFrame, longterm: pd.DataFrame | None, end_mjd: float
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """What the pipeline knew at ``end_mjd``: detections with MJD_START and long-term points with MJD before it."""
+    d_mjd = pd.to_numeric(detections["MJD_START"], errors="coerce")
+    known = detections.loc[(d_mjd < end_mjd).to_numpy()]
+    lt_known = None
+    if longterm is not None:
+        lt_known = longterm.loc[(pd.to_numeric(longterm["MJD"], errors="coerce") < end_mjd).to_numpy()]
+    return known, lt_known
+
+
+def replay_alerts(
+    detections: pd.DataFrame,
+    longterm: pd.DataFrame | None,
+    start_mjd: float,
+    end_mjd: float,
+    preset: str = DEFAULT_PRESET,
+    factor: float | None = None,
+    confidence: float | None = None,
+) -> pd.DataFrame:
+    """The alerts of detections with ``start_mjd <= MJD_START < end_mjd``, knowing only what came before ``end_mjd``."""
+    if not end_mjd > start_mjd:
+        raise ValueError(f"empty window: start {start_mjd} >= end {end_mjd}")
+    known, lt_known = known_before(detections, longterm, end_mjd)
+    alerts = compute_alerts(known, lt_known, since_mjd=None, preset=preset, factor=factor, confidence=confidence)
+    return alerts.loc[(alerts["MJD"] >= start_mjd).to_numpy()]
+
+
 def replay_rate(
     detections: pd.DataFrame,
     longterm: pd.DataFrame | None,
@@ -35,15 +64,13 @@ def replay_rate(
     one alert), with N_ALERTS, N_SOURCES, N_DETECTIONS (in the window), DAYS, PER_DAY and
     PER_MONTH (30.44 days). ``attrs`` carries the window and the criterion.
     """
-    if not end_mjd > start_mjd:
-        raise ValueError(f"empty window: start {start_mjd} >= end {end_mjd}")
+    alerts = replay_alerts(detections, longterm, start_mjd, end_mjd, preset, factor, confidence)
+    return rate_table(alerts, detections, start_mjd, end_mjd)
+
+
+def rate_table(alerts: pd.DataFrame, detections: pd.DataFrame, start_mjd: float, end_mjd: float) -> pd.DataFrame:
+    """:func:`replay_rate`'s table from the window's alerts (:func:`replay_alerts`) and the detections."""
     d_mjd = pd.to_numeric(detections["MJD_START"], errors="coerce")
-    known = detections.loc[(d_mjd < end_mjd).to_numpy()]
-    lt_known = None
-    if longterm is not None:
-        lt_known = longterm.loc[(pd.to_numeric(longterm["MJD"], errors="coerce") < end_mjd).to_numpy()]
-    alerts = compute_alerts(known, lt_known, since_mjd=None, preset=preset, factor=factor, confidence=confidence)
-    alerts = alerts.loc[(alerts["MJD"] >= start_mjd).to_numpy()]
     in_window = int(((d_mjd >= start_mjd) & (d_mjd < end_mjd)).sum())
     days = float(end_mjd - start_mjd)
     counts = alerts.groupby("ALERT_TYPE").agg(N_ALERTS=("ALERT_ID", "size"), N_SOURCES=("SRCID", "nunique"))

@@ -1,4 +1,4 @@
-"""Volunteer sign-up: nickname and password rules, and a per-process sign-up rate limit.
+"""Volunteer sign-up: nickname and password rules, and the sign-up back-off per client address.
 
 A new volunteer is written to the users file (hashed password) with the role
 'classifier' and the same role is granted in the store, so their votes are accepted.
@@ -7,10 +7,6 @@ A new volunteer is written to the users file (hashed password) with the role
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
 from data_loaders.store import users
@@ -26,24 +22,21 @@ class SignupError(ValueError):
     """A sign-up was refused; the message is one sentence for the visitor."""
 
 
-class SignupLimiter:
-    """At most ``limit`` sign-ups per ``window`` seconds in this process (thread-safe)."""
+def check_signup_allowed(store, address: str) -> None:
+    """SignupError saying when to come back if ``address`` (or everyone together) signed up too often.
 
-    def __init__(self, limit: int = 20, window: float = 3600.0, clock: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
+    Per address: a few sign-ups per hour, then a growing wait (``logins.SIGNUP_BY_ADDRESS``),
+    kept in the store so it holds across server processes; one address cannot use up the
+    sign-ups of others. A ceiling for all addresses together stops a distributed flood.
+    """
+    from data_loaders.store import logins
 
-    def take(self) -> None:
-        """Use one sign-up slot, or raise SignupError saying when to come back."""
-        with self._lock:
-            now = self.clock()
-            while self._times and self._times[0] <= now - self.window:
-                self._times.popleft()
-            if len(self._times) >= self.limit:
-                wait = int(self._times[0] + self.window - now) // 60 + 1
-                raise SignupError(f"Too many new players joined just now; please try again in {wait} min.")
-            self._times.append(now)
+    wait = logins.wait_seconds(store, "signup", f"addr:{address}", logins.SIGNUP_BY_ADDRESS)
+    if wait > 0:
+        minutes = int(wait) // 60 + 1
+        raise SignupError(f"Too many sign-ups from your address just now; please try again in {minutes} min.")
+    if logins.signups_last_hour(store) >= logins.SIGNUP_TOTAL_PER_HOUR:
+        raise SignupError("Too many new players joined just now; please try again in a few minutes.")
 
 
 def check_nickname(nick: str) -> str:
@@ -60,14 +53,20 @@ def check_password(password: str) -> str:
     return password
 
 
-def sign_up(users_file: Path, store, nick: str, password: str, limiter: SignupLimiter) -> str:
-    """Create the volunteer ``nick`` (users file + store role); their name, or SignupError."""
+def sign_up(users_file: Path, store, nick: str, password: str, address: str) -> str:
+    """Create the volunteer ``nick`` (users file + store role) for a visitor at ``address``; SignupError if not.
+
+    Hashes the password (scrypt, ~50 ms): call it off the event loop in a server.
+    """
     check_nickname(nick)
     check_password(password)
     # A name the store already knows (e.g. a reviewer) must not be re-granted a lower role.
     if users.role_of(users_file, nick) is not None or db_role_of(store.engine, nick) is not None:
         raise SignupError("That nickname is taken; please pick another one.")
-    limiter.take()
+    check_signup_allowed(store, address)
+    from data_loaders.store.logins import record_attempt
+
+    record_attempt(store, "signup", f"addr:{address}")
     try:
         users.add_user(users_file, nick, password, ROLE)
     except ValueError:

@@ -15,6 +15,7 @@ import numpy as np
 from astropy.io import fits
 
 from data_loaders.products.errors import ProductError
+from data_loaders.products.names import parse_product_name
 
 #: Products are a few kB to a few MB; refuse anything absurdly large before decompressing it.
 MAX_BYTES = 512 * 1024 * 1024
@@ -29,6 +30,17 @@ HDU_KINDS = {
     "MATRIX": "a response matrix",
     "EBOUNDS": "a response matrix",
     "EVENTS": "an event list",
+}
+
+
+#: INSTRUME values (upper case, by prefix) of the XMM instruments whose products are not drawn.
+OTHER_INSTRUMENTS = {"RGS": "RGS", "OM": "OM"}
+#: The plural of each product noun, for "draws EPIC spectra only".
+_PLURALS = {
+    "spectrum": "spectra",
+    "background spectrum": "background spectra",
+    "effective area (ARF)": "effective areas (ARFs)",
+    "response matrix": "response matrices",
 }
 
 
@@ -91,6 +103,7 @@ def read_table(path: str | Path, *, extname: str, want: str, required: Sequence[
     try:
         with fits.open(io.BytesIO(raw), memmap=False, lazy_load_hdus=False) as hdul:
             extnames = tuple(str(hdu.name).upper() for hdu in hdul)
+            _refuse_other_instruments(path, hdul, extnames, want)
             if extname not in extnames:
                 found = [HDU_KINDS[name] for name in extnames if name in HDU_KINDS]
                 if found:
@@ -115,7 +128,7 @@ def read_table(path: str | Path, *, extname: str, want: str, required: Sequence[
             columns = {}
             units = {}
             for col in hdu.columns:
-                columns[col.name.upper()] = np.array(data[col.name])
+                columns[col.name.upper()] = _native(np.asarray(data[col.name]))
                 units[col.name.upper()] = col.unit or ""
             return ProductTable(
                 path=path,
@@ -129,6 +142,54 @@ def read_table(path: str | Path, *, extname: str, want: str, required: Sequence[
         raise
     except Exception as err:  # astropy raises many types for damaged files; say it once.
         raise ProductError(f"{label} could not be read as FITS: {err}.", path) from None
+
+
+def _instrument_family(path: Path, hdul: fits.HDUList) -> tuple[str, str] | None:
+    """(``RGS``/``OM``, the evidence) when the file belongs to a non-EPIC instrument, else None.
+
+    INSTRUME in any HDU decides (RGS1, RGS2, OM); a file without it is judged by its PPS name
+    (instrument R1, R2, RG or OM).
+    """
+    for hdu in hdul:
+        instrume = str(hdu.header.get("INSTRUME", "")).strip().upper()
+        if instrume:
+            family = next((f for prefix, f in OTHER_INSTRUMENTS.items() if instrume.startswith(prefix)), None)
+            return (family, f"INSTRUME = {instrume!r}") if family else None
+    try:
+        name = parse_product_name(path.name)
+    except ProductError:
+        return None
+    return None if name.family == "EPIC" else (name.family, f"instrument {name.instrument} in its name")
+
+
+def _refuse_other_instruments(path: Path, hdul: fits.HDUList, extnames: tuple[str, ...], want: str) -> None:
+    """RGS and OM products share names and extension names with EPIC ones; say so and refuse them."""
+    found = _instrument_family(path, hdul)
+    if found is None:
+        return
+    family, evidence = found
+    kinds = [HDU_KINDS[name] for name in extnames if name in HDU_KINDS]
+    noun = (kinds[0] if kinds else want).split(" ", 1)[1]
+    wanted = want.split(" ", 1)[1]
+    article = "an" if family[0] in "AEIOUR" else "a"  # "an RGS", "an OM"
+    raise ProductError(
+        f"{path.name} is {article} {family} {noun} ({evidence}); "
+        f"the Source view draws EPIC {_PLURALS.get(wanted, wanted + 's')} only (pn, MOS1, MOS2).",
+        path,
+    )
+
+
+def _native(values: np.ndarray) -> np.ndarray:
+    """A detached, native-endian copy; floats become float64 with every NaN a quiet one.
+
+    Pipeline files may hold *signalling* NaN bit patterns in gap bins (e.g. ``7FBFFFFF``);
+    numpy warns "invalid value encountered in cast" whenever such a value is converted, so
+    convert once, here, with that warning off: the result is an ordinary NaN.
+    """
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            return values.astype(np.float64)
+    return np.array(values)
 
 
 def header_float(header: fits.Header, key: str, default: float = float("nan")) -> float:

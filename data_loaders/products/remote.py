@@ -4,8 +4,9 @@ Which files exist is learnt from the directory listing of ``<base>/<OBS_ID>/pps/
 (Apache/nginx autoindex, ``python -m http.server``, most static servers), read for links
 whose names are product names. When there is no usable listing (HTTP error, or a page with
 no product names at all) the standard PPS names are probed instead: the pn merged
-lightcurve ``X000``, then the usual scheduled exposures per camera (pn S003, M1 S001,
-M2 S002, ...) for lightcurves and spectra, then background and ARF beside the spectrum.
+lightcurve ``X000`` and pn's single-exposure ones (they hold the statistics), the usual
+scheduled exposures per camera (pn S003, M1 S001, M2 S002, ...) for lightcurves and
+spectra, then background and ARF beside the spectrum.
 The cache mirrors the archive layout (``<cache>/<OBS_ID>/pps/<name>``), so a cached file
 is never fetched twice; a file is downloaded beside its target and renamed into place.
 """
@@ -73,7 +74,7 @@ class RemoteArchive:
         return urllib.parse.urljoin(self.base_url, f"{obs_id}/pps/{filename}")
 
     def cache_path(self, name: ProductName) -> Path:
-        return product_dir(self.cache_dir, name.obs_id) / name.filename
+        return product_dir(self.cache_dir, name.obs_id) / name.archive_name
 
     # -- which products exist -------------------------------------------------------------
     def detection_names(self, obs_id: str, src_num: int) -> list[ProductName] | ProductUnavailable:
@@ -101,7 +102,7 @@ class RemoteArchive:
                 page = response.read(8 * 1024 * 1024).decode("utf-8", "replace")
             links = [Path(urllib.parse.unquote(urllib.parse.urlsplit(h).path)).name for h in _HREF.findall(page)]
             # A page without a single product name is not a listing we can trust.
-            if any(link.startswith("P" + obs_id) for link in links):
+            if any(link.upper().startswith("P" + obs_id) for link in links):
                 names = links
         except (urllib.error.URLError, OSError, ValueError) as err:
             log.info("no product listing at %s (%s); probing standard names", self.url(obs_id), err)
@@ -117,7 +118,9 @@ class RemoteArchive:
                 name = ProductName(obs_id, camera, expid, "SRCTSR", TOTAL_BAND_ORDER, src_num)
                 if not isinstance(self.fetch(name), ProductUnavailable):
                     found.append(name)
-                    break
+                    if expid != "X000":
+                        break
+                    # A merged lightcurve has no statistics: keep looking for its exposures' files.
             for expid in expids:
                 name = ProductName(obs_id, camera, expid, "SRSPEC", SPECTRUM_ORDER, src_num)
                 if isinstance(self.fetch(name), ProductUnavailable):
@@ -136,7 +139,7 @@ class RemoteArchive:
         target = self.cache_path(name)
         if target.is_file():
             return target
-        url = self.url(name.obs_id, name.filename)
+        url = self.url(name.obs_id, name.archive_name)
         with self._lock_for(url):
             if target.is_file():  # another thread fetched it while we waited
                 return target
@@ -148,9 +151,9 @@ class RemoteArchive:
                 self._download(url, target)
             except urllib.error.HTTPError as err:
                 reason = (
-                    f"{name.filename} is not in the archive ({url} gave HTTP 404)"
+                    f"{name.archive_name} is not in the archive ({url} gave HTTP 404)"
                     if err.code == 404
-                    else f"{name.filename} could not be fetched ({url} gave HTTP {err.code})"
+                    else f"{name.archive_name} could not be fetched ({url} gave HTTP {err.code})"
                 )
                 if err.code == 404:
                     with self._guard:
@@ -158,7 +161,7 @@ class RemoteArchive:
                 return ProductUnavailable(reason)
             except (urllib.error.URLError, OSError, ValueError) as err:
                 why = getattr(err, "reason", None) or err
-                return ProductUnavailable(f"{name.filename} could not be fetched from {url}: {why}")
+                return ProductUnavailable(f"{name.archive_name} could not be fetched from {url}: {why}")
         return target
 
     def _download(self, url: str, target: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ from data_loaders.products.names import (
     ProductName,
     list_products,
     product_dir,
+    product_dirs,
 )
 from data_loaders.products.remote import RemoteArchive
 from data_loaders.products.spectrum import Spectrum, read_spectrum
@@ -31,13 +33,18 @@ _CAMERA_WORDS = {"PN": "pn", "M1": "MOS1", "M2": "MOS2"}
 
 @dataclass(frozen=True)
 class CameraProducts:
-    """One camera's product files; each is a Path or a ProductUnavailable with the reason."""
+    """One camera's product files; each is a Path or a ProductUnavailable with the reason.
+
+    ``exposures`` are the single-exposure (S/U) lightcurves, whose headers hold the
+    variability statistics a merged (``X000``) ``lightcurve`` lacks.
+    """
 
     camera: str
     lightcurve: Path | ProductUnavailable
     spectrum: Path | ProductUnavailable
     background: Path | ProductUnavailable
     arf: Path | ProductUnavailable
+    exposures: tuple[Path | ProductUnavailable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,24 @@ def _expid_rank(expid: str, prefer_merged: bool) -> tuple[int, str]:
     return (order.index(expid[0]), expid)
 
 
+def exposure_lightcurves(names: list[ProductName], camera: str) -> list[ProductName]:
+    """The single-exposure (S, then U) total-band lightcurves of ``camera``: where statistics live."""
+    return sorted(
+        (
+            n
+            for n in names
+            if n.instrument == camera and n.ptype == "SRCTSR" and n.order == TOTAL_BAND_ORDER and n.expid[0] in "SU"
+        ),
+        key=lambda n: _expid_rank(n.expid, prefer_merged=False),
+    )
+
+
 def choose(names: list[ProductName], camera: str) -> dict[str, ProductName | str]:
     """Pick one lightcurve, spectrum, background and ARF of ``camera`` among ``names``.
 
-    Values are the chosen name, or a reason string when there is none. Background and ARF
-    come from the spectrum's own exposure when it has them.
+    Values are the chosen name, or a reason string when there is none. The lightcurve is the
+    merged one (``X000``, all exposures) when there is one. Background and ARF come from the
+    spectrum's own exposure when it has them.
     """
     mine = [n for n in names if n.instrument == camera]
     word = _CAMERA_WORDS[camera]
@@ -106,7 +126,7 @@ def choose(names: list[ProductName], camera: str) -> dict[str, ProductName | str
 class ProductStore:
     """Per-detection products from a local archive, an HTTP archive, or lazy synthesis.
 
-    Lookup order: ``root`` (``<root>/<OBS_ID>/pps``); then ``base_url`` (same layout,
+    Lookup order: ``root`` (``<root>/<OBS_ID>/pps``, or ``PPS``, or flat: see ``find``); then ``base_url`` (same layout,
     fetched into ``cache_dir``, see ``remote.py`` for how names are discovered); then
     ``synthesize(obs_id, src_num)``, which must write the detection's products into
     ``root`` (the demo catalogue does this on first request). One lock per detection
@@ -141,16 +161,22 @@ class ProductStore:
 
     # -- locating files -------------------------------------------------------------------
     def find(self, obs_id: str, src_num: int) -> DetectionProducts:
-        """Which product files exist for the detection, per camera, with reasons for the gaps."""
+        """Which product files exist for the detection, per camera, with reasons for the gaps.
+
+        Locally, the first of ``<root>/<OBS_ID>/pps``, ``<OBS_ID>/PPS``, ``<OBS_ID>`` and
+        ``<root>`` holding any product of the detection is used (names in any case, see
+        ``names.SUFFIXES`` for the accepted suffixes).
+        """
         obs_id, src_num = str(obs_id), int(src_num)
         try:
             here = self._local_dir(obs_id)
         except ValueError as err:
             return _unavailable_everywhere(obs_id, src_num, "none", "", str(err))
         if here is not None:
-            local = list_products(here, obs_id, src_num)
-            if local:
-                return self._assemble(obs_id, src_num, "local", str(here), local)
+            for directory in product_dirs(self.root, obs_id):
+                local = list_products(directory, obs_id, src_num)
+                if local:
+                    return self._assemble(obs_id, src_num, "local", str(directory), local)
         reasons = []
         if self.remote is not None:
             names = self.remote.detection_names(obs_id, src_num)
@@ -166,7 +192,8 @@ class ProductStore:
                 return self._assemble(obs_id, src_num, "synthesized", str(here), local)
         if here is not None:
             where = here if here.is_dir() else f"{here} (no such directory)"
-            reasons.insert(0, f"no products for detection {obs_id}/{src_num} in {where}")
+            elsewhere = f"nor in {obs_id}/PPS, {obs_id} or {self.root}"
+            reasons.insert(0, f"no products for detection {obs_id}/{src_num} in {where}, {elsewhere}")
         location = str(here) if here is not None else self.remote.url(obs_id)
         return _unavailable_everywhere(obs_id, src_num, "none", location, "; ".join(reasons))
 
@@ -199,6 +226,7 @@ class ProductStore:
                     else ProductUnavailable(f"{value} in {location}")
                     for kind, value in chosen.items()
                 },
+                exposures=tuple(paths[n] for n in exposure_lightcurves(list(paths), camera)),
             )
         return DetectionProducts(obs_id, src_num, origin, location, cameras)
 
@@ -215,6 +243,7 @@ class ProductStore:
                     else ProductUnavailable(f"{value} at {location}")
                     for kind, value in chosen.items()
                 },
+                exposures=tuple(self.remote.fetch(n) for n in exposure_lightcurves(names, camera)),
             )
         return DetectionProducts(obs_id, src_num, "http", location, cameras)
 
@@ -224,12 +253,20 @@ class ProductStore:
 
     # -- reading --------------------------------------------------------------------------
     def lightcurves(self, obs_id: str, src_num: int) -> dict[str, Lightcurve | ProductUnavailable]:
-        """Each camera's lightcurve, or why it is not available."""
+        """Each camera's lightcurve, or why it is not available.
+
+        A lightcurve's ``statistics`` are those of the camera's single exposures (S/U files),
+        one per exposure: a merged ``X000`` file carries none of its own.
+        """
         found = self.find(obs_id, src_num)
         out = {}
         for camera, products in found.cameras.items():
             path = products.lightcurve
-            out[camera] = path if isinstance(path, ProductUnavailable) else _read(read_lightcurve, path)
+            if isinstance(path, ProductUnavailable):
+                out[camera] = path
+                continue
+            exposures = [p for p in products.exposures if isinstance(p, Path)]
+            out[camera] = _read(_lightcurve_with_exposures, path, *exposures)
         return out
 
     def spectra(self, obs_id: str, src_num: int) -> dict[str, Spectrum | ProductUnavailable]:
@@ -251,6 +288,27 @@ class ProductStore:
                     spectrum = alone
             out[camera] = spectrum
         return out
+
+
+def _lightcurve_with_exposures(path: Path, *exposures: Path) -> Lightcurve:
+    """``path``'s lightcurve with the statistics of the single-exposure files ``exposures``.
+
+    A broken exposure file costs only its statistics (logged); without any, the lightcurve
+    keeps its own (a single-exposure file's header).
+    """
+    curve = read_lightcurve(path)
+    statistics = []
+    for exposure in exposures:
+        if exposure == path:
+            statistics += curve.statistics
+            continue
+        try:
+            statistics += read_lightcurve(exposure).statistics
+        except ProductError as err:
+            log.warning("no variability statistics from %s: %s", exposure.name, err)
+    if statistics and tuple(statistics) != curve.statistics:
+        curve = dataclasses.replace(curve, statistics=tuple(statistics))
+    return curve
 
 
 def _read(reader, path: Path, *extra: Path | None):

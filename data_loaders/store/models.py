@@ -163,3 +163,34 @@ class Vote(Base):
     #: True when the source has a known ("gold") answer the vote was scored against.
     is_gold: Mapped[bool] = mapped_column(Boolean)
     correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+
+class Login(Base):
+    """One sign-in (a browser's login cookie names its id); revoked rows stay as history.
+
+    ``id`` is a random token: the login cookie carries it signed, so a cookie is only as good
+    as its row: expired, or revoked by a logout, a password change or an admin's reset, it
+    stops working in every server process at once.
+    """
+
+    __tablename__ = "logins"
+    __table_args__ = (Index("ix_logins_user", "user_name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(150))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    address: Mapped[str] = mapped_column(String(64))
+
+
+class AuthAttempt(Base):
+    """A failed log-in or a sign-up, by account and by client address (for back-off)."""
+
+    __tablename__ = "auth_attempts"
+    __table_args__ = (Index("ix_auth_attempts_key_time", "kind", "key", "time"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: 'login' (a failed log-in) or 'signup' (a sign-up, successful or not).
+    kind: Mapped[str] = mapped_column(String(16))
+    #: 'user:<name>' or 'addr:<client address>'.
+    key: Mapped[str] = mapped_column(String(200))

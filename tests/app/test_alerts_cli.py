@@ -106,3 +106,45 @@ def test_help_states_the_default_preset(capsys):
         main(["alerts", "--help"])
     out = capsys.readouterr().out
     assert "default seed: factor 3, 90%" in out and "stonks" in out
+
+
+def test_observation_run_writes_json_pngs_and_replaces_itself(writable_demo_data_dir, tmp_path, capsys):
+    import json
+
+    from data_loaders.demo.pipeline import simulate_observation
+
+    d = str(writable_demo_data_dir)
+    sim = simulate_observation(writable_demo_data_dir, "DEMO", tmp_path, seed=1, n_planted=3)
+    code, out, err = _run(capsys, "--data-dir", d, "alerts", "--observation", str(sim.path))
+    assert code == 0, err
+    line = out.splitlines()[0]
+    pattern = r"(\d+) detections read = (\d+) matched .* \+ (\d+) compared with upper limits only \+ (\d+) never"
+    m = re.search(pattern, line)
+    read, matched, ul, never = (int(v) for v in m.groups())
+    assert read == len(sim.truth) == matched + ul + never and ul > 0
+    n_alerts = int(re.search(r"; (\d+) alerts \(", line)[1])
+    by_type = {t: int(n) for t, n in re.findall(r"(\w+) (\d+)[,)]", line.split("alerts (")[1])}
+    assert set(by_type) == set(ALERT_TYPES) and sum(by_type.values()) == n_alerts > 0
+    root = writable_demo_data_dir / "releases" / "DEMO" / "alerts"
+    run = root / f"obs{sim.obs_id}"
+    records = json.loads((run / "alerts.json").read_text())
+    assert len(records) == n_alerts == len(read_alerts(run))
+    first = records[0]
+    assert {"position", "names", "type", "ratio", "epochs"} <= set(first)
+    assert first["epochs"]["new"]["obs_id"] == sim.obs_id and len(first["epochs"]["new"]["band_flux"]) == 5
+    pngs = sorted(p.name for p in run.glob("*.png"))
+    assert pngs == sorted(r["png"] for r in records)
+    assert (run / pngs[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The same list again replaces its run: one directory, same alerts, no leftovers.
+    code, out2, _ = _run(capsys, "--data-dir", d, "alerts", "--observation", str(sim.path), "--no-figures")
+    assert code == 0 and out2.splitlines()[0] == line
+    assert [p.name for p in root.iterdir()] == [run.name]
+    assert len(json.loads((run / "alerts.json").read_text())) == n_alerts and not list(run.glob("*.png"))
+
+
+def test_observation_bad_list_is_one_sentence(writable_demo_data_dir, tmp_path, capsys):
+    p = tmp_path / "P0123456789EPX000OBSMLI0000.FTZ"
+    p.write_bytes(b"not fits at all")
+    code, out, err = _run(capsys, "--data-dir", str(writable_demo_data_dir), "alerts", "--observation", str(p))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "is not a FITS file" in err and len(err.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import panel as pn
@@ -12,6 +13,8 @@ from app.views.source import SourceView, resolve_source
 from app.views.source.links import esasky, simbad, xsa_observation
 from data_loaders.catalogue import Catalogue
 from data_loaders.demo_products import product_store_for
+from tests.data_loaders import pps_files as pps
+from tests.shown import shown
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def _multi_source(cat):
 
 
 def _text(pane) -> str:
-    return str(pane.object or "")
+    return shown(str(pane.object or ""))
 
 
 def test_selecting_a_detection_updates_the_product_panels(catalogue):
@@ -73,6 +76,34 @@ def test_broken_product_shows_not_available_and_the_rest_still_works(catalogue):
     assert "Traceback" not in _text(view.lightcurve.status)
     assert view.longterm.plot.object is not None and view.shape.sed.object is not None
     assert str(row["OBS_ID"]) in _text(view.detections.pane)
+    pn.panel(view).get_root()
+
+
+def test_pipeline_files_show_not_computed_utc_start_and_refusals(catalogue):
+    """Files in the pipeline's formats (tests/data_loaders/pps_files.py) in place of the demo's."""
+    srcid = _multi_source(catalogue)
+    rows = catalogue.detections_of(srcid)
+    row = rows[rows["TSERIES"]].iloc[0]
+    obs, num = str(row["OBS_ID"]), int(row["SRC_NUM"])
+    directory = Path(catalogue.meta["products"]) / obs / "pps"
+    for old in directory.glob(f"P{obs}*{num:03X}.FTZ"):
+        old.unlink()
+    pps.pn_merged_lightcurve(directory, pps.pps_name("PN", "X000", "SRCTSR", "8", num, obs))
+    pps.exposure_lightcurve(
+        directory, "PN", "S003", fvar=-1.0, fvarerr=-1.0, name=pps.pps_name("PN", "S003", "SRCTSR", "8", num, obs)
+    )
+    pps.rgs_spectrum(directory, pps.pps_name("PN", "S003", "SRSPEC", "0", num, obs))
+    view = SourceView(catalogue, srcid=srcid)
+    view.state.obs_id = obs
+    stats = _text(view.lightcurve.stats)
+    assert "pn S003" in stats and "not computed" in stats and "X000" not in stats
+    assert "0.42" in stats  # the exposure's CHI2PROB, not the merged file's (it has none)
+    assert "-1" not in shown(view.lightcurve.stats.object.split("</table>")[0])
+    status = _text(view.lightcurve.status)
+    assert "start 2019-05-03 10:00:00 UTC (10:01:09 TT in the file)" in status
+    spectrum = _text(view.spectrum.status)
+    assert "is an RGS spectrum (INSTRUME = 'RGS1'); the Source view draws EPIC spectra only" in spectrum
+    assert not view.spectrum.plot.object.visible
     pn.panel(view).get_root()
 
 

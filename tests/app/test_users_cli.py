@@ -50,3 +50,22 @@ def test_users_file_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("XMM_EXPLORER_USERS", str(other))
     assert run(tmp_path, monkeypatch, "add", "cy", "--role", "classifier", "--password-stdin", stdin="abcdefgh\n") == 0
     assert users.role_of(other, "cy") == "classifier"
+
+
+def test_a_password_reset_or_removal_ends_the_users_logins(tmp_path, monkeypatch, capsys):
+    from data_loaders.store.logins import login_user, open_login
+
+    monkeypatch.delenv("XMM_EXPLORER_USERS", raising=False)
+    monkeypatch.delenv("XMM_EXPLORER_DB", raising=False)
+    pw = "long enough pw\n"
+    assert run(tmp_path, monkeypatch, "add", "ada", "--role", "admin", "--password-stdin", stdin=pw) == 0
+    assert run(tmp_path, monkeypatch, "add", "bob", "--role", "reviewer", "--password-stdin", stdin=pw) == 0
+    with open_store(None, tmp_path) as store:
+        ada = [open_login(store, "ada", "10.0.0.1") for _ in range(2)]
+        bob = open_login(store, "bob", "10.0.0.2")
+    assert run(tmp_path, monkeypatch, "add", "ada", "--role", "admin", "--replace", "--password-stdin", stdin=pw) == 0
+    assert "Ended 2 login(s) of ada" in capsys.readouterr().out
+    assert run(tmp_path, monkeypatch, "remove", "bob") == 0
+    with open_store(None, tmp_path) as store:
+        assert [login_user(store, i) for i in [*ada, bob]] == [None, None, None]
+        assert login_user(store, open_login(store, "ada", "10.0.0.1")) == "ada"  # a new log-in works

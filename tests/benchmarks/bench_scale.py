@@ -3,7 +3,7 @@
 A re-render is what a pan or zoom costs on the server: datashader aggregate + shade of a
 1000 x 500 canvas over a random view (10 views x several repeats, median). The pandas path
 is the Explore page's (``Catalogue.xy`` + ``app.plots.sky.aggregate`` + ``shade_array``); the
-Dask path is ``DaskCatalogue.aggregate`` on a LocalCluster (2 workers x 1 thread) with the
+Dask path is ``DaskCatalogue.select(...).grid`` on a LocalCluster (2 workers x 1 thread) with the
 plotting columns persisted, then the same shading. Releases are written by the partitioned
 demo writer and cached under ``bench-data/partitioned-<n>/`` (generation time and peak RSS
 are printed when a release is generated, and kept in ``generation.json``).
@@ -110,25 +110,27 @@ def pandas_figures(release: Path) -> dict:
 def dask_figures(release: Path) -> dict:
     from app import selection as sel
     from app.dask_backend import close, connect
-    from app.plots.sky import shade_array
-    from data_loaders.dask_catalogue import DaskCatalogue
+    from app.plots.sky import full_extent, shade_array
+    from data_loaders.dask_catalogue import DaskCatalogue, sky_column
 
     client = connect("local")
     try:
         cat = DaskCatalogue(release, client=client)
+        xcol, ycol = sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs")
+        full = full_extent("hammer")
+        everything, flt = cat.select("detections"), cat.select("detections", sel.Range("EP_8_FLUX", 1e-14, None))
         t = time.perf_counter()
-        cat.aggregate(None, "hammer", "icrs", width=WIDTH, height=HEIGHT)
+        everything.grid(xcol, ycol, *full, WIDTH, HEIGHT)
         first = time.perf_counter() - t
-        flt = sel.Range("EP_8_FLUX", 1e-14, None)
         t = time.perf_counter()
-        cat.aggregate(flt, "hammer", "icrs", width=WIDTH, height=HEIGHT)
+        flt.grid(xcol, ycol, *full, WIDTH, HEIGHT)
         first_filter = time.perf_counter() - t
 
         def render(xr, yr):
-            return shade_array(cat.aggregate(None, "hammer", "icrs", xr, yr, WIDTH, HEIGHT).values)
+            return shade_array(everything.grid(xcol, ycol, xr, yr, WIDTH, HEIGHT))
 
         def render_filtered(xr, yr):
-            return shade_array(cat.aggregate(flt, "hammer", "icrs", xr, yr, WIDTH, HEIGHT).values)
+            return shade_array(flt.grid(xcol, ycol, xr, yr, WIDTH, HEIGHT))
 
         vs = views()
         t = time.perf_counter()

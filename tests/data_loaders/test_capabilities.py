@@ -21,7 +21,7 @@ def test_missing_columns_name_the_columns_in_one_sentence():
     caps = from_columns(FULL_DET - {"EP_HR2", "EP_HR3"}, FULL_SRC, FULL_TABLES)
     assert not caps.has(capabilities.HARDNESS)
     assert caps.reason(capabilities.HARDNESS) == (
-        "The hardness-ratio diagram is not available: this release has no EP_HR2, EP_HR3 columns."
+        "No hardness-ratio diagram: this release has no EP_HR2, EP_HR3 columns."
     )
     assert caps.has(capabilities.SOURCE_HARDNESS) and caps.reason(capabilities.SOURCE_HARDNESS) == ""
 
@@ -30,10 +30,10 @@ def test_partial_classification_table_is_absent_with_its_columns_named():
     tables = dict(FULL_TABLES, **{schema.CLASSIFICATIONS_FILE: {"SRCID", "PbaC0", "PbaC1", "prediction"}})
     caps = from_columns(FULL_DET, FULL_SRC, tables)
     reason = caps.reason(capabilities.CLASSIFICATIONS)
-    assert reason.startswith("Classification is not available: its classifications table has no PbaC2, PbaC3")
+    assert reason.startswith("No classification: its classifications table has no PbaC2, PbaC3")
     no_table = from_columns(FULL_DET, FULL_SRC, {})
     assert no_table.reason(capabilities.COUNTERPARTS) == (
-        "The counterparts list is not available: this release has no counterparts table."
+        "No counterparts list: this release has no counterparts table."
     )
 
 

@@ -17,7 +17,7 @@ from data_loaders.citizen import (
     pick_next,
     user_scores,
 )
-from data_loaders.citizen.accounts import SignupError, SignupLimiter, check_nickname, sign_up
+from data_loaders.citizen.accounts import SignupError, check_nickname, sign_up
 from data_loaders.citizen.consensus import CONSENSUS_COLUMNS
 from data_loaders.citizen.gold import gold_from_tables
 from data_loaders.citizen.preferences import opted_in_users, set_show_on_leaderboard, shows_on_leaderboard
@@ -154,28 +154,29 @@ def test_nicknames_are_restricted(nick):
         check_nickname(nick)
 
 
-def test_sign_up_writes_the_users_file_grants_classifier_and_is_rate_limited(tmp_path):
+def test_sign_up_writes_the_users_file_grants_classifier_and_backs_off_per_address(tmp_path):
+    from data_loaders.store import logins
     from data_loaders.store.users import verify_password
 
-    clock = [0.0]
-    limiter = SignupLimiter(limit=2, window=60, clock=lambda: clock[0])
     with open_store(None, tmp_path) as store:
         users = tmp_path / "users.json"
-        assert sign_up(users, store, "stargazer", "correct horse", limiter) == "stargazer"
+        assert sign_up(users, store, "stargazer", "correct horse", "10.0.0.1") == "stargazer"
         assert verify_password(users, "stargazer", "correct horse")
         assert store.role_of("stargazer") == "classifier"
         with pytest.raises(SignupError, match="taken"):
-            sign_up(users, store, "stargazer", "another pw1", limiter)
+            sign_up(users, store, "stargazer", "another pw1", "10.0.0.1")
         with pytest.raises(SignupError, match="8 characters"):
-            sign_up(users, store, "short_pw", "1234567", limiter)
+            sign_up(users, store, "short_pw", "1234567", "10.0.0.1")
         store.grant_role("boss", "admin")
         with pytest.raises(SignupError, match="taken"):
-            sign_up(users, store, "boss", "takeover!!", limiter)  # never downgrade a known account
-        sign_up(users, store, "second", "password2", limiter)
-        with pytest.raises(SignupError, match="try again"):
-            sign_up(users, store, "third", "password3", limiter)
-        clock[0] = 61
-        sign_up(users, store, "third", "password3", limiter)
+            sign_up(users, store, "boss", "takeover!!", "10.0.0.1")  # never downgrade a known account
+        for i in range(logins.SIGNUP_BY_ADDRESS.free - 1):
+            sign_up(users, store, f"second{i}", "password2", "10.0.0.1")
+        with pytest.raises(SignupError, match="from your address"):
+            sign_up(users, store, "third", "password3", "10.0.0.1")
+        assert sign_up(users, store, "third", "password3", "10.0.0.2") == "third", "other addresses are not blocked"
+        with pytest.raises(SignupError, match="from your address"):  # the same address later: still waiting
+            sign_up(users, store, "fourth", "password4", "10.0.0.1")
 
 
 def test_leaderboard_opt_in_defaults_off_and_latest_choice_wins(tmp_path):
@@ -200,7 +201,7 @@ def test_a_hundred_players_voting_at_once_lose_no_vote(tmp_path):
                 start.wait()
                 for j in range(n_votes):
                     store.record_vote(f"player{k}", "DEMO", 10_000 + j, "star", 0.67, False)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:  # collected and asserted below
                 errors.append(exc)
 
         threads = [threading.Thread(target=play, args=(k,)) for k in range(n_players)]
@@ -212,3 +213,22 @@ def test_a_hundred_players_voting_at_once_lose_no_vote(tmp_path):
         frame = store.votes_frame("DEMO")
         assert len(frame) == n_players * n_votes
         assert frame.groupby("user").size().eq(n_votes).all()
+
+
+def test_login_rows_expire_and_back_off_grows_then_caps(tmp_path):
+    from datetime import timedelta
+
+    from data_loaders.store import logins
+    from data_loaders.store.models import utcnow
+
+    with open_store(None, tmp_path) as store:
+        gone = logins.open_login(store, "ada", "10.0.0.1", days=-1 / 86400)  # expired a second ago
+        assert logins.login_user(store, gone) is None and logins.login_user(store, "x" * 500) is None
+        policy = logins.Backoff(free=2, window=timedelta(minutes=5), base_s=2.0, max_s=10.0)
+        assert [policy.delay(n) for n in range(7)] == [0, 0, 2, 4, 8, 10, 10]
+        for _ in range(3):
+            logins.record_attempt(store, "login", "addr:a")
+        wait = logins.wait_seconds(store, "login", "addr:a", policy)
+        assert 3.0 < wait <= 4.0  # three failures: 4 s after the last one
+        later = utcnow() + timedelta(seconds=5)
+        assert logins.wait_seconds(store, "login", "addr:a", policy, now=later) == 0

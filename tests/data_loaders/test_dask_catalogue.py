@@ -65,7 +65,10 @@ def test_release_layout(release, pandas_cat):
     assert sizes[:-1] == [GROUP] * (len(sizes) - 1) and sum(sizes) == N
     det = pandas_cat.detections
     assert (np.diff(det["HPX"].to_numpy()) >= 0).all()  # HEALPix ordered
-    assert det["DETID"].is_unique and set(schema.EXPLORE_COLUMNS) <= set(det.columns)
+    # The writer writes the catalogue's own columns; the derived PL_* come from `bandfit --release`.
+    catalogue_columns = set(schema.EXPLORE_COLUMNS) - set(schema.BANDFIT_NAMES)
+    assert det["DETID"].is_unique and catalogue_columns <= set(det.columns)
+    assert not set(schema.BANDFIT_NAMES) & set(det.columns)
     src = pandas_cat.sources
     assert src["SRCID"].is_unique and len(src) == meta["n_sources"]
     # Sources never straddle partitions: SC_ values and N_DETECTIONS are exact.
@@ -160,37 +163,115 @@ SELECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: s.kind)
-def test_count_equals_pandas(selection, dask_cat, pandas_cat):
-    frame = pandas_cat.detections
+# --- the catalogue interface: both engines give the same answers ---------------------------------
+
+
+@pytest.fixture(scope="module", params=["memory", "dask"])
+def engine(request, pandas_cat, dask_cat):
+    return pandas_cat if request.param == "memory" else dask_cat
+
+
+def truth(pandas_cat, selection, level="detections"):
+    """The mask of ``selection`` computed with plain numpy on the in-memory frame (plus its sky columns)."""
+    frame = pandas_cat.frame(level)
     if any(c.startswith("SKY_") for c in selection.columns()):
-        x, y = pandas_cat.xy("detections", "icrs", "hammer")
+        x, y = pandas_cat.xy(level, "icrs", "hammer")
         frame = frame.assign(**{sky_column("x", "hammer", "icrs"): x, sky_column("y", "hammer", "icrs"): y})
-    want = int(np.asarray(selection.evaluate(frame)).sum())
-    assert dask_cat.count(selection) == want
+    return np.asarray(selection.evaluate(frame), dtype=bool)
+
+
+@pytest.mark.parametrize("selection", SELECTIONS, ids=lambda s: s.kind)
+def test_count(selection, engine, pandas_cat):
+    want = int(truth(pandas_cat, selection).sum())
+    assert engine.select("detections", selection).count() == want
     assert want > 0
 
 
 @pytest.mark.parametrize("selection", SELECTIONS[:4], ids=lambda s: s.kind)
-@pytest.mark.parametrize(("how", "column"), [("count", None), ("mean", "EP_HR2")])
-def test_aggregate_equals_pandas(selection, how, column, dask_cat, pandas_cat):
+@pytest.mark.parametrize(("how", "column"), [("count", None), ("mean", "EP_HR2"), ("max", "LOG10_EP_8_FLUX")])
+def test_grid(selection, how, column, engine, pandas_cat):
     x, y = pandas_cat.xy("detections", "icrs", "hammer")
-    mask = np.asarray(selection.evaluate(pandas_cat.detections), dtype=bool)
+    mask = truth(pandas_cat, selection)
     x_range, y_range = skyplot.full_extent("hammer")
-    values = None if column is None else pandas_cat.detections[column].to_numpy()[mask]
-    want = skyplot.aggregate(x[mask], y[mask], x_range, y_range, 400, 200, values=values, how=how)
-    got = dask_cat.aggregate(selection, "hammer", "icrs", x_range, y_range, 400, 200, how=how, column=column)
-    assert got.shape == want.shape == (200, 400)
-    np.testing.assert_allclose(got.values, want.values, rtol=1e-5, equal_nan=True)
+    values = None
+    if column is not None:
+        values = pandas_cat.view("detections")[column]
+        values = np.asarray(values)[mask]
+    want = skyplot.aggregate(x[mask], y[mask], x_range, y_range, 400, 200, values=values, how="mean" if column else how)
+    xcol, ycol = sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs")
+    got = engine.select("detections", selection).grid(xcol, ycol, x_range, y_range, 400, 200, how=how, column=column)
+    assert got.shape == (200, 400)
+    if how != "max":
+        np.testing.assert_allclose(got, want.values, rtol=1e-5, equal_nan=True)
+    else:
+        assert np.array_equal(np.isfinite(got), np.isfinite(want.values))
     if how == "count":
-        assert int(got.values.sum()) == int(mask.sum())
+        assert int(got.sum()) == int(mask.sum())
 
 
-def test_aggregate_galactic_zoom(dask_cat, pandas_cat):
+def test_grid_by_class_and_galactic_zoom(engine, pandas_cat):
     x, y = pandas_cat.xy("sources", "galactic", "mollweide")
-    got = dask_cat.aggregate(None, "mollweide", "galactic", (-40, 40), (-20, 20), 300, 150, level="sources")
+    xcol, ycol = sky_column("x", "mollweide", "galactic"), sky_column("y", "mollweide", "galactic")
+    sub = engine.select("sources")
+    got = sub.grid(xcol, ycol, (-40, 40), (-20, 20), 300, 150)
     want = skyplot.aggregate(x, y, (-40, 40), (-20, 20), 300, 150)
-    np.testing.assert_array_equal(got.values, want.values)
+    np.testing.assert_array_equal(got, want.values)
+    by = sub.grid(xcol, ycol, (-40, 40), (-20, 20), 300, 150, how="by", column="CLASS", n_categories=8)
+    assert by.shape == (150, 300, 8)
+    np.testing.assert_array_equal(by.sum(axis=2), want.values)
+
+
+def test_histogram_chunks_page_and_srcids(engine, pandas_cat):
+    selection = sel.Range("EP_8_FLUX", 1e-14, None)
+    det = pandas_cat.detections
+    mask = truth(pandas_cat, selection)
+    sub = engine.select("detections", selection)
+    edges = np.linspace(-1, 1, 21)
+    hr = det["EP_HR2"].to_numpy(np.float64)[mask]
+    np.testing.assert_array_equal(sub.histogram("EP_HR2", edges), np.histogram(hr[np.isfinite(hr)], bins=edges)[0])
+    chunks = list(sub.chunks(["DETID", "EP_8_FLUX"], chunk_rows=10_000))
+    assert all(list(c.columns) == ["DETID", "EP_8_FLUX"] for c in chunks)
+    assert sorted(pd.concat(chunks)["DETID"]) == sorted(det["DETID"][mask])
+    np.testing.assert_array_equal(sub.srcids(), np.unique(det["SRCID"][mask]))
+    # pages: by flux descending (NaN last, ties by row), then catalogue order
+    v = det["EP_HR3"].to_numpy(np.float64)
+    key = np.where(np.isnan(v), np.inf, -v)
+    rows = np.flatnonzero(mask)
+    order = rows[np.lexsort((rows, key[rows]))]
+    for page in (0, 3):
+        got = sub.page("EP_HR3", False, page, 12, ["DETID", "EP_HR3"])
+        assert list(got["DETID"]) == list(det["DETID"].to_numpy()[order[page * 12 : (page + 1) * 12]])
+    got = sub.page(None, True, 1, 12, ["DETID"])
+    assert list(got["DETID"]) == list(det["DETID"].to_numpy()[rows[12:24]])
+    refined = sub.refine(sel.Range("EP_HR2", 0.0, None))
+    assert refined.count() == int((mask & (det["EP_HR2"].to_numpy() >= 0)).sum())
+
+
+def test_nearest_source_row_and_find(engine, pandas_cat):
+    src = pandas_cat.sources
+    row = src.iloc[len(src) // 2]
+    sub = engine.select("sources")
+    hit = sub.nearest("icrs", float(row["SC_RA"]), float(row["SC_DEC"]), 1 / 3600)
+    assert hit is not None and hit["SRCID"] == row["SRCID"]
+    assert engine.select("detections").nearest("galactic", 0.0, -89.0, 1e-4) is None
+    assert engine.source_row(int(row["SRCID"]))["IAUNAME"] == row["IAUNAME"]
+    assert engine.source_row(-5) is None
+    found = engine.find("detections", "SRCID", [int(row["SRCID"])], ["DETID", "SRCID"])
+    det = pandas_cat.detections
+    assert sorted(found["DETID"]) == sorted(det["DETID"][det["SRCID"] == row["SRCID"]])
+    names = engine.name_prefix(str(row["IAUNAME"])[:-3].lower(), 50)
+    assert int(row["SRCID"]) in set(names["SRCID"])
+
+
+def test_deep_pages_are_a_declared_capability(dask_cat, pandas_cat):
+    from data_loaders.capabilities import DEEP_PAGES
+    from data_loaders.dask_catalogue import MAX_PAGES
+    from data_loaders.errors import CatalogueError
+
+    assert pandas_cat.capabilities.has(DEEP_PAGES)
+    assert not dask_cat.capabilities.has(DEEP_PAGES) and "export" in dask_cat.capabilities.reason(DEEP_PAGES)
+    with pytest.raises(CatalogueError, match="first 100 pages"):
+        dask_cat.select("detections").page("EP_HR2", True, MAX_PAGES, 12, ["DETID"])
 
 
 @pytest.mark.parametrize(("ra", "dec", "radius"), [(266.4, -29.0, 2.0), (10.68, 41.27, 1.0), (0.2, 1.0, 5.0)])
@@ -216,22 +297,6 @@ def test_cone_on_sources_and_nearest(dask_cat, pandas_cat):
     assert dask_cat.nearest("detections", "galactic", 0.0, -89.0, 1e-4) is None
 
 
-def test_histogram_and_chunks_equal_pandas(dask_cat, pandas_cat):
-    selection = sel.Range("EP_8_FLUX", 1e-14, None)
-    det = pandas_cat.detections
-    mask = np.asarray(selection.evaluate(det), dtype=bool)
-    edges = np.linspace(-1, 1, 21)
-    counts, got_edges = dask_cat.histogram("EP_HR2", edges, selection)
-    hr = det["EP_HR2"].to_numpy(np.float64)[mask]
-    want, _ = np.histogram(hr[np.isfinite(hr)], bins=edges)
-    np.testing.assert_array_equal(counts, want)
-    counts, got_edges = dask_cat.histogram("EP_HR2", 10)
-    assert counts.sum() == np.isfinite(det["EP_HR2"].to_numpy()).sum() and got_edges.size == 11
-    chunks = list(dask_cat.iter_chunks(selection, ["DETID", "EP_8_FLUX"]))
-    assert len(chunks) > 1 and all(list(c.columns) == ["DETID", "EP_8_FLUX"] for c in chunks)
-    assert sorted(pd.concat(chunks)["DETID"]) == sorted(det["DETID"][mask])
-
-
 def test_persisted_plot_frame_grows_with_columns(dask_cat):
     a = dask_cat.plot_frame("detections", [sky_column("x", "aitoff", "icrs"), sky_column("y", "aitoff", "icrs")])
     b = dask_cat.plot_frame("detections", [sky_column("x", "aitoff", "icrs")])
@@ -247,3 +312,27 @@ def test_connect_rejects_bad_specs():
     for bad in ("remote", "local:zero", "local:0"):
         with pytest.raises(ValueError):
             connect(bad)
+
+
+def test_band_fit_added_to_a_partitioned_release_works_on_dask_like_any_column(release, client, tmp_path):
+    import shutil
+
+    from data_loaders.spectral.columns import add_to_release
+
+    copy = tmp_path / "BIG"
+    shutil.copytree(release, copy)
+    done = add_to_release(copy)
+    # The partitioned demo keeps no per-detection band errors: only its sources can be fitted.
+    assert done["detections"] == 0 and done["sources"] == len(Catalogue(release).sources)
+    pandas_copy, dask_copy = Catalogue(copy), DaskCatalogue(copy, client=client, partition_rows=4 * GROUP)
+    assert set(schema.BANDFIT_NAMES) <= set(dask_copy.columns("sources"))
+    assert not set(schema.BANDFIT_NAMES) & set(dask_copy.columns("detections"))
+    cols = ["SRCID", "PL_GAMMA", "PL_NH", "PL_FIT_FLAG"]
+    got = dask_copy.frame("sources", cols).compute().sort_values("SRCID").reset_index(drop=True)
+    want = pandas_copy.sources[cols].sort_values("SRCID").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    agn_like = sel.Range("PL_GAMMA", 1.5, 2.3) & sel.In("PL_FIT_FLAG", (0,))
+    n = int(np.asarray(agn_like.evaluate(pandas_copy.sources)).sum())
+    assert dask_copy.count(agn_like, level="sources") == n > 0
+    counts, _ = dask_copy.histogram("PL_GAMMA", bins=np.linspace(-1, 5, 13), level="sources")
+    assert counts.sum() == int(np.isfinite(pandas_copy.sources["PL_GAMMA"]).sum())

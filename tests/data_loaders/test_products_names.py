@@ -35,6 +35,30 @@ def test_parse_then_build_round_trips(name):
     assert str(parsed) == name
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "P0886010101PNX000SRCTSR800C.FTZ",
+        "p0886010101pnx000srctsr800c.ftz",
+        "P0886010101PNX000SRCTSR800C.FIT",
+        "P0886010101PNX000SRCTSR800C.fits",
+        "p0886010101pnx000srctsr800c.fits.gz",
+        "P0886010101PNX000SRCTSR800C.FIT.GZ",
+    ],
+)
+def test_archive_spellings_parse_to_one_name(spelling):
+    parsed = parse_product_name(spelling)
+    assert parsed == ProductName("0886010101", "PN", "X000", "SRCTSR", "8", 12)
+    assert parsed.found_as == spelling and parsed.archive_name == spelling
+    assert parsed.filename == "P0886010101PNX000SRCTSR800C.FTZ"
+
+
+def test_rgs_and_om_names_are_recognised_as_such():
+    assert parse_product_name("P0123700101R1S004SRSPEC1001.FTZ").family == "RGS"
+    assert parse_product_name("P0123700101OMS006TIMESR1000.FTZ").family == "OM"
+    assert parse_product_name("P0123700101M2S002SRCTSR8001.FTZ").family == "EPIC"
+
+
 def test_parse_gives_decimal_src_num_and_kind():
     parsed = parse_product_name("/some/dir/P0886010101PNX000SRCTSR800C.FTZ")
     assert parsed == ProductName("0886010101", "PN", "X000", "SRCTSR", "8", 12)
@@ -46,13 +70,13 @@ def test_parse_gives_decimal_src_num_and_kind():
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        ("P0886010101PNX000SRCTSR800C.fits", "end in .FTZ"),
-        ("P0886010101PNX000SRCTSR800C.ftz", "upper-case"),
+        ("P0886010101PNX000SRCTSR800C.txt", "end in .FTZ, .FIT, .fits or .fits.gz"),
+        ("P0886010101PNX000SRCTSR800C.FTZ.part", "end in .FTZ"),
         ("Q0886010101PNX000SRCTSR800C.FTZ", "start with 'P'"),
         ("P08860101PNX000SRCTSR800C.FTZ", "10-digit OBS_ID"),
         ("P0886010101MXX000SRCTSR800C.FTZ", "PN, M1, M2 or EP"),
         ("P0886010101PNA003SRCTSR800C.FTZ", "S003, U002 or X000"),
-        ("P0886010101PNX000SRCTSR800c.FTZ", "3 upper-case hex digits"),
+        ("P0886010101PNX000SRCTSR800G.FTZ", "3 hex digits"),
         ("P0886010101PNX000SRCTSR800C0.FTZ", "28 characters"),
     ],
 )

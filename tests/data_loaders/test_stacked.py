@@ -147,7 +147,7 @@ def test_a_file_without_summary_rows_or_upper_limits_is_read_too(tmp_path):
 def test_foreign_input_is_refused_in_one_sentence(tmp_path, demo_data_dir):
     per_detection = demo_data_dir / "demo" / "4XMM_DEMO_cat.fits"
     assert not is_stacked_file(per_detection)
-    with pytest.raises(IngestError, match="not a stacked catalogue: missing column"):
+    with pytest.raises(IngestError, match="is a per-detection 4XMM-DRn catalogue, not a stacked catalogue"):
         ingest_stacked(per_detection, tmp_path)
     assert not is_stacked_file(tmp_path / "missing.fits")
     with pytest.raises(IngestError, match="does not exist"):

@@ -12,7 +12,18 @@ from data_loaders.store import current_revision, head_revision, open_store, upgr
 from data_loaders.store.engine import make_engine, resolve_url
 from data_loaders.store.models import Base, FlagEvent
 
-TABLES = {"users", "role_events", "campaigns", "campaign_items", "flag_events", "verdicts", "votes", "alembic_version"}
+TABLES = {
+    "users",
+    "role_events",
+    "campaigns",
+    "campaign_items",
+    "flag_events",
+    "verdicts",
+    "votes",
+    "logins",
+    "auth_attempts",
+    "alembic_version",
+}
 
 
 def _engine(tmp_path):
@@ -24,7 +35,7 @@ def test_upgrade_on_an_empty_database_creates_the_models_schema(tmp_path):
     assert current_revision(engine) is None
     upgrade(engine)
     assert set(inspect(engine).get_table_names()) == TABLES
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == [], "models.py and the migrations disagree"
@@ -39,7 +50,7 @@ def test_running_upgrade_twice_is_a_no_op(tmp_path):
         upgrade(store.engine)
         with store.engine.connect() as conn:
             versions = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-        assert [v[0] for v in versions] == ["0002"]
+        assert [v[0] for v in versions] == ["0003"]
         assert store.flag_history("DR14", 1)["comment"].tolist() == ["kept"]
     with open_store(None, tmp_path) as again:  # a second start-up
         assert again.flag_history("DR14", 1)["comment"].tolist() == ["kept"]
@@ -70,7 +81,7 @@ def test_a_database_at_0001_upgrades_and_keeps_its_data(tmp_path):
             },
         )
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert {"votes"} <= set(inspect(engine).get_table_names())
     assert "ix_flag_events_release_srcid" in {ix["name"] for ix in inspect(engine).get_indexes("flag_events")}
     with engine.connect() as conn:

@@ -77,8 +77,10 @@ def serve_app(data_dir: Path, *extra: str, env: dict | None = None, page: str = 
     port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), "serve", "--port", str(port), *extra]
     log = open(Path(data_dir) / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
+    # Every test client is 127.0.0.1: lift the per-client page limit unless a test sets it.
+    env = {"XMM_EXPLORER_MAX_SESSIONS_PER_CLIENT": "10000", "XMM_EXPLORER_MAX_SESSIONS": "10000", **(env or {})}
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -4,7 +4,8 @@ from app.views.alerts.charts import AlertSky, RateChart
 from app.views.alerts.detail import AlertDetail
 from app.views.alerts.filters import AlertFilters
 from app.views.alerts.replay import ReplayBox
+from app.views.alerts.runs import RunList
 from app.views.alerts.state import AlertsState
 from app.views.alerts.table import AlertTable
 
-__all__ = ["AlertDetail", "AlertFilters", "AlertSky", "AlertTable", "AlertsState", "RateChart", "ReplayBox"]
+__all__ = ["AlertDetail", "AlertFilters", "AlertSky", "AlertTable", "AlertsState", "RateChart", "ReplayBox", "RunList"]

@@ -13,6 +13,7 @@ import pandas as pd
 import param
 
 from data_loaders import schema
+from data_loaders.alerts import observation
 from data_loaders.alerts import release as task
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS
 from data_loaders.alerts.history import build_points, mission_names
@@ -47,14 +48,24 @@ class AlertsState(param.Parameterized):
     user = param.String(default=None, allow_None=True, doc="signed-in user (None: anonymous)")
     message = param.String(default="", doc="last review/replay message, one sentence")
     version = param.Integer(default=0, doc="bumped whenever the visible alerts change")
+    run = param.String(
+        default=None, allow_None=True, doc="alert run shown: None for the preset's release run, or obs<OBS_ID>[-...]"
+    )
 
     def __init__(self, catalogue: Catalogue, store=None, alerts: pd.DataFrame | None = None, **params):
         super().__init__(**params)
         self.catalogue = catalogue
         self.store = store
-        self.alerts = alerts if alerts is not None else task.shared_alerts(catalogue, self.preset)
+        run = self.run or self.preset
+        if alerts is None:
+            alerts = task.shared_alerts(catalogue, run, compute_if_missing=not self.run)
+        self.alerts = alerts
         if self.alerts is None:
-            raise ValueError(f"No {self.preset} alerts for release {catalogue.name}.")
+            raise ValueError(f"No {run} alerts for release {catalogue.name}.")
+        self._points = None
+        if self.is_observation_run:
+            self.preset = str(self.alerts.attrs.get("preset", self.preset))
+            self._points = observation.read_points(task.alerts_path(catalogue.path, self.run))
         self._set_bounds()
         self.status = np.full(len(self.alerts), "", dtype=object)
         self.refresh_status()
@@ -145,8 +156,18 @@ class AlertsState(param.Parameterized):
         k = int(np.nanargmin(d2)) if np.isfinite(d2).any() else -1
         return int(rows[k]) if k >= 0 and d2[k] <= tolerance**2 else None
 
+    @property
+    def is_observation_run(self) -> bool:
+        """True when the page shows one new observation's run (``alerts --observation``)."""
+        return bool(self.run) and self.run.startswith(observation.RUN_PREFIX)
+
     def history(self, srcid: int) -> pd.DataFrame:
-        """The source's flux points as the criterion compared them (MJD, FLUX, FLUX_ERR, UPPER_LIMIT, MISSION)."""
+        """The source's flux points as the criterion compared them (MJD, FLUX, FLUX_ERR, UPPER_LIMIT, MISSION).
+
+        For an observation run, the points that run compared (its points.parquet: the new detection included).
+        """
+        if self._points is not None:
+            return self._points.loc[self._points["SRCID"].to_numpy() == int(srcid)].reset_index(drop=True)
         det = self.catalogue.detections
         rows = det["SRCID"].to_numpy() == int(srcid)
         d = det.loc[rows, ["SRCID", "DETID", "OBS_ID", "MJD_START", "EP_8_FLUX", "EP_8_FLUX_ERR"]]

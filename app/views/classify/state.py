@@ -6,16 +6,16 @@ One ``ClassifyState`` per browser session. Gold answers stay in the process-wide
 
 from __future__ import annotations
 
-import html
 import logging
 
 import numpy as np
 import param
 
+from app.text import inert
 from app.views.classify.game_data import GameData, game_data
 from data_loaders.catalogue import Catalogue
 from data_loaders.citizen import DONT_KNOW, category, is_correct, pick_next
-from data_loaders.citizen.accounts import SignupError, SignupLimiter, sign_up
+from data_loaders.citizen.accounts import SignupError, sign_up
 from data_loaders.citizen.categories import category_of_class
 from data_loaders.citizen.history import user_answers, voted_srcids
 from data_loaders.citizen.preferences import set_show_on_leaderboard, shows_on_leaderboard
@@ -23,8 +23,6 @@ from data_loaders.citizen.scoring import progress
 from data_loaders.store import RateLimited
 
 log = logging.getLogger("xmm_explorer.classify")
-#: One limiter per server process: sign-ups from every session share it.
-SIGNUP_LIMITER = SignupLimiter()
 CONFIDENCES = {"Just guessing": 0.34, "Fairly sure": 0.67, "Sure!": 1.0}
 
 
@@ -35,7 +33,7 @@ class ClassifyState(param.Parameterized):
     srcid = param.Integer(default=None, allow_None=True, doc="The source on screen.")
     answered = param.Boolean(default=False, doc="True once the source on screen has been answered.")
     feedback = param.String(default="", doc="HTML shown after an answer (escaped).")
-    message = param.String(default="", doc="One sentence when something went wrong (escaped HTML).")
+    message = param.String(default="", doc="One sentence when something went wrong (plain text).")
     n_session = param.Integer(default=0, doc="Answers given in this session.")
     show_on_leaderboard = param.Boolean(default=False)
     version = param.Integer(default=0, doc="Bumped after each stored vote (leaderboard refresh).")
@@ -62,16 +60,31 @@ class ClassifyState(param.Parameterized):
         else:
             self.show_on_leaderboard = False
 
-    def sign_up(self, nick: str, password: str) -> bool:
-        """Create the volunteer and play as them in this session; False with ``message`` set otherwise."""
+    def _create(self, nick: str, password: str) -> str | SignupError:
+        from app.clients import session_address
+
         try:
-            name = sign_up(self.users_file, self.store, nick.strip(), password, SIGNUP_LIMITER)
+            return sign_up(self.users_file, self.store, nick.strip(), password, session_address())
         except SignupError as exc:
-            self.message = html.escape(str(exc))
+            return exc
+
+    def _signed_up(self, outcome: str | SignupError) -> bool:
+        if isinstance(outcome, SignupError):
+            self.message = str(outcome)
             return False
         self.message = ""
-        self.sign_in(name)
+        self.sign_in(outcome)
         return True
+
+    def sign_up(self, nick: str, password: str) -> bool:
+        """Create the volunteer and play as them in this session; False with ``message`` set otherwise."""
+        return self._signed_up(self._create(nick, password))
+
+    async def sign_up_async(self, nick: str, password: str) -> bool:
+        """:meth:`sign_up` with the password hashing in a thread (the page's event loop keeps serving)."""
+        import asyncio
+
+        return self._signed_up(await asyncio.to_thread(self._create, nick, password))
 
     def set_leaderboard(self, show: bool) -> None:
         """Store the volunteer's opt-in choice (guests cannot opt in)."""
@@ -103,13 +116,13 @@ class ClassifyState(param.Parameterized):
                     self.user, self.catalogue.name, self.srcid, cat.key, confidence, truth is not None, correct
                 )
             except RateLimited as exc:
-                self.message = html.escape(
+                self.message = (
                     f"Whoa, that was fast! Please wait {int(np.ceil(exc.retry_after))} s before the next answer."
                 )
                 return
             except (PermissionError, ValueError) as exc:
                 log.warning("vote refused for %r: %s", self.user, exc)
-                self.message = html.escape(str(exc))
+                self.message = str(exc)
                 return
             self.version += 1
         self._seen.add(self.srcid)
@@ -125,10 +138,10 @@ class ClassifyState(param.Parameterized):
                 else "<b>Thanks for being honest!</b> Hard cases are useful to know about too."
             )
         known = category_of_class(truth)
-        label = html.escape(known.label)
+        label = inert(known.label)
         if is_correct(key, truth):
             return f"<b>Astronomers think this one is: {label} — nice!</b>"
-        return f"<b>Astronomers think it's: {label}.</b> Here's the clue: {html.escape(known.clue)}"
+        return f"<b>Astronomers think it's: {label}.</b> Here's the clue: {inert(known.clue)}"
 
     # --- progress ---------------------------------------------------------------------------
     def progress(self) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -13,8 +12,9 @@ from panel.io.state import set_curdoc
 
 from app.plots.lightcurve import CAMERA_STYLE
 from app.plots.spectrum import spectrum_points
+from app.text import inert
 from app.views.source.figures import LightcurveFigure, SpectrumFigure, held, show
-from app.views.source.format import empty, html_pane, mjd_date, number, plus_minus
+from app.views.source.format import empty, html_pane, number, plus_minus
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
 
@@ -26,6 +26,27 @@ PRODUCT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xmm-product
 
 def not_available(reason: str) -> str:
     return empty(f"not available: {reason}")
+
+
+#: What a statistic the pipeline could not compute (absent, or its -1 sentinel) is shown as.
+NOT_COMPUTED = "not computed"
+
+
+def computed(value, fmt: str, error=None) -> str:
+    """``value`` (± ``error``) formatted, or "not computed" when it is NaN (the readers' not computed)."""
+    text = plus_minus(value, error, fmt) if error is not None else number(value, fmt)
+    return NOT_COMPUTED if text == "—" else text
+
+
+def start_text(curves) -> str:
+    """When the earliest lightcurve starts, in UTC, with the files' own time scale beside it.
+
+    XMM lightcurve times are TT (TIMESYS), 69 s ahead of UTC since 2017: converted with astropy.
+    """
+    start = min((lc.start for lc in curves), key=lambda t: t.tt.mjd)
+    utc = start.utc.iso[:19]
+    own = start.iso[11:19] if start.scale != "utc" else ""
+    return f"start {utc} UTC" + (f" ({own} {start.scale.upper()} in the file)" if own else "")
 
 
 class ProductPanel(pn.viewable.Viewer):
@@ -132,7 +153,12 @@ class ProductPanel(pn.viewable.Viewer):
 
 def _usable(per_camera: dict) -> tuple[dict, list[str]]:
     good = {c: v for c, v in per_camera.items() if not isinstance(v, ProductUnavailable)}
-    reasons = [f"{CAMERA_STYLE[c][0]}: {v.reason}" for c, v in per_camera.items() if isinstance(v, ProductUnavailable)]
+    # Reasons are joined with "; ": a reader's full stop would read ".;".
+    reasons = [
+        f"{CAMERA_STYLE[c][0]}: {v.reason.rstrip('.')}"
+        for c, v in per_camera.items()
+        if isinstance(v, ProductUnavailable)
+    ]
     return good, reasons
 
 
@@ -160,13 +186,13 @@ class ObservationLightcurve(ProductPanel):
         factor = int(self.state.rebin)
         self.figure.update({c: lc.rebin(factor) for c, lc in good.items()})
         show(self.plot, True)
-        start = min(float(lc.mjd[0] - lc.timedel / 2 / 86400.0) for lc in good.values())
         first = next(iter(good.values()))
-        note = f"Observation {html.escape(first.obs_id)}, start {mjd_date(start, 'time')} UTC; bins of " + ", ".join(
-            f"{CAMERA_STYLE[c][0]} {lc.timedel * factor:g} s" for c, lc in good.items()
+        note = (
+            f"Observation {inert(first.obs_id)}, {inert(start_text(good.values()))}; bins of "
+            + ", ".join(f"{inert(CAMERA_STYLE[c][0])} {lc.timedel * factor:g} s" for c, lc in good.items())
         )
         if reasons:
-            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+            note += "<br>" + "<br>".join(inert(f"not available: {r}") for r in reasons)
         self.status.object = f"<small>{note}</small>"
         self.stats.object = self._stats_html(good)
 
@@ -186,20 +212,26 @@ class ObservationLightcurve(ProductPanel):
                 )
             )
         for camera, lc in good.items():
-            rows.append(
-                (
-                    f"{CAMERA_STYLE[camera][0]} header",
-                    number(lc.avrate, "{:.4g}"),
-                    number(lc.chi2prob, "{:.3g}"),
-                    plus_minus(lc.fvar, lc.fvarerr, "{:.3f}"),
-                    "",
+            name = CAMERA_STYLE[camera][0]
+            if not lc.statistics:  # a merged (X000) file without its exposures' files
+                rows.append((f"{name} {lc.expid}".strip(), *["not in the file"] * 3, ""))
+            for stats in lc.statistics:
+                rows.append(
+                    (
+                        " ".join(filter(None, (name, stats.expid))),
+                        computed(stats.avrate, "{:.4g}"),
+                        computed(stats.chi2prob, "{:.3g}"),
+                        computed(stats.fvar, "{:.3f}", stats.fvarerr),
+                        "",
+                    )
                 )
-            )
         head = "".join(f"<th>{h}</th>" for h in ("", "AVRATE (count/s)", "χ² probability", "F_var", "VAR_FLAG"))
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{inert(v)}</td>" for v in r) + "</tr>" for r in rows)
         return (
             f"<table class='xmm-table'><tr>{head}</tr>{body}</table>"
-            "<small>In-observation variability: variable when the χ² probability of constancy ≤ 1e-5.</small>"
+            "<small>In-observation variability: variable when the χ² probability of constancy ≤ 1e-5; "
+            "the camera rows are the header values of each exposure's (S/U) lightcurve, 'not computed' "
+            "where the pipeline could not compute them (it writes F_var = -1).</small>"
         )
 
     def show_missing(self, reason):
@@ -259,17 +291,20 @@ class ObservationSpectrum(ProductPanel):
         self.figure.update(frames, wants_area)
         show(self.plot, True)
         parts = [
-            f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts in {number(s.exposure, '{:.0f}')} s"
+            inert(
+                f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts "
+                f"in {number(s.exposure, '{:.0f}')} s"
+            )
             for c, s in good.items()
         ]
         note = (
             "Net = source − scaled background; energies from "
-            + html.escape(next(iter(good.values())).energy_source)
+            + inert(next(iter(good.values())).energy_source)
             + "; "
             + "; ".join(parts)
         )
         if reasons:
-            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+            note += "<br>" + "<br>".join(inert(f"not available: {r}") for r in reasons)
         self.status.object = f"<small>{note}</small>"
 
     def show_missing(self, reason):
