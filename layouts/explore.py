@@ -18,6 +18,7 @@ from app.views.filters import FilterPanel
 from app.views.goto import GoToBox
 from app.views.linked import FluxView, HRView
 from app.views.sky import SkyView
+from app.views.skymap_overlay import SkyMapControls
 from app.views.source_card import SourceCard
 from app.views.table import TableView
 from data_loaders.catalogue import ReleaseDirectory
@@ -76,11 +77,12 @@ def create_page(catalogue: ReleaseDirectory) -> tuple[pn.template.FastListTempla
     goto = GoToBox(state)
     card = SourceCard(state)
     coverage = CoverageControls(state, sky)
+    skymaps = SkyMapControls(state, sky)
     table = TableView(state)
     engine = catalogue.engine_note()
     main = [
         *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
-        pn.Column(sky, coverage, sizing_mode="stretch_width"),
+        pn.Column(sky, coverage, skymaps, sizing_mode="stretch_width"),
         pn.Row(
             pn.Column(HRView(state), sizing_mode="stretch_width"),
             pn.Column(FluxView(state), sizing_mode="stretch_width"),
