@@ -11,7 +11,7 @@ catalogue, never a copy of it; on Dask it is evaluated on the cluster when asked
 
 Reviewer flags and the citizen-science consensus are not columns of the catalogue: the
 selection terms that name them (``FLAGGED``, ``CITIZEN_CLASS``) become lists of SRCIDs
-through :mod:`app.annotations` before the catalogue sees them.
+through :mod:`app.source_labels` before the catalogue sees them.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import param
 from panel.io import hold
 
-from app import annotations, fields
+from app import fields, source_labels
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
-from data_loaders.catalogue import ReleaseDirectory, Subset, sky_column
+from data_loaders.catalogue import CatalogueEngine, Subset, sky_column
 from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
@@ -121,7 +121,7 @@ class ExploreState(param.Parameterized):
     version = param.Integer(default=0, doc="Bumped whenever the mask changes")
     message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
 
-    def __init__(self, catalogue: ReleaseDirectory, **params):
+    def __init__(self, catalogue: CatalogueEngine, **params):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
         self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
@@ -277,9 +277,9 @@ class ExploreState(param.Parameterized):
                 raise SelectionError(
                     f"The selection needs the column '{unknown[0]}', which the {level} of {cat.name} do not have."
                 )
-        filtered = cat.select(level, annotations.resolve(self.filter_selection(), cat, labels))
+        filtered = cat.select(level, source_labels.resolve(self.filter_selection(), cat, labels))
         sel = self.selection()
-        shown = filtered if isinstance(sel, All) else filtered.refine(annotations.resolve(sel, cat, labels))
+        shown = filtered if isinstance(sel, All) else filtered.refine(source_labels.resolve(sel, cat, labels))
         return filtered, shown
 
     def _recompute(self) -> None:
