@@ -249,3 +249,17 @@ def test_page_lists_observation_runs_and_shows_their_alerts(alerts_data_dir, cat
     # An unknown run is one sentence and the list, not a traceback.
     _tmpl, holder = create_page(catalogue, run="obs0000000000")
     assert "state" not in holder
+
+
+def test_observation_run_alerts_of_known_sources_carry_their_class(alerts_data_dir, catalogue, tmp_path):
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+
+    sim = simulate_observation(alerts_data_dir, "DEMO", tmp_path, seed=6, n_planted=3)
+    run = run_observation(alerts_data_dir, "DEMO", sim.path, figures=False)
+    shown = task.enrich(run.result.alerts, catalogue.detections)
+    det = catalogue.detections.drop_duplicates("SRCID").set_index("SRCID")["CLASS"]
+    known = shown.loc[shown["MATCH"] == "catalogue"]
+    assert len(known) > 0
+    assert (known["CLASS"].to_numpy() == det.reindex(known["SRCID"]).to_numpy()).all()
+    assert (shown.loc[shown["MATCH"] != "catalogue", "CLASS"] == -1).all()

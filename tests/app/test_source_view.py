@@ -97,7 +97,7 @@ def test_pipeline_files_show_not_computed_utc_start_and_refusals(catalogue):
     view = SourceView(catalogue, srcid=srcid)
     view.state.obs_id = obs
     stats = _text(view.lightcurve.stats)
-    assert "<td>pn S003</td>" in view.lightcurve.stats.object and "not computed" in stats and "X000" not in stats
+    assert "pn S003" in stats and "not computed" in stats and "X000" not in stats
     assert "0.42" in stats  # the exposure's CHI2PROB, not the merged file's (it has none)
     assert "-1" not in shown(view.lightcurve.stats.object.split("</table>")[0])
     status = _text(view.lightcurve.status)
