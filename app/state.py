@@ -115,8 +115,8 @@ class ExploreState(param.Parameterized):
     x_range = param.NumericTuple(default=None, length=2, allow_None=True)
     y_range = param.NumericTuple(default=None, length=2, allow_None=True)
     srcid = param.Integer(default=None, allow_None=True)
-    hr_x = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr2")
-    hr_y = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr3")
+    hr_x = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr2")
+    hr_y = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr3")
 
     version = param.Integer(default=0, doc="Bumped whenever the mask changes")
     message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
@@ -125,6 +125,8 @@ class ExploreState(param.Parameterized):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
         self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
+        axes = [f for f in fields.DIAGRAM_FIELDS if self.diagram_axis_available(f, catalogue)]
+        self.param.hr_x.objects, self.param.hr_y.objects = axes, list(axes)
         super().__init__(**params)
         self.filtered: Subset = catalogue.select(self.level)
         self.shown: Subset = self.filtered
@@ -133,6 +135,11 @@ class ExploreState(param.Parameterized):
         self.param.watch(self._on_selection_code, ["selection_code"])
         if self.selection_code:
             self._on_selection_code()
+
+    @staticmethod
+    def diagram_axis_available(field: str, catalogue) -> bool:
+        """Whether both levels of the release have the column of a diagram axis (the fit may be missing)."""
+        return all(fields.column(field, level) in catalogue.columns(level) for level in ("detections", "sources"))
 
     # --- filters -> selection ------------------------------------------------------------------
     def filter_selection(self) -> Selection:
