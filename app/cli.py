@@ -95,6 +95,7 @@ def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> li
     cmd += ["--unix-socket", str(unix_socket)] if unix_socket else ["--port", str(args.port)]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
+    cmd += ["--static-dirs", f"xmm-static={Path(__file__).resolve().parent / 'static'}"]  # theme.css
     cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 

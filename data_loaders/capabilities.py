@@ -86,6 +86,8 @@ CLASSIFICATIONS = "classifications"
 COUNTERPARTS = "counterparts"
 LONGTERM = "longterm"
 OBSERVATIONS = "observations"
+BAND_FIT = "band_fit"
+SOURCE_BAND_FIT = "source_band_fit"
 # Engine abilities (declared absent by an engine with Capabilities.without):
 DEEP_PAGES = "deep_pages"  # any page of the table in any sort order (else the first pages only: top-k)
 
@@ -107,6 +109,8 @@ GROUPS: dict[str, ColumnGroup] = {
         ColumnGroup(VARIABILITY, "variability within an observation", detections=("VAR_FLAG", "EP_CHI2PROB")),
         ColumnGroup(EPOCHS, "observation dates (flux against time)", detections=("MJD_START",)),
         ColumnGroup(GALACTIC, "galactic coordinates of detections", detections=("LII", "BII")),
+        ColumnGroup(BAND_FIT, "five-band spectral fit of detections", detections=schema.BANDFIT_NAMES),
+        ColumnGroup(SOURCE_BAND_FIT, "five-band spectral fit of sources", sources=schema.BANDFIT_NAMES),
         ColumnGroup(PRODUCTS, "source products (lightcurves, spectra)", detections=("SRC_NUM", "TSERIES", "SPECTRA")),
         ColumnGroup(
             CLASSIFICATIONS,

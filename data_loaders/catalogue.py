@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,9 +136,9 @@ class Subset:
     for every row).
     """
 
-    catalogue: ReleaseDirectory
+    catalogue: CatalogueEngine
     level: str
-    selection: object
+    selection: Any
 
     def count(self) -> int:
         """How many rows."""
@@ -346,6 +347,35 @@ class ReleaseDirectory:
         #: Column groups this release has (and engine limits, added by an engine with ``without``).
         self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
 
+
+class CatalogueEngine(ReleaseDirectory):
+    """The catalogue interface every engine implements (see the module doc); pages use only this."""
+
+    all_columns: list[str]
+
+    def n_rows(self, level: str = "detections") -> int:
+        raise NotImplementedError
+
+    def columns(self, level: str = "detections") -> tuple[str, ...]:
+        """Columns of ``level`` a selection, grid or page may name without a read of the release."""
+        raise NotImplementedError
+
+    def select(self, level: str, selection=None) -> Subset:
+        """The rows of ``level`` that ``selection`` keeps (None or All: every row)."""
+        raise NotImplementedError
+
+    def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
+        """The rows of ``level`` whose ``column`` is one of ``values`` (go-to by SRCID, DETID, OBS_ID, name)."""
+        raise NotImplementedError
+
+    def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
+        """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
+        raise NotImplementedError
+
+    def source_row(self, srcid: int) -> pd.Series | None:
+        """The unique-source row of ``srcid`` (None if unknown)."""
+        raise NotImplementedError
+
     def engine_note(self) -> str:
         """One line about the engine for the page (''; a Dask catalogue names its cluster)."""
         return ""
@@ -355,7 +385,7 @@ class ReleaseDirectory:
         return None
 
 
-class Catalogue(ReleaseDirectory):
+class Catalogue(CatalogueEngine):
     """One ingested release (``data_dir/releases/NAME``) in memory.
 
     Attributes

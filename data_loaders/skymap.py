@@ -97,6 +97,16 @@ class SkyMap:
 
     def density_at(self, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
         """Probability density (sr⁻¹) at each position (NaN for an invalid position)."""
+        return self._at(self.density, ra_deg, dec_deg)
+
+    def level_at(self, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+        """The smallest credible level whose region holds each position (0..1; NaN for an invalid position)."""
+        order = np.lexsort((self.uniq, -self.density))
+        cum = np.empty(len(order))
+        cum[order] = np.cumsum(self.prob[order])
+        return self._at(cum / cum.max(), ra_deg, dec_deg)
+
+    def _at(self, values: np.ndarray, ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
         from astropy_healpix import HEALPix
 
         ra = np.asarray(ra_deg, dtype=np.float64)
@@ -112,7 +122,7 @@ class SkyMap:
         i = np.clip(np.searchsorted(start[sort], deep, side="right") - 1, 0, len(sort) - 1)
         cell = sort[i]
         inside = deep < start[cell] + (np.int64(1) << shift[cell])
-        return np.where(ok & inside, self.density[cell], np.nan)
+        return np.where(ok & inside, values[cell], np.nan)
 
 
 def _level(level: float) -> float:
@@ -352,6 +362,45 @@ def credible_region(folder: Path, name: str, level: float) -> MOC:
     """The MOC of map ``name``'s credible region at ``level`` (cached while the file is unchanged)."""
     path = find_map(folder, name)
     return _cached(str(path), path.stat().st_mtime, _level(level))[0]
+
+
+def contours(
+    skymap: SkyMap, levels=(0.5, 0.9), proj: str = "hammer", frame: str = "icrs", nx: int = 1440
+) -> dict[float, list[np.ndarray]]:
+    """Credible-region outlines as projected (x, y) polylines (deg, as the sky plot draws), per level.
+
+    The credible level of each point of a grid over the projected sky (``nx`` across: 0.25° on the
+    whole sky) is contoured with contourpy; ``frame`` is the sky plot's (icrs or galactic).
+    """
+    import contourpy
+
+    from data_loaders import projection
+
+    ox, oy = projection.outline(proj)
+    xs = np.linspace(np.nanmin(ox), np.nanmax(ox), nx)
+    ys = np.linspace(np.nanmin(oy), np.nanmax(oy), max(nx // 2, 2))
+    gx, gy = np.meshgrid(xs, ys)
+    lon, lat = projection.inverse(gx.ravel(), gy.ravel(), proj)
+    if frame == "galactic":
+        from astropy.coordinates import SkyCoord
+
+        ok = np.isfinite(lon)
+        icrs = SkyCoord(l=np.where(ok, lon, 0) * u.deg, b=np.where(ok, lat, 0) * u.deg, frame="galactic").icrs
+        lon, lat = np.where(ok, icrs.ra.deg, np.nan), np.where(ok, icrs.dec.deg, np.nan)
+    z = skymap.level_at(lon, lat).reshape(gx.shape)
+    gen = contourpy.contour_generator(xs, ys, np.where(np.isfinite(z), z, 1.0))
+    return {float(lv): [np.asarray(line) for line in gen.lines(_level(lv)) if len(line) > 1] for lv in levels}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_contours(path: str, mtime: float, proj: str, frame: str) -> dict[float, list[np.ndarray]]:
+    return contours(read_skymap(Path(path)), (0.5, 0.9), proj, frame)
+
+
+def region_contours(folder: Path, name: str, proj: str, frame: str) -> dict[float, list[np.ndarray]]:
+    """50% and 90% outlines of map ``name`` of the folder (cached while the file is unchanged)."""
+    path = find_map(folder, name)
+    return _cached_contours(str(path), path.stat().st_mtime, proj, frame)
 
 
 # --- the report of `xmm-explorer skymap` ----------------------------------------------------------

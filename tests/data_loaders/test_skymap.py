@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
 from app.cli import main
 from app.query import QueryError, parse_query
 from app.selection import SelectionError, SkyMapRegion, from_json, from_url
-from data_loaders import skymap
+from data_loaders import projection, skymap
 from data_loaders.ingest import releases_dir
 
 
@@ -150,3 +152,47 @@ def test_the_skymap_predicate_selects_the_sources_in_the_region(maps, demo_data_
         parse_query("skymap('S-DEMO', 90)", {"RA": None, "DEC": None})
     with pytest.raises(QueryError, match="not a sky-map name"):
         parse_query("skymap('../etc/passwd')", {"RA": None, "DEC": None})
+
+
+def test_explore_draws_the_contours_in_both_frames_and_keeps_the_sources_inside(maps, demo_catalogue, monkeypatch):
+    from app.state import ExploreState
+    from app.views.sky import SkyView
+    from app.views.skymap_overlay import SkyMapControls
+
+    monkeypatch.setenv("XMM_EXPLORER_SKYMAPS", str(maps["NESTED"].parent))
+    state = ExploreState(demo_catalogue)
+    controls = SkyMapControls(state, SkyView(state))
+    assert set(controls.maps) == {"S-DEMO", "S-DEMO-nested", "S-DEMO-ring"} and controls.keep.disabled
+    controls.choice.value = "S-DEMO"
+    m = skymap.read_skymap(maps["NUNIQ"])
+    for frame in ("icrs", "galactic"):
+        state.frame = frame
+        overlay = controls._contours()
+        p50, p90 = (el.split() for el in overlay)
+        assert len(p50) >= 1 and len(p90) >= 1
+        # every outline vertex lies on the level it draws (within the 0.25-degree grid)
+        for paths, level in ((p50, 0.5), (p90, 0.9)):
+            xy = np.concatenate([p.array() for p in paths])
+            lon, lat = projection.inverse(xy[:, 0], xy[:, 1], state.projection)
+            if frame == "galactic":
+                c = SkyCoord(l=lon * u.deg, b=lat * u.deg, frame="galactic").icrs
+                lon, lat = c.ra.deg, c.dec.deg
+            near = m.level_at(lon, lat)
+            assert np.nanmedian(np.abs(near - level)) < 0.1
+    controls.keep.clicks += 1
+    region = state.parts["skymap"]
+    assert isinstance(region, SkyMapRegion) and region.name == "S-DEMO"
+    expected = skymap.region_report(m, 0.9, demo_catalogue.path)
+    assert state.counts()["selected"] == expected.n_sources > 0
+    assert region.to_url() in state.selection_code
+
+
+def test_explore_says_so_when_there_are_no_sky_maps(demo_catalogue, tmp_path, monkeypatch):
+    from app.state import ExploreState
+    from app.views.sky import SkyView
+    from app.views.skymap_overlay import SkyMapControls
+
+    monkeypatch.setenv("XMM_EXPLORER_SKYMAPS", str(tmp_path))
+    state = ExploreState(demo_catalogue)
+    pane = SkyMapControls(state, SkyView(state)).__panel__()
+    assert "No sky maps" in pane.object
