@@ -38,6 +38,14 @@ def _cmd_demo(args) -> int:
     from data_loaders.skymap import write_demo_maps
 
     maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
+    import pandas as pd
+
+    from data_loaders import om, schema
+
+    sources = pd.read_parquet(report.path / schema.SOURCES_FILE)
+    om_file = om.write_om_fits(om.demo_om(sources, seed=args.seed), out / "4XMM_DEMO_om.fits")
+    matched = om.attach_om(report.path, om_file)  # a SUSS-layout OM list with counterparts of demo sources
+    print(f"Synthetic XMM-OM list {om_file.name}: {len(matched):,} sources matched")
     print(report.summary())
     print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
@@ -61,6 +69,11 @@ def _cmd_ingest(args) -> int:
         progress=not args.quiet,
     )
     print(report.summary())
+    if args.om:
+        from data_loaders.om import attach_om
+
+        matched = attach_om(report.path, args.om)
+        print(f"XMM-OM list {args.om.name}: {len(matched):,} X-ray sources have an OM counterpart")
     return 0
 
 
@@ -229,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--products", type=Path, help="folder of PPS source products (<OBSID>/pps, <OBSID>/PPS, <OBSID> or flat)"
     )
     i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
+    i.add_argument(
+        "--om",
+        type=Path,
+        help="XMM-OM source list in the SUSS layout (FITS/Parquet: RA, DEC, POSERR, <filter>_AB_MAG[_ERR], "
+        "<filter>_QUALITY_FLAG), matched with the X-ray sources within their position errors",
+    )
     i.add_argument(
         "--drop-duplicates",
         action="store_true",

@@ -415,6 +415,21 @@ class Catalogue(CatalogueEngine):
         self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._add_class_columns()
+        self._add_om_columns()
+
+    def _add_om_columns(self) -> None:
+        """OM_<filter>_AB_MAG and OM_SEP from the matched OM table (om.parquet), on both levels, for filters."""
+        from data_loaders.om import OM_FILE
+
+        om = self._optional_table(OM_FILE)
+        if om is None or om.empty:
+            return
+        cols = [c for c in om.columns if c == "OM_SEP" or c.endswith("_AB_MAG")]
+        om = om.drop_duplicates("SRCID").set_index("SRCID")
+        for frame in (self.detections, self.sources):
+            ids = frame["SRCID"].to_numpy(np.int64)
+            for c in cols:
+                frame[c] = om[c].reindex(ids).to_numpy(np.float32)
 
     def _add_class_columns(self) -> None:
         """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
@@ -636,6 +651,13 @@ class Catalogue(CatalogueEngine):
     @cached_property
     def classifications(self) -> pd.DataFrame | None:
         return self._optional_table(schema.CLASSIFICATIONS_FILE)
+
+    @cached_property
+    def om(self) -> pd.DataFrame | None:
+        """OM magnitudes matched to sources (om.parquet, see data_loaders.om), or None."""
+        from data_loaders.om import OM_FILE
+
+        return self._optional_table(OM_FILE)
 
     @cached_property
     def counterparts(self) -> pd.DataFrame | None:
