@@ -134,7 +134,7 @@ def websocket_session_id(head: bytes) -> str | None:
 
     try:
         sid = get_session_id(parts[1])
-    except Exception:  # noqa: BLE001 - a malformed token is the worker's to refuse, not ours
+    except Exception:  # a malformed token is the worker's to refuse, not ours
         return None
     return sid if isinstance(sid, str) and _SESSION_ID.match(sid) else None
 
@@ -242,7 +242,7 @@ class Worker:
     def start(self) -> None:
         self.socket.unlink(missing_ok=True)
         self.ready = False
-        self.proc = subprocess.Popen(self.command, env=self.env)  # noqa: S603 - our own command line
+        self.proc = subprocess.Popen(self.command, env=self.env)  # our own command line
         self.started = time.monotonic()
 
 

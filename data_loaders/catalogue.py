@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,7 @@ SOURCE_LEVEL_COLUMNS = (
     HPX_COLUMN,
     "VAR_PROB",  # stacked releases: variability between observations
     "FRATIO",
+    *schema.BANDFIT_NAMES,  # the five-band fit of the SC_ fluxes
 )
 LEVELS = ("detections", "sources")
 FRAMES = ("icrs", "galactic")
@@ -134,9 +136,9 @@ class Subset:
     for every row).
     """
 
-    catalogue: ReleaseDirectory
+    catalogue: CatalogueEngine
     level: str
-    selection: object
+    selection: Any
 
     def count(self) -> int:
         """How many rows."""
@@ -226,7 +228,7 @@ def _row_pieces(rows: np.ndarray, chunk_rows: int, span: int | None) -> Iterator
 
 
 #: Rows of the catalogue one read of columns not held in memory may span (~ a row group or two).
-SPAN_ROWS = 250_000
+SPAN_ROWS = 131_072
 
 
 class MemorySubset(Subset):
@@ -261,7 +263,16 @@ class MemorySubset(Subset):
         return grids.points(frame, xcol, ycol, (x_range, y_range, width, height, how, column, n_categories))
 
     def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:
-        return grids.histogram(self._values(column)[self.mask], edges)
+        edges = np.asarray(edges, dtype=np.float64)
+        if edges.size > 256 or not np.allclose(np.diff(edges), edges[1] - edges[0], rtol=1e-9, atol=0):
+            return grids.histogram(self._values(column)[self.mask], edges)
+        # Each row's bin does not depend on the selection: computed once per process and column,
+        # a filter change only counts the bins of its rows.
+        values = self._values(column)  # outside ``derived``: the catalogue's lock is not re-entrant
+        key = f"bins:{column}:{edges[0]!r}:{edges[-1]!r}:{edges.size}"
+        bins = self.catalogue.derived(self.level, key, lambda: grids.uniform_bins(values, edges).astype(np.uint8))
+        n = edges.size - 1
+        return np.bincount(bins[self.mask], minlength=n + 1)[:n]
 
     def page(self, sort_by, ascending, page, size, columns):
         if sort_by is None or sort_by not in self.catalogue.view(self.level):
@@ -337,7 +348,44 @@ class ReleaseDirectory:
         self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
 
 
-class Catalogue(ReleaseDirectory):
+class CatalogueEngine(ReleaseDirectory):
+    """The catalogue interface every engine implements (see the module doc); pages use only this."""
+
+    all_columns: list[str]
+
+    def n_rows(self, level: str = "detections") -> int:
+        raise NotImplementedError
+
+    def columns(self, level: str = "detections") -> tuple[str, ...]:
+        """Columns of ``level`` a selection, grid or page may name without a read of the release."""
+        raise NotImplementedError
+
+    def select(self, level: str, selection=None) -> Subset:
+        """The rows of ``level`` that ``selection`` keeps (None or All: every row)."""
+        raise NotImplementedError
+
+    def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
+        """The rows of ``level`` whose ``column`` is one of ``values`` (go-to by SRCID, DETID, OBS_ID, name)."""
+        raise NotImplementedError
+
+    def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
+        """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
+        raise NotImplementedError
+
+    def source_row(self, srcid: int) -> pd.Series | None:
+        """The unique-source row of ``srcid`` (None if unknown)."""
+        raise NotImplementedError
+
+    def engine_note(self) -> str:
+        """One line about the engine for the page (''; a Dask catalogue names its cluster)."""
+        return ""
+
+    def engine_address(self) -> str | None:
+        """Where the engine computes (a Dask scheduler's address), for error sentences; None in process."""
+        return None
+
+
+class Catalogue(CatalogueEngine):
     """One ingested release (``data_dir/releases/NAME``) in memory.
 
     Attributes
@@ -367,6 +415,21 @@ class Catalogue(ReleaseDirectory):
         self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._add_class_columns()
+        self._add_om_columns()
+
+    def _add_om_columns(self) -> None:
+        """OM_<filter>_AB_MAG and OM_SEP from the matched OM table (om.parquet), on both levels, for filters."""
+        from data_loaders.om import OM_FILE
+
+        om = self._optional_table(OM_FILE)
+        if om is None or om.empty:
+            return
+        cols = [c for c in om.columns if c == "OM_SEP" or c.endswith("_AB_MAG")]
+        om = om.drop_duplicates("SRCID").set_index("SRCID")
+        for frame in (self.detections, self.sources):
+            ids = frame["SRCID"].to_numpy(np.int64)
+            for c in cols:
+                frame[c] = om[c].reindex(ids).to_numpy(np.float32)
 
     def _add_class_columns(self) -> None:
         """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
@@ -588,6 +651,13 @@ class Catalogue(ReleaseDirectory):
     @cached_property
     def classifications(self) -> pd.DataFrame | None:
         return self._optional_table(schema.CLASSIFICATIONS_FILE)
+
+    @cached_property
+    def om(self) -> pd.DataFrame | None:
+        """OM magnitudes matched to sources (om.parquet, see data_loaders.om), or None."""
+        from data_loaders.om import OM_FILE
+
+        return self._optional_table(OM_FILE)
 
     @cached_property
     def counterparts(self) -> pd.DataFrame | None:

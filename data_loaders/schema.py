@@ -205,9 +205,35 @@ def _build_columns() -> list[Column]:
     return c
 
 
+#: Columns we derive (not in the SSC's file): the absorbed power-law fit of the five band fluxes
+#: (data_loaders.spectral.bandfit), added at ingest
+#: or by ``xmm-explorer bandfit --release``: per detection from EP_1..5_FLUX, in the source table
+#: from SC_EP_1..5_FLUX. Intervals are 68% (profile delta chi^2 = 1); errors are positive distances.
+NH_UNIT = "1e22 cm**-2"
+BANDFIT_COLUMNS = (
+    Column("PL_GAMMA", "E", None, "Photon index of an absorbed power law fitted to the five band fluxes"),
+    Column("PL_GAMMA_ERR_LO", "E", None, "Distance from PL_GAMMA down to the lower 68% bound"),
+    Column("PL_GAMMA_ERR_HI", "E", None, "Distance from PL_GAMMA up to the upper 68% bound"),
+    Column("PL_NH", "E", NH_UNIT, "Absorbing column of the five-band power-law fit (0: below 1e19 cm-2)"),
+    Column("PL_NH_ERR_LO", "E", NH_UNIT, "Distance from PL_NH down to the lower 68% bound"),
+    Column("PL_NH_ERR_HI", "E", NH_UNIT, "Distance from PL_NH up to the upper 68% bound"),
+    Column("PL_FIT_STAT", "E", None, "Chi-squared of the five-band fit at its best"),
+    Column("PL_FIT_DOF", "I", None, "Degrees of freedom of the five-band fit (usable bands - 3; -1 not fitted)"),
+    Column(
+        "PL_FIT_FLAG",
+        "B",
+        None,
+        "Five-band fit: 0 constrained, 1 fewer than 3 usable bands (not fitted), 2 degenerate "
+        "Gamma-NH valley (unconstrained), 3 no positive flux",
+    ),
+)
+BANDFIT_NAMES = tuple(col.name for col in BANDFIT_COLUMNS)
+
+
 #: Every first-class column of the per-detection catalogue, in file order.
 COLUMNS: tuple[Column, ...] = tuple(_build_columns())
-COLUMNS_BY_NAME: dict[str, Column] = {col.name: col for col in COLUMNS}
+#: Every column with a unit and a description: the catalogue's and the ones we derive.
+COLUMNS_BY_NAME: dict[str, Column] = {col.name: col for col in (*COLUMNS, *BANDFIT_COLUMNS)}
 
 #: Columns without which a table is not a 4XMM-like catalogue.
 REQUIRED_COLUMNS = (
@@ -258,6 +284,7 @@ EXPLORE_COLUMNS = (
     "TSERIES",
     "SPECTRA",
     "SC_EP_8_FLUX",
+    *BANDFIT_NAMES,
 )
 
 # --- Added-value tables (XMM2ATHENA style), Parquet beside the catalogue -------------------
@@ -363,6 +390,12 @@ _UCDS: tuple[tuple[str, str], ...] = (
     (r".*_OFFAX|DIST_NN", "pos.angDistance"),
     (r".*_FILTER", "meta.id;instr.filter"),
     (r".*_SUBMODE", "instr.setup"),
+    (r"PL_GAMMA", "spect.index;em.X-ray"),
+    (r"PL_GAMMA_ERR_(LO|HI)", "stat.error;spect.index"),
+    (r"PL_NH", "phys.columnDensity"),
+    (r"PL_NH_ERR_(LO|HI)", "stat.error;phys.columnDensity"),
+    (r"PL_FIT_STAT", "stat.fit.chi2"),
+    (r"PL_FIT_DOF", "stat.fit.dof"),
     (r".*SUM_FLAG|.*_FLAG|OBS_CLASS|HIGH_BACKGROUND|CONFUSED", "meta.code.qual"),
     (r"TSERIES|SPECTRA", "meta.code"),
     (r"N_DETECTIONS", "meta.number"),

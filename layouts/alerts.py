@@ -33,14 +33,15 @@ def default_store():
 
     try:
         return get_store()
-    except Exception:  # noqa: BLE001 - the page still shows alerts without reviews
+    except Exception:  # the page still shows alerts without reviews
         log.exception("could not open the flag store; reviews are disabled")
         return None
 
 
 def build_views(state: AlertsState) -> tuple[list, list]:
     """Sidebar and main contents for one session's state."""
-    sidebar = [RunList(state), pn.layout.Divider(), AlertFilters(state), pn.layout.Divider(), ReplayBox(state)]
+    rule = dict(object="<hr>", sizing_mode="stretch_width")  # not pn.layout.Divider: it fetched its CSS from a CDN
+    sidebar = [RunList(state), pn.pane.HTML(**rule), AlertFilters(state), pn.pane.HTML(**rule), ReplayBox(state)]
     main = [
         pn.Row(
             pn.Column(RateChart(state), sizing_mode="stretch_width"),
@@ -110,7 +111,7 @@ def create_page(
         try:
             await asyncio.get_running_loop().run_in_executor(None, task.shared_alerts, catalogue, preset)
             fill()
-        except Exception as exc:  # noqa: BLE001 - one sentence in the page, traceback in the log
+        except Exception as exc:  # one sentence in the page, traceback in the log
             log.exception("alert computation failed for %s", catalogue.name)
             main.objects = [pn.pane.Alert(inert(f"The alerts could not be computed: {exc}"), alert_type="danger")]
 

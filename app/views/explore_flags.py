@@ -32,8 +32,7 @@ class ExploreFlags(pn.viewable.Viewer):
         st = self.state
         if self.target.value == "this source":
             return np.array([] if st.srcid is None else [st.srcid], dtype=np.int64)
-        ids = np.unique(st.catalogue.frame(st.level)["SRCID"].to_numpy()[st.visible])
-        return ids[: MAX_FLAG_SOURCES + 1]
+        return st.shown.srcids()[: MAX_FLAG_SOURCES + 1]
 
     def create_campaign(self, user=None) -> int | None:
         """A campaign of every row the session shows now; the store checks the admin role."""
@@ -67,7 +66,7 @@ class ExploreFlags(pn.viewable.Viewer):
     def _on_written(self, *_):
         # Flags feed the FLAGGED filter/colour: recompute the masks so every view sees them now.
         if self.state.flags != "any" or self.state.colour_by == "flagged":
-            self.state._recompute()
+            self.state.refresh()
         self.history.version += 1
 
     def __panel__(self):
@@ -75,7 +74,8 @@ class ExploreFlags(pn.viewable.Viewer):
             self.target,
             self.panel,
             self.history,
-            pn.layout.Divider(),
+            # Not pn.layout.Divider: built after load (a lazy card), it fetched its CSS from a CDN.
+            pn.pane.HTML("<hr>", sizing_mode="stretch_width"),
             pn.Row(self.campaign_name, self.campaign_button, sizing_mode="stretch_width"),
             self.campaign_message,
             sizing_mode="stretch_width",

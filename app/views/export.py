@@ -15,6 +15,7 @@ from app import samp_tokens
 from app.selection import SelectionError
 from app.state import ExploreState
 from app.text import inert
+from app.upload import SizedFileInput
 from data_loaders.errors import XmmExplorerError
 from data_loaders.export import FORMATS
 
@@ -71,7 +72,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.samp = SampBridge(hub_url=hub_url, sizing_mode="stretch_width", min_height=20)
         self.info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.note = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.upload = pn.widgets.FileInput(accept=".csv,.txt,.vot,.xml,.votable", multiple=False, width=250)
+        self.upload = SizedFileInput(accept=".csv,.txt,.vot,.xml,.votable", width=250)
         self.radius = pn.widgets.FloatInput(
             label="match radius (arcsec)", value=5.0, start=0.1, end=600, step=0.5, width=150
         )
@@ -83,6 +84,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.samp_button.on_click(self._send_table)
         self.point_button.on_click(self._point_at)
         self.upload.param.watch(self._import, "value")
+        self.upload.param.watch(self._upload_refused, "error")
         self.radius.param.watch(self._import, "value")
         state.param.watch(self._on_level, ["level", "band"])
         state.param.watch(self._refresh, ["version", "srcid"])
@@ -124,7 +126,7 @@ class ExportPanel(pn.viewable.Viewer):
         return ""
 
     def _refresh(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = self.fmt.value
         limit = self.limit()
         plan_name = es.export_filename(f"{self.state.catalogue.name}-{self.state.level}-{n}", fmt)
@@ -168,10 +170,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.download.filename = es.filename_for(plan, self.fmt.value)
         self._say(f"Exported {plan.n_rows:,} rows as {self.fmt.value.upper()}.")
         # FileDownload sends the bytes over the websocket in one message (hence DOWNLOAD_WIDGET_MAX_ROWS).
-        try:
-            return io.BytesIO(path.read_bytes())
-        finally:
-            path.unlink(missing_ok=True)
+        return io.BytesIO(es.take_file(path))
 
     def _make_link(self, *_):
         fmt = self.fmt.value
@@ -189,7 +188,7 @@ class ExportPanel(pn.viewable.Viewer):
         )
 
     def _send_table(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = "votable" if n <= SAMP_VOTABLE_MAX_ROWS else "fits"
         try:
             path, plan = self._export(fmt)
@@ -220,6 +219,10 @@ class ExportPanel(pn.viewable.Viewer):
             "params": {"ra": f"{float(row['SC_RA']):.7f}", "dec": f"{float(row['SC_DEC']):.7f}"},
             "label": f"Pointed at {row['IAUNAME']}",
         }
+
+    def _upload_refused(self, event):
+        if event.new:
+            self.import_info.object = f"<div style='color:#dc2626'>{inert(event.new)}</div>"
 
     def _import(self, *_):
         if not self.upload.value:

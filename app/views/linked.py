@@ -11,7 +11,10 @@ from app import fields
 from app.plots import linked as plots
 from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
+from app.text import inert
 from app.views import inplace
+from data_loaders import capabilities
+from data_loaders.catalogue import log_column
 
 
 class _InPlace(pn.viewable.Viewer):
@@ -32,7 +35,7 @@ class _InPlace(pn.viewable.Viewer):
         state.param.watch(self._on_version, ["version"])
 
     def _look(self):
-        return self.state.selected is None
+        return not self.state.has_selection
 
     def _capture(self, plot, element) -> None:
         self._drawn = plot
@@ -41,8 +44,9 @@ class _InPlace(pn.viewable.Viewer):
         raise NotImplementedError
 
     def _on_version(self, *_):
-        if self._drawn is None or self._look() != self._look_drawn or not self._replace():
-            self.redraw += 1
+        with self.state.answering():
+            if self._drawn is None or self._look() != self._look_drawn or not self._replace():
+                self.redraw += 1
 
 
 class HRView(_InPlace):
@@ -70,6 +74,17 @@ class HRView(_InPlace):
         )
         self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
         self.y_select = pn.widgets.Select.from_param(state.param.hr_y, label="y axis", width=90)
+        caps = getattr(state.catalogue, "capabilities", None)
+        missing = caps.first_reason(capabilities.BAND_FIT, capabilities.SOURCE_BAND_FIT) if caps else ""
+        # On a release without the five-band fit, Γ is not among the axes; one line says why.
+        self.missing_fit = pn.pane.Markdown(
+            f"{inert(missing)} <code>{inert(f'xmm-explorer bandfit --release {state.catalogue.name}')}</code> adds it."
+            if missing
+            else "",
+            visible=bool(missing),
+            styles={"color": "#666", "font-size": "0.85em"},
+            margin=(0, 5),
+        )
 
     def _cols(self):
         st = self.state
@@ -80,20 +95,22 @@ class HRView(_InPlace):
         return self._element()
 
     def _replace(self) -> bool:
-        # The image's arrays only: building the HoloViews element costs more than computing them.
-        index, _ = plots.hr_index(*self._arrays())
-        return inplace.replace_index(self._drawn, index, plots.HR_RANGE, plots.HR_RANGE)
+        # The image's array only: building the HoloViews element costs more than computing it.
+        index, _ = plots.hr_index(*self._grids())
+        return inplace.replace_index(self._drawn, index, *self._ranges())
 
-    def _arrays(self):
-        """(hx, hy, mask, selected): what the diagram is drawn from."""
+    def _ranges(self):
+        return fields.axis_range(self.state.hr_x), fields.axis_range(self.state.hr_y)
+
+    def _grids(self):
+        """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
-        xc, yc = self._cols()
-        frame = st.catalogue.frame(st.level)
-        return frame[xc].to_numpy(np.float32), frame[yc].to_numpy(np.float32), st.mask, st.selected
+        view = (*self._cols(), *self._ranges(), 400, 400)
+        return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
 
     def _element(self):
         st = self.state
-        return plots.hr_diagram(*self._arrays(), fields.label(st.hr_x), fields.label(st.hr_y))
+        return plots.hr_diagram(*self._grids(), fields.label(st.hr_x), fields.label(st.hr_y), *self._ranges())
 
     def _on_box(self, bounds=None, **_):
         if bounds:
@@ -109,6 +126,7 @@ class HRView(_InPlace):
         return pn.Column(
             pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
             pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340),
+            self.missing_fit,
             sizing_mode="stretch_width",
         )
 
@@ -139,15 +157,12 @@ class FluxView(_InPlace):
     def _column(self) -> str:
         return fields.column("flux", self.state.level, self.state.band)
 
-    def log_flux(self) -> np.ndarray:
-        return self.state.catalogue.log10(self.state.level, self._column())
-
-    def row_bins(self) -> np.ndarray:
-        """Each row's histogram bin, computed once per process and column (it ignores the filters)."""
-        st, col = self.state, self._column()
-        log_flux = self.log_flux()  # outside ``derived``: the catalogue's lock is not re-entrant
-        lo, hi = LOG_FLUX_BOUNDS
-        return st.catalogue.derived(st.level, f"flux_bins:{col}", lambda: plots.flux_bins(log_flux, lo=lo, hi=hi))
+    def _counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows per flux bin: the filtered ones, and the selected ones (None without a selection)."""
+        st = self.state
+        edges, column = plots.flux_edges(lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]), log_column(self._column())
+        counts = st.filtered.histogram(column, edges)
+        return counts, st.shown.histogram(column, edges) if st.has_selection else None
 
     def _plot(self, **_):
         self._look_drawn = self._look()
@@ -155,18 +170,13 @@ class FluxView(_InPlace):
 
     def _replace(self) -> bool:
         # The bar heights only: building the HoloViews elements costs more than counting them.
-        counts, scounts = plots.flux_counts(self.row_bins(), self.state.mask, self.state.selected)
-        return inplace.replace_bars(self._drawn, [counts, scounts])
+        counts, scounts = self._counts()
+        return inplace.replace_bars(self._drawn, [counts, np.zeros_like(counts) if scounts is None else scounts])
 
     def _element(self):
         st = self.state
         return plots.flux_histogram(
-            self.row_bins(),
-            st.mask,
-            st.selected,
-            fields.label("flux", st.band),
-            lo=LOG_FLUX_BOUNDS[0],
-            hi=LOG_FLUX_BOUNDS[1],
+            *self._counts(), fields.label("flux", st.band), lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]
         )
 
     def _on_box(self, boundsx=None, **_):

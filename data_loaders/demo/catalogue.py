@@ -42,10 +42,6 @@ def _flags(n, sum_flag, confused, rng) -> np.ndarray:
     return f
 
 
-def _group_reduce(func, values, starts):
-    return func.reduceat(values, starts) if values.size else values
-
-
 def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarray]:
     """Detected pairs -> the catalogue DataFrame (schema order/dtypes) and kept source index."""
     n = pairs.src.size

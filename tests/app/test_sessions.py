@@ -207,6 +207,7 @@ def test_the_session_secret_is_private_on_disk(server):
         ("/source?srcid=" + "9" * 400, "is not a SRCID"),
         ("/source?srcid=abc", "is not a SRCID"),
         ("/source?detid=-5", "is not a DETID"),
+        ("/alerts?run=obs/../../../../tmp/x", "is not the name of an observation run"),
     ],
 )
 def test_bad_url_parameters_get_one_sentence_without_traceback_or_path(server, path, sentence):
@@ -251,3 +252,26 @@ def pulled_document(base: str, path: str, client: str) -> str:
             sock.close()
 
     return asyncio.run(pull())
+
+
+def test_the_total_page_limit_and_the_shared_count_of_router_workers(tmp_path, monkeypatch):
+    """Limits count every process's pages: a router worker counts the shared session directory."""
+    from types import SimpleNamespace
+
+    from app import router
+
+    def ctx(address):
+        return SimpleNamespace(
+            id=generate_session_id(), request=SimpleNamespace(headers={clients.CLIENT_HEADER: address})
+        )
+
+    monkeypatch.setenv(clients.MAX_SESSIONS_ENV, "3")
+    monkeypatch.setenv(clients.MAX_PER_CLIENT_ENV, "2")
+    monkeypatch.setenv(router.SESSIONS_ENV, str(tmp_path))
+    for worker, address in ((0, "10.0.0.1"), (1, "10.0.0.1"), (1, "10.0.0.2")):
+        monkeypatch.setenv(router.WORKER_ENV, str(worker))
+        router.register_session(ctx(address))
+    assert "already have 2 pages" in clients.busy_reason("10.0.0.1")  # its two pages are in two processes
+    assert "3 pages are open, its limit" in clients.busy_reason("10.0.0.3")
+    monkeypatch.setenv(clients.MAX_SESSIONS_ENV, "4")
+    assert clients.busy_reason("10.0.0.3") is None

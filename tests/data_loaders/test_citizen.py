@@ -201,7 +201,7 @@ def test_a_hundred_players_voting_at_once_lose_no_vote(tmp_path):
                 start.wait()
                 for j in range(n_votes):
                     store.record_vote(f"player{k}", "DEMO", 10_000 + j, "star", 0.67, False)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:  # collected and asserted below
                 errors.append(exc)
 
         threads = [threading.Thread(target=play, args=(k,)) for k in range(n_players)]

@@ -48,7 +48,7 @@ def test_concurrent_start_ups_migrate_once(server_url, tmp_path):
         def start():
             try:
                 open_store(url, tmp_path).close()
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:  # reported below
                 errors.append(exc)
 
         threads = [threading.Thread(target=start) for _ in range(6)]
@@ -70,7 +70,7 @@ def test_50_threads_x_100_events_are_all_kept_once(store):
         try:
             for j in range(EVENTS):
                 store.add_flags(f"user{w}", "DR14", [(w * 1000 + j, 1.0, 2.0)], "spurious", f"w{w}-e{j}")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]

@@ -1,4 +1,7 @@
-"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, tap, permalink."""
+"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, go-to, tap, export, permalink.
+
+The journey runs on both catalogue engines: in memory, and ``serve --dask local:1`` (the same page).
+"""
 
 import re
 
@@ -22,7 +25,7 @@ def wait_until(page, predicate, timeout: float = 20.0, what: str = "condition"):
     while time.time() < deadline:
         try:
             value = predicate()
-        except Exception:  # noqa: BLE001 - element not there yet
+        except Exception:  # element not there yet
             value = None
         if value:
             return value
@@ -44,9 +47,10 @@ def canvas_box(page, index: int):
     return canvases.nth(index).bounding_box()
 
 
-def test_explore_journey(demo_data_dir, tmp_path):
+@pytest.mark.parametrize("engine", [(), ("--dask", "local:1")], ids=["memory", "dask"])
+def test_explore_journey(demo_data_dir, tmp_path, engine):
     errors = []
-    with serve_app(demo_data_dir) as base, browser() as b:
+    with serve_app(demo_data_dir, *engine) as base, browser() as b:
         page = b.new_page(viewport={"width": 1500, "height": 1800})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(f"{base}/explore")
@@ -55,6 +59,9 @@ def test_explore_journey(demo_data_dir, tmp_path):
         total = numbers(start)[1]
         assert numbers(start)[0] == total > 0
         assert page.get_by_text("synthetic demo data").count() >= 1
+        if engine:
+            banner = page.get_by_text(re.compile("this page runs on")).first.inner_text()
+            assert banner.startswith("Dask backend") and "1 worker" in banner
 
         # zoom the sky with the mouse wheel: the view (x/y ranges) lands in the URL
         sky = canvas_box(page, 0)
@@ -83,6 +90,13 @@ def test_explore_journey(demo_data_dir, tmp_path):
         assert "selected" in after_lasso
         assert 0 < numbers(after_lasso)[2] < numbers(after_lasso)[0]
 
+        # a typed query narrows the selection further (ANDed with the lasso)
+        query = page.get_by_placeholder("sc_det_ml > 100 and cone('M31', 1deg)")
+        query.fill("sc_det_ml > 30")
+        query.press("Enter")
+        after_query = wait_count_change(page, after_lasso)
+        assert 0 < numbers(after_query)[2] < numbers(after_lasso)[2]
+
         # go to a source by name: the card shows it
         name = page.locator(".tabulator-cell[tabulator-field='IAUNAME']").first.inner_text()
         box = page.get_by_placeholder("Go to: coordinates, name, SRCID, OBS_ID…")
@@ -102,6 +116,12 @@ def test_explore_journey(demo_data_dir, tmp_path):
         page.get_by_text("Export · SAMP · import a list").click()
         send = page.get_by_role("button", name=re.compile("Send to"))
         wait_until(page, lambda: send.count() > 0, what="the export panel")
+        # the selection downloads as a FITS file (the default format)
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=re.compile("^Download")).click()
+        fits_path = tmp_path / f"selection-{bool(engine)}.fits"
+        download.value.save_as(fits_path)
+        assert fits_path.read_bytes()[:6] == b"SIMPLE"
 
         # the permalink restores the same counts and source
         url = page.url

@@ -24,7 +24,7 @@ def flags_html(history) -> str:
     for _, ev in history.iloc[::-1].iterrows():
         cells = [
             str(ev.get("time", ""))[:16],
-            ev.get("user_name", ""),
+            ev.get("user", ""),
             ev.get("action", ""),
             ev.get("label", ""),
             ev.get("comment", ""),
@@ -104,7 +104,7 @@ class SourceClassification(pn.viewable.Viewer):
             from data_loaders.citizen.consensus import consensus_frame
 
             cons = consensus_frame(st.catalogue, self.store)
-        except Exception:  # noqa: BLE001 - votes are optional; the page must not break
+        except Exception:  # votes are optional; the page must not break
             log.exception("reading the citizen consensus failed")
             return None
         hit = cons[cons["SRCID"].to_numpy() == int(st.srcid)]

@@ -10,6 +10,8 @@ from app.text import inert
 from app.views.source.figures import HardnessFigure, SedFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
+from data_loaders import capabilities
+from data_loaders.om import om_sed
 
 
 class BandShape(pn.viewable.Viewer):
@@ -43,7 +45,8 @@ class BandShape(pn.viewable.Viewer):
             self.note.object = empty("No source selected.")
             return
         sed = band_sed(row, flux_prefix)
-        self.sed_figure.update(sed)
+        om = self._om()
+        self.sed_figure.update(sed, om)
         self.hr_figure.update(hardness_ratios(row, hr_prefix))
         show(self.sed, True)
         show(self.hr, True)
@@ -51,10 +54,31 @@ class BandShape(pn.viewable.Viewer):
         extra = f"; {missing:d} band(s) without a positive flux are not drawn" if missing else ""
         if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
             extra += "; this release has no errors on source-level band fluxes"
+        if om is not None and len(om):
+            extra += (
+                f"; diamonds: XMM-OM counterpart ({', '.join(om['filter'])}) {float(self._om_row['OM_SEP']):.1f}″ "
+                "away, F_E from its AB magnitudes at each filter's effective wavelength"
+            )
+        elif not self.state.catalogue.capabilities.has(capabilities.OM):
+            extra += "; " + self.state.catalogue.capabilities.reason(capabilities.OM).rstrip(".")
+        else:
+            extra += "; no XMM-OM counterpart within the position errors"
         self.note.object = (
             f"<small>{inert(what)}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
-            f"(0.2–0.5–1–2–4.5–12 keV){extra}.</small>"
+            f"(0.2–0.5–1–2–4.5–12 keV){inert(extra)}.</small>"
         )
+
+    def _om(self):
+        """The OM magnitudes of the shown source as ``om_sed`` points (None without an OM table or match)."""
+        self._om_row = None
+        table = self.state.catalogue.om
+        if table is None or self.state.srcid is None:
+            return None
+        hit = table[table["SRCID"].to_numpy() == self.state.srcid]
+        if hit.empty:
+            return None
+        self._om_row = hit.iloc[0]
+        return om_sed(self._om_row)
 
     def __panel__(self):
         return pn.Column(
