@@ -11,6 +11,7 @@ from app import fields
 from app.plots import linked as plots
 from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
+from app.text import inert
 from app.views import inplace
 from data_loaders import capabilities
 from data_loaders.catalogue import log_column
@@ -77,7 +78,9 @@ class HRView(_InPlace):
         missing = caps.first_reason(capabilities.BAND_FIT, capabilities.SOURCE_BAND_FIT) if caps else ""
         # On a release without the five-band fit, Γ is not among the axes; one line says why.
         self.missing_fit = pn.pane.Markdown(
-            f"{missing} `xmm-explorer bandfit --release {state.catalogue.name}` adds it." if missing else "",
+            f"{inert(missing)} <code>{inert(f'xmm-explorer bandfit --release {state.catalogue.name}')}</code> adds it."
+            if missing
+            else "",
             visible=bool(missing),
             styles={"color": "#666", "font-size": "0.85em"},
             margin=(0, 5),

@@ -13,6 +13,7 @@ from app.state import ExploreState
 from app.views.linked import HRView
 from data_loaders import schema
 from data_loaders.catalogue import Catalogue
+from tests.shown import shown
 
 
 def test_gamma_against_hr_on_the_diagram_and_in_a_query(engine_catalogue, demo_catalogue):
@@ -47,5 +48,7 @@ def test_release_without_the_fit_hides_gamma_with_one_line(writable_demo_data_di
     assert "pl_gamma" not in st.param.hr_x.objects and "hr4" in st.param.hr_x.objects
     view = HRView(st)
     assert view.missing_fit.visible
-    assert view.missing_fit.object.startswith("No five-band spectral fit of detections: this release has no PL_")
-    assert view.missing_fit.object.endswith("`xmm-explorer bandfit --release DEMO` adds it.")
+    text = shown(view.missing_fit.object)
+    assert text.startswith("No five-band spectral fit of detections: this release has no PL_")
+    assert text.endswith("xmm-explorer bandfit --release DEMO adds it.")
+    assert "<code>" in view.missing_fit.object

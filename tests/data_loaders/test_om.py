@@ -12,6 +12,7 @@ from app.views.source.shape import BandShape
 from app.views.source.state import SourceState
 from data_loaders import capabilities, om, schema
 from data_loaders.catalogue import Catalogue
+from tests.shown import shown
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,10 @@ def test_the_source_view_draws_the_om_points_beside_the_x_ray_bands(with_om, dem
     row = m[srcid == m.SRCID].iloc[0]
     i = list(data["filter"]).index("UVW1")
     assert data["density"][i] == pytest.approx(10 ** (-0.4 * (row.OM_UVW1_AB_MAG + 48.6)) * 2.417989e17, rel=1e-5)
-    assert "XMM-OM counterpart" in shape.note.object and shape.sed_figure.figure.x_range.start < 0.01
+    assert "XMM-OM counterpart" in shown(shape.note.object) and shape.sed_figure.figure.x_range.start < 0.01
     # a release without an OM table says so in one line, and draws no OM point
     other = BandShape(SourceState(demo_catalogue, srcid=srcid))
-    assert len(other.sed_figure.om_source.data["filter"]) == 0 and "no om table" in other.note.object
+    assert len(other.sed_figure.om_source.data["filter"]) == 0 and "no om table" in shown(other.note.object)
 
 
 def test_bad_om_lists_get_one_sentence(tmp_path):

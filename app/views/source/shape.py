@@ -65,7 +65,7 @@ class BandShape(pn.viewable.Viewer):
             extra += "; no XMM-OM counterpart within the position errors"
         self.note.object = (
             f"<small>{inert(what)}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
-            f"(0.2–0.5–1–2–4.5–12 keV){extra}.</small>"
+            f"(0.2–0.5–1–2–4.5–12 keV){inert(extra)}.</small>"
         )
 
     def _om(self):
