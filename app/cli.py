@@ -46,6 +46,11 @@ def _cmd_demo(args) -> int:
     om_file = om.write_om_fits(om.demo_om(sources, seed=args.seed), out / "4XMM_DEMO_om.fits")
     matched = om.attach_om(report.path, om_file)  # a SUSS-layout OM list with counterparts of demo sources
     print(f"Synthetic XMM-OM list {om_file.name}: {len(matched):,} sources matched")
+    from data_loaders import photoz
+
+    z_file = out / "4XMM_DEMO_photoz.parquet"
+    photoz.demo_photoz(sources, seed=args.seed).to_parquet(z_file, index=False)
+    print(f"Synthetic photometric redshifts {z_file.name}: {len(photoz.attach_photoz(report.path, z_file)):,} sources")
     print(report.summary())
     print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
@@ -74,6 +79,11 @@ def _cmd_ingest(args) -> int:
 
         matched = attach_om(report.path, args.om)
         print(f"XMM-OM list {args.om.name}: {len(matched):,} X-ray sources have an OM counterpart")
+    if args.photoz:
+        from data_loaders.photoz import attach_photoz
+
+        joined = attach_photoz(report.path, args.photoz)
+        print(f"Redshift table {args.photoz.name}: {len(joined):,} sources have a photometric redshift")
     return 0
 
 
@@ -247,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="XMM-OM source list in the SUSS layout (FITS/Parquet: RA, DEC, POSERR, <filter>_AB_MAG[_ERR], "
         "<filter>_QUALITY_FLAG), matched with the X-ray sources within their position errors",
+    )
+    i.add_argument(
+        "--photoz",
+        type=Path,
+        help="photometric redshifts (FITS/Parquet/CSV: PHOTO_Z, PHOTO_Z_LO, PHOTO_Z_HI and SRCID or RA, DEC); "
+        "adds the rest-frame 0.2-12 keV luminosity LOG_LX",
     )
     i.add_argument(
         "--drop-duplicates",

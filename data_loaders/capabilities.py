@@ -87,6 +87,7 @@ COUNTERPARTS = "counterparts"
 LONGTERM = "longterm"
 OBSERVATIONS = "observations"
 OM = "om"
+PHOTOZ = "photoz"
 BAND_FIT = "band_fit"
 SOURCE_BAND_FIT = "source_band_fit"
 # Engine abilities (declared absent by an engine with Capabilities.without):
@@ -136,6 +137,12 @@ GROUPS: dict[str, ColumnGroup] = {
             "optical/UV monitor (OM) magnitudes",
             table="om.parquet",
             table_columns=("SRCID", "OM_SEP"),
+        ),
+        ColumnGroup(
+            PHOTOZ,
+            "photometric redshifts and luminosities",
+            table="photoz.parquet",
+            table_columns=("SRCID", "PHOTO_Z", "LOG_LX"),
         ),
         ColumnGroup(
             OBSERVATIONS,

@@ -418,18 +418,23 @@ class Catalogue(CatalogueEngine):
         self._add_om_columns()
 
     def _add_om_columns(self) -> None:
-        """OM_<filter>_AB_MAG and OM_SEP from the matched OM table (om.parquet), on both levels, for filters."""
+        """OM_<filter>_AB_MAG, OM_SEP (om.parquet) and PHOTO_Z, LOG_LX (photoz.parquet) on both levels, for filters."""
         from data_loaders.om import OM_FILE
+        from data_loaders.photoz import FRAME_COLUMNS, PHOTOZ_FILE
 
-        om = self._optional_table(OM_FILE)
-        if om is None or om.empty:
-            return
-        cols = [c for c in om.columns if c == "OM_SEP" or c.endswith("_AB_MAG")]
-        om = om.drop_duplicates("SRCID").set_index("SRCID")
-        for frame in (self.detections, self.sources):
-            ids = frame["SRCID"].to_numpy(np.int64)
-            for c in cols:
-                frame[c] = om[c].reindex(ids).to_numpy(np.float32)
+        for filename, pick in (
+            (OM_FILE, lambda c: c == "OM_SEP" or c.endswith("_AB_MAG")),
+            (PHOTOZ_FILE, lambda c: c in FRAME_COLUMNS),
+        ):
+            table = self._optional_table(filename)
+            if table is None or table.empty:
+                continue
+            cols = [c for c in table.columns if pick(c)]
+            table = table.drop_duplicates("SRCID").set_index("SRCID")
+            for frame in (self.detections, self.sources):
+                ids = frame["SRCID"].to_numpy(np.int64)
+                for c in cols:
+                    frame[c] = table[c].reindex(ids).to_numpy(np.float32)
 
     def _add_class_columns(self) -> None:
         """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
@@ -658,6 +663,13 @@ class Catalogue(CatalogueEngine):
         from data_loaders.om import OM_FILE
 
         return self._optional_table(OM_FILE)
+
+    @cached_property
+    def photoz(self) -> pd.DataFrame | None:
+        """Photometric redshifts and luminosities per source (photoz.parquet, see data_loaders.photoz), or None."""
+        from data_loaders.photoz import PHOTOZ_FILE
+
+        return self._optional_table(PHOTOZ_FILE)
 
     @cached_property
     def counterparts(self) -> pd.DataFrame | None:
