@@ -16,6 +16,21 @@ Fast._resources = {**Fast._resources, "font": {}}
 theme.install()
 
 CSS = """
+/* Widths: the header wraps instead of overflowing; on a phone the open sidebar lies over the page. */
+#header { height: auto !important; min-height: 44px; flex-wrap: wrap; row-gap: 4px; }
+#header-design-provider { flex: 0 0 auto; }
+#content { flex: 1 1 auto; min-height: 0; height: auto !important; }
+#header .title { white-space: normal; overflow-wrap: anywhere; }
+#header-items { flex-wrap: wrap; width: auto; flex: 1 1 18em; min-width: 0; }
+#header-items > * { min-width: 0; max-width: 100%; }
+@media (max-width: 1100px) { #header .title { font-size: 1.3em; } }
+@media (max-width: 700px) {
+  #header .title { font-size: 1.05em; }
+  #sidebar:not(.hidden) { position: fixed; left: 0; top: 0; bottom: 0; height: auto; z-index: 9; padding-top: 96px;
+                          min-width: min(var(--sidebar-width), 100vw); max-width: min(var(--sidebar-width), 100vw);
+                          background: var(--background-color, Canvas); }
+}
+#main { min-width: 0; }
 .xmm-card h3 { font-weight: 600; }
 table.xmm-kv { border-collapse: collapse; font-size: 0.92em; width: 100%; }
 table.xmm-kv th { text-align: left; font-weight: 500; opacity: 0.75; padding: 2px 10px 2px 0; white-space: nowrap; }
@@ -39,6 +54,8 @@ class HistoryNavigation(pn.custom.JSComponent):
       if (!window.__xmmHistory) {
         window.__xmmHistory = true;
         window.addEventListener('popstate', () => window.location.reload());
+        // Below 1100 px the sidebar starts collapsed (the header's button opens it).
+        if (window.innerWidth < 1100 && typeof closeNav === 'function') closeNav();
       }
       el.style.display = 'none';
     }

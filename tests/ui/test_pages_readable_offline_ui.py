@@ -152,3 +152,64 @@ def test_opening_a_page_stays_within_its_model_and_message_budget(served):
         for name, cost in measured.items()
     }
     assert not any(over.values()), f"pages over their budget: { {k: v for k, v in over.items() if v} }"
+
+
+#: Tablet and phone. The page may not scroll sideways; every input, button and select must lie
+#: inside the viewport horizontally once the sidebar is open.
+WIDTHS = ((1024, 768), (390, 844))
+#: (page, width) whose controls still run off screen (fixed-width widgets outside rows; Review's flag
+#: card beside the open sidebar; Outreach, which has no template, does not wrap its control row):
+#: open work of issue 18, listed so that nothing else regresses.
+KNOWN_OFF_SCREEN = {("explore", 390), ("alerts", 390), ("review", 390), ("classify", 390), ("review", 1024)}
+KNOWN_OFF_SCREEN |= {("outreach", 390)}
+OFF_SCREEN_CONTROLS = """() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) walk(el.shadowRoot);
+      if (!['INPUT', 'BUTTON', 'SELECT', 'TEXTAREA'].includes(el.tagName)) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0 && (r.left < -1 || r.right > innerWidth + 1)) {
+        out.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.placeholder || '').trim().slice(0, 30)}"`
+                 + ` at ${Math.round(r.left)}..${Math.round(r.right)} px`);
+      }
+    }
+  };
+  walk(document);
+  return out;
+}"""
+
+
+HEADER_FITS = "() => { const h = document.querySelector('#header'); return !h || h.scrollWidth <= h.clientWidth + 1; }"
+
+
+def _open_sidebar(page) -> None:
+    if page.locator("#sidebar.hidden").count():
+        page.locator("#sidebar-button").click()
+        page.wait_for_timeout(400)  # the sidebar slides in
+
+
+@pytest.mark.timeout(600)
+def test_no_page_scrolls_sideways_and_every_control_is_reachable(served):
+    base, b = served
+    problems = []
+    for width, height in WIDTHS:
+        page = b.new_page(viewport={"width": width, "height": height})
+        for name in PAGES:
+            page.goto(f"{base}/{name}")
+            wait_idle(page)
+            page.wait_for_timeout(500)
+            where = f"{name} at {width} px"
+            if page.locator("#sidebar").count():
+                assert page.locator("#sidebar.hidden").count() == 1, f"{where}: the sidebar should start collapsed"
+            scroll = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+            if scroll[0] > scroll[1] and (name, width) not in KNOWN_OFF_SCREEN:
+                problems.append(f"{where}: scrolls sideways ({scroll[0]} > {scroll[1]} px)")
+            _open_sidebar(page)
+            if not page.evaluate(HEADER_FITS):
+                problems.append(f"{where}: the header overflows")
+            off = page.evaluate(OFF_SCREEN_CONTROLS)
+            if off and (name, width) not in KNOWN_OFF_SCREEN:
+                problems.append(f"{where}: {len(off)} control(s) off screen: {off[:3]}")
+        page.close()
+    assert not problems, "\n".join(problems)

@@ -179,7 +179,11 @@ class OutreachSky(pn.viewable.Viewer):
         self._tour.label = "Take the tour ▶" if self.state.stop < 0 else f"Next stop ({following}/{len(TOUR)}) ▶"
 
     def controls(self) -> pn.Row:
-        return pn.Row(self.search, self._tour, self._home, self._kiosk, sizing_mode="stretch_width")
+        full = pn.widgets.Button(label="Full screen", height=48, width=130)
+        # The browser only grants full screen to a click, so the button asks in the page itself.
+        full.js_on_click(code="const d = document.documentElement; if (d.requestFullscreen) d.requestFullscreen();")
+        row = [self.search, self._tour, self._home, full, self._kiosk]
+        return pn.Row(*row, sizing_mode="stretch_width")
 
     def __panel__(self):
         return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both")
