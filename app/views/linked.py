@@ -12,6 +12,7 @@ from app.plots import linked as plots
 from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
 from app.views import inplace
+from data_loaders import capabilities
 
 
 class _InPlace(pn.viewable.Viewer):
@@ -70,6 +71,17 @@ class HRView(_InPlace):
         )
         self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
         self.y_select = pn.widgets.Select.from_param(state.param.hr_y, label="y axis", width=90)
+        self.pane = pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340)
+        self.absent = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
+        state.param.watch(self._show_absent, ["level"])
+        self._show_absent()
+
+    def _show_absent(self, *_):
+        """A release without the level's hardness ratios (data_loaders.capabilities): the reason, no plot."""
+        need = capabilities.HARDNESS if self.state.level == "detections" else capabilities.SOURCE_HARDNESS
+        reason = self.state.catalogue.capabilities.reason(need)
+        self.absent.object, self.absent.visible = reason, bool(reason)
+        self.pane.visible = self.x_select.visible = self.y_select.visible = not reason
 
     def _cols(self):
         st = self.state
@@ -89,7 +101,10 @@ class HRView(_InPlace):
         st = self.state
         xc, yc = self._cols()
         frame = st.catalogue.frame(st.level)
-        return frame[xc].to_numpy(np.float32), frame[yc].to_numpy(np.float32), st.mask, st.selected
+        nan = np.full(len(frame), np.nan, np.float32)  # absent columns: nothing drawn, the reason is shown
+        hx = frame[xc].to_numpy(np.float32) if xc in frame else nan
+        hy = frame[yc].to_numpy(np.float32) if yc in frame else nan
+        return hx, hy, st.mask, st.selected
 
     def _element(self):
         st = self.state
@@ -108,7 +123,8 @@ class HRView(_InPlace):
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
-            pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340),
+            self.absent,
+            self.pane,
             sizing_mode="stretch_width",
         )
 
