@@ -21,7 +21,6 @@ token instead (:data:`LOGIN_HEADER`, set here on every request, whatever the cli
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import os
 import secrets
@@ -33,6 +32,8 @@ from pathlib import Path
 import tornado.escape
 import tornado.web
 from panel.auth import BasicLoginHandler, _validate_next_url
+
+from app.text import inert
 
 log = logging.getLogger("xmm_explorer.auth")
 
@@ -184,8 +185,8 @@ a {{ color: #f59e0b; }} .back {{ display: block; margin-top: 14px; font-size: .8
 
 def login_page(action: str, error: str = "", back: str = "/explore") -> str:
     """The login form; ``error`` (from the query string) is shown as text."""
-    box = f"<div class='error' id='login-error'>{html.escape(error)}</div>" if error else ""
-    return LOGIN_PAGE.format(action=html.escape(action), error=box, back=html.escape(back))
+    box = f"<div class='error' id='login-error'>{inert(error)}</div>" if error else ""
+    return LOGIN_PAGE.format(action=inert(action), error=box, back=inert(back))
 
 
 class LoginHandler(BasicLoginHandler):
@@ -337,11 +338,13 @@ def user_badge_html(user: str | None, role: str | None, path: str = "/explore") 
     nxt = quote(path, safe="/")
     style = "color:inherit;font-weight:600"
     if user is None:
-        return f"<div class='xmm-user'><a id='xmm-login' href='login?next={nxt}' style='{style}'>Log in</a></div>"
+        return (
+            f"<div class='xmm-user'><a id='xmm-login' href='login?next={inert(nxt)}' style='{style}'>Log in</a></div>"
+        )
     return (
-        f"<div class='xmm-user'><span id='xmm-user-name'>{html.escape(user)}</span> "
-        f"<span style='opacity:.75'>({html.escape(role or '')})</span> · "
-        f"<a id='xmm-logout' href='logout?next={nxt}' style='{style}'>Log out</a></div>"
+        f"<div class='xmm-user'><span id='xmm-user-name'>{inert(user)}</span> "
+        f"<span style='opacity:.75'>({inert(role or '')})</span> · "
+        f"<a id='xmm-logout' href='logout?next={inert(nxt)}' style='{style}'>Log out</a></div>"
     )
 
 

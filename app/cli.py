@@ -35,7 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.skymap import write_demo_maps
+
+    maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     print(report.summary())
+    print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
 
     compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit
@@ -220,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--classifications", type=Path)
     i.add_argument("--counterparts", type=Path)
     i.add_argument("--longterm", type=Path)
-    i.add_argument("--products", type=Path, help="directory of source products in the archive layout")
+    i.add_argument(
+        "--products", type=Path, help="folder of PPS source products (<OBSID>/pps, <OBSID>/PPS, <OBSID> or flat)"
+    )
     i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
     i.add_argument(
         "--drop-duplicates",

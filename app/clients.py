@@ -15,7 +15,6 @@ again in N s" page (HTTP 503 with ``Retry-After``) instead of a page that takes 
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import logging
 import os
@@ -23,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from app.text import inert
 
 log = logging.getLogger("xmm_explorer.clients")
 
@@ -214,7 +215,7 @@ def finish_with_sentence(handler, status: int, title: str, sentence: str, retry_
     handler.set_header("Cache-Control", "no-store")
     if retry_after is not None:
         handler.set_header("Retry-After", str(int(retry_after)))
-    raise tornado.web.Finish(SENTENCE_PAGE.format(title=html.escape(title), sentence=html.escape(sentence)))
+    raise tornado.web.Finish(SENTENCE_PAGE.format(title=inert(title), sentence=inert(sentence)))
 
 
 def check_capacity(handler, client: Client) -> None:

@@ -23,3 +23,12 @@ def default_release() -> str | None:
 def db_url() -> str | None:
     """Database URL for flags/reviews/votes (``$XMM_EXPLORER_DB``); None = SQLite in the data dir."""
     return os.environ.get(DB_ENV) or None
+
+
+SKYMAPS_ENV = "XMM_EXPLORER_SKYMAPS"
+
+
+def skymap_dir() -> Path:
+    """The folder of sky maps the query's skymap() predicate reads: ``$XMM_EXPLORER_SKYMAPS`` or DATA/skymaps."""
+    folder = os.environ.get(SKYMAPS_ENV)
+    return Path(folder).resolve() if folder else data_dir() / "skymaps"

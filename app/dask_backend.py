@@ -152,19 +152,6 @@ def shared_client():
         return client
 
 
-def cluster_summary(client) -> dict:
-    """Scheduler address, workers, threads and memory of the client's cluster (for the page banner)."""
-    info = client.scheduler_info(n_workers=-1) if client is not None else {}
-    workers = info.get("workers", {}) if info else {}
-    return {
-        "address": info.get("address", "?") if info else "?",
-        "local": getattr(client, "cluster", None) is not None,
-        "workers": len(workers),
-        "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
-        "memory": sum(int(w.get("memory_limit", 0) or 0) for w in workers.values()),
-    }
-
-
 def describe_error(exc: BaseException, address: str | None = None) -> str:
     """One sentence for the page about an error from a Dask computation (never a traceback)."""
     import asyncio
@@ -243,3 +230,8 @@ def shared_catalogue(data_dir, release: str | None, client):
             kwargs = {"partition_rows": int(rows)} if rows.isdigit() and int(rows) > 0 else {}
             _CATALOGUES[key] = DaskCatalogue(key[0], client=client, **kwargs)
         return _CATALOGUES[key]
+
+
+def open_catalogue(data_dir, release: str | None = None):
+    """The Dask catalogue of ``release`` on the process-wide client (what ``serve --dask`` pages show)."""
+    return shared_catalogue(data_dir, release, shared_client())

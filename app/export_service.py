@@ -1,9 +1,8 @@
 """Turn one session's selection into export chunks and files: rows, columns, units, provenance, limits.
 
-:func:`plan_export` freezes what the user sees (``state.visible`` at the state's level) into
-an :class:`ExportPlan`; :func:`iter_chunks` yields DataFrames of at most ``chunk_rows``
-rows, taking in-memory columns from the shared frame and reading the others with
-``Catalogue.read_rows`` one span of catalogue rows at a time, so memory stays bounded
+:func:`plan_export` freezes what the user sees (``state.shown``, a subset of the catalogue on
+either engine) into an :class:`ExportPlan`; :func:`iter_chunks` yields DataFrames of at most
+``chunk_rows`` rows from :meth:`Subset.chunks` (class codes as names), so memory stays bounded
 whatever the selection's size; :func:`write_export` hands them to
 :func:`data_loaders.export.export_table`. Anonymous users may export at most
 ``$XMM_EXPLORER_EXPORT_LIMIT`` rows (default 100,000; 0 means no limit), and so may
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 from app import fields
 from app.selection import Ids
 from data_loaders import schema
-from data_loaders.catalogue import Catalogue
+from data_loaders.catalogue import Catalogue, Subset
 from data_loaders.export import FORMATS, ExportError, ExportLimitError, export_filename, export_table
 from data_loaders.export import match_positions as _match_positions
 from data_loaders.export import read_id_list as _read_id_list
@@ -39,15 +38,11 @@ log = logging.getLogger("xmm_explorer.export")
 LIMIT_ENV = "XMM_EXPLORER_EXPORT_LIMIT"
 DEFAULT_ANONYMOUS_LIMIT = 100_000
 CHUNK_ROWS = 100_000
-#: Catalogue rows per ``read_rows`` call: bounds the Parquet bytes read at once.
-SPAN_ROWS = 131_072
 HIDDEN_COLUMNS = ("HPX",)
 DERIVED = {
     "CLASS": (None, "Most probable class of the machine classifier (empty: unclassified)"),
     "CLASS_PROB": (None, "Probability of the most probable class"),
 }
-#: Logical fields exported by default.
-DEFAULT_FIELDS = fields.EXPORT_FIELDS
 
 try:
     from app.auth import current_user
@@ -93,12 +88,7 @@ def limit_sentence(max_rows: int, n_rows: int) -> str:
 
 def default_columns(catalogue: Catalogue, level: str, band: int = 8) -> list[str]:
     """The columns exported unless the user picks others (those the release has)."""
-    cols = [fields.column(f, level, band) for f in DEFAULT_FIELDS]
-    cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")  # DS9 radii need it
-    if level == "detections":
-        cols[2:2] = ["DETID", "OBS_ID"]
-    have = set(available_columns(catalogue, level))
-    return [c for c in dict.fromkeys(cols) if c in have]
+    return fields.export_columns(level, available_columns(catalogue, level), band)
 
 
 def _parquet_path(catalogue: Catalogue, level: str) -> Path:
@@ -123,30 +113,30 @@ def column_metadata(catalogue: Catalogue, level: str) -> dict[str, tuple[str | N
         name: (unit or schema.unit_of(name), desc or schema.describe(name))
         for name, unit, desc in _field_metadata(_parquet_path(catalogue, level))
     }
-    out.update({k: v for k, v in DERIVED.items() if k in catalogue.frame(level)})
+    out.update({k: v for k, v in DERIVED.items() if k in catalogue.columns(level)})
     return out
 
 
 def available_columns(catalogue: Catalogue, level: str) -> list[str]:
     """Every column that can be exported at ``level``: the release's, then the in-memory derived ones."""
     names = [n for n in column_metadata(catalogue, level) if n not in HIDDEN_COLUMNS]
-    return names + [c for c in catalogue.frame(level).columns if c not in names and c not in HIDDEN_COLUMNS]
+    return names + [c for c in catalogue.columns(level) if c not in names and c not in HIDDEN_COLUMNS]
 
 
 @dataclass
 class ExportPlan:
-    """What one export writes: the rows (positions in ``catalogue.frame(level)``) and columns."""
+    """What one export writes: the rows (a :class:`~data_loaders.catalogue.Subset`) and columns."""
 
     catalogue: Catalogue
     level: str
-    rows: np.ndarray
+    rows: Subset
     columns: list[str]
     selection: str
     provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
-        return int(self.rows.size)
+        return self.rows.count()
 
     def units(self) -> dict[str, str | None]:
         meta = column_metadata(self.catalogue, self.level)
@@ -168,7 +158,7 @@ def plan_export(state, columns: Sequence[str] | None = None) -> ExportPlan:
     if not cols:
         raise ExportError("Choose at least one column to export.")
     selection = state.full_selection().describe()
-    rows = np.flatnonzero(state.visible).astype(np.int64)
+    rows = state.shown
     prov = {
         "catalogue": f"{cat.name}: {cat.title}"
         + (" (synthetic demo data)" if cat.synthetic and "synthetic" not in cat.title.lower() else ""),
@@ -176,7 +166,7 @@ def plan_export(state, columns: Sequence[str] | None = None) -> ExportPlan:
         "synthetic": "yes" if cat.synthetic else "no",
         "level": level,
         "selection": selection,
-        "rows": str(rows.size),
+        "rows": str(rows.count()),
     }
     return ExportPlan(cat, level, rows, cols, selection, prov)
 
@@ -187,42 +177,12 @@ def check_rows(plan: ExportPlan, max_rows: int | None) -> None:
         raise ExportLimitError(limit_sentence(max_rows, plan.n_rows))
 
 
-def _in_memory(frame: pd.DataFrame, name: str, rows: np.ndarray) -> pd.Series | np.ndarray:
-    col = frame[name]
-    values = col.to_numpy()[rows] if isinstance(col.dtype, np.dtype) else col.iloc[rows]
-    if name == "CLASS":
-        codes = np.asarray(values, dtype=np.int64)
-        names = np.array([*schema.CLASS_NAMES, None], dtype=object)
-        return pd.Series(names[np.where(codes < 0, len(schema.CLASS_NAMES), codes)], dtype="string")
-    return values.reset_index(drop=True) if isinstance(values, pd.Series) else values
-
-
-def _pieces(rows: np.ndarray, chunk_rows: int, span: int | None) -> Iterator[np.ndarray]:
-    """Split sorted row positions into pieces of <= chunk_rows rows, each inside one span of the catalogue."""
-    if rows.size == 0:
-        return
-    cuts = np.flatnonzero(np.diff(rows // span)) + 1 if span else np.array([], dtype=np.int64)
-    for part in np.split(rows, cuts):
-        for i in range(0, part.size, chunk_rows):
-            yield part[i : i + chunk_rows]
-
-
-def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS, span_rows: int = SPAN_ROWS) -> Iterator[pd.DataFrame]:
+def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """DataFrames of the plan's rows and columns, in catalogue order, at most ``chunk_rows`` rows each."""
-    frame = plan.catalogue.frame(plan.level)
-    disk = [c for c in plan.columns if c not in frame.columns]
-    pending: list[pd.DataFrame] = []
-    waiting = 0
-    for piece in _pieces(plan.rows, chunk_rows, span_rows if disk else None):
-        read = plan.catalogue.read_rows(disk, piece, plan.level) if disk else None
-        out = pd.DataFrame({c: read[c] if c in disk else _in_memory(frame, c, piece) for c in plan.columns})
-        if waiting and waiting + len(out) > chunk_rows:
-            yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
-            pending, waiting = [], 0
-        pending.append(out)
-        waiting += len(out)
-    if pending:
-        yield pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+    for chunk in plan.rows.chunks(plan.columns, chunk_rows):
+        if "CLASS" in chunk:
+            chunk = chunk.assign(CLASS=schema.class_names(chunk["CLASS"]).to_numpy())
+        yield chunk
 
 
 def write_export(plan: ExportPlan, fmt: str, target, max_rows: int | None = None, chunk_rows: int = CHUNK_ROWS) -> int:
@@ -258,6 +218,14 @@ def export_to_file(plan: ExportPlan, fmt: str, max_rows: int | None = None, dire
     return Path(name)
 
 
+def take_file(path: Path) -> bytes:
+    """The bytes of a file :func:`export_to_file` wrote, deleting the file (a download sent in one message)."""
+    try:
+        return Path(path).read_bytes()
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
 # --- import a list ------------------------------------------------------------------------------
 
 
@@ -287,39 +255,39 @@ def match_list(catalogue: Catalogue, level: str, data, filename: str, radius_arc
     level); positions match every row of ``level`` within ``radius_arcsec``.
     """
     lst = _read_id_list(data, filename)
-    frame = catalogue.frame(level)
     kind = "RA/DEC" if "RA" in lst.columns else lst.columns[0]
+    everything = catalogue.select(level)
     if kind == "RA/DEC":
         ra_col, dec_col = fields.column("ra", level), fields.column("dec", level)
-        idx_list, idx_cat, _ = _match_positions(
-            frame[ra_col].to_numpy(np.float64),
-            frame[dec_col].to_numpy(np.float64),
-            lst["RA"],
-            lst["DEC"],
-            radius_arcsec,
-        )
         found = np.zeros(len(lst), dtype=bool)
-        found[idx_list] = True
-        ids = frame["SRCID"].to_numpy(np.int64)[idx_cat]
+        ids = []
+        for chunk in everything.chunks([ra_col, dec_col, "SRCID"]):  # bounded memory on any engine
+            idx_list, idx_cat, _ = _match_positions(
+                chunk[ra_col].to_numpy(np.float64),
+                chunk[dec_col].to_numpy(np.float64),
+                lst["RA"],
+                lst["DEC"],
+                radius_arcsec,
+            )
+            found[idx_list] = True
+            ids.append(chunk["SRCID"].to_numpy(np.int64)[idx_cat])
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         unmatched = tuple(f"{r:.5f} {d:+.5f}" for r, d in lst.loc[~found, ["RA", "DEC"]].to_numpy())
         return ListMatch(Ids("SRCID", ids) if ids.size else None, kind, len(lst), int(found.sum()), unmatched)
     values = lst[kind].to_numpy()
     if kind == "DETID" and level == "sources":
-        det = catalogue.frame("detections")
-        hit = np.isin(det["DETID"].to_numpy(np.int64), values)
-        found_values, ids, column = det["DETID"].to_numpy(np.int64)[hit], det["SRCID"].to_numpy(np.int64)[hit], "SRCID"
+        hit = catalogue.find("detections", "DETID", values.astype(np.int64), ["DETID", "SRCID"])
+        found_values, ids, column = hit["DETID"].to_numpy(np.int64), hit["SRCID"].to_numpy(np.int64), "SRCID"
+    elif kind == "IAUNAME":
+        column = "SRCID"
+        wanted = pd.Series(values).astype(str).str.strip()
+        hit = catalogue.find(level, "IAUNAME", sorted({*wanted, *wanted.str.upper()}), ["IAUNAME", "SRCID"])
+        found_values, ids = hit["IAUNAME"].astype(str).str.upper().to_numpy(), hit["SRCID"].to_numpy(np.int64)
+        values = wanted.str.upper().to_numpy()
     else:
-        column = "SRCID" if kind in ("SRCID", "IAUNAME") else "DETID"
-        if kind == "IAUNAME":
-            names = frame["IAUNAME"].astype(object).to_numpy()
-            hit = pd.Index(pd.Series(values).str.upper()).get_indexer(pd.Series(names).astype(str).str.upper()) >= 0
-            found_values, ids = names[hit], frame["SRCID"].to_numpy(np.int64)[hit]
-            values = pd.Series(values).str.upper().to_numpy()
-            found_values = pd.Series(found_values).astype(str).str.upper().to_numpy()
-        else:
-            col = frame[kind].to_numpy(np.int64)
-            hit = np.isin(col, values)
-            found_values, ids = col[hit], col[hit]
+        column = "SRCID" if kind == "SRCID" else "DETID"
+        hit = catalogue.find(level, kind, values.astype(np.int64), [kind])
+        found_values = ids = hit[kind].to_numpy(np.int64)
     found = np.isin(values, found_values)
     unmatched = tuple(str(v) for v in values[~found])
     return ListMatch(Ids(column, ids) if ids.size else None, kind, len(values), int(found.sum()), unmatched)

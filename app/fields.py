@@ -7,6 +7,8 @@ place that knows the mapping; labels and units come from ``data_loaders.schema``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from data_loaders import schema
 
 FLUX_BANDS = (8, 1, 2, 3, 4, 5)
@@ -85,3 +87,17 @@ EXPORT_FIELDS = (
     "class",
     "class_prob",
 )
+
+
+def export_columns(level: str, have: Iterable[str], band: int = 8) -> list[str]:
+    """The columns an export writes unless the user picks others (both catalogue engines use this).
+
+    :data:`EXPORT_FIELDS` at ``level``, the position error after DEC (DS9 radii need it)
+    and, per detection, DETID and OBS_ID after SRCID; only those in ``have``.
+    """
+    cols = [column(f, level, band) for f in EXPORT_FIELDS]
+    cols.insert(4, "POSERR" if level == "detections" else "SC_POSERR")
+    if level == "detections":
+        cols[2:2] = ["DETID", "OBS_ID"]
+    available = set(have)
+    return [c for c in dict.fromkeys(cols) if c in available]

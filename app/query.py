@@ -8,6 +8,7 @@ Examples::
     0.2 <= ep_hr2 <= 0.8                  # chained comparisons
     sum_flag in (0, 1)  /  obs_id = '0123456789'  /  srcid = 201234501010034
     not extended                          # aliases: extended, pointlike, variable, clean
+    skymap('S200105ae', 0.9)              # inside a sky map's 90% credible region
 
 Grammar (keywords case-insensitive; ``&&``/``&``, ``||``/``|``, ``!`` also work)::
 
@@ -18,6 +19,7 @@ Grammar (keywords case-insensitive; ``&&``/``&``, ``||``/``|``, ``!`` also work)
     primary    := '(' or_expr ')' | call | comparison | COLUMN | ALIAS
     comparison := operand (CMP operand)+ | COLUMN [NOT] IN '(' literal (',' literal)* ')'
     call       := cone '(' STRING [',' radius] ')' | cone '(' ra ',' dec ',' radius ')'
+                | skymap '(' STRING [',' level] ')'   # a map of the sky-map folder, level in (0, 1)
 
 A hand-written tokenizer and recursive-descent parser: user text is never passed to
 ``eval``, ``pandas.query`` or SQL. Column names are matched case-insensitively to the
@@ -28,6 +30,7 @@ matches.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -37,7 +40,7 @@ from typing import Any
 import astropy.units as u
 
 from app.search import Position, SearchError, parse_radius, parse_target
-from app.selection import And, Cone, Ids, In, IsTrue, Not, Or, Range, Selection
+from app.selection import And, Cone, Ids, In, IsTrue, Not, Or, Range, Selection, SelectionError, SkyMapRegion
 
 __all__ = ["QueryError", "parse_query"]
 
@@ -97,7 +100,7 @@ def _tokenize(text: str) -> list[_Tok]:
         signed_ok = prev not in ("NUM", "STR", "IDENT", "RP", "TRUE", "FALSE")
         if m and (ch not in "+-" or signed_ok):
             literal = m.group(0)
-            value = float(literal) if re.search(r"[.eE]", literal) else int(literal)
+            value = _number(literal, i)
             i = m.end()
             words = []
             while True:
@@ -116,10 +119,34 @@ def _tokenize(text: str) -> list[_Tok]:
             continue
         raise QueryError(
             f"The character {ch!r} at position {i + 1} is not part of the query "
-            "language (columns, numbers, 'text', comparisons, and/or/not, cone())."
+            "language (columns, numbers, 'text', comparisons, and/or/not, cone(), skymap())."
         )
     toks.append(_Tok("END", "", n))
     return toks
+
+
+#: Longest number literal accepted, characters; whole numbers must fit the catalogue's 64-bit integers.
+MAX_NUMBER_CHARS = 40
+_INT64_MAX = 2**63 - 1
+
+
+def _number(literal: str, i: int) -> int | float:
+    """The value of a number literal at position ``i``; QueryError (one sentence) if it is too big."""
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise QueryError(
+            f"The number at position {i + 1} is {len(literal)} characters long; at most {MAX_NUMBER_CHARS} are allowed."
+        )
+    if re.search(r"[.eE]", literal):
+        value = float(literal)
+        if not math.isfinite(value):
+            raise QueryError(f"The number {literal} at position {i + 1} is too large.")
+        return value
+    value = int(literal)
+    if abs(value) > _INT64_MAX:
+        raise QueryError(
+            f"The whole number at position {i + 1} is too large (at most {_INT64_MAX:,} either side of zero)."
+        )
+    return value
 
 
 def _unit(value: Any) -> u.UnitBase | None:
@@ -350,10 +377,10 @@ class _Parser:
 
     def call(self) -> Selection:
         name_tok = self.take("IDENT")
-        if name_tok.text.lower() != "cone":
+        if name_tok.text.lower() not in ("cone", "skymap"):
             raise QueryError(
-                f"'{name_tok.text}' is not a query function; the only function is "
-                "cone('name or position', 'radius') or cone(ra, dec, radius)."
+                f"'{name_tok.text}' is not a query function; the functions are "
+                "cone('name or position', 'radius'), cone(ra, dec, radius) and skymap('map name', 0.9)."
             )
         self.take("LP")
         args = [self.take()]
@@ -361,13 +388,40 @@ class _Parser:
             self.take()
             args.append(self.take())
         self.take("RP")
+        if name_tok.text.lower() == "skymap":
+            return self.skymap(args, name_tok)
         return self.cone(args, name_tok)
 
-    def cone(self, args: list[_Tok], at: _Tok) -> Selection:
+    def skymap(self, args: list[_Tok], at: _Tok) -> Selection:
+        cols = self.sky_columns("skymap()")
+        usage = "write skymap('S200105ae', 0.9): a map of the sky-map folder and a credible level"
+        if not 1 <= len(args) <= 2 or args[0].kind != "STR" or (len(args) == 2 and args[1].kind != "NUM"):
+            raise QueryError(f"The arguments of skymap() at position {at.pos + 1} are not understood; {usage}.")
+        level = float(args[1].value) if len(args) == 2 else 0.9
+        if args[1:] and args[1].unit:
+            raise QueryError(f"The credible level of skymap() is a plain number; {usage}.")
+        try:
+            region = SkyMapRegion(args[0].value, level, *cols)
+        except SelectionError as exc:
+            raise QueryError(str(exc)) from None
+        from app.config import skymap_dir
+        from data_loaders.skymap import SkyMapError, credible_region
+
+        try:  # read the map now (cached), so a missing or bad map is a sentence here, not at evaluation
+            credible_region(skymap_dir(), region.name, region.level)
+        except SkyMapError as exc:
+            raise QueryError(str(exc)) from None
+        return region
+
+    def sky_columns(self, what: str) -> tuple[str, str]:
         have = set(self.columns)
         cols = next((c for c in (("RA", "DEC"), ("SC_RA", "SC_DEC")) if set(c) <= have), None)
         if cols is None:
-            raise QueryError("cone() needs RA and DEC columns, which this table does not have.")
+            raise QueryError(f"{what} needs RA and DEC columns, which this table does not have.")
+        return cols
+
+    def cone(self, args: list[_Tok], at: _Tok) -> Selection:
+        cols = self.sky_columns("cone()")
         usage = "write cone('M31', '1deg') or cone(10.68, 41.27, 0.5deg)"
         if any(a.kind not in ("NUM", "STR") for a in args) or not 1 <= len(args) <= 3:
             raise QueryError(f"The arguments of cone() at position {at.pos + 1} are not understood; {usage}.")

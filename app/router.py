@@ -10,10 +10,14 @@ forked processes against 23 s with one, i.e. almost every page was built twice.
 
 Here this process owns the port and runs N ``panel serve`` workers on private Unix sockets.
 Each worker records its sessions' ids in a shared directory (:func:`register_session`, hooked in
-by ``app/warmup.py``). For every connection the router reads the first request head, sends a
-Bokeh websocket to the worker that owns its session and anything else to the worker with the
-fewest open connections, then relays bytes both ways unchanged. A worker that dies is started
-again; its sessions are lost with it, as they would be with Bokeh's own workers.
+by ``app/warmup.py``; an id already registered is never overwritten). The router routes every
+request, not every connection: it reads each request head, sends a Bokeh websocket to the
+worker that owns its session and anything else to the worker with the fewest open connections,
+and relays the request and its answer. Plain requests reach the worker on a connection of their
+own, so the next request of a kept-alive client connection (a proxy's pool mixes sessions) is
+routed again. The router also tells the worker the client's address (``app.clients``),
+replacing whatever the client sent under that name. A worker that dies is started again; its
+sessions are lost with it, as they would be with Bokeh's own workers.
 """
 
 from __future__ import annotations
@@ -130,9 +134,97 @@ def websocket_session_id(head: bytes) -> str | None:
 
     try:
         sid = get_session_id(parts[1])
-    except Exception:  # noqa: BLE001 - a malformed token is the worker's to refuse, not ours
+    except Exception:  # a malformed token is the worker's to refuse, not ours
         return None
     return sid if isinstance(sid, str) and _SESSION_ID.match(sid) else None
+
+
+@dataclass
+class _Request:
+    """What the router needs of one request head (it relays the request itself unchanged but for headers)."""
+
+    lines: list[bytes]
+    method: str
+    version: str
+    headers: dict[str, str]
+
+    @classmethod
+    def parse(cls, head: bytes) -> _Request:
+        lines = head[:-4].split(b"\r\n")
+        parts = lines[0].decode("latin-1").split(" ")
+        method, version = (parts[0], parts[-1]) if len(parts) >= 3 else ("", "")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.decode("latin-1").partition(":")
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]},{value.strip()}" if key in headers else value.strip()
+        return cls(lines, method, version, headers)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    @property
+    def upgrade(self) -> bool:
+        return "upgrade" in self.headers and "upgrade" in self.headers.get("connection", "").lower()
+
+    @property
+    def chunked(self) -> bool:
+        return "chunked" in self.headers.get("transfer-encoding", "").lower()
+
+    @property
+    def keep_alive(self) -> bool:
+        tokens = {t.strip() for t in self.headers.get("connection", "").lower().split(",")}
+        return "close" not in tokens if self.version == "HTTP/1.1" else "keep-alive" in tokens
+
+    @property
+    def expect_continue(self) -> bool:
+        return self.headers.get("expect", "").lower() == "100-continue"
+
+    @property
+    def content_length(self) -> int:
+        try:
+            return max(int(self.headers.get("content-length", "0")), 0)
+        except ValueError:
+            return 0
+
+    def rewrite(self, add: dict[str, str], close: bool) -> bytes:
+        """The head with ``add`` set (whatever the client sent under those names), and with
+        ``close``, ``Connection: close`` (the worker then ends its connection after the answer)."""
+        drop = {k.lower() for k in add}
+        if close:
+            drop |= {"connection", "keep-alive", "expect"}
+        out = [self.lines[0]]
+        out += [line for line in self.lines[1:] if line.split(b":", 1)[0].strip().lower().decode("latin-1") not in drop]
+        out += [f"{k}: {v}".encode("latin-1", "replace") for k, v in add.items()]
+        if close:
+            out.append(b"Connection: close")
+        return b"\r\n".join(out) + b"\r\n\r\n"
+
+
+def _keep_alive_answer(head: bytes, method: str) -> tuple[bytes, bool]:
+    """A worker's answer head for a client that keeps its connection, and whether it can.
+
+    The worker answered ``Connection: close``; if the answer says where it ends
+    (``Content-Length``, chunked, or no body), that header is removed and the client may send
+    its next request on the same connection. Otherwise the body ends with the connection.
+    """
+    lines = head[:-4].split(b"\r\n")
+    names = {line.split(b":", 1)[0].strip().lower() for line in lines[1:]}
+    try:
+        status = int(lines[0].split(b" ")[1])
+    except (IndexError, ValueError):
+        return head, False
+    framed = (
+        b"content-length" in names
+        or b"transfer-encoding" in names
+        or method == "HEAD"
+        or status in (204, 304)
+        or 100 <= status < 200
+    )
+    if not framed or status == 101:
+        return head, False
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(b":", 1)[0].strip().lower() != b"connection"]
+    return b"\r\n".join(kept) + b"\r\n\r\n", True
 
 
 @dataclass
@@ -150,7 +242,7 @@ class Worker:
     def start(self) -> None:
         self.socket.unlink(missing_ok=True)
         self.ready = False
-        self.proc = subprocess.Popen(self.command, env=self.env)  # noqa: S603 - our own command line
+        self.proc = subprocess.Popen(self.command, env=self.env)  # our own command line
         self.started = time.monotonic()
 
 
@@ -178,14 +270,14 @@ class Router:
         index = _owner_index(self.sessions / session_id)
         return self.workers[index] if index is not None and 0 <= index < len(self.workers) else None
 
-    def pick(self, head: bytes) -> Worker | None:
-        """The worker for a connection whose first request head is ``head``."""
+    def pick(self, head: bytes, avoid: tuple[Worker, ...] = ()) -> Worker | None:
+        """The worker for a request whose head is ``head`` (none of ``avoid``, which just failed to answer)."""
         sid = websocket_session_id(head)
         if sid is not None:
             owner = self.owner(sid)
-            if owner is not None and owner.ready:
+            if owner is not None and owner.ready and owner not in avoid:
                 return owner
-        ready = [w for w in self.workers if w.ready]
+        ready = [w for w in self.workers if w.ready and w not in avoid]
         if not ready:
             return None
         turn = next(self._turn)  # ties go round the workers, so idle workers share the next pages
@@ -204,40 +296,97 @@ class Router:
                     writer.write_eof()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        worker = None
-        upstream = None
+        """Serve one client connection: each request on it is routed on its own (see :func:`_requests`)."""
+        peer = writer.get_extra_info("peername")
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
         try:
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
-                return
-            if len(head) > MAX_HEAD:
-                return
-            worker = self.pick(head)
-            if worker is None:
-                writer.write(_unavailable("no server process is ready yet; try again in a few seconds"))
-                return
-            worker.active += 1
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):
+                    return
+                if len(head) > MAX_HEAD:
+                    return
+                if not await self._route(head, peer_ip, reader, writer):
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    async def _route(self, head: bytes, peer_ip: str, reader, writer) -> bool:
+        """Relay one request and its answer; True if the client connection may carry another request.
+
+        A websocket (routed to the worker of its session), a request with a chunked body and a
+        client that does not keep the connection alive hold the connection with their worker
+        until it closes, as before. Any other request goes to the worker :meth:`pick` chooses
+        on a fresh worker connection that closes after the answer (``Connection: close``), so
+        the next request on the same client connection, e.g. another session's, from a proxy's
+        pool of kept-alive connections, is routed again instead of following the first.
+        """
+        req = _Request.parse(head)
+        worker = self.pick(head)
+        if worker is None:
+            writer.write(_unavailable("no server process is ready yet; try again in a few seconds"))
+            return False
+        pinned = req.upgrade or req.chunked or not req.keep_alive
+        forwarded = req.rewrite(self.client_headers(peer_ip, req), close=not req.upgrade)
+        tried: tuple[Worker, ...] = ()
+        while True:  # a worker that has just died (not yet noticed) is skipped for another one
             try:
                 up_reader, upstream = await asyncio.open_unix_connection(str(worker.socket), limit=BUFFER)
+                break
             except OSError:
-                writer.write(_unavailable("the server process for this page is restarting; reload in a few seconds"))
-                return
-            upstream.write(head)
-            inbound = asyncio.ensure_future(self._relay(reader, upstream))
+                tried += (worker,)
+                worker = None if websocket_session_id(head) else self.pick(head, avoid=tried)
+                if worker is None:
+                    reason = "the server process for this page is restarting; reload in a few seconds"
+                    writer.write(_unavailable(reason))
+                    return False
+        worker.active += 1
+        try:
+            upstream.write(forwarded)
+            if req.expect_continue and not req.upgrade:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the client waits for it before its body
+            if pinned:
+                inbound = asyncio.ensure_future(self._relay(reader, upstream))
+                try:
+                    # Until the worker closes: a client that sends EOF may still read the answer, but
+                    # once the worker has closed, nothing more can come, whatever the client does.
+                    await self._relay(up_reader, writer)
+                finally:
+                    inbound.cancel()
+                return False
+            left = req.content_length
+            while left > 0:
+                data = await reader.read(min(left, BUFFER))
+                if not data:
+                    return False
+                upstream.write(data)
+                await upstream.drain()
+                left -= len(data)
             try:
-                # Until the worker closes: a client that sends EOF may still read the answer, but
-                # once the worker has closed, nothing more can come, whatever the client does.
-                await self._relay(up_reader, writer)
-            finally:
-                inbound.cancel()
+                answer = await up_reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                return False
+            answer, framed = _keep_alive_answer(answer, req.method)
+            writer.write(answer)
+            while data := await up_reader.read(BUFFER):  # the worker closes after this one answer
+                writer.write(data)
+                await writer.drain()
+            return framed
+        except (ConnectionError, OSError):
+            return False
         finally:
-            if worker is not None:
-                worker.active = max(worker.active - 1, 0)
-            for w in (upstream, writer):
-                if w is not None:
-                    with contextlib.suppress(Exception):
-                        w.close()
+            worker.active = max(worker.active - 1, 0)
+            with contextlib.suppress(Exception):
+                upstream.close()
+
+    def client_headers(self, peer_ip: str, req: _Request) -> dict[str, str]:
+        """The client address and scheme the router vouches for (``app.clients``), for the worker."""
+        from app.clients import CLIENT_HEADER, PROTO_HEADER, resolve
+
+        client = resolve(peer_ip, req.header("x-forwarded-for"), req.header("x-forwarded-proto"))
+        return {CLIENT_HEADER: client.address, PROTO_HEADER: "https" if client.https else "http"}
 
     # -- workers ---------------------------------------------------------------------------
     async def _wait_ready(self, worker: Worker, timeout: float) -> None:

@@ -2,7 +2,7 @@
 
 A selection (glue's *subset state*) is built from leaf nodes -- :class:`Range`,
 :class:`In`, :class:`IsTrue`, :class:`Box`, :class:`Lasso`, :class:`Cone`,
-:class:`Ids`, :class:`All` -- combined with :class:`And`, :class:`Or`, :class:`Not`
+:class:`Ids`, :class:`SkyMapRegion`, :class:`All` -- combined with :class:`And`, :class:`Or`, :class:`Not`
 (or the operators ``&``, ``|``, ``~``). It
 
 * evaluates to a numpy boolean mask on a pandas DataFrame (or a mapping of column
@@ -25,7 +25,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,6 +46,7 @@ __all__ = [
     "Range",
     "Selection",
     "SelectionError",
+    "SkyMapRegion",
     "from_json",
     "from_url",
 ]
@@ -490,6 +491,63 @@ class Cone(Selection):
 
 
 @dataclass(frozen=True)
+class SkyMapRegion(Selection):
+    """Rows inside the ``level`` credible region of the sky map ``name`` (the operator's sky-map folder).
+
+    The map is named, not embedded, so the selection stays small in a link; it is read (and its
+    region cached) from :func:`app.config.skymap_dir` when evaluated.
+    """
+
+    name: str
+    level: float = 0.9
+    ra_col: str = "RA"
+    dec_col: str = "DEC"
+    kind: ClassVar[str] = "skymap"
+
+    def __post_init__(self) -> None:
+        from data_loaders.skymap import NAME_RE
+
+        _check_name(self.ra_col)
+        _check_name(self.dec_col)
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+            raise SelectionError(f"{str(self.name)[:40]!r} is not a sky-map name (letters, digits, _ . + - only).")
+        level = _finite(self.level, "credible level")
+        if not 0 < level < 1:
+            raise SelectionError(f"The credible level {level:g} must be between 0 and 1 (e.g. 0.9).")
+        object.__setattr__(self, "level", level)
+
+    def _mask(self, frame: Any) -> np.ndarray:
+        import astropy.units as u
+
+        from app.config import skymap_dir
+        from data_loaders.skymap import SkyMapError, credible_region
+
+        try:
+            moc = credible_region(skymap_dir(), self.name, self.level)
+        except SkyMapError as exc:
+            raise SelectionError(str(exc)) from None
+        ra, dec = _floats(frame, self.ra_col), _floats(frame, self.dec_col)
+        ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
+        mask = np.zeros(len(ra), dtype=bool)
+        if ok.any():
+            mask[ok] = moc.contains_lonlat(ra[ok] * u.deg, dec[ok] * u.deg)
+        return mask
+
+    def _columns(self) -> Iterable[str]:
+        return (self.ra_col, self.dec_col)
+
+    def describe(self) -> str:
+        cols = "" if (self.ra_col, self.dec_col) == ("RA", "DEC") else f" on {self.ra_col}/{self.dec_col}"
+        return f"in the {self.level:.6g} credible region of sky map '{self.name}'{cols}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"t": "skymap", "m": self.name, "p": self.level}
+        if (self.ra_col, self.dec_col) != ("RA", "DEC"):
+            out["c"] = [self.ra_col, self.dec_col]
+        return out
+
+
+@dataclass(frozen=True)
 class Ids(Selection):
     """Rows whose integer identifier (SRCID, DETID) is in a list; stored sorted, unique."""
 
@@ -627,6 +685,7 @@ _KEYS = {
     "box": {"t", "x", "y", "b"},
     "lasso": {"t", "x", "y", "v"},
     "cone": {"t", "p", "c"},
+    "skymap": {"t", "m", "p", "c"},
     "ids": {"t", "c", "d"},
     "and": {"t", "a"},
     "or": {"t", "a"},
@@ -719,6 +778,15 @@ class _Decoder:
             raise SelectionError("A cone's columns must be [ra_column, dec_column].")
         return Cone(ra, dec, r, self.column(cols[0]), self.column(cols[1]))
 
+    def _skymap(self, d: dict, depth: int) -> Selection:
+        if not isinstance(d["m"], str):
+            raise SelectionError("A skymap node's map name must be text.")
+        level = self.number(d["p"], "credible level")
+        cols = self.list_of(d.get("c", ["RA", "DEC"]), "skymap columns")
+        if len(cols) != 2:
+            raise SelectionError("A skymap node's columns must be [ra_column, dec_column].")
+        return SkyMapRegion(d["m"], level, self.column(cols[0]), self.column(cols[1]))
+
     def _ids(self, d: dict, depth: int) -> Selection:
         deltas = self.list_of(d["d"], "identifier list")
         if len(deltas) > _MAX_IDS or not all(isinstance(v, int) and not isinstance(v, bool) for v in deltas):
@@ -772,14 +840,3 @@ def from_url(text: str, allowed_columns: Iterable[str] | None = None) -> Selecti
     except ValueError:
         raise SelectionError("The selection in the link is damaged and cannot be read.") from None
     return from_json(data, allowed_columns)
-
-
-def selection_from(data: Any, allowed_columns: Iterable[str] | None = None) -> Selection:
-    """A selection from a Selection, a JSON dict/text, or None (meaning :class:`All`)."""
-    if data is None:
-        return All()
-    if isinstance(data, Selection):
-        return data
-    if isinstance(data, Mapping | str | bytes):
-        return from_json(data, allowed_columns)
-    raise TypeError(f"Cannot make a selection from {type(data).__name__}.")

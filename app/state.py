@@ -1,21 +1,32 @@
 """The per-session state of the Explore page: filters, selections, view, current source.
 
-One ``ExploreState`` per browser session; views depend on it and never on each other.
-Filters compile to a :class:`~app.selection.Selection` (the same algebra as box/lasso
-selections), so what the user sees, counts, exports and permalinks all come from one
-expression. The session holds boolean masks of the shared catalogue, never copies of it.
+One ``ExploreState`` per browser session, on either catalogue engine (in memory or Dask);
+views depend on it and never on each other. Filters compile to a
+:class:`~app.selection.Selection` (the same algebra as box/lasso selections), so what the
+user sees, counts, exports and permalinks all come from one expression. At each change the
+state asks the catalogue for two subsets (:class:`data_loaders.catalogue.Subset`):
+``filtered`` (the filters) and ``shown`` (filters AND the user's selections); the views draw,
+count, page and export through them. In memory a subset is a boolean mask of the shared
+catalogue, never a copy of it; on Dask it is evaluated on the cluster when asked.
+
+Reviewer flags and the citizen-science consensus are not columns of the catalogue: the
+selection terms that name them (``FLAGGED``, ``CITIZEN_CLASS``) become lists of SRCIDs
+through :mod:`app.annotations` before the catalogue sees them.
 """
 
 from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
 
 import numpy as np
 import param
 from panel.io import hold
 
-from app import fields
+from app import annotations, fields
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
-from data_loaders.catalogue import Catalogue
+from data_loaders.catalogue import ReleaseDirectory, Subset, sky_column
 from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
@@ -60,44 +71,9 @@ FILTER_PARAMS = (
 )
 
 
-def sky_column(axis: str, proj: str, frame: str) -> str:
-    """Name of the virtual column of projected sky coordinates, e.g. ``SKY_X_hammer_icrs``."""
-    return f"SKY_{axis.upper()}_{proj}_{frame}"
+log = logging.getLogger("xmm_explorer.explore")
 
-
-class Columns:
-    """Read-only mapping of column name -> array for one level, with virtual sky columns.
-
-    Selections evaluate against this: real columns come from the shared frame (no copy),
-    ``SKY_X_<proj>_<frame>`` / ``SKY_Y_...`` from the catalogue's projected coordinates.
-    """
-
-    def __init__(self, catalogue: Catalogue, level: str):
-        self.catalogue, self.level = catalogue, level
-        self.frame = catalogue.frame(level)
-
-    def __getitem__(self, name: str):
-        if name.startswith("SKY_"):
-            _, axis, proj, frame = name.split("_", 3)
-            x, y = self.catalogue.xy(self.level, frame, proj)
-            return x if axis == "X" else y
-        if name == "CITIZEN_CLASS":
-            from app.citizen_columns import citizen_class
-
-            return citizen_class(self.catalogue, self.level)
-        if name == "FLAGGED":
-            from app.views.flags import flag_mask  # the store is an app-level service
-
-            return flag_mask(self.catalogue, self.level, list(self.flag_labels) or None)
-        return self.frame[name]
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    flag_labels: tuple[str, ...] = ()  # set by the state: which reviewer labels FLAGGED means
-
-    def __contains__(self, name: str) -> bool:
-        return name.startswith("SKY_") or name in ("FLAGGED", "CITIZEN_CLASS") or name in self.frame
+__all__ = ["COLOUR_OPTIONS", "FILTER_PARAMS", "PRESETS", "ExploreState", "sky_column"]
 
 
 class ExploreState(param.Parameterized):
@@ -145,13 +121,13 @@ class ExploreState(param.Parameterized):
     version = param.Integer(default=0, doc="Bumped whenever the mask changes")
     message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
 
-    def __init__(self, catalogue: Catalogue, **params):
+    def __init__(self, catalogue: ReleaseDirectory, **params):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
         self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
         super().__init__(**params)
-        self.mask = np.ones(len(catalogue.frame(self.level)), dtype=bool)
-        self.selected = None  # mask of the parts (None: no selection)
+        self.filtered: Subset = catalogue.select(self.level)
+        self.shown: Subset = self.filtered
         self._recompute()
         self.param.watch(self._on_filters, list(FILTER_PARAMS))
         self.param.watch(self._on_selection_code, ["selection_code"])
@@ -166,7 +142,7 @@ class ExploreState(param.Parameterized):
             return fields.column(field, self.level, self.band)
 
         terms: list[Selection] = []
-        if self.level == "detections" and "UPPER_LIMIT" in self.catalogue.detections:
+        if self.level == "detections" and "UPPER_LIMIT" in self.catalogue.columns("detections"):
             terms.append(Not(IsTrue("UPPER_LIMIT")))  # stacked releases: upper limits are not detections
         lo, hi = self.log_flux
         if (lo, hi) != LOG_FLUX_BOUNDS:
@@ -220,11 +196,6 @@ class ExploreState(param.Parameterized):
         if isinstance(s, All):
             return f
         return s if isinstance(f, All) else And(f, s)
-
-    def columns(self) -> Columns:
-        cols = Columns(self.catalogue, self.level)
-        cols.flag_labels = tuple(self.flag_labels)
-        return cols
 
     # --- selections ----------------------------------------------------------------------------
     def set_part(self, name: str, sel: Selection | None, mode: str = "replace") -> None:
@@ -288,33 +259,78 @@ class ExploreState(param.Parameterized):
             self._store_selection_code()
         self._recompute()
 
+    def _subsets(self) -> tuple[Subset, Subset]:
+        """(filtered, shown) for the current filters and selection; SelectionError if they name unknown columns."""
+        cat, level = self.catalogue, self.level
+        labels = list(self.flag_labels) or None
+        known = set(cat.columns(level)) | {"FLAGGED", "CITIZEN_CLASS"}
+        for sel in (self.filter_selection(), self.selection()):
+            unknown = [c for c in sel.columns() if c not in known and not c.startswith(("SKY_", "LOG10_"))]
+            if unknown:
+                raise SelectionError(
+                    f"The selection needs the column '{unknown[0]}', which the {level} of {cat.name} do not have."
+                )
+        filtered = cat.select(level, annotations.resolve(self.filter_selection(), cat, labels))
+        sel = self.selection()
+        shown = filtered if isinstance(sel, All) else filtered.refine(annotations.resolve(sel, cat, labels))
+        return filtered, shown
+
     def _recompute(self) -> None:
-        cols = self.columns()
         try:
-            self.mask = np.asarray(self.filter_selection().evaluate(cols), dtype=bool)
-            sel = self.selection()
-            self.selected = None if isinstance(sel, All) else np.asarray(sel.evaluate(cols), dtype=bool)
+            self.filtered, self.shown = self._subsets()
         except SelectionError as exc:
             self.message = str(exc)
             self.parts.clear()
-            self.selected = None
-        self._sorted_cache = None
+            self._store_selection_code()
+            self.filtered, self.shown = self._subsets()
         # Every view answers the new version; held together, their model changes reach the browser
         # as one patch message instead of one each (Bokeh serializes a patch against the document).
         with hold():
             self.version += 1
 
+    @contextmanager
+    def answering(self):
+        """Where a view asks the catalogue: a failure (a lost Dask worker...) becomes one sentence in
+        ``message`` and the traceback goes to the log; the view keeps what it showed."""
+        try:
+            yield
+        except Exception as exc:  # every failure becomes one sentence on the page
+            from app.dask_backend import describe_error, raised_in_dask
+
+            if raised_in_dask(exc) or not isinstance(exc, ValueError):
+                log.warning("The catalogue failed to answer", exc_info=exc)
+            self.message = describe_error(exc, self.catalogue.engine_address())
+
+    def refresh(self) -> None:
+        """Ask the catalogue again (e.g. after a flag was written: FLAGGED names other sources now)."""
+        self._recompute()
+
+    @property
+    def has_selection(self) -> bool:
+        """Whether the user has made a selection (box, lasso, cone, query, IDs) beyond the filters."""
+        return bool(self.parts)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """In-memory engine only: rows passing the filters (the filtered subset's mask)."""
+        return self.filtered.mask
+
     @property
     def visible(self) -> np.ndarray:
-        """Rows passing filters and selections."""
-        return self.mask if self.selected is None else self.mask & self.selected
+        """In-memory engine only: rows passing filters and selections."""
+        return self.shown.mask
+
+    @property
+    def selected(self) -> np.ndarray | None:
+        """In-memory engine only: rows passing filters and selections (None without a selection)."""
+        return self.shown.mask if self.has_selection else None
 
     def counts(self) -> dict[str, int]:
         """Rows in the catalogue level, passing the filters, and passing filters + selection."""
         return {
-            "total": int(self.mask.size),
-            "filtered": int(self.mask.sum()),
-            "selected": int(self.visible.sum()),
+            "total": self.catalogue.n_rows(self.level),
+            "filtered": self.filtered.count(),
+            "selected": self.shown.count(),
         }
 
     def apply_preset(self, name: str) -> None:

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from app import config, router, server_logging
+from app import config, lifecycle, router, server_logging
 from app.dask_backend import ENV as DASK_ENV
 from app.plots import sky
 from data_loaders.catalogue import load_catalogue
@@ -27,7 +27,8 @@ def _warm_up_dask() -> None:
     """``serve --dask``: start the cluster, persist the Explore page's default columns on it and
     JIT-compile datashader on its workers; the catalogue is never loaded into this process."""
     from app.dask_backend import describe_error, shared_catalogue, shared_client
-    from app.dask_state import DaskExploreState
+    from app.state import ExploreState
+    from app.views.sky import SkyView
 
     try:
         import importlib
@@ -35,13 +36,11 @@ def _warm_up_dask() -> None:
         client = shared_client()
         client.run(importlib.import_module, "app.selection")  # unpickling a filter imports it on the workers
         cat = shared_catalogue(config.data_dir(), config.default_release(), client)
-        state = DaskExploreState(cat)
+        state = ExploreState(cat)
         for level in ("detections", "sources"):
             state.level = level
-            state.compute_sky(width=64, height=32)
-        xr_, yr_ = sky.full_extent("hammer")
-        sky.aggregate(np.zeros(1), np.zeros(1), xr_, yr_, 64, 32)  # cone highlights aggregate here
-    except Exception as exc:  # noqa: BLE001 - the page will say what is wrong, in one sentence
+            SkyView(state)._index(None, None, 64, 32)  # persists the sky columns, JIT-compiles the workers
+    except Exception as exc:  # the page will say what is wrong, in one sentence
         log.warning("Dask warm-up failed: %s", describe_error(exc))
 
 
@@ -61,5 +60,5 @@ else:
             sky.sky_rgba(x, y, None, xr_, yr_, 64, 32, values=codes, how="by", categories=[str(i) for i in range(8)])
             cat.nearest(level, "icrs", 0.0, 0.0, 1.0)
 gc.collect()
-gc.freeze()  # the catalogue, its caches and the modules stay for the process's life (layouts.common.freeze_heap)
+lifecycle.freeze_heap()  # the catalogue, its caches and the modules stay for the process's life
 log.warning("warm-up done in %.1f s", time.perf_counter() - t0)

@@ -208,6 +208,7 @@ class DaskCatalogue(ReleaseDirectory):
     def __init__(self, release_path: Path, client=None, partition_rows: int = PARTITION_ROWS):
         super().__init__(release_path)
         self.client = client
+        self._address = getattr(getattr(client, "scheduler", None), "address", None)  # named after a loss too
         det_files = sorted((self.path / schema.DETECTIONS_DIR).glob("*.parquet"))
         if not det_files:
             raise CatalogueError(f"{self.path} has no detection Parquet files.")
@@ -222,6 +223,8 @@ class DaskCatalogue(ReleaseDirectory):
             + CLASS_COLUMNS,
             "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + CLASS_COLUMNS,
         }
+        #: Every column a frame may read (the release's), beyond the Explore ones held for plots.
+        self._readable = {"detections": set(self.all_columns), "sources": set(src_names)}
         self._lookup = _class_lookup(self.path)
         self._metas: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
         self._plot: dict[tuple[str, tuple[str, ...]], dd.DataFrame] = {}
@@ -236,6 +239,27 @@ class DaskCatalogue(ReleaseDirectory):
 
     def __repr__(self) -> str:
         return f"DaskCatalogue({self.name!r}, {self.n_rows('detections'):,} detections, {self.npartitions} partitions)"
+
+    def engine_address(self) -> str | None:
+        return self._address
+
+    def engine_note(self) -> str:
+        """Which cluster computes the page (scheduler, workers, threads, memory) and how big the release is."""
+        try:
+            info = self.client.scheduler_info(n_workers=-1) if self.client is not None else {}
+        except Exception as exc:  # the note must not take the page down
+            return f"Dask backend: the cluster does not answer ({type(exc).__name__})."
+        workers = info.get("workers", {}) if info else {}
+        where = "a local Dask cluster" if getattr(self.client, "cluster", None) is not None else "the Dask cluster"
+        memory = sum(int(w.get("memory_limit", 0) or 0) for w in workers.values())
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        parts = self.npartitions
+        return (
+            f"Dask backend: this page runs on {where} (scheduler {info.get('address', 'in this process')} · "
+            f"{len(workers)} worker{'s' if len(workers) != 1 else ''} · {threads} thread{'s' if threads != 1 else ''}"
+            + (f" · {memory / 1e9:.1f} GB" if memory else "")
+            + f"); {self.n_rows('detections'):,} detections in {parts} partition{'s' if parts != 1 else ''}."
+        )
 
     # --- frames ------------------------------------------------------------------------------
     @property
@@ -266,7 +290,8 @@ class DaskCatalogue(ReleaseDirectory):
         """
         self._check_level(level)
         cols = tuple(dict.fromkeys(columns if columns is not None else self._level_columns[level]))
-        known = set(self._level_columns[level]) | {f"LOG10_{c}" for c in self._level_columns[level]}
+        known = set(self._level_columns[level]) | self._readable[level]
+        known |= {f"LOG10_{c}" for c in known}
         unknown = [c for c in cols if c not in known and not c.startswith("SKY_")]
         if unknown:
             raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)} at the {level} level.")
@@ -281,9 +306,11 @@ class DaskCatalogue(ReleaseDirectory):
             first = self._pieces[level][0]
             self._metas[key] = reader(Piece(first.path, first.row_groups[:1], 0, first.hpx_min, first.hpx_max)).iloc[:0]
         meta = self._metas[key]
-        if not pieces:
-            return dd.from_pandas(meta, npartitions=1)
-        return dd.from_map(reader, pieces, meta=meta, enforce_metadata=False)
+        # Text stays as the in-memory engine holds it (Dask would make it Arrow strings).
+        with dask.config.set({"dataframe.convert-string": False}):
+            if not pieces:
+                return dd.from_pandas(meta, npartitions=1)
+            return dd.from_map(reader, pieces, meta=meta, enforce_metadata=False)
 
     def plot_frame(self, level: str, columns: Sequence[str]) -> dd.DataFrame:
         """The frame with ``columns``, persisted on the client (if any) and reused across renders.

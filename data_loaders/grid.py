@@ -41,6 +41,8 @@ def partial_grid(frame: pd.DataFrame, xcol: str, ycol: str, spec: tuple):
 
     x_range, y_range, width, height, how, column, n_cat = spec
     cvs = canvas(x_range, y_range, width, height)
+    if how in ("mean", "max", "min") and not np.issubdtype(frame[column].dtype, np.floating):
+        frame = frame.assign(**{column: np.asarray(frame[column], dtype=np.float32)})  # e.g. a flag's fraction
     if how == "count":
         return cvs.points(frame, xcol, ycol, agg=ds.count()).values
     if how == "mean":

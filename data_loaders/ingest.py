@@ -380,6 +380,9 @@ def ingest(
             bar.close()
         hdul.close()
         n_sources = _write_sources(tmp / schema.DETECTIONS_DIR, tmp / schema.SOURCES_FILE)
+        from data_loaders.spectral.columns import add_fit_columns
+
+        band_fit = add_fit_columns(tmp)  # derived columns: the five-band power-law fit (PL_*)
         for table_kind, path in added.items():
             _copy_added_table(table_kind, path, tmp)
         tables = sorted(added)
@@ -406,6 +409,7 @@ def ingest(
             "added_tables": tables,
             "products": str(Path(products).resolve()) if products else None,
             "notes": notes,
+            "band_fit": band_fit,
         }
         write_release_meta(tmp, meta)
         final = root / name

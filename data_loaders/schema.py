@@ -8,6 +8,7 @@ listed here are first-class. Ingest keeps every other column it finds as well.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 FLUX_UNIT = "erg/cm**2/s"
@@ -204,9 +205,35 @@ def _build_columns() -> list[Column]:
     return c
 
 
+#: Columns we derive (not in the SSC's file): the absorbed power-law fit of the five band fluxes
+#: (data_loaders.spectral.bandfit), added at ingest
+#: or by ``xmm-explorer bandfit --release``: per detection from EP_1..5_FLUX, in the source table
+#: from SC_EP_1..5_FLUX. Intervals are 68% (profile delta chi^2 = 1); errors are positive distances.
+NH_UNIT = "1e22 cm**-2"
+BANDFIT_COLUMNS = (
+    Column("PL_GAMMA", "E", None, "Photon index of an absorbed power law fitted to the five band fluxes"),
+    Column("PL_GAMMA_ERR_LO", "E", None, "Distance from PL_GAMMA down to the lower 68% bound"),
+    Column("PL_GAMMA_ERR_HI", "E", None, "Distance from PL_GAMMA up to the upper 68% bound"),
+    Column("PL_NH", "E", NH_UNIT, "Absorbing column of the five-band power-law fit (0: below 1e19 cm-2)"),
+    Column("PL_NH_ERR_LO", "E", NH_UNIT, "Distance from PL_NH down to the lower 68% bound"),
+    Column("PL_NH_ERR_HI", "E", NH_UNIT, "Distance from PL_NH up to the upper 68% bound"),
+    Column("PL_FIT_STAT", "E", None, "Chi-squared of the five-band fit at its best"),
+    Column("PL_FIT_DOF", "I", None, "Degrees of freedom of the five-band fit (usable bands - 3; -1 not fitted)"),
+    Column(
+        "PL_FIT_FLAG",
+        "B",
+        None,
+        "Five-band fit: 0 constrained, 1 fewer than 3 usable bands (not fitted), 2 degenerate "
+        "Gamma-NH valley (unconstrained), 3 no positive flux",
+    ),
+)
+BANDFIT_NAMES = tuple(col.name for col in BANDFIT_COLUMNS)
+
+
 #: Every first-class column of the per-detection catalogue, in file order.
 COLUMNS: tuple[Column, ...] = tuple(_build_columns())
-COLUMNS_BY_NAME: dict[str, Column] = {col.name: col for col in COLUMNS}
+#: Every column with a unit and a description: the catalogue's and the ones we derive.
+COLUMNS_BY_NAME: dict[str, Column] = {col.name: col for col in (*COLUMNS, *BANDFIT_COLUMNS)}
 
 #: Columns without which a table is not a 4XMM-like catalogue.
 REQUIRED_COLUMNS = (
@@ -257,6 +284,7 @@ EXPLORE_COLUMNS = (
     "TSERIES",
     "SPECTRA",
     "SC_EP_8_FLUX",
+    *BANDFIT_NAMES,
 )
 
 # --- Added-value tables (XMM2ATHENA style), Parquet beside the catalogue -------------------
@@ -327,3 +355,59 @@ def describe(name: str) -> str:
     """One-line description of a catalogue column ('' if it is not first-class)."""
     col = COLUMNS_BY_NAME.get(name)
     return col.description if col else ""
+
+
+#: UCD1+ of a column, by name pattern (first match wins); exports write them beside the units.
+_UCDS: tuple[tuple[str, str], ...] = (
+    (r"DETID", "meta.id;meta.main"),
+    (r"SRCID|IAUNAME|SRC_NUM", "meta.id"),
+    (r"OBS_ID", "meta.id;obs"),
+    (r"REVOLUT", "meta.id;obs.sequence"),
+    (r"MJD_(START|FIRST)", "time.start;obs"),
+    (r"MJD_(STOP|LAST)", "time.end;obs"),
+    (r"(SC_)?RA", "pos.eq.ra;meta.main"),
+    (r"(SC_)?DEC", "pos.eq.dec;meta.main"),
+    (r"(SC_)?POSERR|RADEC_ERR|SYSERRCC", "stat.error;pos.eq"),
+    (r"LII", "pos.galactic.lon"),
+    (r"BII", "pos.galactic.lat"),
+    (r".*_FMIN", "phot.flux;em.X-ray;stat.min"),
+    (r".*_FMAX", "phot.flux;em.X-ray;stat.max"),
+    (r".*_(FLUX|FMIN|FMAX)_ERR", "stat.error;phot.flux;em.X-ray"),
+    (r".*_FLUX", "phot.flux;em.X-ray"),
+    (r".*_RATE_ERR", "stat.error;phot.count;em.X-ray"),
+    (r".*_RATE", "arith.rate;phot.count;em.X-ray"),
+    (r".*_CTS", "phot.count;em.X-ray"),
+    (r".*DET_ML|.*EXTENT_ML", "stat.likelihood"),
+    (r".*EXTENT_ERR", "stat.error;phys.angSize;src"),
+    (r".*EXTENT", "phys.angSize;src"),
+    (r".*HR\d_ERR", "stat.error;phot.color;em.X-ray"),
+    (r".*HR\d", "phot.color;em.X-ray"),
+    (r".*CHI2PROB", "stat.probability"),
+    (r".*FVAR_ERR", "stat.error;src.var"),
+    (r".*FVAR", "src.var"),
+    (r"(SC_)?VAR_FLAG", "meta.code;src.var"),
+    (r".*_ONTIME", "time.duration;obs.exposure"),
+    (r".*_OFFAX|DIST_NN", "pos.angDistance"),
+    (r".*_FILTER", "meta.id;instr.filter"),
+    (r".*_SUBMODE", "instr.setup"),
+    (r".*SUM_FLAG|.*_FLAG|OBS_CLASS|HIGH_BACKGROUND|CONFUSED", "meta.code.qual"),
+    (r"TSERIES|SPECTRA", "meta.code"),
+    (r"N_DETECTIONS", "meta.number"),
+    (r"CLASS|prediction_name", "src.class"),
+    (r"CLASS_PROB", "stat.probability;src.class"),
+)
+
+
+def ucd_of(name: str) -> str | None:
+    """The UCD1+ of a catalogue column (None when no rule names it)."""
+    return next((ucd for pattern, ucd in _UCDS if re.fullmatch(pattern, name)), None)
+
+
+def text_width(name: str) -> int | None:
+    """Fixed width of a text column (the catalogue's nA format; class names), else None."""
+    col = COLUMNS_BY_NAME.get(name)
+    if col is not None and col.is_string:
+        return int(col.fits_format[:-1] or 1)
+    if name in ("CLASS", "prediction_name"):
+        return max(len(n) for n in CLASS_NAMES)
+    return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 
 import panel as pn
 
+from app.text import inert
 from app.views.alerts import (
     AlertDetail,
     AlertFilters,
@@ -34,7 +34,7 @@ def default_store():
 
     try:
         return get_store()
-    except Exception:  # noqa: BLE001 - the page still shows alerts without reviews
+    except Exception:  # the page still shows alerts without reviews
         log.exception("could not open the flag store; reviews are disabled")
         return None
 
@@ -89,7 +89,7 @@ def create_page(
             listing = runs_html(catalogue.name, observation.list_observation_runs(catalogue.path), None)
             main.objects = [
                 pn.pane.Alert(
-                    f"Release {html.escape(catalogue.name)} has no observation run {html.escape(run)!s}.",
+                    f"Release {inert(catalogue.name)} has no observation run {inert(run)}.",
                     alert_type="warning",
                 ),
                 pn.pane.HTML(listing),
@@ -102,7 +102,7 @@ def create_page(
         pn.Row(
             pn.indicators.LoadingSpinner(value=True, size=40),
             pn.pane.Markdown(
-                f"Computing the **{preset}** alerts of release {catalogue.name} for the first time "
+                f"Computing the **{inert(preset)}** alerts of release {inert(catalogue.name)} for the first time "
                 "(every detection against its history); this happens once per release.",
                 margin=(10, 15),
             ),
@@ -113,9 +113,9 @@ def create_page(
         try:
             await asyncio.get_running_loop().run_in_executor(None, task.shared_alerts, catalogue, preset)
             fill()
-        except Exception as exc:  # noqa: BLE001 - one sentence in the page, traceback in the log
+        except Exception as exc:  # one sentence in the page, traceback in the log
             log.exception("alert computation failed for %s", catalogue.name)
-            main.objects = [pn.pane.Alert(f"The alerts could not be computed: {exc}", alert_type="danger")]
+            main.objects = [pn.pane.Alert(inert(f"The alerts could not be computed: {exc}"), alert_type="danger")]
 
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.onload(compute_then_fill)

@@ -1,10 +1,16 @@
-"""The Explore page: sky, linked HR diagram and flux distribution, table, source card."""
+"""The Explore page: sky, linked HR diagram and flux distribution, table, source card.
+
+One page for both catalogue engines (in memory, or Dask with ``serve --dask``): the views only
+talk to :class:`app.state.ExploreState` and the catalogue interface; a catalogue that describes
+its engine (a Dask cluster) gets that line above the sky.
+"""
 
 from __future__ import annotations
 
 import panel as pn
 
 from app.state import ExploreState
+from app.text import inert
 from app.views.coverage import CoverageControls
 from app.views.explore_flags import ExploreFlags
 from app.views.export import ExportPanel
@@ -12,9 +18,10 @@ from app.views.filters import FilterPanel
 from app.views.goto import GoToBox
 from app.views.linked import FluxView, HRView
 from app.views.sky import SkyView
+from app.views.skymap_overlay import SkyMapControls
 from app.views.source_card import SourceCard
 from app.views.table import TableView
-from data_loaders.catalogue import Catalogue
+from data_loaders.catalogue import ReleaseDirectory
 from data_loaders.releases import list_releases
 from layouts.common import lazy_card, template
 
@@ -52,7 +59,7 @@ URL_PARAMS = {
 }
 
 
-def release_switcher(catalogue: Catalogue) -> pn.viewable.Viewable:
+def release_switcher(catalogue: ReleaseDirectory) -> pn.viewable.Viewable:
     """A release picker; choosing one reloads the page on that release (permalinks carry ``release=``)."""
     names = [r["name"] for r in list_releases(catalogue.path.parent.parent)]
     select = pn.widgets.Select(
@@ -62,7 +69,7 @@ def release_switcher(catalogue: Catalogue) -> pn.viewable.Viewable:
     return select
 
 
-def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, ExploreState]:
+def create_page(catalogue: ReleaseDirectory) -> tuple[pn.template.FastListTemplate, ExploreState]:
     """Build the page for one session; returns the template and the session's state."""
     state = ExploreState(catalogue)
     sky = SkyView(state)
@@ -70,9 +77,12 @@ def create_page(catalogue: Catalogue) -> tuple[pn.template.FastListTemplate, Exp
     goto = GoToBox(state)
     card = SourceCard(state)
     coverage = CoverageControls(state, sky)
+    skymaps = SkyMapControls(state, sky)
     table = TableView(state)
+    engine = catalogue.engine_note()
     main = [
-        pn.Column(sky, coverage, sizing_mode="stretch_width"),
+        *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
+        pn.Column(sky, coverage, skymaps, sizing_mode="stretch_width"),
         pn.Row(
             pn.Column(HRView(state), sizing_mode="stretch_width"),
             pn.Column(FluxView(state), sizing_mode="stretch_width"),

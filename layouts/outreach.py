@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 
+from app.text import inert
 from app.views.classify.outreach_sky import OutreachSky
 from data_loaders.catalogue import Catalogue
 
@@ -22,7 +21,7 @@ body { background: #020617; }
 def title_html(catalogue: Catalogue) -> str:
     badge = "<span class='xmm-badge'>synthetic demo data</span>" if catalogue.synthetic else ""
     return (
-        f"<div class='xmm-outreach-title'>The X-ray sky · {html.escape(catalogue.title)} {badge} "
+        f"<div class='xmm-outreach-title'>The X-ray sky · {inert(catalogue.title)} {badge} "
         "<a href='/classify' style='color:#a5b4fc; font-size:0.6em; margin-left: 16px'>Play: classify sources ▶</a>"
         "</div>"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import threading
@@ -14,6 +13,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from app.text import inert
 from app.views.source import SourceState, SourceView, resolve_source
 from app.views.source.format import html_pane
 from data_loaders.catalogue import Catalogue
@@ -68,8 +68,8 @@ def _pick_examples(catalogue: Catalogue, n: int) -> list[tuple[int, str, float, 
 
 def examples_html(catalogue: Catalogue) -> str:
     items = "".join(
-        f"<li><a href='source?release={html.escape(catalogue.name)}&amp;srcid={srcid}'>{html.escape(name)}</a>"
-        f"<br><small>{flux:.2g} erg/cm²/s · {n} detections</small></li>"
+        f"<li><a href='source?release={inert(catalogue.name)}&amp;srcid={srcid:d}'>{inert(name)}</a>"
+        f"<br><small>{flux:.2g} erg/cm²/s · {n:,} detections</small></li>"
         for srcid, name, flux, n in example_sources(catalogue)
     )
     return f"<b>Bright sources to try</b><ul style='padding-left:18px'>{items}</ul>"
@@ -99,7 +99,7 @@ class SourceSearch(pn.viewable.Viewer):
                 msg = msg if srcid is None else ""
         else:
             srcid, msg = resolve_source(cat, name=text)
-        self.feedback.object = f"<div class='xmm-empty'>{html.escape(msg)}</div>" if msg else ""
+        self.feedback.object = f"<div class='xmm-empty'>{inert(msg)}</div>" if msg else ""
         if srcid is not None:
             self.state.srcid = srcid
 
@@ -161,6 +161,8 @@ def _text_value(parameter: param.Parameter, text: str):
                 return option
         raise ValueError(f"{text!r} is not one of {parameter.objects}")
     if isinstance(parameter, param.Integer):
+        if not text.lstrip("-").isdigit() or len(text) > 19 or abs(int(text)) >= 2**63:
+            raise ValueError(f"{text[:40]!r} is not a 64-bit whole number")
         return int(text)
     return text
 

@@ -49,7 +49,7 @@ def _grant(data_dir, name: str, role: str, by: str) -> None:
     try:
         with open_store(config.db_url(), data_dir) as store:
             store.grant_role(name, role, by)
-    except Exception as exc:  # noqa: BLE001 - the file change stands; the server syncs roles at start-up
+    except Exception as exc:  # the file change stands; the server syncs roles at start-up
         print(
             f"warning: the role was not copied into the store ({exc}); it will be at the next start.", file=sys.stderr
         )
@@ -64,7 +64,7 @@ def _end_logins(data_dir, name: str) -> None:
     try:
         with open_store(config.db_url(), data_dir) as store:
             n = revoke_logins(store, name)
-    except Exception as exc:  # noqa: BLE001 - say so: the old logins may still work
+    except Exception as exc:  # say so: the old logins may still work
         print(f"warning: {name}'s logins were not ended ({exc}); they stay valid until they expire.", file=sys.stderr)
         return
     if n:

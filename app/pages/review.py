@@ -2,13 +2,12 @@
 
 import panel as pn
 
-from app import config
-from data_loaders.catalogue import load_catalogue
+from app import params
 from layouts.review import create_page
 
 pn.extension(notifications=True)
-catalogue = load_catalogue(
-    config.data_dir(), pn.state.session_args.get("release", [b""])[0].decode() or config.default_release()
-)
-page, state = create_page(catalogue)
+try:
+    page, state = create_page(params.open_catalogue())
+except params.ParamError as err:
+    page = params.error_page(str(err))
 page.servable()

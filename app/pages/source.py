@@ -1,13 +1,10 @@
 """Entry script of the Source page for ``panel serve``: ``/source?release=R&srcid=N`` (or ``detid=``/``name=``)."""
 
-import html
 import logging
 
 import panel as pn
 
-from app import config
-from data_loaders.catalogue import load_catalogue
-from data_loaders.errors import XmmExplorerError
+from app import config, params
 from layouts.source import create_page
 
 log = logging.getLogger("xmm_explorer.source")
@@ -15,7 +12,7 @@ pn.extension(notifications=True)
 
 
 def _arg(name: str) -> str:
-    return pn.state.session_args.get(name, [b""])[0].decode("utf-8", errors="replace")
+    return params.arg(name)
 
 
 def _flag_store():
@@ -34,9 +31,9 @@ def _flag_store():
 
 
 try:
-    catalogue = load_catalogue(config.data_dir(), _arg("release") or config.default_release())
-except XmmExplorerError as err:
-    pn.pane.HTML(f"<h2>XMM Explorer</h2><p>{html.escape(str(err))}</p>").servable()
+    catalogue = params.open_catalogue(_arg("release"))
+except params.ParamError as err:
+    params.error_page(str(err)).servable()
 else:
     page, view = create_page(
         catalogue,

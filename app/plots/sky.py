@@ -247,12 +247,6 @@ def sky_rgba(
     return spread(shade_array(agg.values, cmap, norm, span=span), auto_spread(agg.values))
 
 
-def sky_image(*args, **kwargs) -> hv.RGB:
-    """``sky_rgba`` wrapped as a HoloViews RGB element with the right bounds."""
-    x_range, y_range = args[3], args[4]
-    return to_rgb_element(sky_rgba(*args, **kwargs), x_range, y_range)
-
-
 def format_lon(lon: float, frame: str) -> str:
     """Graticule label: RA in hours for equatorial, degrees for galactic longitude."""
     if frame == "icrs":
@@ -352,24 +346,43 @@ def sky_index(
         ctx = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
         top_rows = highlight if mask is None else mask & highlight
         top = aggregate(x[top_rows], y[top_rows], x_range, y_range, width, height).values
-        px = auto_spread(ctx)
-        under = spread(index_array(ctx, norm, lo=1, hi=127), px)
-        over = spread(index_array(top, norm, lo=128, hi=255), px)
-        return np.where(over != 0, over, under), "highlight"
+        return highlight_index(ctx, top, norm)
     vs = values[sel] if values is not None else None
     if how == "by":
         agg = aggregate(x[sel], y[sel], x_range, y_range, width, height, values=vs, how="by", categories=categories)
-        counts = agg.values  # (H, W, n_categories)
-        total = counts.sum(axis=2)
-        level = index_array(total, norm, lo=0, hi=_CLASS_LEVELS - 1)
-        majority = counts.argmax(axis=2).astype(np.int64)
-        idx = np.where(total > 0, 1 + np.minimum(majority, len(CLASS_COLOURS) - 1) * _CLASS_LEVELS + level, 0)
-        return spread(idx.astype(np.uint8), auto_spread(total)), "classes"
+        return class_index(agg.values, norm)
     agg = aggregate(x[sel], y[sel], x_range, y_range, width, height, values=vs, how=how)
     if how == "mean":
         counts = aggregate(x[sel], y[sel], x_range, y_range, width, height).values
-        return spread(index_array(agg.values, "linear", span=span), auto_spread(counts)), "ramp"
-    return spread(index_array(agg.values, norm, span=span), auto_spread(agg.values)), "ramp"
+        return mean_index(agg.values, counts, span)
+    return count_index(agg.values, norm, span)
+
+
+def count_index(counts: np.ndarray, norm: str = "eq_hist", span=None) -> tuple[np.ndarray, str]:
+    """Index image of a count grid (brighter = more), spread where points are sparse."""
+    return spread(index_array(counts, norm, span=span), auto_spread(counts)), "ramp"
+
+
+def mean_index(means: np.ndarray, counts: np.ndarray, span=None) -> tuple[np.ndarray, str]:
+    """Index image of a grid of means (linear over ``span``), spread as the counts are."""
+    return spread(index_array(means, "linear", span=span), auto_spread(counts)), "ramp"
+
+
+def highlight_index(context: np.ndarray, top: np.ndarray, norm: str = "eq_hist") -> tuple[np.ndarray, str]:
+    """Index image of a grey context grid (1-127) with a selection's grid on top in colour (128-255)."""
+    px = auto_spread(context)
+    under = spread(index_array(context, norm, lo=1, hi=127), px)
+    over = spread(index_array(top, norm, lo=128, hi=255), px)
+    return np.where(over != 0, over, under), "highlight"
+
+
+def class_index(counts: np.ndarray, norm: str = "eq_hist") -> tuple[np.ndarray, str]:
+    """Index image of per-class count grids (height, width, classes): majority class, brighter where denser."""
+    total = counts.sum(axis=2)
+    level = index_array(total, norm, lo=0, hi=_CLASS_LEVELS - 1)
+    majority = counts.argmax(axis=2).astype(np.int64)
+    idx = np.where(total > 0, 1 + np.minimum(majority, len(CLASS_COLOURS) - 1) * _CLASS_LEVELS + level, 0)
+    return spread(idx.astype(np.uint8), auto_spread(total)), "classes"
 
 
 def to_image_element(index: np.ndarray, kind: str, x_range, y_range, cmap: str = "fire") -> hv.Image:

@@ -6,6 +6,7 @@ import numpy as np
 import panel as pn
 
 from app.state import ExploreState
+from app.text import inert
 from app.views.flags import MAX_FLAG_SOURCES, FlagHistory, FlagPanel
 
 
@@ -31,8 +32,7 @@ class ExploreFlags(pn.viewable.Viewer):
         st = self.state
         if self.target.value == "this source":
             return np.array([] if st.srcid is None else [st.srcid], dtype=np.int64)
-        ids = np.unique(st.catalogue.frame(st.level)["SRCID"].to_numpy()[st.visible])
-        return ids[: MAX_FLAG_SOURCES + 1]
+        return st.shown.srcids()[: MAX_FLAG_SOURCES + 1]
 
     def create_campaign(self, user=None) -> int | None:
         """A campaign of every row the session shows now; the store checks the admin role."""
@@ -55,7 +55,7 @@ class ExploreFlags(pn.viewable.Viewer):
         return cid
 
     def _say_campaign(self, text: str, kind: str) -> None:
-        self.campaign_message.object = text
+        self.campaign_message.object = inert(text)
         self.campaign_message.alert_type = kind
         self.campaign_message.visible = True
 
@@ -66,7 +66,7 @@ class ExploreFlags(pn.viewable.Viewer):
     def _on_written(self, *_):
         # Flags feed the FLAGGED filter/colour: recompute the masks so every view sees them now.
         if self.state.flags != "any" or self.state.colour_by == "flagged":
-            self.state._recompute()
+            self.state.refresh()
         self.history.version += 1
 
     def __panel__(self):

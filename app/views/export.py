@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import logging
 from pathlib import Path
@@ -15,21 +14,24 @@ from app import export_service as es
 from app import samp_tokens
 from app.selection import SelectionError
 from app.state import ExploreState
+from app.text import inert
+from app.upload import SizedFileInput
 from data_loaders.errors import XmmExplorerError
-from data_loaders.export import FORMATS, MATERIALISE_MAX_ROWS
+from data_loaders.export import FORMATS
 
 log = logging.getLogger("xmm_explorer.export")
 
+#: CSV is a plain table; ECSV is the same text with units, descriptions and provenance.
 FORMAT_LABELS = {
-    "CSV": "csv",
+    "CSV (plain)": "csv",
     "FITS": "fits",
     "VOTable": "votable",
-    "ECSV": "ecsv",
+    "ECSV (units, provenance)": "ecsv",
     "Parquet": "parquet",
     "DS9 regions": "ds9",
 }
 HUB_URL = "http://localhost:21012/"
-#: Above this many rows SAMP gets FITS (astropy writes VOTable ~20x slower).
+#: Above this many rows SAMP gets FITS (TOPCAT maps a FITS file instead of parsing it).
 SAMP_VOTABLE_MAX_ROWS = 200_000
 #: Above this many rows the download goes through a streamed link instead of the websocket.
 DOWNLOAD_WIDGET_MAX_ROWS = 250_000
@@ -59,7 +61,7 @@ class ExportPanel(pn.viewable.Viewer):
         super().__init__(**params)
         self.state, self.table_view = state, table_view
         self._samp_id = 0
-        self.fmt = pn.widgets.Select(label="format", options=FORMAT_LABELS, value="fits", width=140)
+        self.fmt = pn.widgets.Select(label="format", options=FORMAT_LABELS, value="fits", width=200)
         self.columns = pn.widgets.MultiChoice(label="columns", options=[], value=[], sizing_mode="stretch_width")
         self.download = pn.widgets.FileDownload(
             callback=self._download_file, filename="selection.fits", label="Download", color="primary", width=250
@@ -70,7 +72,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.samp = SampBridge(hub_url=hub_url, sizing_mode="stretch_width", min_height=20)
         self.info = pn.pane.HTML("", sizing_mode="stretch_width")
         self.note = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.upload = pn.widgets.FileInput(accept=".csv,.txt,.vot,.xml,.votable", multiple=False, width=250)
+        self.upload = SizedFileInput(accept=".csv,.txt,.vot,.xml,.votable", width=250)
         self.radius = pn.widgets.FloatInput(
             label="match radius (arcsec)", value=5.0, start=0.1, end=600, step=0.5, width=150
         )
@@ -82,6 +84,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.samp_button.on_click(self._send_table)
         self.point_button.on_click(self._point_at)
         self.upload.param.watch(self._import, "value")
+        self.upload.param.watch(self._upload_refused, "error")
         self.radius.param.watch(self._import, "value")
         state.param.watch(self._on_level, ["level", "band"])
         state.param.watch(self._refresh, ["version", "srcid"])
@@ -118,14 +121,12 @@ class ExportPanel(pn.viewable.Viewer):
             return "Choose at least one column to export."
         if limit is not None and n_rows > limit:
             return es.limit_sentence(limit, n_rows)
-        if fmt in ("votable", "ecsv") and n_rows > MATERIALISE_MAX_ROWS:
-            return f"{fmt.upper()} export is limited to {MATERIALISE_MAX_ROWS:,} rows; choose FITS or Parquet."
         if fmt == "ds9" and not ({"RA", "SC_RA"} & set(self.columns.value)):
             return "A DS9 region file needs the RA and DEC columns; add them to the columns."
         return ""
 
     def _refresh(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = self.fmt.value
         limit = self.limit()
         plan_name = es.export_filename(f"{self.state.catalogue.name}-{self.state.level}-{n}", fmt)
@@ -140,16 +141,16 @@ class ExportPanel(pn.viewable.Viewer):
         self.point_button.disabled = self.state.srcid is None
         lim = "no row limit" if limit is None else f"limit {limit:,} rows"
         text = (
-            f"<span class='xmm-count'><b>{n:,}</b> {html.escape(self.state.level)} in the selection</span>"
+            f"<span class='xmm-count'><b>{n:,}</b> {inert(self.state.level)} in the selection</span>"
             f" · {len(self.columns.value)} columns · {lim}"
         )
         if problem:
-            text += f"<div class='xmm-export-problem' style='color:#dc2626'>{html.escape(problem)}</div>"
+            text += f"<div class='xmm-export-problem' style='color:#dc2626'>{inert(problem)}</div>"
         self.info.object = text
 
     def _say(self, sentence: str) -> None:
         self.message = sentence
-        self.note.object = f"<div class='xmm-export-note'>{html.escape(sentence)}</div>" if sentence else ""
+        self.note.object = f"<div class='xmm-export-note'>{inert(sentence)}</div>" if sentence else ""
 
     # --- actions -----------------------------------------------------------------------------------
     def _export(self, fmt: str) -> tuple[Path, es.ExportPlan]:
@@ -169,10 +170,7 @@ class ExportPanel(pn.viewable.Viewer):
         self.download.filename = es.filename_for(plan, self.fmt.value)
         self._say(f"Exported {plan.n_rows:,} rows as {self.fmt.value.upper()}.")
         # FileDownload sends the bytes over the websocket in one message (hence DOWNLOAD_WIDGET_MAX_ROWS).
-        try:
-            return io.BytesIO(path.read_bytes())
-        finally:
-            path.unlink(missing_ok=True)
+        return io.BytesIO(es.take_file(path))
 
     def _make_link(self, *_):
         fmt = self.fmt.value
@@ -185,12 +183,12 @@ class ExportPanel(pn.viewable.Viewer):
         token = samp_tokens.registry().issue(path, name, FORMATS[fmt][1])
         minutes = samp_tokens.TOKEN_TTL_S // 60
         self.note.object = (
-            f"<a class='xmm-open' href='{samp_tokens.token_url(token)}' download='{html.escape(name)}'>"
-            f"Download {html.escape(name)}</a> (link valid for {minutes} minutes)"
+            f"<a class='xmm-open' href='{inert(samp_tokens.token_url(token))}' download='{inert(name)}'>"
+            f"Download {inert(name)}</a> (link valid for {minutes:d} minutes)"
         )
 
     def _send_table(self, *_):
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         fmt = "votable" if n <= SAMP_VOTABLE_MAX_ROWS else "fits"
         try:
             path, plan = self._export(fmt)
@@ -222,6 +220,10 @@ class ExportPanel(pn.viewable.Viewer):
             "label": f"Pointed at {row['IAUNAME']}",
         }
 
+    def _upload_refused(self, event):
+        if event.new:
+            self.import_info.object = f"<div style='color:#dc2626'>{inert(event.new)}</div>"
+
     def _import(self, *_):
         if not self.upload.value:
             return
@@ -234,10 +236,10 @@ class ExportPanel(pn.viewable.Viewer):
                 float(self.radius.value or 5.0),
             )
         except (XmmExplorerError, SelectionError) as exc:
-            self.import_info.object = f"<div style='color:#dc2626'>{html.escape(str(exc))}</div>"
+            self.import_info.object = f"<div style='color:#dc2626'>{inert(str(exc))}</div>"
             return
         self.state.set_part("ids", match.selection)
-        self.import_info.object = f"<div class='xmm-import-summary'>{html.escape(match.summary())}</div>"
+        self.import_info.object = f"<div class='xmm-import-summary'>{inert(match.summary())}</div>"
 
     def __panel__(self):
         return pn.Column(

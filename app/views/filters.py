@@ -7,14 +7,14 @@ import panel as pn
 from app import fields
 from app.query import QueryError, parse_query
 from app.state import PRESETS, ExploreState
+from app.text import inert
 from app.views.sky import SkyView
 from data_loaders import schema
 
 
 def query_columns(state: ExploreState) -> dict:
     """Columns the typed query may name, with their units, for the current level."""
-    frame = state.catalogue.frame(state.level)
-    return {c: schema.unit_of(c) for c in frame.columns if c not in ("HPX",)}
+    return {c: schema.unit_of(c) for c in state.catalogue.columns(state.level) if c not in ("HPX",)}
 
 
 class FilterPanel(pn.viewable.Viewer):
@@ -96,13 +96,17 @@ class FilterPanel(pn.viewable.Viewer):
         self.state.set_part("query", sel)
 
     def _update_count(self, *_):
+        with self.state.answering():
+            self._show_count()
+
+    def _show_count(self) -> None:
         c = self.state.counts()
         unit = "sources" if self.state.level == "sources" else "detections"
-        sel = f" · <b>{c['selected']:,}</b> selected" if self.state.selected is not None else ""
+        sel = f" · <b>{c['selected']:,}</b> selected" if self.state.has_selection else ""
         self.count.object = f"<b>{c['filtered']:,}</b> of {c['total']:,} {unit} pass the filters{sel}"
 
     def _update_message(self, *_):
-        self.message.object = self.state.message
+        self.message.object = inert(self.state.message)
         self.message.visible = bool(self.state.message)
 
     def __panel__(self):

@@ -7,9 +7,7 @@ names are rendered as text (escaped), never as HTML.
 
 from __future__ import annotations
 
-import html
 import logging
-import threading
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -18,7 +16,8 @@ import panel as pn
 import param
 
 from app import auth
-from app.store_access import flags_version, get_store
+from app.store_access import get_store
+from app.text import inert
 from data_loaders.catalogue import Catalogue
 from data_loaders.store import Store
 
@@ -28,17 +27,14 @@ log = logging.getLogger(__name__)
 MAX_FLAG_SOURCES = 100_000
 
 
-def source_tuples(catalogue: Catalogue, srcids: Iterable[int]) -> list[tuple[int, float, float]]:
+def source_tuples(catalogue, srcids: Iterable[int]) -> list[tuple[int, float, float]]:
     """``(srcid, SC_RA, SC_DEC)`` for each known SRCID (unknown ones dropped), in the given order."""
     ids = np.asarray(list(srcids) if not isinstance(srcids, np.ndarray) else srcids, dtype=np.int64)
-    src = catalogue.sources
-    all_ids = src["SRCID"].to_numpy(np.int64)
-    order = np.argsort(all_ids, kind="stable")
-    pos = np.clip(np.searchsorted(all_ids, ids, sorter=order), 0, max(len(all_ids) - 1, 0))
-    rows = order[pos] if len(all_ids) else pos
-    hit = (all_ids[rows] == ids) if len(all_ids) else np.zeros(len(ids), bool)
-    ra, dec = src["SC_RA"].to_numpy(np.float64)[rows[hit]], src["SC_DEC"].to_numpy(np.float64)[rows[hit]]
-    return list(zip(ids[hit].tolist(), ra.tolist(), dec.tolist(), strict=True))
+    rows = catalogue.find("sources", "SRCID", np.unique(ids), ["SRCID", "SC_RA", "SC_DEC"]).drop_duplicates("SRCID")
+    rows = rows.set_index("SRCID").reindex(ids).dropna()
+    return list(
+        zip(rows.index.astype(np.int64).tolist(), rows["SC_RA"].tolist(), rows["SC_DEC"].tolist(), strict=True)
+    )
 
 
 def _as_srcids(value) -> np.ndarray:
@@ -53,59 +49,12 @@ def _as_srcids(value) -> np.ndarray:
     return np.unique(np.asarray(items, dtype=np.int64))
 
 
-# -- the flag mask Explore filters and colours by --------------------------------------------------
-_MASKS: dict[tuple, np.ndarray] = {}
-_MASK_LOCK = threading.Lock()
-_MASK_KEEP = 16
-
-
-def flagged_srcids(store: Store, release: str, labels: Sequence[str] | None = None) -> np.ndarray:
-    """SRCIDs currently carrying any of ``labels`` (None: any label), sorted."""
-    flags = store.current_flags(release)
-    if labels is not None:
-        flags = flags[flags["label"].isin(list(labels))]
-    return np.unique(flags["srcid"].to_numpy(np.int64))
-
-
-def flag_mask(
-    catalogue: Catalogue, level: str, labels: Sequence[str] | None = None, store: Store | None = None
-) -> np.ndarray:
-    """Boolean mask of the rows of ``catalogue.frame(level)`` whose source carries any of ``labels`` now.
-
-    Cached per process on (release, level, labels) and the newest flag event's id, so a flag
-    written by any session or process invalidates it; the mask itself is shared read-only.
-    """
-    store = store or get_store()
-    key = (str(catalogue.path), level, None if labels is None else tuple(sorted(labels)))
-    version = flags_version(store, catalogue.name)
-    with _MASK_LOCK:
-        hit = _MASKS.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-    ids = flagged_srcids(store, catalogue.name, labels)
-    mask = np.isin(catalogue.frame(level)["SRCID"].to_numpy(np.int64), ids)
-    mask.setflags(write=False)
-    with _MASK_LOCK:
-        if len(_MASKS) >= _MASK_KEEP:
-            _MASKS.pop(next(iter(_MASKS)))
-        _MASKS[key] = (version, mask)
-    return mask
-
-
-def labels_of(store: Store, release: str, srcids: Iterable[int]) -> dict[int, str]:
-    """For the table: SRCID -> its current labels joined by ', ' (sources without flags left out)."""
-    flags = store.current_flags(release, srcids)
-    return {int(k): ", ".join(sorted(v)) for k, v in flags.groupby("srcid")["label"]}
-
-
-# -- history ----------------------------------------------------------------------------------------
 def history_html(history: pd.DataFrame, current: pd.DataFrame | None = None) -> str:
     """A source's flag events, newest first, as an HTML table with every value escaped."""
-    esc = html.escape
     parts = []
     if current is not None and not current.empty:
         chips = " ".join(
-            f"<span class='xmm-flag-chip'>{esc(str(r.label))} ×{int(r.n_users)}</span>" for r in current.itertuples()
+            f"<span class='xmm-flag-chip'>{inert(str(r.label))} ×{int(r.n_users)}</span>" for r in current.itertuples()
         )
         parts.append(f"<div class='xmm-flag-current'>Now flagged: {chips}</div>")
     if history.empty:
@@ -115,8 +64,8 @@ def history_html(history: pd.DataFrame, current: pd.DataFrame | None = None) -> 
     for r in history.iloc[::-1].itertuples():
         when = r.time.strftime("%Y-%m-%d %H:%M") if pd.notna(r.time) else ""
         rows.append(
-            f"<tr><td>{esc(when)}</td><td>{esc(str(r.user))}</td><td>{esc(str(r.action))}</td>"
-            f"<td>{esc(str(r.label))}</td><td class='xmm-comment'>{esc(str(r.comment or ''))}</td></tr>"
+            f"<tr><td>{inert(when)}</td><td>{inert(str(r.user))}</td><td>{inert(str(r.action))}</td>"
+            f"<td>{inert(str(r.label))}</td><td class='xmm-comment'>{inert(str(r.comment or ''))}</td></tr>"
         )
     parts.append(
         "<table class='xmm-kv xmm-flag-history'><tr><th>UTC</th><th>user</th><th>action</th><th>label</th>"
@@ -233,7 +182,7 @@ class FlagPanel(pn.viewable.Viewer):
     def _say(self, text: str, kind: str) -> None:
         self.message = text
         # Alert renders Markdown: escape so a comment-like message can never become markup.
-        self.alert.object = html.escape(text)
+        self.alert.object = inert(text)
         self.alert.alert_type = kind
         self.alert.visible = bool(text)
 

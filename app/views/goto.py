@@ -13,6 +13,8 @@ from app.selection import Ids, In
 from app.state import ExploreState
 from data_loaders import projection
 
+#: Most sources a name prefix may select.
+MAX_NAME_MATCHES = 50_000
 HELP = "e.g. `00:42:44 +41:16:09 r=10'`, `l=121.2 b=-21.6`, `M31`, `4XMM J0042`, `srcid 201234`, `0123456789`"
 
 
@@ -27,7 +29,6 @@ def go_to(state: ExploreState, text: str) -> str:
     """Apply the go-to text to ``state``; return one sentence saying what happened."""
     target = parse_target(text)
     cat, level = state.catalogue, state.level
-    frame = cat.frame(level)
     if isinstance(target, Position):
         lon, lat = target.ra, target.dec
         if state.frame == "galactic":
@@ -40,9 +41,9 @@ def go_to(state: ExploreState, text: str) -> str:
             state.select_cone(target.ra, target.dec, radius)
             n = state.counts()["selected"]
             return f"Cone of {radius * 60:.3g}′ around {target.ra:.4f}°, {target.dec:+.4f}°: {n:,} rows."
-        row = cat.nearest(level, "icrs", target.ra, target.dec, 30 / 3600)
+        row = cat.select(level).nearest("icrs", target.ra, target.dec, 30 / 3600)
         if row is not None:
-            state.srcid = int(frame["SRCID"].iat[row])
+            state.srcid = int(row["SRCID"])
             return f"Centred on {target.ra:.4f}°, {target.dec:+.4f}°; nearest source within 30″ selected."
         from app.views.coverage import coverage_report
 
@@ -50,33 +51,32 @@ def go_to(state: ExploreState, text: str) -> str:
     if isinstance(target, SourceId | DetectionId):
         col = "SRCID" if isinstance(target, SourceId) else "DETID"
         value = target.srcid if isinstance(target, SourceId) else target.detid
-        search = cat.detections if col == "DETID" else frame
-        hit = np.flatnonzero(search[col].to_numpy() == value)
-        if hit.size == 0:
+        hit = cat.find("detections" if col == "DETID" else level, col, [value], ["SRCID"])
+        if len(hit) == 0:
             raise SearchError(f"No {col} {value} in release {cat.name}.")
-        srcid = int(search["SRCID"].iat[hit[0]])
+        srcid = int(hit["SRCID"].iat[0])
         _centre_on(state, srcid)
         return f"{col} {value}: source {srcid}."
     if isinstance(target, ObsId):
-        hit = cat.detections["OBS_ID"].to_numpy() == target.obs_id
-        if not hit.any():
+        hit = cat.find("detections", "OBS_ID", [target.obs_id], ["SRCID"])
+        if len(hit) == 0:
             raise SearchError(f"No detection from observation {target.obs_id} in release {cat.name}.")
-        srcids = np.unique(cat.detections["SRCID"].to_numpy()[hit])
+        srcids = np.unique(hit["SRCID"].to_numpy(np.int64))
         state.set_part("ids", Ids("SRCID", srcids.tolist()) if level == "sources" else In("OBS_ID", [target.obs_id]))
         _centre_on(state, int(srcids[0]), half_width=0.4)
-        return f"Observation {target.obs_id}: {int(hit.sum()):,} detections of {srcids.size:,} sources selected."
+        return f"Observation {target.obs_id}: {len(hit):,} detections of {srcids.size:,} sources selected."
     if isinstance(target, NamePattern):
-        names = frame["IAUNAME"].astype(str).str.replace(" ", "", regex=False).str.upper()
-        prefix = target.prefix.replace(" ", "").upper()
-        hit = np.flatnonzero(names.str.startswith(prefix).to_numpy(bool))
-        if hit.size == 0:
+        hit = cat.name_prefix(target.prefix, MAX_NAME_MATCHES + 1)
+        if len(hit) == 0:
             raise SearchError(f"No source name starts with {target.prefix!r} in release {cat.name}.")
-        srcids = np.unique(frame["SRCID"].to_numpy()[hit])
+        srcids = np.unique(hit["SRCID"].to_numpy(np.int64))
         if srcids.size == 1:
             _centre_on(state, int(srcids[0]))
-            return f"{frame['IAUNAME'].iat[hit[0]]}: source {int(srcids[0])}."
-        if srcids.size > 50_000:
-            raise SearchError(f"{srcids.size:,} names start with {target.prefix!r}; type more of the name.")
+            return f"{hit['IAUNAME'].iat[0]}: source {int(srcids[0])}."
+        if srcids.size > MAX_NAME_MATCHES:
+            raise SearchError(
+                f"More than {MAX_NAME_MATCHES:,} names start with {target.prefix!r}; type more of the name."
+            )
         state.set_part("ids", Ids("SRCID", srcids.tolist()))
         return f"{srcids.size:,} sources whose name starts with {target.prefix!r} selected."
     raise SearchError(f"Cannot go to {text!r}.")  # pragma: no cover

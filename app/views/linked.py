@@ -13,6 +13,7 @@ from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
 from app.views import inplace
 from data_loaders import capabilities
+from data_loaders.catalogue import log_column
 
 
 class _InPlace(pn.viewable.Viewer):
@@ -33,7 +34,7 @@ class _InPlace(pn.viewable.Viewer):
         state.param.watch(self._on_version, ["version"])
 
     def _look(self):
-        return self.state.selected is None
+        return not self.state.has_selection
 
     def _capture(self, plot, element) -> None:
         self._drawn = plot
@@ -42,8 +43,9 @@ class _InPlace(pn.viewable.Viewer):
         raise NotImplementedError
 
     def _on_version(self, *_):
-        if self._drawn is None or self._look() != self._look_drawn or not self._replace():
-            self.redraw += 1
+        with self.state.answering():
+            if self._drawn is None or self._look() != self._look_drawn or not self._replace():
+                self.redraw += 1
 
 
 class HRView(_InPlace):
@@ -92,23 +94,21 @@ class HRView(_InPlace):
         return self._element()
 
     def _replace(self) -> bool:
-        # The image's arrays only: building the HoloViews element costs more than computing them.
-        index, _ = plots.hr_index(*self._arrays())
+        # The image's array only: building the HoloViews element costs more than computing it.
+        index, _ = plots.hr_index(*self._grids())
         return inplace.replace_index(self._drawn, index, plots.HR_RANGE, plots.HR_RANGE)
 
-    def _arrays(self):
-        """(hx, hy, mask, selected): what the diagram is drawn from."""
+    def _grids(self):
+        """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
-        xc, yc = self._cols()
-        frame = st.catalogue.frame(st.level)
-        nan = np.full(len(frame), np.nan, np.float32)  # absent columns: nothing drawn, the reason is shown
-        hx = frame[xc].to_numpy(np.float32) if xc in frame else nan
-        hy = frame[yc].to_numpy(np.float32) if yc in frame else nan
-        return hx, hy, st.mask, st.selected
+        view = (*self._cols(), plots.HR_RANGE, plots.HR_RANGE, 400, 400)
+        if not all(c in st.catalogue.columns(st.level) for c in view[:2]):
+            return np.zeros((400, 400), np.uint32), None  # absent columns: nothing drawn, the reason is shown
+        return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
 
     def _element(self):
         st = self.state
-        return plots.hr_diagram(*self._arrays(), fields.label(st.hr_x), fields.label(st.hr_y))
+        return plots.hr_diagram(*self._grids(), fields.label(st.hr_x), fields.label(st.hr_y))
 
     def _on_box(self, bounds=None, **_):
         if bounds:
@@ -155,15 +155,12 @@ class FluxView(_InPlace):
     def _column(self) -> str:
         return fields.column("flux", self.state.level, self.state.band)
 
-    def log_flux(self) -> np.ndarray:
-        return self.state.catalogue.log10(self.state.level, self._column())
-
-    def row_bins(self) -> np.ndarray:
-        """Each row's histogram bin, computed once per process and column (it ignores the filters)."""
-        st, col = self.state, self._column()
-        log_flux = self.log_flux()  # outside ``derived``: the catalogue's lock is not re-entrant
-        lo, hi = LOG_FLUX_BOUNDS
-        return st.catalogue.derived(st.level, f"flux_bins:{col}", lambda: plots.flux_bins(log_flux, lo=lo, hi=hi))
+    def _counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows per flux bin: the filtered ones, and the selected ones (None without a selection)."""
+        st = self.state
+        edges, column = plots.flux_edges(lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]), log_column(self._column())
+        counts = st.filtered.histogram(column, edges)
+        return counts, st.shown.histogram(column, edges) if st.has_selection else None
 
     def _plot(self, **_):
         self._look_drawn = self._look()
@@ -171,18 +168,13 @@ class FluxView(_InPlace):
 
     def _replace(self) -> bool:
         # The bar heights only: building the HoloViews elements costs more than counting them.
-        counts, scounts = plots.flux_counts(self.row_bins(), self.state.mask, self.state.selected)
-        return inplace.replace_bars(self._drawn, [counts, scounts])
+        counts, scounts = self._counts()
+        return inplace.replace_bars(self._drawn, [counts, np.zeros_like(counts) if scounts is None else scounts])
 
     def _element(self):
         st = self.state
         return plots.flux_histogram(
-            self.row_bins(),
-            st.mask,
-            st.selected,
-            fields.label("flux", st.band),
-            lo=LOG_FLUX_BOUNDS[0],
-            hi=LOG_FLUX_BOUNDS[1],
+            *self._counts(), fields.label("flux", st.band), lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]
         )
 
     def _on_box(self, boundsx=None, **_):

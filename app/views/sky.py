@@ -6,8 +6,6 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
-import html
-
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -16,12 +14,14 @@ from bokeh.events import RangesUpdate
 from bokeh.models import CustomJSHover, HoverTool
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
-from app import fields
+from app import annotations, fields
 from app.plots import sky as skyplot
-from app.selection import Box, Lasso
-from app.state import COLOUR_OPTIONS, ExploreState, sky_column
+from app.selection import Box, Ids, Lasso
+from app.state import COLOUR_OPTIONS, ExploreState
+from app.text import inert
 from app.views import inplace
 from data_loaders import projection, schema
+from data_loaders.catalogue import log_column, sky_column
 
 TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
 
@@ -184,7 +184,8 @@ class SkyView(pn.viewable.Viewer):
         if self._shown is not None and np.allclose(view, self._shown, rtol=0, atol=1e-9):
             return
         self._shown = view
-        self._redraw_in_place(*view)
+        with self.state.answering():
+            self._redraw_in_place(*view)
         self.state.param.update(
             x_range=tuple(round(v, 6) for v in view[0]), y_range=tuple(round(v, 6) for v in view[1])
         )
@@ -206,7 +207,8 @@ class SkyView(pn.viewable.Viewer):
     def _on_version(self, *_):
         """Filters or selection changed: redraw the current view."""
         view = self._shown if self._shown is not None else skyplot.full_extent(self.state.projection)
-        self._redraw_in_place(*view)
+        with self.state.answering():
+            self._redraw_in_place(*view)
 
     def _on_view_request(self, *_):
         st = self.state
@@ -217,45 +219,45 @@ class SkyView(pn.viewable.Viewer):
             self._pending = view
             self.view_request += 1
 
-    def colour_values(self):
-        """(values, how, cmap, categories, span) for the chosen colouring."""
-        st, cat = self.state, self.state.catalogue
-        frame = cat.frame(st.level)
+    def colour_grids(self, x_range, y_range, width: int, height: int) -> tuple[np.ndarray, str, str | None]:
+        """(bottom-up index image, palette kind, colour map or None for the state's) of the chosen colouring.
+
+        Every grid comes from the catalogue (:meth:`Subset.grid`), whichever engine holds it.
+        """
+        st = self.state
+        xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
+        view = (xc, yc, x_range, y_range, width, height)
+        filtered = st.filtered
+        if st.has_selection:
+            return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None)
         if st.colour_by == "count":
-            return None, "count", st.cmap, None, None
-        if st.colour_by == "flux":
-            col = fields.column("flux", st.level, st.band)
-            return cat.log10(st.level, col), "mean", "bgy", None, (-15.0, -11.0)
-        if st.colour_by in ("hr2", "hr3"):
-            return (
-                frame[fields.column(st.colour_by, st.level)].to_numpy(np.float32),
-                "mean",
-                "coolwarm",
-                None,
-                (-1.0, 1.0),
-            )
-        if st.colour_by == "variable":
-            col = fields.column("var_flag", st.level)
-            return (
-                cat.derived(st.level, f"float:{col}", lambda: frame[col].to_numpy(np.float32)),
-                "mean",
-                "fire",
-                None,
-                (0.0, 0.2),
-            )
-        if st.colour_by == "flagged":
-            flagged = st.columns()["FLAGGED"].astype(np.float32)
-            return flagged, "mean", "fire", None, (0.0, 1.0)
+            return (*skyplot.count_index(filtered.grid(*view), st.norm), None)
         if st.colour_by in ("class", "citizen"):
-            codes = frame["CLASS"].to_numpy(np.int16) if st.colour_by == "class" else st.columns()["CITIZEN_CLASS"]
-            return (
-                np.where(codes < 0, len(schema.CLASS_NAMES), codes),
-                "by",
-                None,
-                [*schema.CLASS_NAMES, "unclassified"],
-                None,
-            )
-        raise ValueError(st.colour_by)
+            n = len(schema.CLASS_NAMES) + 1
+            if st.colour_by == "class":
+                counts = filtered.grid(*view, how="by", column="CLASS", n_categories=n)
+            else:  # one grid per consensus class, the rest unclassified
+                grids = [
+                    filtered.refine(Ids("SRCID", annotations.citizen_srcids(st.catalogue, [code]))).grid(*view)
+                    for code in range(n - 1)
+                ]
+                total = filtered.grid(*view)
+                counts = np.stack([*grids, total - np.sum(grids, axis=0)], axis=2)
+            return (*skyplot.class_index(counts, st.norm), None)
+        counts = filtered.grid(*view)
+        if st.colour_by == "flagged":
+            labels = list(st.flag_labels) or None
+            flagged = filtered.refine(Ids("SRCID", annotations.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
+            return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+        column, cmap, span = {
+            "flux": (log_column(fields.column("flux", st.level, st.band)), "bgy", (-15.0, -11.0)),
+            "hr2": (fields.column("hr2", st.level), "coolwarm", (-1.0, 1.0)),
+            "hr3": (fields.column("hr3", st.level), "coolwarm", (-1.0, 1.0)),
+            "variable": (fields.column("var_flag", st.level), "fire", (0.0, 0.2)),
+        }[st.colour_by]
+        return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 
     def _image(self, x_range, y_range, width, height, **_):
         index, (xr_, yr_) = self._index(x_range, y_range, width, height)
@@ -267,18 +269,9 @@ class SkyView(pn.viewable.Viewer):
 
         Sets ``_kind``: the palette kind and colour map the index image is meant for.
         """
-        st = self.state
         xr_, yr_ = self._view_ranges(x_range, y_range)
-        w, h = int(width or 900), int(height or 450)
-        x, y = st.catalogue.xy(st.level, st.frame, st.projection)
-        values, how, cmap, cats, span = self.colour_values()
-        if st.selected is not None:
-            index, kind = skyplot.sky_index(x, y, st.mask, xr_, yr_, w, h, highlight=st.selected, norm=st.norm)
-        else:
-            index, kind = skyplot.sky_index(
-                x, y, st.mask, xr_, yr_, w, h, values=values, how=how, norm=st.norm, categories=cats, span=span
-            )
-        self._kind = (kind, cmap or st.cmap)
+        index, kind, cmap = self.colour_grids(xr_, yr_, int(width or 900), int(height or 450))
+        self._kind = (kind, cmap or self.state.cmap)
         return index, (xr_, yr_)
 
     def _view(self, width=None, height=None, **_):
@@ -312,7 +305,11 @@ class SkyView(pn.viewable.Viewer):
         if not np.isfinite(lon[0]):
             return
         tol = max(self.pixel_scale_deg() * TAP_PIXELS, 2.0 / 3600)
-        row = st.catalogue.nearest(st.level, st.frame, float(lon[0]), float(lat[0]), tol, mask=st.visible)
+        row = False
+        with st.answering():
+            row = st.shown.nearest(st.frame, float(lon[0]), float(lat[0]), tol)
+        if row is False:
+            return
         if row is None:
             if self.on_empty_tap is not None:
                 self.on_empty_tap(float(lon[0]), float(lat[0]))
@@ -320,7 +317,7 @@ class SkyView(pn.viewable.Viewer):
                 st.message = "No source under the cursor; zoom in or tap closer to a dot."
             return
         st.message = ""
-        st.srcid = int(st.catalogue.frame(st.level)["SRCID"].iat[row])
+        st.srcid = int(row["SRCID"])
 
     def _on_box(self, bounds=None, **_):
         if not bounds:
@@ -344,18 +341,18 @@ class SkyView(pn.viewable.Viewer):
             names = [*schema.CLASS_NAMES, "unclassified"]
             items = " ".join(
                 f"<span style='white-space:nowrap;margin-right:12px'><span style='display:inline-block;width:10px;"
-                f"height:10px;border-radius:2px;background:{colour};margin-right:4px'></span>"
-                f"{html.escape(schema.CLASS_LABELS.get(name, name))}</span>"
+                f"height:10px;border-radius:2px;background:{inert(colour)};margin-right:4px'></span>"
+                f"{inert(schema.CLASS_LABELS.get(name, name))}</span>"
                 for name, colour in zip(names, skyplot.CLASS_COLOURS, strict=True)
             )
             who = "machine classifier" if st.colour_by == "class" else "citizen-science consensus"
             return f"<div style='font-size:0.85em'><b>Most common class ({who}):</b> {items}</div>"
-        if st.selected is not None:
+        if st.has_selection:
             return "<div style='font-size:0.85em'>Grey: passes the filters · colour: in your selection</div>"
         label = COLOUR_OPTIONS.get(st.colour_by, st.colour_by)
         if st.colour_by == "count" and st.level == "detections":
             label = "Number of detections"
-        return f"<div style='font-size:0.85em'><b>Colour:</b> {html.escape(label)} (brighter = more / higher)</div>"
+        return f"<div style='font-size:0.85em'><b>Colour:</b> {inert(label)} (brighter = more / higher)</div>"
 
     def _update_legend(self, *_):
         self.legend.object = self.legend_html()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import panel as pn
 
 from app.state import ExploreState
+from app.text import inert
 from data_loaders import schema
 
 
@@ -18,7 +17,7 @@ def fmt(value, pattern: str = "{:.3g}") -> str:
             return "—"
         return pattern.format(value)
     except (TypeError, ValueError):
-        return html.escape(str(value))
+        return inert(str(value))
 
 
 def source_card_html(row, release: str) -> str:
@@ -48,9 +47,9 @@ def source_card_html(row, release: str) -> str:
         ("Variable", "yes" if bool(row.get("SC_VAR_FLAG", False)) else "no"),
         ("Class", cls_txt),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items)
-    name = html.escape(str(row["IAUNAME"]))
-    link = f"source?release={html.escape(release)}&srcid={srcid}"
+    rows = "".join(f"<tr><th>{inert(k)}</th><td>{inert(v)}</td></tr>" for k, v in items)
+    name = inert(str(row["IAUNAME"]))
+    link = f"source?release={inert(release)}&srcid={srcid}"
     return (
         f"<div class='xmm-card'><h3 style='margin:2px 0 6px 0'>{name}</h3><table class='xmm-kv'>{rows}</table>"
         f"<a class='xmm-open' href='{link}' target='_blank'>Open the full source page →</a></div>"

@@ -1,85 +1,17 @@
-"""Table of the current selection, paged and sorted on the server (never all rows to the browser)."""
+"""Table of the current selection, paged and sorted by the catalogue (never all rows to the browser)."""
 
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
 
-from app import fields
+from app import annotations, fields
 from app.state import ExploreState
-from data_loaders import schema
+from data_loaders import capabilities, schema
 
 PAGE_SIZE = 12
-
-
-def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: int, ascending: bool) -> np.ndarray:
-    """Row indices of one page of the visible rows, sorted by ``values`` (None: catalogue order).
-
-    NaN values sort last whichever the direction. Uses a partial sort for the first pages.
-    """
-    idx = np.flatnonzero(visible)
-    if values is None:
-        return idx[page * size : (page + 1) * size]
-    v = values[idx].astype(np.float64)
-    v = np.where(np.isnan(v), np.inf, v if ascending else -v)
-    stop = min((page + 1) * size, idx.size)
-    if stop <= 0:
-        return idx[:0]
-    if stop < idx.size // 4:
-        kth = v[np.argpartition(v, stop - 1)[stop - 1]]
-        # Every row up to the page's last value: argpartition keeps an arbitrary few of the rows tied
-        # with it, and ties must go by row on every page (as the full sort below orders them).
-        part = np.flatnonzero(v <= kth)
-        order = part[np.lexsort((idx[part], v[part]))]
-    else:
-        order = np.lexsort((idx, v))
-    return idx[order[page * size : stop]]
-
-
-def sort_order(values: np.ndarray, ascending: bool) -> np.ndarray:
-    """Every row in the order :func:`page_rows` pages them: by value, NaN last whichever the direction, ties by row."""
-    v = np.asarray(values, dtype=np.float64)
-    v = np.where(np.isnan(v), np.inf, v if ascending else -v)
-    order = np.argsort(v, kind="stable")  # stable: ties keep row order
-    return order.astype(np.int32) if order.size < 2**31 else order
-
-
-def page_in_order(order: np.ndarray, visible: np.ndarray, page: int, size: int) -> np.ndarray:
-    """Row indices of one page of the visible rows taken in ``order`` (from :func:`sort_order`).
-
-    The same rows as :func:`page_rows` with the values ``order`` was sorted by, without
-    sorting at each change of ``visible``.
-    """
-    hits = np.flatnonzero(visible[order])[page * size : (page + 1) * size]
-    return order[hits].astype(np.intp)
-
-
-# The sort order of a column does not change with the filters: one per (release, level, column,
-# direction), shared by the sessions; a few are kept (an int32 per row each).
-_ORDERS: dict[tuple, np.ndarray] = {}
-_ORDER_LOCK = threading.Lock()
-_ORDER_KEEP = 8
-
-
-def cached_sort_order(catalogue, level: str, column: str, ascending: bool) -> np.ndarray:
-    """:func:`sort_order` of ``column`` of ``catalogue.frame(level)``, computed once per process (read-only)."""
-    key = (str(catalogue.path), level, column, bool(ascending))
-    with _ORDER_LOCK:
-        hit = _ORDERS.get(key)
-    if hit is not None:
-        return hit
-    values = catalogue.frame(level)[column].to_numpy(np.float64, na_value=np.nan)
-    order = sort_order(values, ascending)
-    order.setflags(write=False)
-    with _ORDER_LOCK:
-        if len(_ORDERS) >= _ORDER_KEEP:
-            _ORDERS.pop(next(iter(_ORDERS)))
-        _ORDERS[key] = order
-    return order
 
 
 def format_page(page: pd.DataFrame) -> pd.DataFrame:
@@ -108,6 +40,7 @@ class TableView(pn.viewable.Viewer):
         super().__init__(**params)
         self.state = state
         self.param.extra.objects = [c for c in state.catalogue.all_columns if c not in ("HPX",)]
+        self.srcids = np.array([], dtype=np.int64)  # SRCID of each row of the page shown
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(),
             disabled=True,
@@ -135,7 +68,6 @@ class TableView(pn.viewable.Viewer):
         self.sort_select.param.watch(lambda e: self.param.update(sort_by=e.new, page=0), "value")
         self.order_toggle.param.watch(lambda e: self.param.update(ascending=e.new, page=0), "value")
         self.extra_select.param.watch(lambda e: setattr(self, "extra", e.new), "value")
-        self._rows = np.array([], dtype=int)
         self.param.watch(self._refresh, ["page", "sort_by", "ascending", "extra"])
         # A change of level or band bumps the version too (they are filters): one refresh per change.
         state.param.watch(self._on_version, ["version"])
@@ -155,7 +87,6 @@ class TableView(pn.viewable.Viewer):
     def _flag_labels(self, srcids: np.ndarray) -> list[str]:
         """Current reviewer labels of the page's sources ('' where none; '' if the store is unreachable)."""
         from app.store_access import flags_version, get_store
-        from app.views.flags import labels_of
 
         release = self.state.catalogue.name
         try:
@@ -164,56 +95,55 @@ class TableView(pn.viewable.Viewer):
             # checking that is an indexed max, reading the labels a grouped query.
             key = (flags_version(store, release), tuple(srcids.tolist()))
             if key != self._labels_key:
-                labels = labels_of(store, release, srcids.tolist())
+                labels = annotations.labels_of(release, srcids.tolist(), store)
                 self._labels_key, self._labels = key, [labels.get(int(s), "") for s in srcids]
-        except Exception:  # noqa: BLE001 - a missing database must not break the table
+        except Exception:  # a missing database must not break the table
             self.show_flags = False
             return [""] * len(srcids)
         return list(self._labels)
 
+    def _last_page(self) -> int:
+        last = max((self.state.shown.count() - 1) // PAGE_SIZE, 0)
+        if not self.state.catalogue.capabilities.has(capabilities.DEEP_PAGES):
+            from data_loaders.dask_catalogue import MAX_PAGES
+
+            last = min(last, MAX_PAGES - 1)
+        return last
+
     def _go(self, step: int) -> None:
-        n = int(self.state.visible.sum())
-        last = max((n - 1) // PAGE_SIZE, 0)
-        self.page = int(np.clip(self.page + step, 0, last))
+        self.page = int(np.clip(self.page + step, 0, self._last_page()))
 
     def frame_page(self) -> pd.DataFrame:
         st = self.state
-        frame = st.catalogue.frame(st.level)
-        col = fields.column(self.sort_by, st.level, st.band)
-        if col == "IAUNAME":
-            self._rows = page_rows(None, st.visible, self.page, PAGE_SIZE, self.ascending)
-        else:
-            order = cached_sort_order(st.catalogue, st.level, col, self.ascending)
-            self._rows = page_in_order(order, st.visible, self.page, PAGE_SIZE)
-        cols = [fields.column(f, st.level, st.band) for f in fields.TABLE_FIELDS]
-        out = frame.iloc[self._rows][[c for c in cols if c in frame]].copy()
+        sort = fields.column(self.sort_by, st.level, st.band)
+        cols = [c for c in (fields.column(f, st.level, st.band) for f in fields.TABLE_FIELDS)]
+        cols = [c for c in cols if c in st.catalogue.columns(st.level)]
+        extra = [c for c in self.extra if c not in cols]
+        out = st.shown.page(None if sort == "IAUNAME" else sort, self.ascending, self.page, PAGE_SIZE, cols + extra)
+        self.srcids = out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([], dtype=np.int64)
         if "CLASS" in out:
-            names = np.array([*schema.CLASS_NAMES, "—"])
-            out["CLASS"] = names[
-                np.where(out["CLASS"].to_numpy() < 0, len(schema.CLASS_NAMES), out["CLASS"].to_numpy())
-            ]
+            out["CLASS"] = schema.class_names(out["CLASS"], missing="—")
         if self.show_flags:
-            out["flags"] = self._flag_labels(out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([]))
-        extra = [c for c in self.extra if c not in out]
-        if extra and st.level == "detections":
-            add = st.catalogue.read_rows(extra, self._rows)
-            for c in extra:
-                out[c] = add[c].to_numpy()
+            out.insert(len(cols), "flags", self._flag_labels(self.srcids))
         return format_page(out.reset_index(drop=True))
 
     def _refresh(self, *_):
+        with self.state.answering():
+            self._show_page()
+
+    def _show_page(self) -> None:
         page = self.frame_page()
-        n = int(self.state.visible.sum())
+        n = self.state.shown.count()
         pages = max((n + PAGE_SIZE - 1) // PAGE_SIZE, 1)
         if not page.equals(self.table.value):  # often the same rows: a filter rarely moves the first page
             self.table.value = page
-        self.info.object = f"page {self.page + 1:,} of {pages:,} · {n:,} rows"
+        more = "" if self._last_page() + 1 >= pages else " (first pages only: export for every row)"
+        self.info.object = f"page {self.page + 1:,} of {pages:,} · {n:,} rows{more}"
 
     def _on_click(self, event) -> None:
-        if event.row is None or event.row >= len(self._rows):
+        if event.row is None or event.row >= len(self.srcids):
             return
-        frame = self.state.catalogue.frame(self.state.level)
-        self.state.srcid = int(frame["SRCID"].iat[int(self._rows[event.row])])
+        self.state.srcid = int(self.srcids[int(event.row)])
 
     def __panel__(self):
         return pn.Column(

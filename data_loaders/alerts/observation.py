@@ -593,3 +593,9 @@ def _forget_cached(release_dir: Path, run: str) -> None:
     with task._LOCK:
         for key in [k for k in task._CACHE if k[0] == Path(release_dir).resolve() and k[1] == run]:
             del task._CACHE[key]
+
+
+def read_points(run_dir: Path) -> pd.DataFrame | None:
+    """The flux points an observation run wrote beside its alerts (None when it wrote none)."""
+    path = Path(run_dir) / POINTS_NAME
+    return pd.read_parquet(path) if path.exists() else None

@@ -113,7 +113,10 @@ def read_inputs(release_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     cols = [c for c in INPUT_COLUMNS if c in present]
     detections = pq.read_table(det_path, columns=cols).to_pandas()
     lt_path = Path(release_dir) / schema.LONGTERM_FILE
-    longterm = pd.read_parquet(lt_path) if lt_path.exists() else None
+    longterm = None
+    if lt_path.exists():  # every column but BAND, which the criterion does not read (strings cost)
+        names = [c for c in pq.read_schema(lt_path).names if c != "BAND"]
+        longterm = pq.read_table(lt_path, columns=names).to_pandas()
     return detections, longterm
 
 
@@ -257,7 +260,15 @@ def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
             values = np.where(hit, values, np.nan)
         out[col] = values
     if "CLASS" in out:
-        out["CLASS"] = np.where(hit, out["CLASS"].to_numpy(), -1).astype(np.int8)
+        cls = np.where(hit, out["CLASS"].to_numpy(), -1)
+        if (~hit).any() and "CLASS" in detections:  # a new observation's detection of a known source
+            src = detections["SRCID"].to_numpy(np.int64)
+            s_order = np.argsort(src, kind="stable")
+            want = out["SRCID"].to_numpy(np.int64)
+            at = np.clip(np.searchsorted(src[s_order], want), 0, max(src.size - 1, 0))
+            known = ~hit & (src[s_order][at] == want) if src.size else np.zeros(len(out), bool)
+            cls = np.where(known, detections["CLASS"].to_numpy()[s_order][at], cls)
+        out["CLASS"] = cls.astype(np.int8)
     ra = out["RA"].to_numpy(np.float64) if "RA" in out else np.full(len(out), np.nan)
     dec = out["DEC"].to_numpy(np.float64) if "DEC" in out else np.full(len(out), np.nan)
     x, y = projection.forward(ra, dec, "hammer")

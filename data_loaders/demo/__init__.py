@@ -105,7 +105,7 @@ def generate_demo(n_detections: int = 1_000_000, seed: int = 42, progress: bool 
     cps = added_value.counterparts(sources, rng)
     classes = added_value.classifications(sources, cps, rng)
     bar.update(1)
-    lt = added_value.longterm(pairs, s_idx, srcid_of, obs, sources, plant, rng)
+    lt = added_value.longterm(pairs, s_idx, srcid_of, obs, sources, plant, rng, src_true=src)
     kind = plant["KIND"][s_idx]
     truth = pd.DataFrame(
         {
@@ -114,6 +114,9 @@ def generate_demo(n_detections: int = 1_000_000, seed: int = 42, progress: bool 
             "PLANTED": pd.array(np.array(PLANTED_KINDS)[kind], dtype="str"),
             "PLANTED_FACTOR": np.where(kind > 0, plant["FACTOR"][s_idx], 1.0).astype(np.float32),
             "PLANTED_MJD": np.where(kind > 0, plant["T0"][s_idx], np.nan),
+            # The spectrum every band flux of the source was made from (absorbed power law).
+            "TRUE_GAMMA": src.GAMMA.to_numpy()[s_idx].astype(np.float32),
+            "TRUE_NH": (10.0 ** (src.LOGNH.to_numpy()[s_idx] - 22.0)).astype(np.float32),
         }
     )
     bar.update(1)

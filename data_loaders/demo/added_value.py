@@ -144,8 +144,14 @@ def longterm(
     sources: pd.DataFrame,
     plant: dict,
     rng: np.random.Generator,
+    src_true: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """XMM 3-sigma upper limits for undetected coverage, plus other missions' points."""
+    """XMM 3-sigma upper limits for undetected coverage, plus other missions' points.
+
+    With ``src_true`` (the generator's true sources, indexed like ``pairs.src``) the XMM limits are
+    on the catalogue's EP_8 flux scale (forced photometry + 3 sigma); without it, a total-band
+    counts limit (kept for callers that have no true sources).
+    """
     in_cat = np.zeros(srcid_of.size, bool)
     in_cat[kept_src] = True
     ul = ~pairs.detected & in_cat[pairs.src]
@@ -156,6 +162,16 @@ def longterm(
         vign = 1 - 0.45 * (pairs.offax[ul] / 15.0) ** 2
         sens = (pairs.ontime[ul] * ecf8 * vign[:, None]).sum(1)
         lim = 3 * np.sqrt(pairs.background[ul].sum(1) + 9) / sens
+    if src_true is not None and ul.any():
+        # On the catalogue's own flux scale: the forced EP_8 flux at the position plus 3 times its
+        # error, from the same band photometry as the detections. A total-band counts limit is
+        # several times deeper than the EP_8 fluxes of faint detections (sum of five band fluxes,
+        # the hard band divided by its small ECF), so constant sources looked like transients.
+        from data_loaders.demo.photometry import photometry
+
+        phot, _ = photometry(pairs.take(np.flatnonzero(ul)), src_true, rng)
+        forced = 3 * phot["EP_8_FLUX_ERR"].astype(np.float64)
+        lim = np.where(np.isfinite(forced) & (forced > 0), forced, lim)
     xmm = {
         "SRCID": srcid_of[pairs.src[ul]],
         "MISSION": np.full(int(ul.sum()), "XMM"),

@@ -42,10 +42,6 @@ def _flags(n, sum_flag, confused, rng) -> np.ndarray:
     return f
 
 
-def _group_reduce(func, values, starts):
-    return func.reduceat(values, starts) if values.size else values
-
-
 def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarray]:
     """Detected pairs -> the catalogue DataFrame (schema order/dtypes) and kept source index."""
     n = pairs.src.size
@@ -101,6 +97,7 @@ def build_catalogue(pairs, src, obs, plant, rng) -> tuple[pd.DataFrame, np.ndarr
     cols["TSERIES"], cols["SPECTRA"] = tseries, spectra
     # In-observation variability.
     chi2 = np.where(tseries, np.clip(rng.random(n) ** 1.3, 2e-5, 1.0), np.nan)
+    # 4XMM-DR13: 8,380 of 1,035,832 detections have a time series constant at probability <= 1e-5.
     n_var = min(int(round(0.0081 * n)), int(tseries.sum()))
     wts = _VAR_WEIGHT[cls] * tseries
     var_idx = rng.choice(n, n_var, replace=False, p=wts / wts.sum()) if n_var > 0 else np.array([], np.int64)

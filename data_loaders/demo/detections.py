@@ -63,6 +63,23 @@ def coverage_pairs(src: pd.DataFrame, obs: pd.DataFrame) -> tuple[np.ndarray, ..
     return si[keep], oi[keep], (theta[keep] * 60.0).astype(np.float64)
 
 
+def catalogue_limit(obs: pd.DataFrame, oi: np.ndarray, offax_arcmin: np.ndarray, sigma: float = 3.0) -> np.ndarray:
+    """``sigma`` times the EP_8 flux error of a source-free position (erg/cm2/s): the demo's XMM upper
+    limit on the catalogue's flux scale, computed as the band photometry computes errors (per band and
+    camera from the background, cameras combined by inverse variance, bands summed in quadrature)."""
+    from data_loaders.demo.spectra import BKG_BAND_FRAC, canonical_ecf
+
+    ontime = np.nan_to_num(obs[["PN_ONTIME", "M1_ONTIME", "M2_ONTIME"]].to_numpy()[oi])
+    vign = 1 - 0.45 * (np.asarray(offax_arcmin) / 15.0) ** 2
+    bkg = BKG_RATE[None, :] * ontime * obs.BKG_SCALE.to_numpy()[oi][:, None]  # (n, 3)
+    var_cb = np.maximum(bkg[:, :, None] * BKG_BAND_FRAC[None, None, :], 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err_cb = np.sqrt(var_cb) / (ontime[:, :, None] * vign[:, None, None]) / canonical_ecf()[None]
+        w = np.where((ontime > 0)[:, :, None], 1.0 / err_cb**2, 0.0)
+        err_b = 1.0 / np.sqrt(w.sum(1))
+    return sigma * np.sqrt((err_b**2).sum(1))
+
+
 def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator) -> tuple[Pairs, dict[str, np.ndarray]]:
     """Plant variables, compute epoch fluxes and counts, and decide detections."""
     si, oi, theta = coverage_pairs(src, obs)
@@ -76,12 +93,18 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator) -> t
     newsrc = kind == planting.PLANTED_KINDS.index("new_source")
     base[k] = 10 ** rng.uniform(-13.5, -12.5, int(k.sum()))
     base[newsrc] = 10 ** rng.uniform(-13.3, -12.0, int(newsrc.sum()))
-    # New sources stay well below every earlier limit, then appear at FACTOR times that.
+    # New sources stay at a quarter of every earlier detection limit, then appear at FACTOR times
+    # the deepest earlier upper limit on the catalogue's flux scale (catalogue_limit); FACTOR then
+    # becomes the ratio of the two states, as for the other kinds.
     pre = newsrc[si] & (mjd < plant["T0"][si])
     t_pre = np.fmax(obs.PN_ONTIME.to_numpy(), obs.M1_ONTIME.to_numpy())[oi[pre]]
     lim_pre = np.full(len(src), np.inf)
     np.minimum.at(lim_pre, si[pre], flux_limit(t_pre))
-    base = np.where(newsrc, np.minimum(base, 0.25 * lim_pre * plant["FACTOR"]), base)
+    ul_pre = np.full(len(src), np.inf)
+    np.minimum.at(ul_pre, si[pre], catalogue_limit(obs, oi[pre], theta[pre]))
+    ok = newsrc & np.isfinite(ul_pre) & np.isfinite(lim_pre)
+    base = np.where(ok, plant["FACTOR"] * ul_pre, base)
+    plant["FACTOR"] = np.where(ok, base / (0.25 * np.where(ok, lim_pre, 1.0)), plant["FACTOR"])
     plant["BASE_FLUX"] = base
     var_dex = np.where(k, 0.03, src.VAR_DEX.to_numpy())
     mult = planting.multiplier(kind[si], plant["FACTOR"][si], plant["T0"][si], plant["PERIOD"][si], mjd)

@@ -79,7 +79,8 @@ MIN_SPILL_BATCH_ROWS = 512
 MAX_PARTITIONS = 10_000  # OBS_ID carries the partition in 4 digits
 GENERATOR_VERSION = 1
 
-DETECTION_COLUMNS = (*schema.EXPLORE_COLUMNS, "MJD_STOP")
+# The catalogue's own columns; the derived PL_* fit is added by `xmm-explorer bandfit --release`.
+DETECTION_COLUMNS = (*(c for c in schema.EXPLORE_COLUMNS if c not in schema.BANDFIT_NAMES), "MJD_STOP")
 SOURCE_TABLE_COLUMNS = tuple(dict.fromkeys(("SRCID", "IAUNAME", *schema.SOURCE_COLUMNS)))
 
 _ARROW = {

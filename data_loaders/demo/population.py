@@ -20,8 +20,12 @@ _P_HIGH = np.array([0.80, 0.08, 0.003, 0.005, 0.02, 0.002, 0.09])
 _P_PLANE = np.array([0.33, 0.42, 0.06, 0.09, 0.005, 0.005, 0.09])
 _P_GALAXY = np.array([0.40, 0.08, 0.01, 0.01, 0.01, 0.40, 0.09])
 # Photon index (mean, sd), log NH range, long-term variability (dex) per class.
-_GAMMA = np.array([[1.9, 0.25], [3.3, 0.5], [1.4, 0.4], [1.2, 0.3], [2.2, 0.3], [1.7, 0.3], [2.2, 0.3]])
+# AGN: Gamma 1.9 +- 0.2 (e.g. Nandra & Pounds 1994; Ricci et al. 2017), 30% of them absorbed (below);
+# stars, blazars and clusters softer, binaries harder.
+_GAMMA = np.array([[1.9, 0.2], [3.3, 0.5], [1.4, 0.4], [1.2, 0.3], [2.2, 0.3], [1.7, 0.3], [2.2, 0.3]])
 _LOGNH = np.array([[19.8, 21.0], [19.0, 20.5], [21.5, 23.3], [20.5, 22.0], [20.0, 20.8], [21.0, 22.0], [20.0, 21.0]])
+# Epoch-to-epoch scatter is an assumption of the demo, not a published figure (see docs/ALERTS.md);
+# large-amplitude variables are planted separately (planting._FRACTIONS, checked against STONKS).
 _VAR_DEX = np.array([0.12, 0.15, 0.35, 0.2, 0.25, 0.25, 0.01])
 EXTENDED = CLASS_NAMES.index("extended")
 

@@ -5,18 +5,20 @@ chunks and writes it with units (from :mod:`data_loaders.schema` unless given),
 column descriptions and provenance (catalogue release, the selection's ``describe()``
 text, filters, UTC date, software version, row count) in each format's own metadata:
 
-========  ======================================================  ============
-format    provenance goes to                                      streaming
-========  ======================================================  ============
-csv       leading ``# key: value`` lines (+ ``# column`` lines)    yes
-fits      BINTABLE keywords (CATALOG, SELECTN, DATE, CREATOR,      yes
-          NROWS...) and HISTORY cards
-votable   RESOURCE INFO elements, TABLE DESCRIPTION               no (<= 500k rows)
-ecsv      ``meta['provenance']`` in the YAML header               no (<= 500k rows)
-parquet   schema metadata ``xmm_explorer.*``                      yes
-ds9       leading ``#`` comment lines                             yes
-========  ======================================================  ============
+========  =======================================================================
+format    units, descriptions and provenance go to
+========  =======================================================================
+csv       nowhere: a plain table (header row, then rows) that every reader opens;
+          choose ECSV for the same text with units and provenance
+ecsv      the YAML header (units, descriptions, ``meta['provenance']``)
+fits      TUNIT/TCOMM cards; BINTABLE keywords (CATALOG, SELECTN, DATE, CREATOR,
+          NROWS...) and HISTORY cards; CHECKSUM/DATASUM in both HDUs
+votable   FIELD unit/ucd/DESCRIPTION; RESOURCE INFO elements (BINARY2 rows)
+parquet   astropy's ``table_meta_yaml`` and field metadata; ``xmm_explorer.*``
+ds9       leading ``#`` comment lines (ICRS circles)
+========  =======================================================================
 
+Every format is streamed: memory is bounded by the chunk size, whatever the row count.
 :func:`read_id_list` and :func:`match_positions` bring a user's list back in.
 """
 
@@ -32,6 +34,7 @@ from data_loaders.export.frames import (
     ExportLimitError,
     check_limit,
     column_descriptions,
+    column_ucds,
     column_units,
     empty_frame,
     iter_chunks,
@@ -40,20 +43,14 @@ from data_loaders.export.frames import (
     provenance_items,
 )
 from data_loaders.export.idlist import match_positions, read_id_list
-from data_loaders.export.tables import (
-    MATERIALISE_MAX_ROWS,
-    materialise,
-    write_ecsv,
-    write_parquet,
-    write_votable,
-)
-from data_loaders.export.text import write_csv, write_ds9
+from data_loaders.export.tables import write_parquet
+from data_loaders.export.text import write_csv, write_ds9, write_ecsv
+from data_loaders.export.votable import write_votable
 
 __all__ = [
     "FORMATS",
     "ExportError",
     "ExportLimitError",
-    "MATERIALISE_MAX_ROWS",
     "export_table",
     "match_positions",
     "read_id_list",
@@ -80,7 +77,6 @@ def export_table(
     units: Mapping[str, str | None] | None = None,
     descriptions: Mapping[str, str] | None = None,
     max_rows: int | None = None,
-    materialise_max_rows: int = MATERIALISE_MAX_ROWS,
     chunk_rows: int = CHUNK_ROWS,
 ) -> int:
     """Write ``source`` to ``target`` (a path or a stream) as ``fmt``; return rows written.
@@ -89,8 +85,8 @@ def export_table(
     and ``descriptions`` override the schema's. ``max_rows`` (e.g. the anonymous
     users' limit) raises :class:`ExportLimitError`; when the source is a chunk iterator
     the limit is noticed while writing and a partial file at a path is removed.
-    VOTable and ECSV are built in memory and refuse more than ``materialise_max_rows``.
-    Text formats accept text or binary streams; FITS, VOTable and Parquet need binary.
+    Text formats (CSV, ECSV, DS9) accept text or binary streams; FITS, VOTable and
+    Parquet need binary ones.
     """
     fmt = fmt.lower().strip()
     if fmt not in FORMATS:
@@ -107,21 +103,18 @@ def export_table(
     unit_map = column_units(names, units)
     desc_map = column_descriptions(names, descriptions)
     prov = provenance_items(provenance, rows_hint)
-    binary = fmt in ("fits", "votable", "parquet")
-    if fmt in ("votable", "ecsv"):
-        whole = materialise(first, chunks, fmt, max_rows, materialise_max_rows)
-        prov = provenance_items(provenance, len(whole))
-        with open_target(target, binary) as stream:
-            if fmt == "votable":
-                return write_votable(whole, stream, unit_map, desc_map, prov)
-            return write_ecsv(whole, stream, unit_map, desc_map, prov)
-    with open_target(target, binary) as stream:
+    with open_target(target, binary=fmt in ("fits", "votable", "parquet")) as stream:
         if fmt == "fits":
             return write_fits(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
+        if fmt == "votable":
+            ucds = column_ucds(names)
+            return write_votable(chunks, first, stream, unit_map, ucds, desc_map, prov, rows_hint, max_rows)
         if fmt == "parquet":
             return write_parquet(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
+        if fmt == "ecsv":
+            return write_ecsv(chunks, first, stream, unit_map, desc_map, prov, max_rows)
         if fmt == "csv":
-            return write_csv(chunks, first, stream, unit_map, desc_map, prov, rows_hint, max_rows)
+            return write_csv(chunks, first, stream, max_rows)
         return write_ds9(chunks, first, stream, prov, rows_hint, max_rows)
 
 

@@ -1,23 +1,24 @@
 """Streaming FITS binary-table export: header first, then rows chunk by chunk.
 
 The table is never held whole: each chunk becomes a big-endian record array written
-straight to the file. The row count goes into NAXIS2 up front when it is known, else
-the card is rewritten in place at the end (a non-seekable stream is spooled to a
-temporary file first). Text columns take their width from the schema (``21A`` for
-IAUNAME) or from the first chunk; missing text becomes '' (FITS has no null string),
-nullable integers get a TNULL value, nullable booleans the FITS undefined logical.
+straight to the file; the header is written first and rewritten in place at the end
+(same length) with the final NAXIS2, DATASUM and CHECKSUM, so a non-seekable stream is
+spooled to a temporary file first. Text columns take their width from the schema
+(``21A`` for IAUNAME, the longest class name for CLASS) or from the first chunk;
+missing text becomes '' (FITS has no null string), nullable integers get a TNULL
+value, nullable booleans the FITS undefined logical.
+Both HDUs carry CHECKSUM and DATASUM (FITS standard 4.0, appendix J); the data sum is
+accumulated while the rows stream out.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.io import fits
@@ -26,10 +27,13 @@ from data_loaders import schema
 from data_loaders.export.frames import (
     ExportError,
     ascii_text,
+    chain,
     check_limit,
     kind_of,
     numpy_dtype,
-    text_values,
+    text_bytes,
+    text_width_of,
+    unit_spelling,
 )
 
 BLOCK = 2880
@@ -44,6 +48,47 @@ _PROVENANCE_KEYS = {
     "user": "EXPUSER",
 }
 _INT_FORMS = {1: ("I", ">i2"), 2: ("I", ">i2"), 4: ("J", ">i4"), 8: ("K", ">i8")}
+_ZERO_CHECKSUM = "0" * 16
+_CHECKSUM_EXCLUDE = tuple(b":;<=>?@[\\]^_`")
+
+
+def ones_sum(data: bytes, start: int = 0) -> int:
+    """32-bit ones' complement sum of big-endian words (``len(data)`` a multiple of 4) added to ``start``."""
+    words = np.frombuffer(data, dtype=">u4")
+    total = int(words.sum(dtype=np.uint64)) + start
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def checksum_text(value: int) -> str:
+    """The 16-character CHECKSUM encoding of the complement of ``value`` (FITS 4.0, J.2)."""
+    value = ~value & 0xFFFFFFFF
+    asc = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + 0x30, byte % 4
+        ch = [quotient + remainder, quotient, quotient, quotient]
+        check = True
+        while check:
+            check = False
+            for excluded in _CHECKSUM_EXCLUDE:
+                for j in (0, 2):
+                    if excluded in (ch[j], ch[j + 1]):
+                        ch[j] += 1
+                        ch[j + 1] -= 1
+                        check = True
+        for j in range(4):
+            asc[4 * j + i] = ch[j]
+    return bytes(asc[15:] + asc[:15]).decode("ascii")
+
+
+def _sign(header: fits.Header, datasum: int) -> str:
+    """``header`` as text with DATASUM and a CHECKSUM that makes the HDU sum to -0."""
+    header["DATASUM"] = str(datasum)
+    header["CHECKSUM"] = _ZERO_CHECKSUM
+    header["CHECKSUM"] = checksum_text(ones_sum(header.tostring().encode("ascii"), datasum))
+    return header.tostring()
 
 
 @dataclass
@@ -54,21 +99,6 @@ class _Field:
     dtype: str
     null: int | None = None
     width: int = 0
-
-
-def fits_unit(unit: str | None) -> str | None:
-    """A unit in the FITS standard spelling ('erg cm-2 s-1'), or the text as given."""
-    if not unit:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        parsed = u.Unit(unit, parse_strict="silent")
-    if isinstance(parsed, u.UnrecognizedUnit):
-        return ascii_text(unit)
-    try:
-        return parsed.to_string("fits")
-    except (ValueError, u.UnitsError):
-        return ascii_text(unit)
 
 
 def _field(series: pd.Series) -> _Field:
@@ -93,12 +123,7 @@ def _field(series: pd.Series) -> _Field:
             col = schema.COLUMNS_BY_NAME.get(name)
             null = col.null if col and col.null is not None else int(np.iinfo(dtype).min)
         return _Field(name, kind, tform, dtype, null)
-    values, _ = text_values(series)
-    longest = max((len(v.encode("ascii", "replace")) for v in values), default=0)
-    col = schema.COLUMNS_BY_NAME.get(name)
-    width = max(longest, 1)
-    if col is not None and col.is_string:
-        width = max(width, int(col.fits_format[:-1] or 1))
+    width = max(text_width_of(series), schema.text_width(name) or 1)
     return _Field(name, kind, f"{width}A", f"S{width}", width=width)
 
 
@@ -121,22 +146,7 @@ def _records(chunk: pd.DataFrame, fields: list[_Field]) -> np.ndarray:
                 )
             rec[f.name] = s.to_numpy(dtype="int64", na_value=fill)
         else:
-            if kind_of(s) != "str":
-                s = s.astype("string")
-            values, _ = text_values(s)
-            encoded = (
-                np.array([v.encode("ascii", "replace") for v in values], dtype=f"S{max(f.width, 1)}")
-                if len(values)
-                else None
-            )
-            if len(values) and max(len(v) for v in values) > f.width:
-                raise ExportError(
-                    f"The column '{f.name}' has text longer than {f.width} "
-                    "characters after the first chunk; export it whole or "
-                    "as Parquet."
-                )
-            if encoded is not None:
-                rec[f.name] = encoded
+            rec[f.name] = text_bytes(s, f.width)[0]
     return rec
 
 
@@ -147,7 +157,10 @@ def _header(
     provenance: Mapping[str, str],
     rows: int,
 ) -> fits.Header:
-    cols = [fits.Column(name=f.name, format=f.tform, unit=fits_unit(units.get(f.name)), null=f.null) for f in fields]
+    cols = [
+        fits.Column(name=f.name, format=f.tform, unit=unit_spelling(units.get(f.name), "fits"), null=f.null)
+        for f in fields
+    ]
     hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
     header = hdu.header
     header["NAXIS2"] = rows
@@ -161,22 +174,13 @@ def _header(
         if word and key != "rows":
             header[word] = ascii_text(value)
     header["NROWS"] = (rows, "Number of rows exported")
+    header["CHECKSUM"] = (_ZERO_CHECKSUM, "HDU checksum")
+    header["DATASUM"] = ("0", "data unit checksum")
     header["COMMENT"] = "Exported by XMM Explorer; provenance follows as HISTORY."
     for key, value in provenance.items():
         if key != "rows":
             header["HISTORY"] = ascii_text(f"{key}: {value}")
     return header
-
-
-def _rewrite_int_card(
-    stream: IO[bytes], header_at: int, header_text: str, key: str, value: int, comment: str | None = None
-) -> None:
-    for i in range(0, len(header_text), 80):
-        if header_text[i : i + 8].rstrip() == key:
-            card = fits.Card(key, value, comment).image
-            stream.seek(header_at + i)
-            stream.write(card.encode("ascii"))
-            return
 
 
 def write_fits(
@@ -190,38 +194,42 @@ def write_fits(
     max_rows: int | None,
 ) -> int:
     """Write ``first`` then every chunk as one BINTABLE; returns the number of rows."""
-    seekable = rows_hint is not None or _seekable(stream)
-    if not seekable:
+    if not _seekable(stream):
         with tempfile.TemporaryFile() as spool:
-            rows = write_fits(chunks, first, spool, units, descriptions, provenance, None, max_rows)
+            rows = write_fits(chunks, first, spool, units, descriptions, provenance, rows_hint, max_rows)
             spool.seek(0)
             shutil.copyfileobj(spool, stream)
         return rows
     fields = [_field(first[c]) for c in first.columns]
-    primary = fits.PrimaryHDU()
-    primary.header["CREATOR"] = ascii_text(provenance.get("software", ""))
-    primary.header["DATE"] = provenance.get("date_utc", "")
-    stream.write(primary.header.tostring().encode("ascii"))
+    primary = fits.PrimaryHDU().header
+    primary["CREATOR"] = ascii_text(provenance.get("software", ""))
+    primary["DATE"] = provenance.get("date_utc", "")
+    stream.write(_sign(primary, 0).encode("ascii"))
     header = _header(fields, units, descriptions, provenance, rows_hint or 0)
-    header_text = header.tostring()
-    header_at = stream.tell() if rows_hint is None else 0
-    stream.write(header_text.encode("ascii"))
-    rows = 0
-    nbytes = 0
-    for chunk in _chain(first, chunks):
+    header_at = stream.tell()
+    stream.write(header.tostring().encode("ascii"))
+    rows, datasum, carry = 0, 0, b""
+    for chunk in chain(first, chunks):
         rows += len(chunk)
         check_limit(rows, max_rows)
         data = _records(chunk, fields).tobytes()
         stream.write(data)
-        nbytes += len(data)
+        data = carry + data
+        cut = len(data) - len(data) % 4
+        datasum = ones_sum(data[:cut], datasum)
+        carry = data[cut:]
+    datasum = ones_sum(carry + b"\x00" * (-len(carry) % 4), datasum)
+    nbytes = rows * sum(np.dtype(f.dtype).itemsize for f in fields)
     stream.write(b"\x00" * (-nbytes % BLOCK))
     if rows_hint is not None and rows != rows_hint:
         raise ExportError(f"The table changed while it was exported ({rows} rows, not {rows_hint}).")
-    if rows_hint is None:
-        end = stream.tell()
-        _rewrite_int_card(stream, header_at, header_text, "NAXIS2", rows, header.comments["NAXIS2"] or None)
-        _rewrite_int_card(stream, header_at, header_text, "NROWS", rows, header.comments["NROWS"])
-        stream.seek(end)
+    end = stream.tell()
+    header["NAXIS2"] = rows
+    header["NROWS"] = rows
+    text = _sign(header, datasum)
+    stream.seek(header_at)
+    stream.write(text.encode("ascii"))
+    stream.seek(end)
     return rows
 
 
@@ -230,9 +238,3 @@ def _seekable(stream: Any) -> bool:
         return bool(stream.seekable())
     except (AttributeError, OSError, ValueError):
         return False
-
-
-def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    if len(first):
-        yield first
-    yield from rest

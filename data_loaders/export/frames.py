@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from typing import IO, Any
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_loaders import schema
 from data_loaders.errors import XmmExplorerError
@@ -80,6 +84,27 @@ def column_units(names: Iterable[str], units: Mapping[str, Any] | None) -> dict[
     }
 
 
+def unit_spelling(unit: str | None, fmt: str) -> str | None:
+    """``unit`` in astropy's ``fmt`` spelling ('fits': 'erg cm-2 s-1', 'vounit': 'erg.s**-1.cm**-2'),
+    or the ASCII text as given when astropy cannot parse or spell it."""
+    if not unit:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        parsed = u.Unit(unit, parse_strict="silent")
+        if isinstance(parsed, u.UnrecognizedUnit):
+            return ascii_text(unit)
+        try:
+            return parsed.to_string(fmt)
+        except (ValueError, u.UnitsError):
+            return ascii_text(unit)
+
+
+def column_ucds(names: Iterable[str]) -> dict[str, str | None]:
+    """UCD of every exported column (the schema's; None where it names none)."""
+    return {n: schema.ucd_of(n) for n in names}
+
+
 def column_descriptions(names: Iterable[str], descriptions: Mapping[str, str] | None) -> dict[str, str]:
     descriptions = descriptions or {}
     return {n: descriptions.get(n) or schema.describe(n) for n in names}
@@ -122,6 +147,48 @@ def text_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return values, missing
 
 
+def _arrow_text(series: pd.Series) -> pa.LargeStringArray:
+    """A text column as one Arrow large_string array (values that are not text become text)."""
+    try:
+        arr = pa.array(series, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(series.astype("string"), type=pa.large_string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def text_width_of(series: pd.Series) -> int:
+    """Characters of the longest value of a text column (0 when all are missing)."""
+    longest = pc.max(pc.utf8_length(_arrow_text(series))).as_py() if len(series) else None
+    return int(longest or 0)
+
+
+def text_bytes(series: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ASCII bytes of width ``width``, NUL-padded; missing mask) of a text column.
+
+    Built from the Arrow buffers with one numpy mask (no Python per value); non-ASCII
+    characters become '?'. Raises :class:`ExportError` when a value is longer than
+    ``width`` (the width a fixed-width file declared from an earlier chunk).
+    """
+    arr = _arrow_text(series)
+    missing = arr.is_null().to_numpy(zero_copy_only=False)
+    arr = arr.fill_null("")
+    if pc.all(pc.string_is_ascii(arr)).as_py() is False:
+        arr = pa.array([v.encode("ascii", "replace").decode() for v in arr.to_pylist()], type=pa.large_string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    lengths = np.diff(offsets)
+    if lengths.max(initial=0) > width:
+        raise ExportError(
+            f"The column '{series.name}' has text longer than {width} characters after the "
+            "first chunk; export it whole or as Parquet."
+        )
+    width = max(width, 1)
+    out = np.zeros((len(arr), width), dtype=np.uint8)
+    if len(arr) and offsets[-1] > offsets[0]:
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        out[np.arange(width) < lengths[:, None]] = data
+    return out.view(f"S{width}").ravel(), missing
+
+
 def _dask(frame: Any) -> bool:
     return type(frame).__module__.startswith("dask")
 
@@ -150,6 +217,13 @@ def iter_chunks(source: Any, columns: list[str] | None, chunk_rows: int = CHUNK_
         yield piece.reset_index(drop=True)
 
 
+def chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``first`` (unless it is the empty stand-in of an empty source), then the other chunks."""
+    if len(first):
+        yield first
+    yield from rest
+
+
 def known_rows(source: Any) -> int | None:
     return len(source) if isinstance(source, pd.DataFrame) else None
 
@@ -173,28 +247,39 @@ def empty_frame(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+class _TextSink(io.RawIOBase):
+    """A binary stream over a text stream (the text writers write whole UTF-8 lines)."""
+
+    def __init__(self, text: IO[str]):
+        self.text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.text.write(bytes(data).decode("utf-8"))
+        return len(data)
+
+
 @contextmanager
-def open_target(target: Any, binary: bool) -> Iterator[IO]:
-    """A writable stream for a path (removed again if writing fails) or a given stream."""
+def open_target(target: Any, binary: bool) -> Iterator[IO[bytes]]:
+    """A writable binary stream for a path (removed again if writing fails) or a given stream.
+
+    A text stream is accepted only when ``binary`` is false (the text formats).
+    """
     if isinstance(target, str | os.PathLike):
         path = os.fspath(target)
-        handle = open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         try:
-            with handle:
+            with open(path, "wb") as handle:
                 yield handle
         except BaseException:
             if os.path.exists(path):
                 os.remove(path)
             raise
         return
-    if binary and isinstance(target, io.TextIOBase):
-        raise ExportError("This format is binary; pass a file path or a binary stream.")
-    if not binary and not isinstance(target, io.TextIOBase):
-        wrapper = io.TextIOWrapper(target, encoding="utf-8", newline="")
-        try:
-            yield wrapper
-        finally:
-            wrapper.flush()
-            wrapper.detach()
+    if isinstance(target, io.TextIOBase):
+        if binary:
+            raise ExportError("This format is binary; pass a file path or a binary stream.")
+        yield _TextSink(target)
         return
     yield target

@@ -1,11 +1,18 @@
-"""Table exports through astropy (VOTable, ECSV; materialised) and pyarrow (Parquet; streamed)."""
+"""Arrow and astropy views of export chunks, and the streamed Parquet export.
+
+Parquet carries its metadata twice, for two kinds of reader: astropy's own
+``table_meta_yaml`` (the ECSV-style header that ``Table.read`` turns back into units,
+descriptions and ``meta['provenance']``, plus ``table::len::NAME`` for text widths), and
+plain field metadata (``unit``, ``description``) with ``xmm_explorer.*`` schema entries
+for pyarrow and pandas users.
+"""
 
 from __future__ import annotations
 
 import json
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 
 import astropy.units as u
 import numpy as np
@@ -13,25 +20,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from astropy.table import Column, MaskedColumn, Table
+from astropy.table import meta as table_meta
 
+from data_loaders import schema as catalogue_schema
 from data_loaders.export.frames import (
     ExportError,
+    chain,
     check_limit,
     kind_of,
     numpy_dtype,
     text_values,
+    text_width_of,
 )
 
-#: VOTable and ECSV are written from one in-memory table (astropy takes ~20 s per 1M
-#: VOTable rows); larger selections must go to FITS or Parquet.
-MATERIALISE_MAX_ROWS = 500_000
 PROVENANCE_KEY = b"xmm_explorer.provenance"
-
-
-def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    if len(first):
-        yield first
-    yield from rest
 
 
 def _unit(text: str | None) -> u.UnitBase | None:
@@ -42,29 +44,8 @@ def _unit(text: str | None) -> u.UnitBase | None:
         return u.Unit(text, parse_strict="silent")
 
 
-def materialise(
-    first: pd.DataFrame, chunks: Iterator[pd.DataFrame], fmt: str, max_rows: int | None, limit: int
-) -> pd.DataFrame:
-    """All chunks as one frame, refusing more than ``limit`` rows for this format."""
-    parts, rows = [], 0
-    for chunk in _chain(first, chunks):
-        rows += len(chunk)
-        check_limit(rows, max_rows)
-        if rows > limit:
-            raise ExportError(
-                f"{fmt.upper()} export is limited to {limit:,} rows; choose FITS or Parquet for larger selections."
-            )
-        parts.append(chunk)
-    return pd.concat(parts, ignore_index=True) if parts else first
-
-
-def to_astropy(
-    frame: pd.DataFrame, units: Mapping[str, str | None], descriptions: Mapping[str, str], votable: bool = False
-) -> Table:
-    """An astropy Table with units, descriptions and masks for missing values.
-
-    For VOTable, int8 becomes int16 and unsigned wider than 8 bits the next signed type.
-    """
+def to_astropy(frame: pd.DataFrame, units: Mapping[str, str | None], descriptions: Mapping[str, str]) -> Table:
+    """An astropy Table with units, descriptions and masks for missing values."""
     table = Table()
     for name in frame.columns:
         s = frame[name]
@@ -79,12 +60,7 @@ def to_astropy(
         elif kind == "bool":
             data = s.to_numpy(dtype=bool, na_value=False)
         else:
-            np_type = numpy_dtype(s)
-            if votable and np_type == np.int8:
-                np_type = np.dtype("int16")
-            elif votable and np_type.kind == "u" and np_type.itemsize > 1:
-                np_type = np.dtype(f"int{min(np_type.itemsize * 16, 64)}")
-            data = s.to_numpy(dtype=np_type, na_value=0)
+            data = s.to_numpy(dtype=numpy_dtype(s), na_value=0)
         cls = MaskedColumn if missing.any() else Column
         kwargs = {"mask": missing} if missing.any() else {}
         table[name] = cls(
@@ -93,47 +69,23 @@ def to_astropy(
     return table
 
 
-def write_votable(
-    frame: pd.DataFrame,
-    stream: IO[bytes],
-    units: Mapping[str, str | None],
-    descriptions: Mapping[str, str],
-    provenance: Mapping[str, str],
-) -> int:
-    from astropy.io.votable import from_table
-    from astropy.io.votable.tree import Info
-
-    vot = from_table(to_astropy(frame, units, descriptions, votable=True))
-    resource = vot.resources[0]
-    resource.description = "Rows exported from XMM Explorer"
-    for key, value in provenance.items():
-        resource.infos.append(Info(name=key, value=value))
-    table = resource.tables[0]
-    table.name = "selection"
-    table.description = provenance.get("selection", "XMM Explorer export")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        vot.to_xml(stream, tabledata_format="binary2")
-    return len(frame)
+def arrow_schema(first: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema of the export (pandas' own metadata left out)."""
+    return pa.Schema.from_pandas(first, preserve_index=False).remove_metadata()
 
 
-def write_ecsv(
-    frame: pd.DataFrame,
-    stream: IO[str],
-    units: Mapping[str, str | None],
-    descriptions: Mapping[str, str],
-    provenance: Mapping[str, str],
-) -> int:
-    table = to_astropy(frame, units, descriptions)
-    table.meta["provenance"] = dict(provenance)
-    table.write(stream, format="ascii.ecsv")
-    return len(frame)
+def arrow_table(chunk: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """One chunk as an Arrow table of ``schema`` (NaN becomes null), or one sentence why not."""
+    try:
+        return pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ExportError(f"A later chunk does not match the first one's column types ({exc}).") from None
 
 
-def _arrow_schema(
+def _parquet_schema(
     first: pd.DataFrame, units: Mapping[str, str | None], descriptions: Mapping[str, str], provenance: Mapping[str, str]
 ) -> pa.Schema:
-    base = pa.Schema.from_pandas(first, preserve_index=False)
+    base = pa.Schema.from_pandas(first, preserve_index=False)  # pandas' metadata restores its dtypes
     fields = []
     for field in base:
         meta = {}
@@ -142,7 +94,14 @@ def _arrow_schema(
         if descriptions.get(field.name):
             meta[b"description"] = descriptions[field.name].encode()
         fields.append(field.with_metadata(meta or None))
+    empty = to_astropy(first.iloc[:0], units, descriptions)
+    empty.meta["provenance"] = dict(provenance)
     meta = dict(base.metadata or {})
+    meta[b"table_meta_yaml"] = "\n".join(table_meta.get_yaml_from_table(empty)).encode()
+    for name in first.columns:
+        if kind_of(first[name]) == "str":
+            width = max(text_width_of(first[name]), catalogue_schema.text_width(name) or 1)
+            meta[f"table::len::{name}".encode()] = str(width).encode()
     meta[PROVENANCE_KEY] = json.dumps(dict(provenance)).encode()
     for key, value in provenance.items():
         meta[f"xmm_explorer.{key}".encode()] = value.encode()
@@ -161,20 +120,16 @@ def write_parquet(
 ) -> int:
     """Parquet through ``ParquetWriter``: one row group per chunk, nothing held whole.
 
-    Units and descriptions are field metadata; provenance is schema metadata (JSON under
-    ``xmm_explorer.provenance`` plus one ``xmm_explorer.<key>`` entry per item).
+    Text widths for astropy (``table::len::NAME``) are the schema's or the first
+    chunk's longest value, whichever is larger (the schema is written before the rows).
     """
-    schema = _arrow_schema(first, units, descriptions, provenance)
+    schema = _parquet_schema(first, units, descriptions, provenance)
     rows = 0
     with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
-        for chunk in _chain(first, chunks):
+        for chunk in chain(first, chunks):
             rows += len(chunk)
             check_limit(rows, max_rows)
-            try:
-                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-                raise ExportError(f"A later chunk does not match the first one's column types ({exc}).") from None
-            writer.write_table(table)
+            writer.write_table(arrow_table(chunk, schema))
         if rows_hint is None:
             writer.add_key_value_metadata({"xmm_explorer.rows": str(rows)})
     return rows

@@ -36,7 +36,12 @@ HDU_KINDS = {
 #: INSTRUME values (upper case, by prefix) of the XMM instruments whose products are not drawn.
 OTHER_INSTRUMENTS = {"RGS": "RGS", "OM": "OM"}
 #: The plural of each product noun, for "draws EPIC spectra only".
-_PLURALS = {"spectrum": "spectra", "lightcurve": "lightcurves", "effective area (ARF)": "effective areas (ARFs)"}
+_PLURALS = {
+    "spectrum": "spectra",
+    "background spectrum": "background spectra",
+    "effective area (ARF)": "effective areas (ARFs)",
+    "response matrix": "response matrices",
+}
 
 
 @dataclass(frozen=True)

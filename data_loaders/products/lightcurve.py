@@ -68,7 +68,7 @@ class Lightcurve:
     """One EPIC source lightcurve, gaps as NaN.
 
     Arrays have one value per time bin: ``time`` (s since MJDREF in the file's time scale
-    ``timesys``, TT for XMM; TIMEZERO added; bin centres), ``mjd`` (MJDREF + time/86400, same
+    ``timesys``, TT for XMM; TIMEZERO added; bin centres whatever TIMEPIXR), ``mjd`` (MJDREF + time/86400, same
     scale: use ``start`` or ``times()`` for an astropy ``Time``), ``rate``/``error`` (source
     count/s, background-subtracted, 0.2-12 keV), ``fracexp`` (fraction of the bin exposed, 0..1), ``background``/
     ``background_error`` (background count/s scaled to the source region). Bins with
@@ -202,7 +202,10 @@ def read_lightcurve(path: str | Path) -> Lightcurve:
             path,
         )
     timeref = str(header.get("TIMEREF", "LOCAL")).strip().upper() or "LOCAL"
-    time = cols["TIME"].astype(float) + header_float(header, "TIMEZERO", 0.0)
+    # TIMEPIXR says where in its bin a TIME stamp sits (0 start, 0.5 centre, 1 end); keep centres.
+    timepixr = header_float(header, "TIMEPIXR", 0.5)
+    timepixr = timepixr if 0.0 <= timepixr <= 1.0 else 0.5
+    time = cols["TIME"].astype(float) + header_float(header, "TIMEZERO", 0.0) + (0.5 - timepixr) * timedel
     fracexp = cols["FRACEXP"].astype(float)
     gap = ~(np.isfinite(cols["RATE"].astype(float)) & (fracexp > 0))
 

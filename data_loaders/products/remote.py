@@ -4,8 +4,9 @@ Which files exist is learnt from the directory listing of ``<base>/<OBS_ID>/pps/
 (Apache/nginx autoindex, ``python -m http.server``, most static servers), read for links
 whose names are product names. When there is no usable listing (HTTP error, or a page with
 no product names at all) the standard PPS names are probed instead: the pn merged
-lightcurve ``X000``, then the usual scheduled exposures per camera (pn S003, M1 S001,
-M2 S002, ...) for lightcurves and spectra, then background and ARF beside the spectrum.
+lightcurve ``X000`` and pn's single-exposure ones (they hold the statistics), the usual
+scheduled exposures per camera (pn S003, M1 S001, M2 S002, ...) for lightcurves and
+spectra, then background and ARF beside the spectrum.
 The cache mirrors the archive layout (``<cache>/<OBS_ID>/pps/<name>``), so a cached file
 is never fetched twice; a file is downloaded beside its target and renamed into place.
 """
@@ -117,7 +118,9 @@ class RemoteArchive:
                 name = ProductName(obs_id, camera, expid, "SRCTSR", TOTAL_BAND_ORDER, src_num)
                 if not isinstance(self.fetch(name), ProductUnavailable):
                     found.append(name)
-                    break
+                    if expid != "X000":
+                        break
+                    # A merged lightcurve has no statistics: keep looking for its exposures' files.
             for expid in expids:
                 name = ProductName(obs_id, camera, expid, "SRSPEC", SPECTRUM_ORDER, src_num)
                 if isinstance(self.fetch(name), ProductUnavailable):

@@ -241,7 +241,7 @@ def read_spectrum(
         areascal=header_float(header, "AREASCAL", 1.0),
         instrument=instrument,
         obs_id=str(header.get("OBS_ID", table.primary.get("OBS_ID", ""))).strip(),
-        src_num=int(header_float(header, "SRCNUM", -1)),
+        src_num=int(header_float(header, "SRCNUM", header_float(header, "SRC_NUM", -1))),
         respfile=str(header.get("RESPFILE", "")).strip(),
         ancrfile=str(header.get("ANCRFILE", "")).strip(),
         backfile=str(header.get("BACKFILE", "")).strip(),

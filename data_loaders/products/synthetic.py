@@ -13,7 +13,7 @@ from data_loaders.products.names import (
     product_name,
 )
 from data_loaders.products.synthetic_detection import SyntheticDetection
-from data_loaders.products.synthetic_lightcurve import lightcurve_hdul
+from data_loaders.products.synthetic_lightcurve import lightcurve_hduls
 from data_loaders.products.synthetic_model import CAMERAS
 from data_loaders.products.synthetic_spectrum import arf_hdul, spectrum_hdul
 
@@ -36,6 +36,10 @@ def write_detection_products(
     seed: int = 0,
 ) -> list[Path]:
     """Write lightcurve, spectrum, background spectrum and ARF per camera under ``<root>/<OBS_ID>/pps``.
+
+    pn gets a merged lightcurve (``X000``, no statistics in its header) and one per exposure
+    (``S003``, and ``U004`` past 60 ks) carrying them, as the pipeline writes; MOS one
+    single-exposure lightcurve each. All cameras' lightcurves follow one source model.
 
     ``rate`` is the pn 0.2-12 keV count rate (count/s; MOS get about a third of it),
     ``exposure`` the on-time (s), ``mjd_start`` the observation start (MJD, TT), ``fvar``
@@ -76,8 +80,9 @@ def write_detection_products(
             return directory / product_name(det.obs_id, camera, expid, ptype, det.src_num, order)
 
         spec = model.spectrum_expid
+        for expid, hdul in lightcurve_hduls(det, camera).items():
+            written.append(write_ftz(hdul, path(expid, "SRCTSR", TOTAL_BAND_ORDER)))
         written += [
-            write_ftz(lightcurve_hdul(det, camera), path(model.lightcurve_expid, "SRCTSR", TOTAL_BAND_ORDER)),
             write_ftz(spectrum_hdul(det, camera, "source"), path(spec, "SRSPEC", SPECTRUM_ORDER)),
             write_ftz(spectrum_hdul(det, camera, "background"), path(spec, "BGSPEC", SPECTRUM_ORDER)),
             write_ftz(arf_hdul(det, camera), path(spec, "SRCARF", SPECTRUM_ORDER)),

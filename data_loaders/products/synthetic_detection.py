@@ -16,7 +16,7 @@ from data_loaders.products.synthetic_model import CAMERAS
 ORIGIN = "XMM Explorer synthetic demo data"
 #: Sky pixel size of EPIC images, arcsec; BACKSCAL and region radii are in these units.
 SKY_PIXEL_ARCSEC = 0.05
-_PRODUCT_STREAM = {"lightcurve": 1, "spectrum": 2, "background": 3, "geometry": 4}
+_PRODUCT_STREAM = {"lightcurve": 1, "spectrum": 2, "background": 3, "geometry": 4, "source": 5}
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,22 @@ class SyntheticDetection:
             hdu.header[key] = (value, comment)
         return hdu
 
+    @cached_property
+    def _regions(self) -> dict[tuple[str, str], fits.BinTableHDU]:
+        return {}
+
     def region_hdu(self, extname: str, which: str) -> fits.BinTableHDU:
-        """A REGION-style table (SHAPE, X, Y, R, ROTANG, COMPONENT) for the source or background circle."""
+        """A REGION-style table (SHAPE, X, Y, R, ROTANG, COMPONENT) for the source or background circle.
+
+        Built once per detection and shared by its files (astropy tables are slow to build;
+        writing an HDU does not change it).
+        """
+        key = (extname, which)
+        if key not in self._regions:
+            self._regions[key] = self._region_hdu(extname, which)
+        return self._regions[key]
+
+    def _region_hdu(self, extname: str, which: str) -> fits.BinTableHDU:
         g = self.geometry
         x, y, r = (g["x"], g["y"], g["r"]) if which == "source" else (g["bx"], g["by"], g["br"])
         shapes, xs, ys, rs = ["CIRCLE"], [x], [y], [r]

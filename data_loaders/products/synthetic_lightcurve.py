@@ -1,8 +1,9 @@
-"""Synthetic EPIC lightcurves in the PPS layouts: pn merged (``X000``) and MOS single exposure."""
+"""Synthetic EPIC lightcurves in the PPS layouts: pn merged (``X000``) with its exposures, MOS single exposure."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
@@ -49,18 +50,29 @@ def _fracexp(rng: np.random.Generator, n: int) -> np.ndarray:
     return frac
 
 
-def _profile(det: SyntheticDetection, rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    """Relative source brightness over time: flat, or with a flare and a wobble of r.m.s. FVAR."""
+def _profile(det: SyntheticDetection, t: np.ndarray) -> np.ndarray:
+    """Relative source brightness at mission times ``t``: flat, or a flare and a wobble of r.m.s. FVAR.
+
+    One model per source, drawn from its own random stream over the whole observation (the
+    union of the cameras' exposures), so pn and MOS see the same flare at the same time; only
+    the counting noise differs between cameras.
+    """
     if not det.variable or det.fvar <= 0:
         return np.ones_like(t)
-    span = max(t[-1] - t[0], 1.0)
+    rng = det.rng("PN", "source")
+    lo = min(det.tstart(c) for c in CAMERAS)
+    hi = max(det.tstart(c) + det.exposure_of(c) for c in CAMERAS)
+    span = max(hi - lo, 1.0)
     phase = rng.uniform(0, 2 * math.pi)
     period = span * rng.uniform(0.3, 0.8)
-    centre, width = t[0] + span * rng.uniform(0.2, 0.8), span * rng.uniform(0.03, 0.1)
-    shape = 0.5 * np.sin(2 * math.pi * (t - t[0]) / period + phase)
-    shape = shape + 2.0 * np.exp(-0.5 * ((t - centre) / width) ** 2)
-    shape = (shape - shape.mean()) / (shape.std() or 1.0)
-    return np.clip(1.0 + det.fvar * shape, 0.02, None)
+    centre, width = lo + span * rng.uniform(0.2, 0.8), span * rng.uniform(0.03, 0.1)
+
+    def shape(x: np.ndarray) -> np.ndarray:
+        wobble = 0.5 * np.sin(2 * math.pi * (x - lo) / period + phase)
+        return wobble + 2.0 * np.exp(-0.5 * ((x - centre) / width) ** 2)
+
+    grid = shape(np.linspace(lo, hi, 4096))  # normalised over the observation, not one camera's bins
+    return np.clip(1.0 + det.fvar * (shape(t) - grid.mean()) / (grid.std() or 1.0), 0.02, None)
 
 
 def _background_profile(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
@@ -100,25 +112,35 @@ def variability_statistics(rate: np.ndarray, error: np.ndarray) -> dict[str, flo
     }
 
 
-def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
-    """The ``SRCTSR`` lightcurve of ``camera`` (pn: merged X000 layout; MOS: single exposure)."""
+@dataclass(frozen=True)
+class _Series:
+    """One camera's binned counts over its whole observation (all its exposures)."""
+
+    time: np.ndarray
+    timedel: float
+    frac: np.ndarray
+    exp_ids: np.ndarray
+    live: np.ndarray
+    total: tuple[np.ndarray, ...]  # rate, error, background, background error
+    bands: dict[int, tuple[np.ndarray, ...]]
+
+
+def _series(det: SyntheticDetection, camera: str) -> _Series:
     model = CAMERAS[camera]
     rng = det.rng(camera, "lightcurve")
-    merged = camera == "PN"
     src_rate = det.rate * model.rate_factor
     exposure = det.exposure_of(camera)
     timedel = bin_size(src_rate, exposure)
     n = max(2, math.ceil(exposure / timedel))
-    tstart = det.tstart(camera)
-    time = tstart + (np.arange(n) + 0.5) * timedel
+    time = det.tstart(camera) + (np.arange(n) + 0.5) * timedel
     frac = _fracexp(rng, n)
     exp_ids = np.array([model.spectrum_expid] * n)
-    if merged and det.exposure > 60_000:
+    if camera == "PN" and det.exposure > 60_000:
         # A long pn observation is often split in two exposures; the merged file spans both.
         cut = n // 2
         frac[cut - 1 : cut + 2] = 0.0
         exp_ids[cut:] = "U004"
-    source = _profile(det, rng, time) * src_rate
+    source = _profile(det, time) * src_rate
     bkg_rate = BACKGROUND_PER_AREA * det.backscal * model.rate_factor * _background_profile(rng, time)
     area_ratio = det.backscal_background / det.backscal
     fractions = band_fractions(lambda e: source_counts_density(camera, e, det.photon_index, det.nh))
@@ -126,7 +148,7 @@ def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
     live = timedel * frac
     gap = frac <= 0
     safe_live = np.where(gap, 1.0, live)
-    band_cols = {}
+    bands = {}
     total_src = np.zeros(n)
     total_bkg = np.zeros(n)
     for band, fraction in fractions.items():
@@ -134,10 +156,33 @@ def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
         in_bkg = rng.poisson(bkg_rate * bkg_fractions[band] * area_ratio * live)
         total_src += in_src
         total_bkg += in_bkg
-        band_cols[band] = _rates(in_src, in_bkg, area_ratio, safe_live, gap)
-    rate, error, backv, backe = _rates(total_src, total_bkg, area_ratio, safe_live, gap)
-    stats = variability_statistics(rate, error)
+        bands[band] = _rates(in_src, in_bkg, area_ratio, safe_live, gap)
+    total = _rates(total_src, total_bkg, area_ratio, safe_live, gap)
+    return _Series(time, timedel, frac, exp_ids, live, total, bands)
 
+
+def lightcurve_hduls(det: SyntheticDetection, camera: str) -> dict[str, fits.HDUList]:
+    """The ``SRCTSR`` lightcurves of ``camera`` by exposure id, as the pipeline writes them.
+
+    pn: the merged ``X000`` file (band columns, EXP_ID, no statistics) and one file per exposure
+    (its rows of the merged file, statistics in the header); MOS: one single-exposure file.
+    """
+    series = _series(det, camera)
+    if camera != "PN":
+        expid = CAMERAS[camera].lightcurve_expid
+        return {expid: _hdul(det, camera, series, np.ones(len(series.time), bool), expid=expid)}
+    out = {"X000": _hdul(det, camera, series, np.ones(len(series.time), bool), expid=None)}
+    for expid in dict.fromkeys(series.exp_ids.tolist()):
+        out[expid] = _hdul(det, camera, series, series.exp_ids == expid, expid=expid)
+    return out
+
+
+def _hdul(det: SyntheticDetection, camera: str, series: _Series, rows: np.ndarray, expid: str | None) -> fits.HDUList:
+    """A merged (``expid`` None: band columns, EXP_ID, TIMEDEL column, no statistics) or single-exposure file."""
+    merged = expid is None
+    time, frac, live, timedel = series.time[rows], series.frac[rows], series.live[rows], series.timedel
+    rate, error, backv, backe = (values[rows] for values in series.total)
+    tstart = float(time[0] - timedel / 2)
     columns = [
         fits.Column("TIME", "D", unit="s", array=np.round(time, 3)),
         fits.Column("RATE", "E", unit="count/s", array=rate),
@@ -147,7 +192,8 @@ def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
         fits.Column("BACKE", "E", unit="count/s", array=backe),
     ]
     if merged:
-        for band, (brate, berr, bback, bbacke) in band_cols.items():
+        for band, values in series.bands.items():
+            brate, berr, bback, bbacke = (v[rows] for v in values)
             columns += [
                 fits.Column(f"RATE{band}", "E", unit="count/s", array=brate),
                 fits.Column(f"RATE{band}_ERR", "E", unit="count/s", array=berr),
@@ -155,12 +201,12 @@ def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
                 fits.Column(f"BACK{band}E", "E", unit="count/s", array=bbacke),
             ]
         columns += [
-            fits.Column("EXP_ID", "4A", array=exp_ids),
-            fits.Column("TIMEDEL", "D", unit="s", array=np.full(n, timedel)),
+            fits.Column("EXP_ID", "4A", array=series.exp_ids[rows]),
+            fits.Column("TIMEDEL", "D", unit="s", array=np.full(len(time), timedel)),
         ]
     rate_hdu = fits.BinTableHDU.from_columns(columns, name="RATE")
     header = rate_hdu.header
-    for key, value, comment in [
+    cards = [
         ("HDUCLASS", "OGIP", "format conforms to OGIP standard"),
         ("HDUCLAS1", "LIGHTCURVE", "extension contains a lightcurve"),
         ("HDUCLAS2", "NET", "background-subtracted source rates"),
@@ -171,18 +217,23 @@ def lightcurve_hdul(det: SyntheticDetection, camera: str) -> fits.HDUList:
         ("MJDREF", MJDREF_XMM, "[d] MJD of XMM mission time zero"),
         ("TIMEPIXR", 0.5, "TIME is the bin centre"),
         ("TSTART", round(tstart, 3), "[s] start of the lightcurve"),
-        ("TSTOP", round(tstart + n * timedel, 3), "[s] end of the lightcurve"),
+        ("TSTOP", round(tstart + len(time) * timedel, 3), "[s] end of the lightcurve"),
         ("EXPOSURE", round(float(np.sum(live)), 3), "[s] exposed time of the source"),
         *det.common_cards(camera),
-        ("AVRATE", stats["AVRATE"], "[count/s] average source rate"),
-        ("CHI2PROB", stats["CHI2PROB"], "probability of constancy (chi-square)"),
-        ("FVAR", stats["FVAR"], "fractional variability amplitude"),
-        ("FVARERR", stats["FVARERR"], "error on FVAR"),
-        ("BACKAPP", True, "background subtracted"),
-    ]:
-        header[key] = (value, comment)
+    ]
     if not merged:
-        header["TIMEDEL"] = (timedel, "[s] bin width")
+        stats = variability_statistics(rate, error)
+        cards += [
+            ("EXPIDSTR", expid, "exposure of this lightcurve"),
+            ("TIMEDEL", timedel, "[s] bin width"),
+            ("AVRATE", stats["AVRATE"], "[count/s] average source rate"),
+            ("CHI2PROB", stats["CHI2PROB"], "probability of constancy (chi-square)"),
+            ("FVAR", stats["FVAR"], "fractional variability amplitude"),
+            ("FVARERR", stats["FVARERR"], "error on FVAR"),
+        ]
+    cards.append(("BACKAPP", True, "background subtracted"))
+    for key, value, comment in cards:
+        header[key] = (value, comment)
     return fits.HDUList(
         [
             det.primary_hdu(camera),

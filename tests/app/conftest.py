@@ -19,3 +19,17 @@ def reviewer_store(writable_demo_data_dir, monkeypatch):
         yield store, Catalogue(writable_demo_data_dir / "releases" / "DEMO")
     finally:
         store_access.reset_store()
+
+
+@pytest.fixture(scope="session")
+def dask_demo_catalogue(demo_data_dir):
+    """The demo release on the Dask engine (Dask's threaded scheduler in this process; small partitions)."""
+    from data_loaders.dask_catalogue import DaskCatalogue
+
+    return DaskCatalogue(demo_data_dir / "releases" / "DEMO", partition_rows=1_000)
+
+
+@pytest.fixture(params=["memory", "dask"])
+def engine_catalogue(request, demo_catalogue, dask_demo_catalogue):
+    """The demo release on each catalogue engine: page and state tests run on both."""
+    return demo_catalogue if request.param == "memory" else dask_demo_catalogue

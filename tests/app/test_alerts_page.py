@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 from types import SimpleNamespace
 
@@ -17,6 +18,7 @@ from data_loaders.alerts import release as task
 from data_loaders.alerts.criteria import ALERT_TYPES
 from data_loaders.catalogue import load_catalogue
 from data_loaders.store import open_store
+from tests.shown import shown
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def test_click_selects_an_alert_and_the_detail_shows_it(state):
     table._on_click(SimpleNamespace(row=2))
     alert = state.selected_alert()
     assert alert is not None and alert["ALERT_ID"] == state.alerts["ALERT_ID"].iat[int(table.rows[2])]
-    assert str(alert["IAUNAME"]) in detail.summary.object
+    assert str(alert["IAUNAME"]) in shown(detail.summary.object)
     assert detail.curve_box.objects == [detail.curve]
     assert isinstance(detail.curve.object, hv.Overlay)
     assert "Log in to review" in detail.login_hint.object and detail.confirm.disabled
@@ -178,7 +180,7 @@ def test_detail_html_is_escaped_and_links_to_the_source_view(state):
     row = state.alerts.iloc[0].copy()
     row["IAUNAME"] = "<script>alert(1)</script>"
     out = alert_html(row, "DEMO")
-    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "<script>" not in out and "<script>alert(1)</script>" in shown(out)
     link = source_link("DEMO", row)
     assert link.startswith(f"source?release=DEMO&srcid={int(row['SRCID'])}") and "epochs=" in link
 
@@ -188,7 +190,7 @@ def test_replay_box_counts_per_type(state):
     counts, monthly = state.replay(box.window()[0], box.window()[1])
     assert list(counts["ALERT_TYPE"]) == [*ALERT_TYPES, "any"]
     html = box.compute()
-    assert "per month" in html and "short_term_variable" in html
+    assert "per month" in shown(html) and "short_term_variable" in shown(html)
     assert monthly["MONTH"].nunique() in (2, 3)
 
 
@@ -235,15 +237,29 @@ def test_page_lists_observation_runs_and_shows_their_alerts(alerts_data_dir, cat
     assert st.is_observation_run and len(st.alerts) == len(run.result.alerts) > 0
     assert set(st.alerts["OBS_ID"]) == {sim.obs_id}
     assert st.alerts["RA"].notna().all() and st.alerts["IAUNAME"].str.startswith("4XMM J").all()
-    links = RunList(st).html.object
+    links = html.unescape(RunList(st).html.object)
     assert f"run={name}" in links and f"{len(st.alerts)} alerts of {len(sim.truth)} detections" in links
     new = st.alerts.loc[st.alerts["ALERT_TYPE"] == "new_source"].iloc[0]
     st.selected = str(new["ALERT_ID"])
     detail = AlertDetail(st)
-    assert "new_source" in detail.summary.object and sim.obs_id in detail.summary.object
+    assert "new_source" in shown(detail.summary.object) and sim.obs_id in shown(detail.summary.object)
     pts = st.history(int(new["SRCID"]))
     assert pts["NEW"].sum() == 1 and pts["UPPER_LIMIT"].sum() >= 1  # the new point against the earlier limits
     assert np.isclose(pts.loc[pts["NEW"], "MJD"], new["MJD"]).all()
     # An unknown run is one sentence and the list, not a traceback.
     _tmpl, holder = create_page(catalogue, run="obs0000000000")
     assert "state" not in holder
+
+
+def test_observation_run_alerts_of_known_sources_carry_their_class(alerts_data_dir, catalogue, tmp_path):
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+
+    sim = simulate_observation(alerts_data_dir, "DEMO", tmp_path, seed=6, n_planted=3)
+    run = run_observation(alerts_data_dir, "DEMO", sim.path, figures=False)
+    shown = task.enrich(run.result.alerts, catalogue.detections)
+    det = catalogue.detections.drop_duplicates("SRCID").set_index("SRCID")["CLASS"]
+    known = shown.loc[shown["MATCH"] == "catalogue"]
+    assert len(known) > 0
+    assert (known["CLASS"].to_numpy() == det.reindex(known["SRCID"]).to_numpy()).all()
+    assert (shown.loc[shown["MATCH"] != "catalogue", "CLASS"] == -1).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import holoviews as hv
@@ -66,11 +67,16 @@ def test_signed_up_volunteer_votes_are_stored_and_scored_only_on_gold(game):
     assert not frame.loc[plain, "is_gold"] and pd.isna(frame.loc[plain, "correct"])
 
 
-def test_sign_up_errors_are_one_escaped_sentence(game):
+def test_sign_up_errors_are_one_sentence_shown_as_text(game):
+    from app.views.classify.player import PlayerCard
+
     state = new_state(game)
-    assert not state.sign_up("<img src=x>", "password123")
-    assert "<img" not in state.message and "nickname" in state.message
-    assert state.user is None
+    card = PlayerCard(state)
+    card._nick.value, card._password.value = "<img src=x>", "password123"
+    asyncio.run(card._on_signup(None))
+    # The state keeps the sentence as text; the pane shows it escaped, never as markup.
+    assert "nickname" in state.message and state.user is None
+    assert card._error.visible and "nickname" in card._error.object and "<img" not in card._error.object
 
 
 def test_ten_good_gold_answers_reach_level_two(game):

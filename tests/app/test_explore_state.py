@@ -7,9 +7,9 @@ import pytest
 from app.search import SearchError
 from app.selection import Box, Range
 from app.state import ExploreState
+from app.views.alerts.table import page_rows
 from app.views.goto import go_to
 from app.views.sky import SkyView
-from app.views.table import page_rows
 from data_loaders import projection
 
 
@@ -267,12 +267,12 @@ def test_flags_filter_colour_and_flagging_the_selection(reviewer_store):
 
 
 def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, monkeypatch):
-    from app import citizen_columns, store_access
+    from app import annotations, store_access
     from data_loaders.catalogue import Catalogue
 
     monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
     store_access.reset_store()
-    citizen_columns.forget()
+    annotations.forget()
     try:
         store = store_access.get_store()
         store.grant_role("ada", "classifier")
@@ -290,7 +290,7 @@ def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, m
         el = SkyView(st)._image(None, None, 300, 150)
         assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
     finally:
-        citizen_columns.forget()
+        annotations.forget()
         store_access.reset_store()
 
 

@@ -17,6 +17,7 @@ from app import export_service as es
 from app.selection import Ids
 from app.state import ExploreState
 from data_loaders.export import ExportLimitError
+from tests.shown import shown
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def _expected(cat, columns):
 def test_chunks_equal_a_direct_pandas_selection(state, demo_catalogue):
     cols = ["SRCID", "DETID", "RA", "DEC", "EP_8_FLUX", "PN_8_FLUX", "M1_1_FLUX_ERR", "DIST_NN", "IAUNAME"]
     plan = es.plan_export(state, cols)
-    chunks = list(es.iter_chunks(plan, chunk_rows=700, span_rows=1000))
+    chunks = list(es.iter_chunks(plan, chunk_rows=700))
     assert max(len(c) for c in chunks) <= 700 and len(chunks) > 3
     got = pd.concat(chunks, ignore_index=True)
     want = _expected(demo_catalogue, cols)
@@ -87,9 +88,13 @@ def test_csv_of_an_ids_selection_is_exactly_those_sources(demo_catalogue):
     st.set_part("ids", Ids("SRCID", ids))
     buf = io.StringIO()
     assert es.write_export(es.plan_export(st), "csv", buf) == 3
-    frame = pd.read_csv(io.StringIO(buf.getvalue()), comment="#")
+    frame = pd.read_csv(io.StringIO(buf.getvalue()))
     assert sorted(frame["SRCID"]) == sorted(ids.tolist())
-    assert "# selection: SRCID in {" in buf.getvalue()
+    ecsv = io.StringIO()
+    assert es.write_export(es.plan_export(st), "ecsv", ecsv) == 3
+    table = Table.read(ecsv.getvalue(), format="ascii.ecsv")
+    assert table.meta["provenance"]["selection"].startswith("SRCID in {")
+    assert sorted(table["SRCID"]) == sorted(ids.tolist())
 
 
 def test_empty_selection_writes_an_empty_table(demo_catalogue, tmp_path):
@@ -149,7 +154,7 @@ def test_export_panel_reports_limit_and_imports_a_list(demo_catalogue, monkeypat
     monkeypatch.setenv(es.LIMIT_ENV, "1000")
     st = ExploreState(demo_catalogue)
     panel = ExportPanel(st)
-    assert panel.download.disabled and "limited to 1,000 rows" in panel.info.object
+    assert panel.download.disabled and "limited to 1,000 rows" in shown(panel.info.object)
     panel.upload.filename = "list.csv"
     ids = demo_catalogue.sources["SRCID"].to_numpy()[:3]
     panel.upload.value = ("srcid\n" + "\n".join(map(str, ids))).encode()
@@ -178,7 +183,10 @@ def test_memory_stays_bounded_on_a_200k_row_release(tmp_path_factory):
         cat = load_catalogue(Path({str(root)!r}), "DEMO")
         st = ExploreState(cat, level="detections")
         plan = es.plan_export(st, es.default_columns(cat, "detections") + ["DIST_NN", "PN_8_FLUX"])
-        plan.rows = plan.rows[: int(sys.argv[1])]
+        from data_loaders.catalogue import MemorySubset
+        import numpy as np
+        keep = plan.rows.mask & (np.cumsum(plan.rows.mask) <= int(sys.argv[1]))
+        plan.rows = MemorySubset(cat, "detections", None, keep)
         import os, threading
         import astropy.io.fits, astropy.io.votable, astropy.table, pyarrow.parquet  # imports are not the export
         def rss_mb():

@@ -11,6 +11,7 @@ from app.selection import Box
 from app.state import ExploreState
 from app.views.linked import FluxView, HRView
 from app.views.sky import SkyView
+from data_loaders.catalogue import MemorySubset
 
 
 @pytest.fixture
@@ -131,20 +132,19 @@ def test_a_filter_under_a_selection_redraws_in_place_what_a_fresh_render_draws(d
     assert top == pytest.approx(want_top, rel=1e-6)
 
 
-def test_flux_counts_from_cached_bins_equal_numpy_histogram():
+def test_flux_counts_from_cached_bins_equal_numpy_histogram(demo_catalogue):
     rng = np.random.default_rng(5)
     edges = plots.flux_edges()
-    log_flux = np.r_[rng.normal(-13, 1.5, 50_000), edges, [np.nan, -20.0, 0.0]].astype(np.float32)
+    log_flux = np.asarray(demo_catalogue.view("detections")["LOG10_EP_8_FLUX"])
     mask, selected = rng.random(log_flux.size) < 0.6, rng.random(log_flux.size) < 0.3
-    row_bins = plots.flux_bins(log_flux)
-    assert row_bins.dtype == np.uint8
-    counts, scounts = plots.flux_counts(row_bins, mask, selected)
+    sub = MemorySubset(demo_catalogue, "detections", None, mask)
     finite = np.isfinite(log_flux)
-    assert np.array_equal(counts, np.histogram(log_flux[mask & finite], edges)[0])
-    assert np.array_equal(scounts, np.histogram(log_flux[mask & selected & finite], edges)[0])
-    assert not plots.flux_counts(row_bins, mask, None)[1].any()
-    with pytest.raises(ValueError, match="255"):
-        plots.flux_bins(log_flux, bins=300)
+    assert np.array_equal(sub.histogram("LOG10_EP_8_FLUX", edges), np.histogram(log_flux[mask & finite], edges)[0])
+    both = MemorySubset(demo_catalogue, "detections", None, mask & selected)
+    want = np.histogram(log_flux[mask & selected & finite], edges)[0]
+    assert np.array_equal(both.histogram("LOG10_EP_8_FLUX", edges), want)
+    uneven = np.r_[edges[:10], edges[12:]]  # not equal-width: numpy's own histogram
+    assert np.array_equal(sub.histogram("LOG10_EP_8_FLUX", uneven), np.histogram(log_flux[mask & finite], uneven)[0])
 
 
 def test_a_new_selection_changes_the_look_and_goes_through_holoviews(demo_catalogue):

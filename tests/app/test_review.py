@@ -28,6 +28,7 @@ from app.views.review.progress import export_verdicts_bytes
 from data_loaders.export import ExportError
 from tests.app import test_flags_view as _fixtures
 from tests.app.test_flags_view import NASTY, as_user
+from tests.shown import shown
 
 app_env = _fixtures.app_env  # shared pytest fixture
 catalogue = _fixtures.catalogue  # shared pytest fixture
@@ -123,12 +124,12 @@ def test_others_verdicts_progress_and_agreement(catalogue, monkeypatch):
     as_user(monkeypatch, "ada")
     state = ReviewState(catalogue)
     queue = ReviewQueue(state)
-    shown = queue.verdicts.object
-    assert "rev2" in shown and "&lt;script&gt;" in shown and "<script>" not in shown
+    verdicts = queue.verdicts.object
+    assert "rev2" in shown(verdicts) and NASTY in shown(verdicts) and "<script>" not in verdicts
     progress = CampaignProgress(state)
     bars = progress.plot.object
     assert bars.kdims[0].name == "reviewer" and list(bars.data["reviewed"]) == [100.0, 50.0]
-    assert "50%" in progress.agreement.object  # one of two doubly-reviewed items agrees
+    assert "50%" in shown(progress.agreement.object)  # one of two doubly-reviewed items agrees
     assert "Fleiss" in progress.agreement.object
 
 
@@ -206,7 +207,8 @@ def test_admin_creates_campaigns_from_query_and_file(catalogue, monkeypatch):
     assert campaigns["name"].tolist() == [creator.name_input.value]
     assert campaigns["description"].tolist() == [NASTY]
     queue = ReviewQueue(state)
-    assert "&lt;b&gt;bright&lt;/b&gt;" in queue.heading.object
+    assert "<b>bright</b>" not in queue.heading.object
+    assert creator.name_input.value in shown(queue.heading.object)
     creator.origin.value = "file"
     creator.name_input.value = "from file"
     srcid = int(catalogue.sources["SRCID"].iloc[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -154,26 +155,101 @@ def test_serve_says_in_one_sentence_that_a_release_cannot_be_read(demo_data_dir,
     assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
 
 
-def test_a_connection_ends_when_its_worker_closes_it(tmp_path):
+async def _stand_in_router(tmp_path, seen: list):
+    """A router in front of two stand-in workers that answer one request each with their index and close."""
+    router = Router(2, lambda sock: ["true"], runtime_dir=tmp_path)
+
+    def serve(index: int):
+        async def worker(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            seen.append((index, head))
+            if b"upgrade: websocket" in head.lower():
+                writer.write(f"HTTP/1.1 101 Switching Protocols\r\nX-Worker: {index}\r\n\r\n".encode())
+            else:
+                body = f"worker {index}".encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+            await writer.drain()
+            writer.close()
+
+        return worker
+
+    servers = [await asyncio.start_unix_server(serve(w.index), path=str(w.socket)) for w in router.workers]
+    for w in router.workers:
+        w.ready = True
+    front = await asyncio.start_server(router.handle, "127.0.0.1", 0)
+    return router, front, servers
+
+
+async def _answer(reader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    n = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    return head + (await reader.readexactly(int(n.group(1))) if n else b"")
+
+
+def test_each_request_of_a_kept_alive_connection_is_routed_on_its_own(tmp_path):
+    """A proxy's kept-alive connection carries requests of many sessions: a page's websocket that
+    follows another request on the same connection still reaches the worker of its session, and
+    the connection stays open between requests (the worker's ``Connection: close`` is not passed on)."""
+    seen = []
+
+    async def scenario():
+        router, front, servers = await _stand_in_router(tmp_path, seen)
+        sid = generate_session_id()
+        (router.sessions / sid).write_text("1\n127.0.0.1")
+        port = front.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        router.workers[1].active = 5  # busy: plain requests go to worker 0
+        writer.write(b"GET /static/x.js HTTP/1.1\r\nHost: x\r\nX-Xmm-Client: 6.6.6.6\r\n\r\n")
+        first = await _answer(reader)
+        writer.write(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde")
+        second = await _answer(reader)
+        router.workers[1].active = 0
+        writer.write(_ws_head(f"bokeh, {generate_jwt_token(sid)}"))
+        third = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        active = [w.active for w in router.workers]
+        writer.close()
+        front.close()
+        for s in servers:
+            s.close()
+        return first, second, third, active
+
+    first, second, third, active = asyncio.run(scenario())
+    assert first.endswith(b"worker 0") and b"connection: close" not in first.lower()
+    assert second.endswith(b"worker 0")
+    assert third.startswith(b"HTTP/1.1 101") and b"X-Worker: 1" in third, "the websocket went to its session"
+    heads = [h for _, h in seen]
+    assert b"Connection: close" in heads[0] and b"6.6.6.6" not in heads[0], "the client cannot name its address"
+    assert b"X-Xmm-Client: 127.0.0.1" in heads[0]
+    assert b"Connection: Upgrade" in heads[2] and active == [0, 0]
+
+
+def test_a_registered_session_is_never_overwritten(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from app import router as router_module
+
+    monkeypatch.setenv(router_module.SESSIONS_ENV, str(tmp_path))
+    sid = generate_session_id()
+    monkeypatch.setenv(router_module.WORKER_ENV, "0")
+    router_module.register_session(SimpleNamespace(id=sid, request=None))
+    monkeypatch.setenv(router_module.WORKER_ENV, "1")
+    with pytest.raises(RuntimeError, match="already registered"):
+        router_module.register_session(SimpleNamespace(id=sid, request=None))
+    router_module.forget_session(SimpleNamespace(id=sid, request=None))  # worker 1 cannot remove worker 0's
+    assert (tmp_path / sid).read_text().startswith("0\n")
+
+
+def test_a_client_that_does_not_keep_alive_is_closed_after_its_answer(tmp_path):
     """The relay ends with the worker's side, even if the client keeps its socket open; the
     worker's count of open connections (which routes new pages) goes back to zero."""
 
     async def scenario():
-        router = Router(2, lambda sock: ["true"], runtime_dir=tmp_path)
-
-        async def worker(reader, writer):  # a stand-in HTTP server: one answer, then close
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-            await writer.drain()
-            writer.close()
-
-        servers = [await asyncio.start_unix_server(worker, path=str(w.socket)) for w in router.workers]
-        for w in router.workers:
-            w.ready = True
-        front = await asyncio.start_server(router.handle, "127.0.0.1", 0)
+        router, front, servers = await _stand_in_router(tmp_path, [])
         port = front.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # and never closes its side
+        writer.write(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")  # and never closes its side
         answer = await asyncio.wait_for(reader.read(), 10)  # EOF arrives: the router closed the client
         await asyncio.sleep(0.05)
         active = [w.active for w in router.workers]
@@ -184,7 +260,7 @@ def test_a_connection_ends_when_its_worker_closes_it(tmp_path):
         return answer, active
 
     answer, active = asyncio.run(scenario())
-    assert answer.endswith(b"ok") and active == [0, 0]
+    assert answer.endswith(b"worker 0") and active == [0, 0]
 
 
 def test_a_stop_while_the_workers_warm_up_stops_everything(demo_data_dir, tmp_path):

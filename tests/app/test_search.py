@@ -260,6 +260,11 @@ def test_angle_units_and_cone_forms():
         ("ra > dec", "one column with one value"),
         ("obs_id = 'unterminated", "no closing"),
         ("{}.__class__", "not part of the query language"),
+        ("sc_ra > " + "9" * 400, "400 characters long; at most 40"),
+        ("srcid == 99999999999999999999", "whole number at position 10 is too large"),
+        ("srcid in (1, -99999999999999999999)", "too large"),
+        ("sc_ra > 1e400", "too large"),
+        ("sc_ra > 1e400 deg", "too large"),
     ],
 )
 def test_query_errors(text, message):

@@ -21,6 +21,7 @@ from bokeh.util.token import check_token_signature, generate_jwt_token, generate
 
 from app import auth, clients
 from data_loaders.store import logins, open_store, users
+from tests.shown import shown
 from tests.ui.serving import serve_app
 
 pytestmark = pytest.mark.slow
@@ -91,7 +92,7 @@ def test_a_session_id_or_token_chosen_by_the_client_is_refused(server):
     ):
         r = request(base, "GET", path, "10.1.0.1", headers=headers)
         assert r.status == 400, path
-        assert "names a session, which is not allowed" in r.body
+        assert "names a session, which is not allowed" in shown(r.body)
         assert "Traceback" not in r.body and "/app/" not in r.body
 
 
@@ -195,3 +196,81 @@ def test_the_session_secret_is_private_on_disk(server):
     _, data = server
     for name in (auth.SESSION_SECRET_FILE, auth.COOKIE_SECRET_FILE):
         assert Path(data / name).stat().st_mode & 0o077 == 0, name
+
+
+@pytest.mark.parametrize(
+    ("path", "sentence"),
+    [
+        ("/explore?release=../../x", "There is no release"),
+        ("/source?release=../../etc/passwd&srcid=1", "There is no release"),
+        ("/alerts?release=%00%ff", "There is no release"),
+        ("/source?srcid=" + "9" * 400, "is not a SRCID"),
+        ("/source?srcid=abc", "is not a SRCID"),
+        ("/source?detid=-5", "is not a DETID"),
+    ],
+)
+def test_bad_url_parameters_get_one_sentence_without_traceback_or_path(server, path, sentence):
+    base, data = server
+    text = pulled_document(base, path, f"10.5.0.{len(path) % 250 + 1}")
+    assert sentence in text
+    assert "Traceback" not in text and str(data) not in text and "releases/" not in text
+
+
+def pulled_document(base: str, path: str, client: str) -> str:
+    """The page's document as the browser receives it (GET, then the websocket's PULL-DOC), as JSON text."""
+    import asyncio
+    import json
+
+    from bokeh.client.websocket import WebSocketClientConnectionWrapper
+    from bokeh.protocol import Protocol
+    from bokeh.protocol.receiver import Receiver
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    token = page_token(base, client, path=path)
+
+    async def pull() -> str:
+        url = base.replace("http", "ws", 1) + "/" + urllib.parse.urlsplit(path).path.strip("/") + "/ws"
+        sock = await websocket_connect(HTTPRequest(url, request_timeout=60), subprotocols=["bokeh", token])
+        ws, protocol = WebSocketClientConnectionWrapper(sock), Protocol()
+        receiver = Receiver(protocol)
+
+        async def read():
+            while True:
+                msg = await receiver.consume(await ws.read_message())
+                if msg is not None:
+                    return msg
+
+        try:
+            assert (await read()).msgtype == "ACK"
+            await protocol.create("PULL-DOC-REQ").send(ws)
+            while (reply := await read()).msgtype != "PULL-DOC-REPLY":
+                pass
+            return json.dumps(reply.content["doc"], ensure_ascii=False)
+        finally:
+            sock.close()
+
+    return asyncio.run(pull())
+
+
+def test_the_total_page_limit_and_the_shared_count_of_router_workers(tmp_path, monkeypatch):
+    """Limits count every process's pages: a router worker counts the shared session directory."""
+    from types import SimpleNamespace
+
+    from app import router
+
+    def ctx(address):
+        return SimpleNamespace(
+            id=generate_session_id(), request=SimpleNamespace(headers={clients.CLIENT_HEADER: address})
+        )
+
+    monkeypatch.setenv(clients.MAX_SESSIONS_ENV, "3")
+    monkeypatch.setenv(clients.MAX_PER_CLIENT_ENV, "2")
+    monkeypatch.setenv(router.SESSIONS_ENV, str(tmp_path))
+    for worker, address in ((0, "10.0.0.1"), (1, "10.0.0.1"), (1, "10.0.0.2")):
+        monkeypatch.setenv(router.WORKER_ENV, str(worker))
+        router.register_session(ctx(address))
+    assert "already have 2 pages" in clients.busy_reason("10.0.0.1")  # its two pages are in two processes
+    assert "3 pages are open, its limit" in clients.busy_reason("10.0.0.3")
+    monkeypatch.setenv(clients.MAX_SESSIONS_ENV, "4")
+    assert clients.busy_reason("10.0.0.3") is None

@@ -5,6 +5,8 @@ import panel as pn
 import pytest
 from bokeh.document import Document
 
+from tests.shown import shown
+
 
 @pytest.fixture(scope="module")
 def stacked_dir(tmp_path_factory):
@@ -53,7 +55,7 @@ def test_source_summary_shows_variability_between_observations(stacked_dir):
 
     cat = Catalogue(stacked_dir / "releases" / "ST")
     row = cat.sources.iloc[int(np.argmax(cat.sources["FRATIO"].to_numpy(float)))]
-    text = summary_html(row, "ST")
+    text = shown(summary_html(row, "ST"))
     assert "Variable between observations" in text and "max/min flux ratio" in text
 
 

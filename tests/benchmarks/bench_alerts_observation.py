@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=None, help="an existing data directory (default: bench-data)")
     ap.add_argument("--lists", type=int, default=5)
     ap.add_argument("--no-rates", action="store_true")
+    ap.add_argument("--no-figures", action="store_true", help="skip the PNG timing")
     args = ap.parse_args(argv)
     if args.data_dir is None:
         from tests.benchmarks.data import bench_data_dir
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
             n_det += run.result.counts()["read"]
             n_alerts += len(run.result.alerts)
             t = time.perf_counter()
-            n_png += len(write_alert_figures(run.result, read_source_list(sim.path), Path(tmp)))
+            if not args.no_figures:
+                n_png += len(write_alert_figures(run.result, read_source_list(sim.path), Path(tmp)))
             png_s.append(time.perf_counter() - t)
             print(f"  list {sim.obs_id}: {run.result.summary()} task {run.seconds:.2f} s")
     print(

@@ -1,10 +1,10 @@
 """Page-level figures of the Explore page on Dask (``serve --dask local``) on a partitioned release.
 
-Drives the page's own objects (``layouts.explore_dask.DaskExplorePage``, as a session would)
+Drives the page's own objects (``app.state.ExploreState`` and its views, as a session would)
 with the release on a LocalCluster of 2 worker processes x 1 thread, and times what a user
 waits for on the server: the warm-up (persisting the plotting columns), a re-render after a
-zoom (10 random views, median), a filter change (count + sky), the count alone, a cone search
-(reading only the cone's row groups), a tap, a level switch and a streamed FITS export. The
+zoom (10 random views, median), a filter change (every view), a level switch, a go-to cone,
+a tap and a streamed FITS export. The
 browser's share (transfer and paint of a one-byte-per-pixel image) is measured for the pandas
 page by ``bench_explore`` and is the same here.
 
@@ -14,7 +14,6 @@ in ``bench-data/partitioned-10000000``, written like ``bench_scale`` does when a
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import statistics
 import sys
@@ -29,13 +28,6 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1e3, 1)
 
 
-def _det_ml(lo: float, level: str):
-    from app import fields
-    from app.selection import Range
-
-    return Range(fields.column("det_ml", level), lo, None)
-
-
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
     t = time.perf_counter()
     out = fn(*args, **kwargs)
@@ -44,8 +36,13 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
 
 def run(data_dir: Path, workers: int = 2) -> dict:
     from app import dask_backend
-    from app.dask_state import DaskExploreState
-    from layouts.explore_dask import DaskExplorePage
+    from app import export_service as es
+    from app.state import ExploreState
+    from app.views.filters import FilterPanel
+    from app.views.goto import go_to
+    from app.views.linked import FluxView, HRView
+    from app.views.sky import SkyView
+    from app.views.table import TableView
     from tests.benchmarks.bench_scale import views
 
     out: dict[str, object] = {}
@@ -56,77 +53,54 @@ def run(data_dir: Path, workers: int = 2) -> dict:
         out["partitions (detections)"] = cat.npartitions
         out["open release: metadata only (ms)"] = _ms(t_open)
 
-        # What the server's warm-up does before the port opens: persist both levels' columns.
-        warm = DaskExploreState(cat)
+        # What the server's warm-up does before the port opens: persist both levels' sky columns.
         t0 = time.perf_counter()
         client.run(importlib.import_module, "app.selection")
+        warm = ExploreState(cat)
         for level in ("detections", "sources"):
             warm.level = level
-            warm.compute_sky(width=64, height=32)
+            SkyView(warm)._index(None, None, 64, 32)
         out["warm-up: read + project + persist both levels (s)"] = round(time.perf_counter() - t0, 2)
         info = client.scheduler_info(n_workers=-1)["workers"].values()
         out["cluster memory after warm-up (GB)"] = round(sum(w["metrics"]["memory"] for w in info) / 1e9, 2)
 
-        page = DaskExplorePage(cat, client)
-        page.sky.size = lambda: (WIDTH, HEIGHT)
-        t_start, _ = timed(page.start)
-        out["page start: first sky + count, sources (ms)"] = _ms(t_start)
+        def page_start():
+            state = ExploreState(cat)
+            sky = SkyView(state)
+            FilterPanel(state, sky), HRView(state), FluxView(state), TableView(state)
+            sky._index(None, None, WIDTH, HEIGHT)
+            return state, sky
 
-        class _Event:
-            def __init__(self, xr, yr):
-                self.x0, self.x1, self.y0, self.y1 = xr[0], xr[1], yr[0], yr[1]
+        t_start, (state, sky) = timed(page_start)
+        out["page start: count, table, HR, flux, first sky, sources (ms)"] = _ms(t_start)
 
         def zoom_ms(n_repeat: int = 2) -> float:
             samples = []
             for _ in range(n_repeat):
                 for xr, yr in views():
-                    samples.append(timed(page.sky._on_ranges_update, _Event(xr, yr))[0])
+                    samples.append(timed(sky._index, xr, yr, WIDTH, HEIGHT)[0])
             return _ms(statistics.median(samples))
 
         out["re-render after zoom, sources, no filter (ms, median of 22)"] = zoom_ms()
-        t, _ = timed(page.state.param.update, det_ml_min=10.0, extent="point-like")
-        out["filter change: count + sky, sources (ms)"] = _ms(t)
-        other = dataclasses.replace(
-            page.state.query(), selection=page.state.filter_selection() & _det_ml(11.0, "sources")
-        )
-        t, counts = timed(page.state.compute_count, other)
-        out["count alone, a filter not seen before, sources (ms)"] = _ms(t)
+        t, _ = timed(state.param.update, det_ml_min=10.0, extent="point-like")
+        out["filter change: every view, sources (ms)"] = _ms(t)
         out["re-render after zoom, sources, 2 filters (ms, median of 22)"] = zoom_ms()
-
-        t, _ = timed(setattr, page.state, "level", "detections")
-        out["level switch to detections: count + sky (ms)"] = _ms(t)
+        t, _ = timed(setattr, state, "level", "detections")
+        out["level switch to detections: every view (ms)"] = _ms(t)
         out["re-render after zoom, detections, 2 filters (ms, median of 22)"] = zoom_ms()
-        other = dataclasses.replace(
-            page.state.query(), selection=page.state.filter_selection() & _det_ml(11.0, "detections")
-        )
-        t, counts = timed(page.state.compute_count, other)
-        out[f"count alone, a filter not seen before, detections ({counts.filtered:,} of {counts.total:,}) (ms)"] = _ms(
-            t
-        )
-
-        # Cone search: the first read of a cone, then the whole page update (count, sky, table).
-        before = cat.row_groups_read
-        m31 = dataclasses.replace(page.state.query(), cone=(10.6847, 41.2690, 1.0))
-        t, res = timed(page.state.compute_cone, m31)
-        out[f"cone 1 deg at M31, first read ({len(res.rows):,} rows) (ms)"] = _ms(t)
-        out["  row groups read for it (of all)"] = f"{cat.row_groups_read - before} of {res.row_groups_total}"
-        t, _ = timed(page.cone.search, "266.4 -29.0 r=2deg")
-        res = page.cone.result
-        out[f"cone search 2 deg at the Galactic centre, page update ({len(res.rows):,} rows) (ms)"] = _ms(t)
-        out["  row groups read for it (of all)"] = f"{res.row_groups_read} of {res.row_groups_total}"
-        out["re-render after zoom with the cone drawn (ms, median of 22)"] = zoom_ms()
-
+        t, said = timed(go_to, state, "266.4 -29.0 r=2deg")
+        out[f"go-to cone 2 deg at the Galactic centre: every view ({said}) (ms)"] = _ms(t)
+        t, row = timed(state.shown.nearest, "icrs", 266.4, -29.0, 0.5)
+        out["tap: nearest detection in the cone (ms)"] = _ms(t)
         with tempfile.TemporaryDirectory() as tmp:
-            t, rows = timed(page.state.export_to, Path(tmp) / "cone.fits", "fits")
-            out[f"export the cone to FITS ({rows:,} rows) (ms)"] = _ms(t)
-            page.cone.clear()
-            page.state.apply_preset("bright")
-            t, rows = timed(page.state.export_to, Path(tmp) / "bright.fits", "fits")
-            out[f"export 'bright' detections to FITS, streamed ({rows:,} rows) (s)"] = round(t, 2)
-
-        page.sky.show_view(((-20.0, 20.0), (-10.0, 10.0)))
-        t, _ = timed(page.sky.tap, 0.0, 0.0)
-        out["tap: nearest detection (ms)"] = _ms(t)
+            plan = es.plan_export(state)
+            t, _ = timed(es.write_export, plan, "fits", Path(tmp) / "cone.fits")
+            out[f"export the cone to FITS ({plan.n_rows:,} rows) (ms)"] = _ms(t)
+            state.clear_selection()
+            state.apply_preset("bright")
+            plan = es.plan_export(state)
+            t, _ = timed(es.write_export, plan, "fits", Path(tmp) / "bright.fits")
+            out[f"export 'bright' detections to FITS, streamed ({plan.n_rows:,} rows) (s)"] = round(t, 2)
     finally:
         dask_backend.close(client)
     return out

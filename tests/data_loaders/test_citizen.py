@@ -201,7 +201,7 @@ def test_a_hundred_players_voting_at_once_lose_no_vote(tmp_path):
                 start.wait()
                 for j in range(n_votes):
                     store.record_vote(f"player{k}", "DEMO", 10_000 + j, "star", 0.67, False)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:  # collected and asserted below
                 errors.append(exc)
 
         threads = [threading.Thread(target=play, args=(k,)) for k in range(n_players)]
@@ -213,3 +213,22 @@ def test_a_hundred_players_voting_at_once_lose_no_vote(tmp_path):
         frame = store.votes_frame("DEMO")
         assert len(frame) == n_players * n_votes
         assert frame.groupby("user").size().eq(n_votes).all()
+
+
+def test_login_rows_expire_and_back_off_grows_then_caps(tmp_path):
+    from datetime import timedelta
+
+    from data_loaders.store import logins
+    from data_loaders.store.models import utcnow
+
+    with open_store(None, tmp_path) as store:
+        gone = logins.open_login(store, "ada", "10.0.0.1", days=-1 / 86400)  # expired a second ago
+        assert logins.login_user(store, gone) is None and logins.login_user(store, "x" * 500) is None
+        policy = logins.Backoff(free=2, window=timedelta(minutes=5), base_s=2.0, max_s=10.0)
+        assert [policy.delay(n) for n in range(7)] == [0, 0, 2, 4, 8, 10, 10]
+        for _ in range(3):
+            logins.record_attempt(store, "login", "addr:a")
+        wait = logins.wait_seconds(store, "login", "addr:a", policy)
+        assert 3.0 < wait <= 4.0  # three failures: 4 s after the last one
+        later = utcnow() + timedelta(seconds=5)
+        assert logins.wait_seconds(store, "login", "addr:a", policy, now=later) == 0

@@ -65,7 +65,10 @@ def test_release_layout(release, pandas_cat):
     assert sizes[:-1] == [GROUP] * (len(sizes) - 1) and sum(sizes) == N
     det = pandas_cat.detections
     assert (np.diff(det["HPX"].to_numpy()) >= 0).all()  # HEALPix ordered
-    assert det["DETID"].is_unique and set(schema.EXPLORE_COLUMNS) <= set(det.columns)
+    # The writer writes the catalogue's own columns; the derived PL_* come from `bandfit --release`.
+    catalogue_columns = set(schema.EXPLORE_COLUMNS) - set(schema.BANDFIT_NAMES)
+    assert det["DETID"].is_unique and catalogue_columns <= set(det.columns)
+    assert not set(schema.BANDFIT_NAMES) & set(det.columns)
     src = pandas_cat.sources
     assert src["SRCID"].is_unique and len(src) == meta["n_sources"]
     # Sources never straddle partitions: SC_ values and N_DETECTIONS are exact.
@@ -309,3 +312,27 @@ def test_connect_rejects_bad_specs():
     for bad in ("remote", "local:zero", "local:0"):
         with pytest.raises(ValueError):
             connect(bad)
+
+
+def test_band_fit_added_to_a_partitioned_release_works_on_dask_like_any_column(release, client, tmp_path):
+    import shutil
+
+    from data_loaders.spectral.columns import add_to_release
+
+    copy = tmp_path / "BIG"
+    shutil.copytree(release, copy)
+    done = add_to_release(copy)
+    # The partitioned demo keeps no per-detection band errors: only its sources can be fitted.
+    assert done["detections"] == 0 and done["sources"] == len(Catalogue(release).sources)
+    pandas_copy, dask_copy = Catalogue(copy), DaskCatalogue(copy, client=client, partition_rows=4 * GROUP)
+    assert set(schema.BANDFIT_NAMES) <= set(dask_copy.columns("sources"))
+    assert not set(schema.BANDFIT_NAMES) & set(dask_copy.columns("detections"))
+    cols = ["SRCID", "PL_GAMMA", "PL_NH", "PL_FIT_FLAG"]
+    got = dask_copy.frame("sources", cols).compute().sort_values("SRCID").reset_index(drop=True)
+    want = pandas_copy.sources[cols].sort_values("SRCID").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    agn_like = sel.Range("PL_GAMMA", 1.5, 2.3) & sel.In("PL_FIT_FLAG", (0,))
+    n = int(np.asarray(agn_like.evaluate(pandas_copy.sources)).sum())
+    assert dask_copy.select("sources", agn_like).count() == n > 0
+    counts = dask_copy.select("sources").histogram("PL_GAMMA", np.linspace(-1, 5, 13))
+    assert counts.sum() == int(np.isfinite(pandas_copy.sources["PL_GAMMA"]).sum())

@@ -186,7 +186,7 @@ def test_planted_transients_vary_by_their_factor(demo):
     assert det[det.SRCID.isin(st)].groupby("SRCID").VAR_FLAG.any().all()
 
 
-def TRUE_CLASSES_OK(truth) -> bool:  # noqa: N802 - reads as a predicate in the assert
+def TRUE_CLASSES_OK(truth) -> bool:  # reads as a predicate in the assert
     return set(truth.TRUE_CLASS) <= set(CLASS_NAMES) and (truth.TRUE_CLASS == "AGN").mean() > 0.3
 
 

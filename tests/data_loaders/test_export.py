@@ -145,27 +145,27 @@ def test_ecsv_meta_and_masks(tmp_path):
     assert table["SUM_FLAG"].mask.tolist()[2] is True
 
 
-def test_csv_comments_and_values(tmp_path):
+def test_csv_is_a_plain_table(tmp_path):
     df = _frame()
     path = tmp_path / "sel.csv"
     export_table(df, path, "csv", columns=None, provenance=PROVENANCE)
-    text = path.read_text()
-    assert text.startswith("# XMM Explorer export\n# catalogue: 4XMM-DR14")
-    assert "# selection: EP_8_FLUX in [1e-14, inf) AND cone(" in text
-    assert "# column EP_8_FLUX [erg/cm**2/s]: EPIC flux in band 8" in text
-    assert "# rows: 7\n" in text
-    back = pd.read_csv(path, comment="#")
+    lines = path.read_text().splitlines()
+    assert lines[0] == '"SRCID","IAUNAME","RA","DEC","POSERR","EP_8_FLUX","SUM_FLAG","VAR_FLAG","N_SMALL"'
+    assert len(lines) == 8 and not any(ln.startswith("#") for ln in lines)
+    back = pd.read_csv(path)
     assert back["SRCID"].tolist() == df["SRCID"].tolist()
     np.testing.assert_allclose(back["RA"], df["RA"], rtol=0, atol=0)
     assert back["IAUNAME"].isna().tolist()[1] and back["SUM_FLAG"].isna().tolist()[2]
-    table = Table.read(path, format="ascii.csv", comment="#")
-    assert "filters: clean sample" in table.meta["comments"]
+    assert back["VAR_FLAG"].tolist() == df["VAR_FLAG"].tolist()
 
 
 def test_parquet_metadata(tmp_path):
     df = _frame()
     path = tmp_path / "sel.parquet"
     export_table(df, path, "parquet", columns=None, provenance=PROVENANCE)
+    table = Table.read(path)
+    assert table["EP_8_FLUX"].unit == FLUX and table.meta["provenance"]["selection"] == SELECTION.describe()
+    assert table["IAUNAME"].dtype.str == "<U21"  # the schema's width, though no value here is that long
     schema = pq.read_schema(path)
     prov = json.loads(schema.metadata[b"xmm_explorer.provenance"])
     assert prov["selection"] == SELECTION.describe() and prov["rows"] == "7"
@@ -185,13 +185,13 @@ def test_ds9_regions(tmp_path):
     assert lines[0] == "# Region file format: DS9 version 4.1"
     assert "# selection: EP_8_FLUX in [1e-14, inf) AND cone(10.68deg, +41.27deg, 0.5deg)" in lines
     circles = [ln for ln in lines if ln.startswith("circle(")]
-    assert len(circles) == 7 and lines[lines.index(circles[0]) - 1] == "fk5"
+    assert len(circles) == 7 and lines[lines.index(circles[0]) - 1] == "icrs"
     assert circles[0] == (f'circle({df.RA[0]:.7f},{df.DEC[0]:+.7f},2.000") # text={{4XMM J000000.0+410000}}')
     assert circles[2].endswith(f'{3 * df.POSERR[2]:.3f}") # text={{4XMM J000002.0+410000}}')
     assert "text" not in circles[1]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "fits", "parquet", "ds9"])
+@pytest.mark.parametrize("fmt", ["csv", "fits", "parquet", "ds9", "votable", "ecsv"])
 def test_streaming_equals_one_shot(tmp_path, fmt):
     df = _frame(n=1000, seed=9)
     one, many = tmp_path / f"one.{fmt}", tmp_path / f"many.{fmt}"
@@ -203,13 +203,18 @@ def test_streaming_equals_one_shot(tmp_path, fmt):
             assert b[1].header["NROWS"] == 1000
             assert a[1].data.tobytes() == b[1].data.tobytes()
         assert one.stat().st_size == many.stat().st_size and one.stat().st_size % 2880 == 0
+    elif fmt == "votable":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", u.UnitsWarning)
+            a, b = votable.parse_single_table(one).to_table(), votable.parse_single_table(many).to_table()
+        assert a.pformat(max_lines=-1, max_width=-1) == b.pformat(max_lines=-1, max_width=-1) and len(b) == 1000
     elif fmt == "parquet":
         assert pq.read_table(one).equals(pq.read_table(many))
         assert pq.read_metadata(many).metadata[b"xmm_explorer.rows"] == b"1000"
     else:
 
         def body(p):
-            return [ln for ln in p.read_text().splitlines() if not ln.startswith("# rows")]
+            return [ln for ln in p.read_text().splitlines() if not ln.startswith(("# rows", "#     rows", "# - prov"))]
 
         assert body(one) == body(many)
 
@@ -263,9 +268,30 @@ def test_max_rows_limit(tmp_path):
     assert export_table(df, path, "csv", columns=None, provenance={}, max_rows=50) == 50
 
 
-def test_materialised_formats_refuse_large_exports(tmp_path):
-    with pytest.raises(ExportError, match="VOTABLE export is limited to 20 rows; choose FITS"):
-        export_table(_frame(n=30), tmp_path / "x.vot", "votable", columns=None, provenance={}, materialise_max_rows=20)
+def test_fits_checksums_survive_streaming_and_pipes():
+    """CHECKSUM/DATASUM in both HDUs, whether the rows come whole, in chunks or go to a pipe."""
+    df = _frame(n=301)
+    whole, chunked = io.BytesIO(), io.BytesIO()
+    export_table(df, whole, "fits", columns=None, provenance=PROVENANCE)
+    export_table(_chunks(df, 50), chunked, "fits", columns=None, provenance=PROVENANCE)
+    for buffer in (whole, chunked):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with fits.open(io.BytesIO(buffer.getvalue()), checksum=True) as hdul:
+                assert [(h.verify_checksum(), h.verify_datasum()) for h in hdul] == [(1, 1), (1, 1)]
+                assert hdul[1].header["DATASUM"] != "0" and len(hdul[1].data) == 301
+
+
+def test_votable_fields_are_booleans_with_units_and_ucds(tmp_path):
+    path = tmp_path / "sel.vot"
+    export_table(_frame(), path, "votable", columns=None, provenance=PROVENANCE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        fields = {f.name: f for f in votable.parse_single_table(path).fields}
+    assert fields["VAR_FLAG"].datatype == "boolean"
+    assert fields["RA"].ucd == "pos.eq.ra;meta.main" and fields["RA"].ref == "icrs"
+    assert fields["EP_8_FLUX"].ucd == "phot.flux;em.X-ray"
+    assert fields["IAUNAME"].datatype == "char" and fields["IAUNAME"].arraysize == "21"
 
 
 def test_bad_requests(tmp_path):
@@ -277,9 +303,10 @@ def test_bad_requests(tmp_path):
     with pytest.raises(ExportError, match="needs RA and DEC"):
         export_table(df, tmp_path / "x.reg", "ds9", columns=["SRCID"], provenance={})
     chunks = [pd.DataFrame({"NOTE": ["ab"]}), pd.DataFrame({"NOTE": ["much longer"]})]
-    with pytest.raises(ExportError, match="longer than 2 characters"):
-        export_table(iter(chunks), tmp_path / "n.fits", "fits", columns=None, provenance={})
-    assert not (tmp_path / "n.fits").exists()
+    for fmt in ("fits", "votable"):
+        with pytest.raises(ExportError, match="longer than 2 characters"):
+            export_table(iter(chunks), tmp_path / f"n.{fmt}", fmt, columns=None, provenance={})
+        assert not (tmp_path / f"n.{fmt}").exists()
 
 
 def test_empty_selection(tmp_path):
@@ -291,7 +318,7 @@ def test_empty_selection(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["fits", "parquet"])
+@pytest.mark.parametrize("fmt", ["fits", "parquet", "votable", "csv", "ecsv"])
 def test_streaming_memory_is_bounded(tmp_path, fmt):
     """1M rows x 10 float64 columns (80 MB) exported in 50k-row chunks."""
     script = textwrap.dedent(f"""
@@ -319,7 +346,7 @@ def test_streaming_memory_is_bounded(tmp_path, fmt):
         with fits.open(tmp_path / "big", memmap=True) as hdul:
             assert hdul[1].header["NAXIS2"] == 1_000_000
             assert hdul[1].data["C9"][-1] == pytest.approx(hdul[1].data["C9"][-1])
-    else:
+    elif fmt == "parquet":
         assert pq.read_metadata(tmp_path / "big").num_rows == 1_000_000
 
 

@@ -95,16 +95,26 @@ def test_gap_written_as_zero_is_still_a_gap(tmp_path):
 
 
 def test_header_statistics_follow_variability(archive):
-    variable = read_lightcurve(archive["P0886010101PNX000SRCTSR800C.FTZ"])
-    steady = read_lightcurve(archive["P0886010101PNX000SRCTSR800D.FTZ"])
+    # As in the pipeline, the merged pn file has no statistics: its exposures' files have them.
+    merged = read_lightcurve(archive["P0886010101PNX000SRCTSR800C.FTZ"])
+    assert merged.statistics == () and np.isnan(merged.chi2prob)
+    assert merged.src_ra == 150.1 and merged.src_dec == 2.2
+    first = read_lightcurve(archive["P0886010101PNS003SRCTSR800C.FTZ"])
+    second = read_lightcurve(archive["P0886010101PNU004SRCTSR800C.FTZ"])
+    assert [first.expid, second.expid] == ["S003", "U004"]
+    assert len(first) + len(second) == len(merged)  # the merged file's rows, split by exposure
+    assert first.chi2prob < 1e-5 and second.chi2prob < 1e-5
+    assert first.avrate == pytest.approx(np.nanmean(first.rate), rel=1e-4)
+    assert first.exposure == pytest.approx(np.nansum(first.fracexp) * first.timedel, rel=1e-4)
+    # MOS1 covers the whole observation: its FVAR is the source model's.
+    variable = read_lightcurve(archive["P0886010101M1S001SRCTSR800C.FTZ"])
+    steady = read_lightcurve(archive["P0886010101PNS003SRCTSR800D.FTZ"])
     assert variable.chi2prob < 1e-5
     assert variable.fvar == pytest.approx(0.3, abs=0.06)
     assert 0 < variable.fvarerr < 0.05
     assert steady.chi2prob > 1e-5
     assert steady.fvar < 0.05
-    assert variable.avrate == pytest.approx(np.nanmean(variable.rate), rel=1e-4)
-    assert variable.exposure == pytest.approx(np.nansum(variable.fracexp) * variable.timedel, rel=1e-4)
-    assert variable.src_ra == 150.1 and variable.src_dec == 2.2
+    assert variable.statistics[0].expid == "S001" and variable.statistics[0].fvar == variable.fvar
 
 
 def _lightcurve(rate, error, fracexp, timedel=10.0):

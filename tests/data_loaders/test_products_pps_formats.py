@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from data_loaders.products import (
     ProductStore,
     ProductUnavailable,
     Spectrum,
+    names,
     read_lightcurve,
     read_spectrum,
 )
@@ -82,6 +84,21 @@ def test_every_archive_layout_and_spelling(tmp_path, layout):
     spectrum = store.spectra(OBS, SRC)["PN"]
     assert isinstance(spectrum, Spectrum)
     assert spectrum.background_counts is not None and spectrum.effective_area is not None
+
+
+def test_big_flat_folder_is_indexed_and_sees_new_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(names, "BIG_FOLDER", 10)
+    for src in range(40):  # other sources and another observation: a big flat folder
+        (tmp_path / pps.pps_name("M2", "S002", "SRCTSR", "8", src=src + 100)).write_bytes(b"x")
+        (tmp_path / pps.pps_name("PN", "X000", "SRCTSR", "8", src=src, obs="0831790801")).write_bytes(b"x")
+    store = ProductStore(root=tmp_path)
+    assert not store.find(OBS, SRC).available
+    assert str(tmp_path) in names._indexes  # listed once, by OBS_ID
+    time.sleep(0.05)  # directory mtimes tick coarsely: let this change be seen as one
+    _archive(tmp_path)
+    found = store.find(OBS, SRC)
+    assert found.available and found["PN"].lightcurve.name == pps.pps_name("PN", "X000", "SRCTSR", "8")
+    assert isinstance(store.lightcurves(OBS, SRC)["M1"], Lightcurve)
 
 
 def test_canonical_name_preferred_when_a_product_is_there_twice(tmp_path):
@@ -159,6 +176,17 @@ def test_times_are_tt_and_convert_to_utc(tmp_path):
     naive = Time(lc.mjdref + (lc.time[0] - lc.timedel / 2) / 86400.0, format="mjd", scale="utc")
     assert (naive - Time(pps.START_UTC, scale="utc")).sec == pytest.approx(69.184, abs=1e-3)
     assert abs((lc.times()[0] - start).sec - lc.timedel / 2) < 1e-6
+
+
+def test_time_stamps_at_bin_start_become_centres(tmp_path):
+    path = pps.exposure_lightcurve(tmp_path, "M1", "S001", fvar=0.1, fvarerr=0.01)
+    centres = read_lightcurve(path).time
+    with fits.open(path) as hdul:
+        hdul["RATE"].data["TIME"] -= 50.0  # stamps at the start of each 100 s bin...
+        hdul["RATE"].header["TIMEPIXR"] = 0.0  # ...as the keyword says
+        hdul["RATE"].header["TIMEZERO"] = 10.0
+        hdul.writeto(tmp_path / "start.fits")
+    np.testing.assert_allclose(read_lightcurve(tmp_path / "start.fits").time, centres + 10.0)
 
 
 def test_unknown_time_system_is_one_sentence(tmp_path):

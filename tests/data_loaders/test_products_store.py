@@ -75,9 +75,13 @@ def test_missing_camera_and_missing_detection_give_reasons(tmp_path):
 
 def test_broken_local_file_is_unavailable_not_raised(tmp_path):
     paths = _write(tmp_path, cameras=("PN",))
-    lightcurve = next(p for p in paths if "SRCTSR" in p.name)
-    lightcurve.write_bytes(b"garbage")
+    # A broken exposure file costs only its statistics; the merged lightcurve is still drawn.
+    next(p for p in paths if "S003SRCTSR" in p.name).write_bytes(b"garbage")
     store = ProductStore(root=tmp_path)
+    curve = store.lightcurves(OBS, 12)["PN"]
+    assert isinstance(curve, Lightcurve) and curve.expid == "X000" and curve.statistics == ()
+    lightcurve = next(p for p in paths if "X000SRCTSR" in p.name)
+    lightcurve.write_bytes(b"garbage")
     value = store.lightcurves(OBS, 12)["PN"]
     assert isinstance(value, ProductUnavailable)
     assert value.reason == f"{lightcurve.name} is not a FITS file (it does not start with a SIMPLE card)."
@@ -181,7 +185,8 @@ def test_http_archive_through_cache(http_archive, tmp_path):
         found["PN"].lightcurve.read_bytes() == (served / OBS / "pps" / "P0886010101PNX000SRCTSR800C.FTZ").read_bytes()
     )
     fetched = [p for p in log if p.endswith(".FTZ")]
-    assert len(fetched) == 12 and len(set(fetched)) == 12  # each file once
+    assert len(fetched) == 13 and len(set(fetched)) == 13  # each file once (pn: X000 and S003 lightcurves)
+    assert [s.expid for s in curves["PN"].statistics] == ["S003"]
     # Second call: listing and files come from the cache, no request at all.
     before = len(log)
     spectra = store.spectra(OBS, 12)
@@ -223,8 +228,12 @@ def test_http_without_listing_probes_standard_names(http_archive, tmp_path):
     for camera in ("PN", "M1", "M2"):
         for kind in ("lightcurve", "spectrum", "background", "arf"):
             assert isinstance(getattr(found[camera], kind), Path), (camera, kind)
+    # pn: the merged lightcurve is drawn, the exposure's file probed too for its statistics.
+    assert found["PN"].lightcurve.name == "P0886010101PNX000SRCTSR800C.FTZ"
+    assert [p.name for p in found["PN"].exposures] == ["P0886010101PNS003SRCTSR800C.FTZ"]
     curves = store.lightcurves(OBS, 13)
     assert isinstance(curves["PN"], Lightcurve)
+    assert [s.expid for s in curves["PN"].statistics] == ["S003"]
     assert isinstance(curves["M1"], ProductUnavailable)
     assert "no MOS1 lightcurve" in curves["M1"].reason
     # Known misses and the refused listing are remembered: asking again sends no request.

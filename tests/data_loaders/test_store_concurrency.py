@@ -56,7 +56,7 @@ def test_50_threads_x_100_events_are_all_kept_once(store):
     def run(w):
         try:
             _write_events(store, w)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]

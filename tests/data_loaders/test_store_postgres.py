@@ -48,7 +48,7 @@ def test_concurrent_start_ups_migrate_once(server_url, tmp_path):
         def start():
             try:
                 open_store(url, tmp_path).close()
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:  # reported below
                 errors.append(exc)
 
         threads = [threading.Thread(target=start) for _ in range(6)]
@@ -70,7 +70,7 @@ def test_50_threads_x_100_events_are_all_kept_once(store):
         try:
             for j in range(EVENTS):
                 store.add_flags(f"user{w}", "DR14", [(w * 1000 + j, 1.0, 2.0)], "spurious", f"w{w}-e{j}")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
@@ -123,3 +123,18 @@ def test_campaign_and_votes_round_trip(store):
     with pytest.raises(RateLimited):
         store.record_vote("rita", "DR14", 9, "AGN", 0.5, is_gold=False)
     assert store.user_stats("rita")["success_rate"] == pytest.approx(2 / 3)
+
+
+def test_logins_revocation_and_back_off_on_postgres(store):
+    from data_loaders.store import logins
+
+    first, second = (logins.open_login(store, "rita", "10.0.0.1") for _ in range(2))
+    assert logins.login_user(store, first) == "rita"
+    assert logins.revoke_logins(store, "rita", keep=second) == 1
+    assert logins.login_user(store, first) is None and logins.login_user(store, second) == "rita"
+    policy = logins.LOGIN_BY_ADDRESS
+    for _ in range(policy.free):
+        assert logins.wait_seconds(store, "login", "addr:10.0.0.9", policy) == 0
+        logins.record_attempt(store, "login", "addr:10.0.0.9", "user:rita")
+    assert 0 < logins.wait_seconds(store, "login", "addr:10.0.0.9", policy) <= policy.base_s
+    assert logins.wait_seconds(store, "login", "addr:10.0.0.10", policy) == 0

@@ -68,3 +68,27 @@ def test_anonymous_can_view_but_not_flag_then_logs_in_and_out(server):
         page.wait_for_url("**/explore")
     with open_store(None, data) as store:
         assert store.flag_events("DEMO").empty
+
+
+def test_logging_out_ends_the_users_pages_in_other_browsers(server):
+    """Two browsers signed in as the same reviewer; one logs out: the other's open page can no
+    longer write (the login is revoked in the database, not only in the first browser)."""
+    from data_loaders.store import open_store
+
+    base, data = server
+    with browser() as b:
+        first = b.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        other = b.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        login(first, base, "rev")
+        login(other, base, "rev")
+        assert other.locator("#xmm-user-name").inner_text() == "rev"
+        first.goto(f"{base}/logout?next=/explore")
+        first.wait_for_url("**/explore")
+        other.wait_for_timeout(2_500)  # the session re-checks its login every 2 s
+        other.locator(".xmm-flag-btn button").click()
+        other.get_by_text("Sign in to do this").wait_for(timeout=15_000)
+        other.reload()
+        wait_idle(other, 60_000)
+        assert other.locator("#xmm-login").inner_text() == "Log in"
+    with open_store(None, data) as store:
+        assert store.flag_events("DEMO").empty

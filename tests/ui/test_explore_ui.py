@@ -1,4 +1,7 @@
-"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, tap, permalink."""
+"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, go-to, tap, export, permalink.
+
+The journey runs on both catalogue engines: in memory, and ``serve --dask local:1`` (the same page).
+"""
 
 import re
 
@@ -22,7 +25,7 @@ def wait_until(page, predicate, timeout: float = 20.0, what: str = "condition"):
     while time.time() < deadline:
         try:
             value = predicate()
-        except Exception:  # noqa: BLE001 - element not there yet
+        except Exception:  # element not there yet
             value = None
         if value:
             return value
@@ -44,9 +47,10 @@ def canvas_box(page, index: int):
     return canvases.nth(index).bounding_box()
 
 
-def test_explore_journey(demo_data_dir, tmp_path):
+@pytest.mark.parametrize("engine", [(), ("--dask", "local:1")], ids=["memory", "dask"])
+def test_explore_journey(demo_data_dir, tmp_path, engine):
     errors = []
-    with serve_app(demo_data_dir) as base, browser() as b:
+    with serve_app(demo_data_dir, *engine) as base, browser() as b:
         page = b.new_page(viewport={"width": 1500, "height": 1800})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(f"{base}/explore")
@@ -55,6 +59,9 @@ def test_explore_journey(demo_data_dir, tmp_path):
         total = numbers(start)[1]
         assert numbers(start)[0] == total > 0
         assert page.get_by_text("synthetic demo data").count() >= 1
+        if engine:
+            banner = page.get_by_text(re.compile("this page runs on")).first.inner_text()
+            assert banner.startswith("Dask backend") and "1 worker" in banner
 
         # zoom the sky with the mouse wheel: the view (x/y ranges) lands in the URL
         sky = canvas_box(page, 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from urllib.parse import urlencode
 
@@ -11,6 +10,7 @@ import pandas as pd
 import panel as pn
 
 from app.plots import alerts as plots
+from app.text import inert
 from app.views.alerts.state import AlertsState
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def _source_view_class():
     """``app.views.source.SourceView`` when that view is installed, else None (the page links instead)."""
     try:
         from app.views.source import SourceView
-    except Exception:  # noqa: BLE001 - an unfinished or broken Source view must not break this page
+    except Exception:  # an unfinished or broken Source view must not break this page
         log.info("Source view not available; the Alerts page links to /source instead", exc_info=True)
         return None
     return SourceView
@@ -68,10 +68,10 @@ def alert_html(alert: pd.Series | None, release: str, status: str = "") -> str:
         ),
         ("Review", status or "not reviewed"),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items)
-    link = html.escape(source_link(release, alert))
+    rows = "".join(f"<tr><th>{inert(k)}</th><td>{inert(str(v))}</td></tr>" for k, v in items)
+    link = inert(source_link(release, alert))
     return (
-        f"<div class='xmm-card'><h3 style='margin:2px 0 6px 0'>{html.escape(str(alert['IAUNAME']))}</h3>"
+        f"<div class='xmm-card'><h3 style='margin:2px 0 6px 0'>{inert(str(alert['IAUNAME']))}</h3>"
         f"<table class='xmm-kv'>{rows}</table>"
         f"<a class='xmm-open' href='{link}' target='_blank'>Open in the Source view →</a></div>"
     )
@@ -132,10 +132,10 @@ class AlertDetail(pn.viewable.Viewer):
             self.source_card.objects = [
                 self._source_cls(self.state.catalogue, srcid=int(alert["SRCID"]), highlight_epochs=epochs)
             ]
-        except Exception as exc:  # noqa: BLE001 - show one sentence, keep the page alive
+        except Exception as exc:  # show one sentence, keep the page alive
             log.exception("Source view failed for SRCID %s", alert["SRCID"])
             self.source_card.objects = [
-                pn.pane.Alert(f"The Source view could not be shown: {exc}", alert_type="warning")
+                pn.pane.Alert(inert(f"The Source view could not be shown: {exc}"), alert_type="warning")
             ]
 
     def review(self, verdict: str) -> None:
@@ -145,7 +145,7 @@ class AlertDetail(pn.viewable.Viewer):
 
     def _show_message(self, *_) -> None:
         msg = self.state.message
-        self.message.object = html.escape(msg)
+        self.message.object = inert(msg)
         self.message.alert_type = "success" if msg.startswith("Recorded") else "warning"
         self.message.visible = bool(msg)
 

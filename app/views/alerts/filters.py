@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from app.text import inert
 from app.views.alerts.state import AlertsState
 
 
@@ -43,7 +44,7 @@ class AlertFilters(pn.viewable.Viewer):
         n, total = int(self.state.visible.sum()), len(self.state.alerts)
         a = self.state.alerts.attrs
         self.count.object = (
-            f"<b>{n:,}</b> of {total:,} alerts · preset {a.get('preset', '?')}: factor {a.get('factor', 0):g}, "
+            f"<b>{n:,}</b> of {total:,} alerts · preset {inert(a.get('preset', '?'))}: factor {a.get('factor', 0):g}, "
             f"{a.get('confidence', 0):.0%} error bars"
         )
 

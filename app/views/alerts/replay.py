@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import html
 
 import pandas as pd
 import panel as pn
 
+from app.text import inert
 from app.views.alerts.state import AlertsState
 from data_loaders.alerts.criteria import ALERT_TYPES
 from data_loaders.errors import XmmExplorerError
@@ -19,10 +19,10 @@ def replay_html(counts: pd.DataFrame, monthly: pd.DataFrame) -> str:
     a = counts.attrs
     head = (
         f"<div>{int(counts['N_DETECTIONS'].iat[0]):,} detections in MJD {a['start_mjd']:.0f}–{a['end_mjd']:.0f} "
-        f"({a['end_mjd'] - a['start_mjd']:.0f} days), preset {html.escape(str(a['preset']))}</div>"
+        f"({a['end_mjd'] - a['start_mjd']:.0f} days), preset {inert(str(a['preset']))}</div>"
     )
     rows = "".join(
-        f"<tr><th>{html.escape(str(r.ALERT_TYPE))}</th><td>{int(r.N_ALERTS):,}</td><td>{int(r.N_SOURCES):,}</td>"
+        f"<tr><th>{inert(str(r.ALERT_TYPE))}</th><td>{int(r.N_ALERTS):,}</td><td>{int(r.N_SOURCES):,}</td>"
         f"<td>{r.PER_MONTH:.1f}</td></tr>"
         for r in counts.itertuples()
     )
@@ -32,10 +32,10 @@ def replay_html(counts: pd.DataFrame, monthly: pd.DataFrame) -> str:
     if len(monthly):
         wide = monthly.pivot(index="MONTH", columns="ALERT_TYPE", values="N_ALERTS")[list(ALERT_TYPES)]
         cells = "".join(
-            f"<tr><th>{m:%Y-%m}</th>" + "".join(f"<td>{int(v)}</td>" for v in row.to_numpy()) + "</tr>"
+            f"<tr><th>{inert(f'{m:%Y-%m}')}</th>" + "".join(f"<td>{int(v):,}</td>" for v in row.to_numpy()) + "</tr>"
             for m, row in wide.iterrows()
         )
-        short = "".join(f"<th title='{t}'>{t.split('_')[0]}</th>" for t in ALERT_TYPES)
+        short = "".join(f"<th title='{inert(t)}'>{inert(t.split('_')[0])}</th>" for t in ALERT_TYPES)
         table += f"<table class='xmm-kv' style='margin-top:6px'><tr><th>month</th>{short}</tr>{cells}</table>"
     return head + table
 
@@ -66,7 +66,7 @@ class ReplayBox(pn.viewable.Viewer):
         try:
             counts, monthly = self.state.replay(start, end)
         except (XmmExplorerError, ValueError) as exc:
-            return f"<div class='xmm-empty'>{html.escape(str(exc))}</div>"
+            return f"<div class='xmm-empty'>{inert(str(exc))}</div>"
         return replay_html(counts, monthly)
 
     async def _run(self, _event) -> None:

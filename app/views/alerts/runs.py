@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import html
 from urllib.parse import urlencode
 
 import panel as pn
 
+from app.text import inert
 from app.views.alerts.state import AlertsState
 from data_loaders.alerts.observation import list_observation_runs
 
@@ -17,7 +17,7 @@ def runs_html(release: str, runs: list[dict], current: str | None) -> str:
     def link(run: str | None, text: str) -> str:
         query = {"release": release, **({"run": run} if run else {})}
         mark = " style='font-weight:bold'" if run == current else ""
-        return f"<a href='alerts?{html.escape(urlencode(query))}'{mark}>{html.escape(text)}</a>"
+        return f"<a href='alerts?{inert(urlencode(query))}'{mark}>{inert(text)}</a>"
 
     items = [f"<li>{link(None, 'All detections of the release')}</li>"]
     for r in runs:
@@ -40,7 +40,7 @@ class RunList(pn.viewable.Viewer):
         self.html = pn.pane.HTML(runs_html(state.catalogue.name, runs, state.run), sizing_mode="stretch_width")
         summary = next((r.get("summary", "") for r in runs if r["run"] == state.run), "")
         self.summary = pn.pane.HTML(
-            f"<div class='xmm-run-summary' style='font-size:90%'>{html.escape(summary)}</div>" if summary else "",
+            f"<div class='xmm-run-summary' style='font-size:90%'>{inert(summary)}</div>" if summary else "",
             sizing_mode="stretch_width",
         )
 

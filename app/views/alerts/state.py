@@ -65,8 +65,7 @@ class AlertsState(param.Parameterized):
         self._points = None
         if self.is_observation_run:
             self.preset = str(self.alerts.attrs.get("preset", self.preset))
-            points = task.alerts_path(catalogue.path, self.run) / observation.POINTS_NAME
-            self._points = pd.read_parquet(points) if points.exists() else None
+            self._points = observation.read_points(task.alerts_path(catalogue.path, self.run))
         self._set_bounds()
         self.status = np.full(len(self.alerts), "", dtype=object)
         self.refresh_status()

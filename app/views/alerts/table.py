@@ -9,7 +9,6 @@ import param
 
 from app.plots.alerts import SHORT_TYPES
 from app.views.alerts.state import AlertsState
-from app.views.table import page_rows
 from data_loaders import schema
 
 PAGE_SIZE = 12
@@ -34,6 +33,31 @@ def alert_page(state: AlertsState, rows: np.ndarray) -> pd.DataFrame:
             "review": state.status[rows],
         }
     )
+
+
+
+def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: int, ascending: bool) -> np.ndarray:
+    """Row indices of one page of the visible rows, sorted by ``values`` (None: catalogue order).
+
+    NaN values sort last whichever the direction. Uses a partial sort for the first pages.
+    """
+    idx = np.flatnonzero(visible)
+    if values is None:
+        return idx[page * size : (page + 1) * size]
+    v = values[idx].astype(np.float64)
+    v = np.where(np.isnan(v), np.inf, v if ascending else -v)
+    stop = min((page + 1) * size, idx.size)
+    if stop <= 0:
+        return idx[:0]
+    if stop < idx.size // 4:
+        kth = v[np.argpartition(v, stop - 1)[stop - 1]]
+        # Every row up to the page's last value: argpartition keeps an arbitrary few of the rows tied
+        # with it, and ties must go by row on every page (as the full sort below orders them).
+        part = np.flatnonzero(v <= kth)
+        order = part[np.lexsort((idx[part], v[part]))]
+    else:
+        order = np.lexsort((idx, v))
+    return idx[order[page * size : stop]]
 
 
 class AlertTable(pn.viewable.Viewer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from app.text import inert
 from app.views.classify.state import CONFIDENCES, ClassifyState
 from data_loaders.citizen import CATEGORIES
 
@@ -78,7 +79,7 @@ class AnswerPanel(pn.viewable.Viewer):
             button.disabled = done
         self._feedback.object = st.feedback
         self._feedback.visible = bool(st.feedback)
-        self._message.object = st.message
+        self._message.object = inert(st.message)
         self._message.visible = bool(st.message)
         self._next.visible = st.answered
         self._guest.visible = st.user is None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 import param
 
 from app.plots import classify as plots
+from app.text import inert
 from app.views.classify.game_data import Clues, clues
 from app.views.classify.state import ClassifyState
 
@@ -23,7 +22,7 @@ def counterpart_html(c: Clues) -> str:
             "<p>No counterpart found in visible or infrared light: it is faint there, or far away.</p></div>"
         )
     rows = "".join(
-        f"<tr><th>{html.escape(band)}</th><td>magnitude {mag:.1f}</td></tr>" for band, mag in c.magnitudes.items()
+        f"<tr><th>{inert(band)}</th><td>magnitude {mag:.1f}</td></tr>" for band, mag in c.magnitudes.items()
     )
     bright = min(c.magnitudes.values())
     words = "bright" if bright < 13 else "fairly bright" if bright < 17 else "faint"
@@ -86,7 +85,7 @@ class ClueBoard(pn.viewable.Viewer):
             self._facts.object = self._counterpart.object = ""
             return
         c = clues(self.state.catalogue, srcid)
-        self._title.object = f"<div class='xmm-source-name'>Source {html.escape(c.name)}</div>"
+        self._title.object = f"<div class='xmm-source-name'>Source {inert(c.name)}</div>"
         self._facts.object = facts_html(c)
         self._sky.object = plots.sky_position(
             self.state.data.backdrop, c.lon, c.lat, height=PLOT_HEIGHT - 30, width=PLOT_WIDTH

@@ -6,8 +6,6 @@ view from one famous field to the next with a caption; kiosk mode advances by it
 
 from __future__ import annotations
 
-import html
-
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -16,6 +14,7 @@ from astropy.coordinates import SkyCoord
 
 from app.plots import sky as skyplot
 from app.search import Position, SearchError, parse_target
+from app.text import inert
 from app.views.classify.tours import TOUR, Stop
 from data_loaders import projection
 from data_loaders.catalogue import Catalogue
@@ -131,7 +130,7 @@ class OutreachSky(pn.viewable.Viewer):
         stop = TOUR[index % len(TOUR)]
         lon, lat = galactic(stop.ra, stop.dec)
         self.state.param.update(
-            stop=index % len(TOUR), caption=f"<b>{html.escape(stop.name)}.</b> {html.escape(stop.caption)}"
+            stop=index % len(TOUR), caption=f"<b>{inert(stop.name)}.</b> {inert(stop.caption)}"
         )
         self.go(*view_around(lon, lat, stop.radius, self._aspect()))
         return stop
@@ -151,14 +150,14 @@ class OutreachSky(pn.viewable.Viewer):
         try:
             target = parse_target(text)
         except SearchError as exc:
-            self.state.caption = html.escape(str(exc))
+            self.state.caption = inert(str(exc))
             return
         if not isinstance(target, Position):
             self.state.caption = "Type a place name (M31, Orion, LMC ...) or a position to fly there."
             return
         lon, lat = galactic(target.ra, target.dec)
         radius = max(min(target.radius_deg or 2.0, 30.0), 0.2)
-        self.state.param.update(stop=-1, caption=f"<b>{html.escape(target.name or text)}</b>")
+        self.state.param.update(stop=-1, caption=f"<b>{inert(target.name or text)}</b>")
         self.go(*view_around(lon, lat, radius, self._aspect()))
 
     def _on_kiosk(self, event) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import panel as pn
 import param
 
+from app.text import inert
 from app.views.classify.state import ClassifyState
 from data_loaders.citizen import LEVEL2_MIN_GOLD, LEVEL2_MIN_RATE
 
@@ -48,7 +47,7 @@ class PlayerCard(pn.viewable.Viewer):
     async def _on_signup(self, _event) -> None:
         ok = await self.state.sign_up_async(self._nick.value or "", self._password.value or "")
         self._password.value = ""
-        self._error.object = "" if ok else self.state.message
+        self._error.object = "" if ok else inert(self.state.message)
         self._error.visible = not ok
         if ok:
             self.state.message = ""
@@ -61,7 +60,7 @@ class PlayerCard(pn.viewable.Viewer):
             return
         self._optin.value = st.show_on_leaderboard
         p = st.progress()
-        name = html.escape(st.user)
+        name = inert(st.user)
         self._who.object = f"<h3>Hello, {name}!</h3>"
         if p["level"] >= 2:
             text = (
@@ -73,8 +72,8 @@ class PlayerCard(pn.viewable.Viewer):
             rate = "" if p["n_scored"] < 5 else f" Your success rate so far: {p['success_rate']:.0%}."
             text = (
                 "<div class='xmm-level'>Level 1</div><p>Some sources are already known to astronomers. After "
-                f"{LEVEL2_MIN_GOLD} of those with at least {LEVEL2_MIN_RATE:.0%} right you reach level 2 and your "
-                f"answers count. Known sources answered: {p['n_scored']} of {LEVEL2_MIN_GOLD}.{rate}</p>"
+                f"{LEVEL2_MIN_GOLD:d} of those with at least {LEVEL2_MIN_RATE:.0%} right you reach level 2 and your "
+                f"answers count. Known sources answered: {p['n_scored']:d} of {LEVEL2_MIN_GOLD:d}.{rate}</p>"
             )
         self._progress.object = text
 

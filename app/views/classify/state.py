@@ -6,12 +6,12 @@ One ``ClassifyState`` per browser session. Gold answers stay in the process-wide
 
 from __future__ import annotations
 
-import html
 import logging
 
 import numpy as np
 import param
 
+from app.text import inert
 from app.views.classify.game_data import GameData, game_data
 from data_loaders.catalogue import Catalogue
 from data_loaders.citizen import DONT_KNOW, category, is_correct, pick_next
@@ -33,7 +33,7 @@ class ClassifyState(param.Parameterized):
     srcid = param.Integer(default=None, allow_None=True, doc="The source on screen.")
     answered = param.Boolean(default=False, doc="True once the source on screen has been answered.")
     feedback = param.String(default="", doc="HTML shown after an answer (escaped).")
-    message = param.String(default="", doc="One sentence when something went wrong (escaped HTML).")
+    message = param.String(default="", doc="One sentence when something went wrong (plain text).")
     n_session = param.Integer(default=0, doc="Answers given in this session.")
     show_on_leaderboard = param.Boolean(default=False)
     version = param.Integer(default=0, doc="Bumped after each stored vote (leaderboard refresh).")
@@ -70,7 +70,7 @@ class ClassifyState(param.Parameterized):
 
     def _signed_up(self, outcome: str | SignupError) -> bool:
         if isinstance(outcome, SignupError):
-            self.message = html.escape(str(outcome))
+            self.message = str(outcome)
             return False
         self.message = ""
         self.sign_in(outcome)
@@ -116,13 +116,13 @@ class ClassifyState(param.Parameterized):
                     self.user, self.catalogue.name, self.srcid, cat.key, confidence, truth is not None, correct
                 )
             except RateLimited as exc:
-                self.message = html.escape(
+                self.message = (
                     f"Whoa, that was fast! Please wait {int(np.ceil(exc.retry_after))} s before the next answer."
                 )
                 return
             except (PermissionError, ValueError) as exc:
                 log.warning("vote refused for %r: %s", self.user, exc)
-                self.message = html.escape(str(exc))
+                self.message = str(exc)
                 return
             self.version += 1
         self._seen.add(self.srcid)
@@ -138,10 +138,10 @@ class ClassifyState(param.Parameterized):
                 else "<b>Thanks for being honest!</b> Hard cases are useful to know about too."
             )
         known = category_of_class(truth)
-        label = html.escape(known.label)
+        label = inert(known.label)
         if is_correct(key, truth):
             return f"<b>Astronomers think this one is: {label} — nice!</b>"
-        return f"<b>Astronomers think it's: {label}.</b> Here's the clue: {html.escape(known.clue)}"
+        return f"<b>Astronomers think it's: {label}.</b> Here's the clue: {inert(known.clue)}"
 
     # --- progress ---------------------------------------------------------------------------
     def progress(self) -> dict:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 import panel as pn
 import param
 
 from app.plots import classify as plots
+from app.text import inert
 from app.views.classify.game_data import GameData, clues
 from data_loaders.catalogue import Catalogue
 from data_loaders.citizen import CATEGORIES
@@ -110,9 +110,9 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
         cards = []
         for cat in CATEGORIES:
             c = ex.get(cat.key)
-            body = f"<h3>{html.escape(cat.label)}</h3><p>{html.escape(cat.blurb)}</p>"
+            body = f"<h3>{inert(cat.label)}</h3><p>{inert(cat.blurb)}</p>"
             if cat.clue:
-                body += f"<p class='xmm-small'>Clue: {html.escape(cat.clue)}</p>"
+                body += f"<p class='xmm-small'>Clue: {inert(cat.clue)}</p>"
             card = [pn.pane.HTML(body, sizing_mode="stretch_width")]
             if c is not None:
                 card.append(
@@ -184,7 +184,7 @@ class Tutorial(pn.viewable.Viewer):
         if self.step not in self._built:
             self._built[self.step] = self._steps[self.step][1]()
         self._body.objects = self._built[self.step]
-        self._counter.object = f"<div class='xmm-step-count'>Step {self.step + 1} of {len(self._steps)}</div>"
+        self._counter.object = f"<div class='xmm-step-count'>Step {self.step + 1:d} of {len(self._steps):d}</div>"
         self._back.disabled = self.step == 0
         self._next.label = "Let's play! ▶" if self.step == len(self._steps) - 1 else "Next ▶"
 

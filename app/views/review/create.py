@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from app.query import QueryError
+from app.upload import SizedFileInput
 from app.views.review.items import DEFAULT_MATCH_RADIUS, ItemsError, items_from_query, items_from_upload
 from app.views.review.session import ReviewState
 from data_loaders.export import ExportError
@@ -30,7 +31,8 @@ class CampaignCreator(pn.viewable.Viewer):
         self.query = pn.widgets.TextInput(
             label="Query", placeholder="sc_det_ml > 1000 and sc_extent > 0", sizing_mode="stretch_width"
         )
-        self.file = pn.widgets.FileInput(accept=".csv,.txt,.xml,.vot,.votable", sizing_mode="stretch_width")
+        self.file = SizedFileInput(accept=".csv,.txt,.xml,.vot,.votable", sizing_mode="stretch_width")
+        self.file.param.watch(lambda e: e.new and self.state.say(e.new, "warning"), "error")
         self.radius = pn.widgets.FloatInput(
             label="Match radius for positions (arcsec)", value=DEFAULT_MATCH_RADIUS, start=0.1, end=600.0, step=0.5
         )

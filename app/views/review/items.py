@@ -45,10 +45,11 @@ def items_from_rows(catalogue: Catalogue, level: str, rows: np.ndarray) -> list[
 
 
 def campaign_items_from_state(state) -> list[tuple]:
-    """Items for the rows an Explore session shows now (``state.visible`` of ``state.level``)."""
-    rows = np.flatnonzero(state.visible)
-    _check_count(rows.size, "The current Explore selection")
-    return items_from_rows(state.catalogue, state.level, rows)
+    """Items for the rows an Explore session shows now (``state.shown`` of ``state.level``)."""
+    _check_count(state.shown.count(), "The current Explore selection")
+    cols = ["SRCID", "SC_RA", "SC_DEC"] if state.level == "sources" else ["SRCID", "RA", "DEC", "DETID"]
+    frame = pd.concat(list(state.shown.chunks(cols)), ignore_index=True)
+    return list(zip(*(frame[c].tolist() for c in cols), strict=True))
 
 
 def query_columns(catalogue: Catalogue, level: str) -> dict:

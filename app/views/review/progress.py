@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import math
 
@@ -10,6 +9,7 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 
+from app.text import inert
 from app.views.review.session import ReviewState
 from data_loaders.export import export_filename, export_table
 from data_loaders.store import Agreement
@@ -46,7 +46,7 @@ def agreement_html(agreement: Agreement) -> str:
         ("All verdicts agree", fmt(agreement.fraction_agree, "{:.0%}")),
         ("Fleiss' κ", fmt(agreement.fleiss_kappa, "{:.2f}")),
     ]
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{inert(k)}</th><td>{inert(v)}</td></tr>" for k, v in rows)
     return f"<table class='xmm-kv xmm-agreement'>{body}</table>"
 
 

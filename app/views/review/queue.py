@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import param
 
+from app.text import inert
 from app.views.flags import FLAG_CSS, FlagHistory, FlagPanel
 from app.views.review.session import ReviewState
 from app.views.source_card import source_card_html
@@ -64,10 +63,9 @@ def verdicts_html(verdicts: pd.DataFrame, me: str | None) -> str:
     """Everyone's latest verdict on the item as an escaped HTML table."""
     if verdicts.empty:
         return "<div class='xmm-empty'>No verdicts on this item yet.</div>"
-    esc = html.escape
     rows = "".join(
-        f"<tr><td>{esc(str(r.user))}{' (you)' if r.user == me else ''}</td><td><b>{esc(str(r.label))}</b></td>"
-        f"<td class='xmm-comment'>{esc(str(r.comment or ''))}</td></tr>"
+        f"<tr><td>{inert(str(r.user))}{' (you)' if r.user == me else ''}</td><td><b>{inert(str(r.label))}</b></td>"
+        f"<td class='xmm-comment'>{inert(str(r.comment or ''))}</td></tr>"
         for r in verdicts.itertuples()
     )
     return (
@@ -152,7 +150,7 @@ class ReviewQueue(pn.viewable.Viewer):
 
     def _show_message(self, *_):
         st = self.state
-        self.alert.object = html.escape(st.message)
+        self.alert.object = inert(st.message)
         self.alert.alert_type = st.message_kind
         self.alert.visible = bool(st.message)
 
@@ -169,11 +167,11 @@ class ReviewQueue(pn.viewable.Viewer):
         done = int(st.queue["my_label"].notna().sum())
         detid = "" if pd.isna(item["detid"]) else f" · DETID {int(item['detid'])}"
         mine = item["my_label"]
-        yours = f"your verdict: <b>{html.escape(str(mine))}</b>" if isinstance(mine, str) else "not reviewed by you"
+        yours = f"your verdict: <b>{inert(str(mine))}</b>" if isinstance(mine, str) else "not reviewed by you"
         self.heading.object = (
-            f"<div style='font-size:1.1em'><b>{html.escape(st.campaign_name())}</b> · item "
-            f"<span id='xmm-item-pos'>{st.position + 1}</span> of {n} · SRCID {srcid}{detid} · {yours}"
-            f"<div style='opacity:.75;font-size:.85em'>You have reviewed {done} of {n}.</div></div>"
+            f"<div style='font-size:1.1em'><b>{inert(st.campaign_name())}</b> · item "
+            f"<span id='xmm-item-pos'>{st.position + 1:d}</span> of {n:,} · SRCID {srcid:d}{detid} · {yours}"
+            f"<div style='opacity:.75;font-size:.85em'>You have reviewed {done:,} of {n:,}.</div></div>"
         )
         self.label.value = (
             self.label.options[self.labels.index(mine)] if isinstance(mine, str) and mine in self.labels else None
@@ -232,7 +230,7 @@ class LoginPrompt(pn.viewable.Viewer):
             kind = "warning"
         else:
             can = self.role in ("reviewer", "admin")
-            text = f"Signed in as {html.escape(self.user)} ({html.escape(self.role or '')})" + (
+            text = f"Signed in as {inert(self.user)} ({inert(self.role or '')})" + (
                 "." if can else ": reviewing needs the role reviewer; ask an admin."
             )
             kind = "info" if can else "warning"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import logging
 
 import panel as pn
 
 from app.plots.classification import class_probabilities
+from app.text import inert
 from app.views.source.figures import ClassificationFigure, ConsensusFigure, held, show
 from app.views.source.format import empty, html_pane, number
 from app.views.source.state import SourceState
@@ -29,7 +29,7 @@ def flags_html(history) -> str:
             ev.get("label", ""),
             ev.get("comment", ""),
         ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td>{inert('' if c is None else str(c))}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("time", "who", "action", "flag", "comment"))
     return f"<table class='xmm-kv'><tr>{head}</tr>{''.join(rows)}</table>"
 
@@ -70,8 +70,8 @@ class SourceClassification(pn.viewable.Viewer):
             show(self.plot, True)
             outlier = " · outside the training set" if bool(row.get("outlier", False)) else ""
             self.note.object = (
-                f"<b>{html.escape(schema.CLASS_LABELS[best['class']])}</b> ({number(best['probability'], '{:.0%}')})"
-                f" · ClMargin {number(row.get('ClMargin'), '{:.2f}')} · {int(row.get('N_missing', 0))} missing "
+                f"<b>{inert(schema.CLASS_LABELS[best['class']])}</b> ({inert(number(best['probability'], '{:.0%}'))})"
+                f" · ClMargin {inert(number(row.get('ClMargin'), '{:.2f}'))} · {int(row.get('N_missing', 0))} missing "
                 f"input(s){outlier}<br><small>Machine classifier (XMM2ATHENA method); probabilities PbaC0–6.</small>"
             )
         self.flags.object = self._flags()
@@ -83,8 +83,8 @@ class SourceClassification(pn.viewable.Viewer):
         cons_probs = [float(consensus[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))]
         name = schema.CLASS_LABELS.get(str(consensus["prediction_name"]), str(consensus["prediction_name"]))
         self.citizens.object = (
-            f"<b>Citizen scientists:</b> {html.escape(name)} · {int(consensus['N_VOTES'])} counted vote(s), "
-            f"{number(consensus['AGREEMENT'], '{:.0%}')} agree (level-2 volunteers of the Classify game)"
+            f"<b>Citizen scientists:</b> {inert(name)} · {int(consensus['N_VOTES'])} counted vote(s), "
+            f"{inert(number(consensus['AGREEMENT'], '{:.0%}'))} agree (level-2 volunteers of the Classify game)"
         )
         machine = [float(row[f"PbaC{i}"]) for i in range(len(schema.CLASS_NAMES))] if row is not None else None
         bars = {"machine": machine, "citizens": cons_probs} if machine is not None else {"citizens": cons_probs}
@@ -104,7 +104,7 @@ class SourceClassification(pn.viewable.Viewer):
             from data_loaders.citizen.consensus import consensus_frame
 
             cons = consensus_frame(st.catalogue, self.store)
-        except Exception:  # noqa: BLE001 - votes are optional; the page must not break
+        except Exception:  # votes are optional; the page must not break
             log.exception("reading the citizen consensus failed")
             return None
         hit = cons[cons["SRCID"].to_numpy() == int(st.srcid)]

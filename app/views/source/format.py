@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 from astropy.time import Time
+
+from app.text import inert
 
 
 def number(value, fmt: str = "{:.3g}") -> str:
@@ -36,16 +36,16 @@ def mjd_date(mjd, precision: str = "date") -> str:
 
 def kv_table(items: list[tuple[str, str]]) -> str:
     """A two-column key/value table; keys and values are escaped here."""
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in items)
+    rows = "".join(f"<tr><th>{inert(k)}</th><td>{inert(v)}</td></tr>" for k, v in items)
     return f"<table class='xmm-kv'>{rows}</table>"
 
 
 def empty(text: str) -> str:
-    return f"<div class='xmm-empty'>{html.escape(text)}</div>"
+    return f"<div class='xmm-empty'>{inert(text)}</div>"
 
 
 def link(url: str, text: str) -> str:
-    return f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener'>{html.escape(text)}</a>"
+    return f"<a href='{inert(url)}' target='_blank' rel='noopener'>{inert(text)}</a>"
 
 
 #: Styles of the Source view's HTML panes (they live in shadow roots, so page CSS does not reach them).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from app.plots.lightcurve import band_label, longterm_points
+from app.text import inert
 from app.views.source.figures import LongtermFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
@@ -69,7 +70,9 @@ class LongtermLightcurve(pn.viewable.Viewer):
             parts.append(f"other missions converted to XMM 0.2–12 keV: {', '.join(others)}")
         if st.band != 8:
             parts.append("limits and other missions are shown in band 8 only")
-        self.note.object = "<small>" + " · ".join(parts) + ". Click a detection to show its observation below.</small>"
+        self.note.object = (
+            "<small>" + inert(" · ".join(parts)) + ". Click a detection to show its observation below.</small>"
+        )
 
     @held
     def _select(self, *_):

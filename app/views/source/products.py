@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -13,6 +12,7 @@ from panel.io.state import set_curdoc
 
 from app.plots.lightcurve import CAMERA_STYLE
 from app.plots.spectrum import spectrum_points
+from app.text import inert
 from app.views.source.figures import LightcurveFigure, SpectrumFigure, held, show
 from app.views.source.format import empty, html_pane, number, plus_minus
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
@@ -153,7 +153,12 @@ class ProductPanel(pn.viewable.Viewer):
 
 def _usable(per_camera: dict) -> tuple[dict, list[str]]:
     good = {c: v for c, v in per_camera.items() if not isinstance(v, ProductUnavailable)}
-    reasons = [f"{CAMERA_STYLE[c][0]}: {v.reason}" for c, v in per_camera.items() if isinstance(v, ProductUnavailable)]
+    # Reasons are joined with "; ": a reader's full stop would read ".;".
+    reasons = [
+        f"{CAMERA_STYLE[c][0]}: {v.reason.rstrip('.')}"
+        for c, v in per_camera.items()
+        if isinstance(v, ProductUnavailable)
+    ]
     return good, reasons
 
 
@@ -183,11 +188,11 @@ class ObservationLightcurve(ProductPanel):
         show(self.plot, True)
         first = next(iter(good.values()))
         note = (
-            f"Observation {html.escape(first.obs_id)}, {html.escape(start_text(good.values()))}; bins of "
-            + ", ".join(f"{CAMERA_STYLE[c][0]} {lc.timedel * factor:g} s" for c, lc in good.items())
+            f"Observation {inert(first.obs_id)}, {inert(start_text(good.values()))}; bins of "
+            + ", ".join(f"{inert(CAMERA_STYLE[c][0])} {lc.timedel * factor:g} s" for c, lc in good.items())
         )
         if reasons:
-            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+            note += "<br>" + "<br>".join(inert(f"not available: {r}") for r in reasons)
         self.status.object = f"<small>{note}</small>"
         self.stats.object = self._stats_html(good)
 
@@ -213,7 +218,7 @@ class ObservationLightcurve(ProductPanel):
             for stats in lc.statistics:
                 rows.append(
                     (
-                        " ".join(filter(None, (name, stats.expid, "header"))),
+                        " ".join(filter(None, (name, stats.expid))),
                         computed(stats.avrate, "{:.4g}"),
                         computed(stats.chi2prob, "{:.3g}"),
                         computed(stats.fvar, "{:.3f}", stats.fvarerr),
@@ -221,12 +226,12 @@ class ObservationLightcurve(ProductPanel):
                     )
                 )
         head = "".join(f"<th>{h}</th>" for h in ("", "AVRATE (count/s)", "χ² probability", "F_var", "VAR_FLAG"))
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(f"<td>{inert(v)}</td>" for v in r) + "</tr>" for r in rows)
         return (
             f"<table class='xmm-table'><tr>{head}</tr>{body}</table>"
             "<small>In-observation variability: variable when the χ² probability of constancy ≤ 1e-5; "
-            "header values are each exposure's (S/U) lightcurve's, 'not computed' where the pipeline "
-            "could not compute them (it writes F_var = -1).</small>"
+            "the camera rows are the header values of each exposure's (S/U) lightcurve, 'not computed' "
+            "where the pipeline could not compute them (it writes F_var = -1).</small>"
         )
 
     def show_missing(self, reason):
@@ -286,17 +291,20 @@ class ObservationSpectrum(ProductPanel):
         self.figure.update(frames, wants_area)
         show(self.plot, True)
         parts = [
-            f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts in {number(s.exposure, '{:.0f}')} s"
+            inert(
+                f"{CAMERA_STYLE[c][0]} {number(np.nansum(s.counts), '{:.0f}')} counts "
+                f"in {number(s.exposure, '{:.0f}')} s"
+            )
             for c, s in good.items()
         ]
         note = (
             "Net = source − scaled background; energies from "
-            + html.escape(next(iter(good.values())).energy_source)
+            + inert(next(iter(good.values())).energy_source)
             + "; "
             + "; ".join(parts)
         )
         if reasons:
-            note += "<br>" + "<br>".join(html.escape(f"not available: {r}") for r in reasons)
+            note += "<br>" + "<br>".join(inert(f"not available: {r}") for r in reasons)
         self.status.object = f"<small>{note}</small>"
 
     def show_missing(self, reason):

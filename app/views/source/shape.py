@@ -6,6 +6,7 @@ import numpy as np
 import panel as pn
 
 from app.plots.sed import band_sed, hardness_ratios
+from app.text import inert
 from app.views.source.figures import HardnessFigure, SedFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
@@ -47,11 +48,11 @@ class BandShape(pn.viewable.Viewer):
         show(self.sed, True)
         show(self.hr, True)
         missing = int((~(sed["density"] > 0)).sum())
-        extra = f"; {missing} band(s) without a positive flux are not drawn" if missing else ""
+        extra = f"; {missing:d} band(s) without a positive flux are not drawn" if missing else ""
         if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
             extra += "; this release has no errors on source-level band fluxes"
         self.note.object = (
-            f"<small>{what}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
+            f"<small>{inert(what)}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
             f"(0.2–0.5–1–2–4.5–12 keV){extra}.</small>"
         )
 

@@ -17,24 +17,37 @@ GROUPINGS = (-1, 0, 5, 10, 20, 50, 100, 500)
 _NAME_RE = re.compile(r"^(?:\dXMM)?\s*J?\s*(\d{6}\.\d[+-]\d{6})$")
 
 
+def _whole_number(text: str | int) -> int | None:
+    """``text`` as a non-negative 64-bit whole number (what SRCID and DETID are), else None."""
+    text = str(text).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value < 2**63 else None
+
+
+def _short(text, n: int = 40) -> str:
+    """``text`` cut to ``n`` characters with a visible ellipsis (a link can hold megabytes)."""
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def resolve_source(
     catalogue: Catalogue, srcid: str | int | None = None, detid: str | int | None = None, name: str | None = None
 ) -> tuple[int | None, str]:
     """SRCID from a SRCID, DETID or IAU name (as typed by a person), and a sentence if none matches."""
     sources, det = catalogue.sources, catalogue.detections
     if srcid not in (None, ""):
-        try:
-            value = int(str(srcid).strip())
-        except ValueError:
-            return None, f"“{srcid}” is not a SRCID (a whole number such as {int(sources['SRCID'].iloc[0])})."
+        value = _whole_number(srcid)
+        if value is None:
+            return None, f"“{_short(srcid)}” is not a SRCID (a whole number such as {int(sources['SRCID'].iloc[0])})."
         if (sources["SRCID"].to_numpy() == value).any():
             return value, ""
         return None, f"No source with SRCID {value} in release {catalogue.name}."
     if detid not in (None, ""):
-        try:
-            value = int(str(detid).strip())
-        except ValueError:
-            return None, f"“{detid}” is not a DETID (a whole number)."
+        value = _whole_number(detid)
+        if value is None:
+            return None, f"“{_short(detid)}” is not a DETID (a whole number)."
         hit = np.flatnonzero(det["DETID"].to_numpy() == value)
         if hit.size:
             return int(det["SRCID"].iloc[hit[0]]), ""
@@ -47,7 +60,8 @@ def resolve_source(
             hit = np.flatnonzero(np.char.endswith(names.astype(str), "J" + match.group(1)))
             if hit.size:
                 return int(sources["SRCID"].iloc[hit[0]]), ""
-        return None, f"No source named “{name}” in release {catalogue.name} (expected e.g. 4XMM J123456.7+123456)."
+        example = "4XMM J123456.7+123456"
+        return None, f"No source named “{_short(name)}” in release {catalogue.name} (expected e.g. {example})."
     return None, ""
 
 

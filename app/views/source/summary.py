@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 import panel as pn
 
+from app.text import inert
 from app.views.source import links
 from app.views.source.format import html_pane, kv_table, link, mjd_date, number, plus_minus
 from app.views.source.state import SourceState
@@ -67,7 +66,7 @@ def summary_html(row, release: str, synthetic: bool = False) -> str:
     outs = " · ".join(link(url, label) for label, url in links.source_links(srcid, row["SC_RA"], row["SC_DEC"]))
     badge = " <span class='xmm-badge'>synthetic demo data</span>" if synthetic else ""
     return (
-        f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{html.escape(_name(row))}{badge}</h2>"
+        f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{inert(_name(row))}{badge}</h2>"
         f"{kv_table(items)}<div style='margin-top:8px'>Links out: {outs}</div></div>"
     )
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 
+from app.text import inert
 from app.views.source import links
 from app.views.source.format import empty, html_pane, link, mjd_date, number, plus_minus
 from app.views.source.state import SourceState
 
 
 def _table(head: list[str], rows: list[str]) -> str:
-    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    cells = "".join(f"<th>{inert(h)}</th>" for h in head)
     return f"<div style='overflow-x:auto'><table class='xmm-table'><tr>{cells}</tr>{''.join(rows)}</table></div>"
 
 
@@ -34,7 +33,7 @@ def counterparts_html(cps: pd.DataFrame | None) -> str:
             number(cp.get("MAG_W1"), "{:.2f}"),
         ]
         cls = " class='xmm-best'" if i == 0 else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(v)}</td>" for v in values) + "</tr>")
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{inert(v)}</td>" for v in values) + "</tr>")
     return _table(["Catalogue", "ID", "Sep (″)", "P(match)", "G", "J", "W1"], rows)
 
 
@@ -59,7 +58,7 @@ def detections_html(det: pd.DataFrame | None, selected: str = "") -> str:
         cls = " class='xmm-best'" if obs == selected else ""
         rows.append(
             f"<tr{cls}><td>{link(links.xsa_observation(obs), obs)}</td>"
-            + "".join(f"<td>{html.escape(v)}</td>" for v in values)
+            + "".join(f"<td>{inert(v)}</td>" for v in values)
             + "</tr>"
         )
     head = [

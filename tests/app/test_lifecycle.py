@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from layouts import common
+from app import lifecycle as common
 
 
 def _releases_during(coro, monkeypatch) -> int:

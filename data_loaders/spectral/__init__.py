@@ -1,0 +1,1 @@
+"""Spectral models of X-ray sources: photoabsorption, EPIC responses, the five-band power-law fit."""
