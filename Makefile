@@ -45,6 +45,7 @@ serve: $(VENV)/.serve-deps $(DATA)/.demo-done
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests -p no:cacheprovider
 
 test-fast: $(VENV)/.test-deps

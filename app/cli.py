@@ -38,6 +38,19 @@ def _cmd_demo(args) -> int:
     from data_loaders.skymap import write_demo_maps
 
     maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
+    import pandas as pd
+
+    from data_loaders import om, schema
+
+    sources = pd.read_parquet(report.path / schema.SOURCES_FILE)
+    om_file = om.write_om_fits(om.demo_om(sources, seed=args.seed), out / "4XMM_DEMO_om.fits")
+    matched = om.attach_om(report.path, om_file)  # a SUSS-layout OM list with counterparts of demo sources
+    print(f"Synthetic XMM-OM list {om_file.name}: {len(matched):,} sources matched")
+    from data_loaders import photoz
+
+    z_file = out / "4XMM_DEMO_photoz.parquet"
+    photoz.demo_photoz(sources, seed=args.seed).to_parquet(z_file, index=False)
+    print(f"Synthetic photometric redshifts {z_file.name}: {len(photoz.attach_photoz(report.path, z_file)):,} sources")
     print(report.summary())
     print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
@@ -61,6 +74,16 @@ def _cmd_ingest(args) -> int:
         progress=not args.quiet,
     )
     print(report.summary())
+    if args.om:
+        from data_loaders.om import attach_om
+
+        matched = attach_om(report.path, args.om)
+        print(f"XMM-OM list {args.om.name}: {len(matched):,} X-ray sources have an OM counterpart")
+    if args.photoz:
+        from data_loaders.photoz import attach_photoz
+
+        joined = attach_photoz(report.path, args.photoz)
+        print(f"Redshift table {args.photoz.name}: {len(joined):,} sources have a photometric redshift")
     return 0
 
 
@@ -95,6 +118,7 @@ def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> li
     cmd += ["--unix-socket", str(unix_socket)] if unix_socket else ["--port", str(args.port)]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
+    cmd += ["--static-dirs", f"xmm-static={Path(__file__).resolve().parent / 'static'}"]  # theme.css
     cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 
@@ -228,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--products", type=Path, help="folder of PPS source products (<OBSID>/pps, <OBSID>/PPS, <OBSID> or flat)"
     )
     i.add_argument("--observations", type=Path, help="observation table (Parquet: OBS_ID, RA_PNT, DEC_PNT, ...)")
+    i.add_argument(
+        "--om",
+        type=Path,
+        help="XMM-OM source list in the SUSS layout (FITS/Parquet: RA, DEC, POSERR, <filter>_AB_MAG[_ERR], "
+        "<filter>_QUALITY_FLAG), matched with the X-ray sources within their position errors",
+    )
+    i.add_argument(
+        "--photoz",
+        type=Path,
+        help="photometric redshifts (FITS/Parquet/CSV: PHOTO_Z, PHOTO_Z_LO, PHOTO_Z_HI and SRCID or RA, DEC); "
+        "adds the rest-frame 0.2-12 keV luminosity LOG_LX",
+    )
     i.add_argument(
         "--drop-duplicates",
         action="store_true",

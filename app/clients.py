@@ -185,7 +185,8 @@ def busy_reason(address: str) -> str | None:
     per_client, total = max_sessions_per_client(), max_sessions()
     if addresses.count(address) >= per_client:
         return (
-            f"You already have {per_client} pages of XMM Explorer open, the most one visitor may: "
+            f"You already have {per_client} page{'s' if per_client != 1 else ''} of XMM Explorer open, "
+            "the most one visitor may: "
             f"close some tabs, or try again in {RETRY_AFTER_S} s."
         )
     if len(addresses) >= total:

@@ -28,7 +28,7 @@ def db_url() -> str | None:
 SKYMAPS_ENV = "XMM_EXPLORER_SKYMAPS"
 
 
-def skymap_dir() -> Path:
+def skymap_dir(data: Path | None = None) -> Path:
     """The folder of sky maps the query's skymap() predicate reads: ``$XMM_EXPLORER_SKYMAPS`` or DATA/skymaps."""
     folder = os.environ.get(SKYMAPS_ENV)
-    return Path(folder).resolve() if folder else data_dir() / "skymaps"
+    return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "skymaps"

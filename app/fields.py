@@ -31,6 +31,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "class_prob": ("CLASS_PROB", "CLASS_PROB"),
     "srcid": ("SRCID", "SRCID"),
     "name": ("IAUNAME", "IAUNAME"),
+    "pl_gamma": ("PL_GAMMA", "PL_GAMMA"),  # five-band fit: of the detection, or of the SC_ fluxes
 }
 
 LABELS = {
@@ -43,7 +44,17 @@ LABELS = {
     "extent": "Extent (arcsec)",
     "n_det": "Number of detections",
     "mjd": "Date (MJD)",
+    "pl_gamma": "Γ (five-band power-law fit)",
 }
+#: Axes of the HR diagram: the four hardness ratios and the fitted photon index.
+DIAGRAM_FIELDS = ("hr1", "hr2", "hr3", "hr4", "pl_gamma")
+_AXIS_RANGES = {"pl_gamma": (-1.1, 5.1)}
+HR_AXIS_RANGE = (-1.05, 1.05)
+
+
+def axis_range(field: str) -> tuple[float, float]:
+    """Plotted range of a diagram axis (hardness ratios -1..1, with a margin)."""
+    return _AXIS_RANGES.get(field, HR_AXIS_RANGE)
 
 
 def column(field: str, level: str, band: int = 8) -> str:

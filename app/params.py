@@ -8,6 +8,7 @@ the server's file names.
 from __future__ import annotations
 
 import logging
+import re
 
 import panel as pn
 
@@ -34,6 +35,22 @@ def arg(name: str) -> str:
     """The session's URL parameter ``name`` as text ('' if absent; invalid UTF-8 becomes U+FFFD)."""
     values = pn.state.session_args.get(name) if pn.state.curdoc is not None else None
     return values[0].decode("utf-8", errors="replace") if values else ""
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def name_arg(name: str, what: str) -> str | None:
+    """URL parameter ``name`` if it is a plain name (letters, digits, ``_.-``; no ``/`` or ``..``), None if absent.
+
+    It may become part of a file path (an alerts run), so anything else is a ParamError.
+    """
+    raw = arg(name)
+    if not raw:
+        return None
+    if not _NAME.fullmatch(raw) or ".." in raw:
+        raise ParamError(f"“{shorten(raw)}” is not the name of {what}.")
+    return raw
 
 
 def release_name(raw: str | None = None) -> str | None:

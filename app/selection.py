@@ -32,6 +32,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from app.text import readable
+
 __all__ = [
     "All",
     "And",
@@ -725,7 +727,7 @@ class _Decoder:
         kind = data["t"]
         if kind not in _KEYS:
             raise SelectionError(
-                f"'{kind[:40]}' is not a known selection type; known types are {', '.join(sorted(_KEYS))}."
+                f"'{readable(kind, 40)}' is not a known selection type; known types are {', '.join(sorted(_KEYS))}."
             )
         extra = set(data) - _KEYS[kind]
         if extra:

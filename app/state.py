@@ -11,7 +11,7 @@ catalogue, never a copy of it; on Dask it is evaluated on the cluster when asked
 
 Reviewer flags and the citizen-science consensus are not columns of the catalogue: the
 selection terms that name them (``FLAGGED``, ``CITIZEN_CLASS``) become lists of SRCIDs
-through :mod:`app.annotations` before the catalogue sees them.
+through :mod:`app.source_labels` before the catalogue sees them.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import numpy as np
 import param
 from panel.io import hold
 
-from app import annotations, fields
+from app import fields, source_labels
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
-from data_loaders.catalogue import ReleaseDirectory, Subset, sky_column
+from data_loaders.catalogue import CatalogueEngine, Subset, sky_column
 from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
@@ -115,16 +115,18 @@ class ExploreState(param.Parameterized):
     x_range = param.NumericTuple(default=None, length=2, allow_None=True)
     y_range = param.NumericTuple(default=None, length=2, allow_None=True)
     srcid = param.Integer(default=None, allow_None=True)
-    hr_x = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr2")
-    hr_y = param.Selector(objects=["hr1", "hr2", "hr3", "hr4"], default="hr3")
+    hr_x = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr2")
+    hr_y = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr3")
 
     version = param.Integer(default=0, doc="Bumped whenever the mask changes")
     message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
 
-    def __init__(self, catalogue: ReleaseDirectory, **params):
+    def __init__(self, catalogue: CatalogueEngine, **params):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
         self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
+        axes = [f for f in fields.DIAGRAM_FIELDS if self.diagram_axis_available(f, catalogue)]
+        self.param.hr_x.objects, self.param.hr_y.objects = axes, list(axes)
         super().__init__(**params)
         self.filtered: Subset = catalogue.select(self.level)
         self.shown: Subset = self.filtered
@@ -133,6 +135,11 @@ class ExploreState(param.Parameterized):
         self.param.watch(self._on_selection_code, ["selection_code"])
         if self.selection_code:
             self._on_selection_code()
+
+    @staticmethod
+    def diagram_axis_available(field: str, catalogue) -> bool:
+        """Whether both levels of the release have the column of a diagram axis (the fit may be missing)."""
+        return all(fields.column(field, level) in catalogue.columns(level) for level in ("detections", "sources"))
 
     # --- filters -> selection ------------------------------------------------------------------
     def filter_selection(self) -> Selection:
@@ -270,9 +277,9 @@ class ExploreState(param.Parameterized):
                 raise SelectionError(
                     f"The selection needs the column '{unknown[0]}', which the {level} of {cat.name} do not have."
                 )
-        filtered = cat.select(level, annotations.resolve(self.filter_selection(), cat, labels))
+        filtered = cat.select(level, source_labels.resolve(self.filter_selection(), cat, labels))
         sel = self.selection()
-        shown = filtered if isinstance(sel, All) else filtered.refine(annotations.resolve(sel, cat, labels))
+        shown = filtered if isinstance(sel, All) else filtered.refine(source_labels.resolve(sel, cat, labels))
         return filtered, shown
 
     def _recompute(self) -> None:

@@ -87,6 +87,10 @@ CLASSIFICATIONS = "classifications"
 COUNTERPARTS = "counterparts"
 LONGTERM = "longterm"
 OBSERVATIONS = "observations"
+OM = "om"
+PHOTOZ = "photoz"
+BAND_FIT = "band_fit"
+SOURCE_BAND_FIT = "source_band_fit"
 # Engine abilities (declared absent by an engine with Capabilities.without):
 DEEP_PAGES = "deep_pages"  # any page of the table in any sort order (else the first pages only: top-k)
 
@@ -111,6 +115,8 @@ GROUPS: dict[str, ColumnGroup] = {
         ColumnGroup(VARIABILITY, "variability within an observation", detections=("VAR_FLAG", "EP_CHI2PROB")),
         ColumnGroup(EPOCHS, "observation dates (flux against time)", detections=("MJD_START",)),
         ColumnGroup(GALACTIC, "galactic coordinates of detections", detections=("LII", "BII")),
+        ColumnGroup(BAND_FIT, "five-band spectral fit of detections", detections=schema.BANDFIT_NAMES),
+        ColumnGroup(SOURCE_BAND_FIT, "five-band spectral fit of sources", sources=schema.BANDFIT_NAMES),
         ColumnGroup(PRODUCTS, "source products (lightcurves, spectra)", detections=("SRC_NUM", "TSERIES", "SPECTRA")),
         ColumnGroup(
             CLASSIFICATIONS,
@@ -129,6 +135,18 @@ GROUPS: dict[str, ColumnGroup] = {
             "long-term lightcurve",
             table=schema.LONGTERM_FILE,
             table_columns=("SRCID", "MISSION", "MJD", "FLUX", "FLUX_ERR", "UPPER_LIMIT"),
+        ),
+        ColumnGroup(
+            OM,
+            "optical/UV monitor (OM) magnitudes",
+            table="om.parquet",
+            table_columns=("SRCID", "OM_SEP"),
+        ),
+        ColumnGroup(
+            PHOTOZ,
+            "photometric redshifts and luminosities",
+            table="photoz.parquet",
+            table_columns=("SRCID", "PHOTO_Z", "LOG_LX"),
         ),
         ColumnGroup(
             OBSERVATIONS,
@@ -245,9 +263,14 @@ def of_release(path: Path, meta: Mapping | None = None) -> Capabilities:
     if recorded is None:
         return scan_release(path)
     caps = Capabilities.from_meta(recorded)
-    for g in GROUPS.values():  # a table attached later (attach_observations) counts once it is there
-        if g.table is not None and not caps.has(g.name) and (path / g.table).exists():
+    present = set(recorded.get("present", ()))
+    for g in GROUPS.values():  # a table attached later (attach_observations, attach_om) counts once it is there
+        if g.table is None:
+            continue
+        if not caps.has(g.name) and (path / g.table).exists():
             caps = Capabilities({k: v for k, v in caps.absent.items() if k != g.name}) | _table_caps(path, g)
+        elif g.name not in present and caps.has(g.name) and not (path / g.table).exists():
+            caps = caps.without(g.name, g.reason([g.table]))  # a group newer than the release's record
     return caps
 
 

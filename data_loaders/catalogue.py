@@ -26,6 +26,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,9 +136,9 @@ class Subset:
     for every row).
     """
 
-    catalogue: ReleaseDirectory
+    catalogue: CatalogueEngine
     level: str
-    selection: object
+    selection: Any
 
     def count(self) -> int:
         """How many rows."""
@@ -346,6 +347,35 @@ class ReleaseDirectory:
         #: Column groups this release has (and engine limits, added by an engine with ``without``).
         self.capabilities: capabilities.Capabilities = capabilities.of_release(self.path, self.meta)
 
+
+class CatalogueEngine(ReleaseDirectory):
+    """The catalogue interface every engine implements (see the module doc); pages use only this."""
+
+    all_columns: list[str]
+
+    def n_rows(self, level: str = "detections") -> int:
+        raise NotImplementedError
+
+    def columns(self, level: str = "detections") -> tuple[str, ...]:
+        """Columns of ``level`` a selection, grid or page may name without a read of the release."""
+        raise NotImplementedError
+
+    def select(self, level: str, selection=None) -> Subset:
+        """The rows of ``level`` that ``selection`` keeps (None or All: every row)."""
+        raise NotImplementedError
+
+    def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
+        """The rows of ``level`` whose ``column`` is one of ``values`` (go-to by SRCID, DETID, OBS_ID, name)."""
+        raise NotImplementedError
+
+    def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
+        """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
+        raise NotImplementedError
+
+    def source_row(self, srcid: int) -> pd.Series | None:
+        """The unique-source row of ``srcid`` (None if unknown)."""
+        raise NotImplementedError
+
     def engine_note(self) -> str:
         """One line about the engine for the page (''; a Dask catalogue names its cluster)."""
         return ""
@@ -355,7 +385,7 @@ class ReleaseDirectory:
         return None
 
 
-class Catalogue(ReleaseDirectory):
+class Catalogue(CatalogueEngine):
     """One ingested release (``data_dir/releases/NAME``) in memory.
 
     Attributes
@@ -385,6 +415,26 @@ class Catalogue(ReleaseDirectory):
         self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
         self._add_class_columns()
+        self._add_om_columns()
+
+    def _add_om_columns(self) -> None:
+        """OM_<filter>_AB_MAG, OM_SEP (om.parquet) and PHOTO_Z, LOG_LX (photoz.parquet) on both levels, for filters."""
+        from data_loaders.om import OM_FILE
+        from data_loaders.photoz import FRAME_COLUMNS, PHOTOZ_FILE
+
+        for filename, pick in (
+            (OM_FILE, lambda c: c == "OM_SEP" or c.endswith("_AB_MAG")),
+            (PHOTOZ_FILE, lambda c: c in FRAME_COLUMNS),
+        ):
+            table = self._optional_table(filename)
+            if table is None or table.empty:
+                continue
+            cols = [c for c in table.columns if pick(c)]
+            table = table.drop_duplicates("SRCID").set_index("SRCID")
+            for frame in (self.detections, self.sources):
+                ids = frame["SRCID"].to_numpy(np.int64)
+                for c in cols:
+                    frame[c] = table[c].reindex(ids).to_numpy(np.float32)
 
     def _add_class_columns(self) -> None:
         """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
@@ -606,6 +656,20 @@ class Catalogue(ReleaseDirectory):
     @cached_property
     def classifications(self) -> pd.DataFrame | None:
         return self._optional_table(schema.CLASSIFICATIONS_FILE)
+
+    @cached_property
+    def om(self) -> pd.DataFrame | None:
+        """OM magnitudes matched to sources (om.parquet, see data_loaders.om), or None."""
+        from data_loaders.om import OM_FILE
+
+        return self._optional_table(OM_FILE)
+
+    @cached_property
+    def photoz(self) -> pd.DataFrame | None:
+        """Photometric redshifts and luminosities per source (photoz.parquet, see data_loaders.photoz), or None."""
+        from data_loaders.photoz import PHOTOZ_FILE
+
+        return self._optional_table(PHOTOZ_FILE)
 
     @cached_property
     def counterparts(self) -> pd.DataFrame | None:

@@ -44,7 +44,7 @@ from data_loaders.catalogue import (
     CHUNK_ROWS,
     LEVELS,
     SOURCE_LEVEL_COLUMNS,
-    ReleaseDirectory,
+    CatalogueEngine,
     Subset,
     _is_all,
     _numpy_frame,
@@ -182,7 +182,7 @@ def _hist_part(part: pd.DataFrame, column: str, edges: np.ndarray, selection) ->
     return grids.histogram(values, edges)
 
 
-class DaskCatalogue(ReleaseDirectory):
+class DaskCatalogue(CatalogueEngine):
     """One ingested release (``data_dir/releases/NAME``) as Dask DataFrames.
 
     Parameters

@@ -364,6 +364,9 @@ def ingest_stacked(
             attach_observations(tmp, observations)
             tables.append("observations")
         n_ul = int(obs["UPPER_LIMIT"].sum())
+        from data_loaders.spectral.columns import add_fit_columns
+
+        band_fit = add_fit_columns(tmp)  # derived columns: the five-band power-law fit (PL_*)
         meta = {
             "name": name,
             "title": title or str(header.get("CATALOG", f"4XMM-{name}")),
@@ -385,6 +388,7 @@ def ingest_stacked(
             "added_tables": sorted(tables),
             "products": str(Path(products).resolve()) if products else None,
             "notes": notes,
+            "band_fit": band_fit,
         }
         write_release_meta(tmp, meta)
         final = root / name

@@ -41,7 +41,8 @@ def default_store():
 
 def build_views(state: AlertsState) -> tuple[list, list]:
     """Sidebar and main contents for one session's state."""
-    sidebar = [RunList(state), pn.layout.Divider(), AlertFilters(state), pn.layout.Divider(), ReplayBox(state)]
+    rule = dict(object="<hr>", sizing_mode="stretch_width")  # not pn.layout.Divider: it fetched its CSS from a CDN
+    sidebar = [RunList(state), pn.pane.HTML(**rule), AlertFilters(state), pn.pane.HTML(**rule), ReplayBox(state)]
     main = [
         pn.Row(
             pn.Column(RateChart(state), sizing_mode="stretch_width"),

@@ -8,10 +8,12 @@ from panel.theme.fast import Fast
 from app.lifecycle import freeze_heap, release_memory
 from app.text import inert
 from data_loaders.catalogue import Catalogue
+from layouts import theme
 
 # Panel's Fast design pulls Open Sans from Google Fonts on every page load: that leaks each
 # visitor to a third party and fails on offline kiosks. Use the system font stack instead.
 Fast._resources = {**Fast._resources, "font": {}}
+theme.install()
 
 CSS = """
 .xmm-card h3 { font-weight: 600; }
@@ -92,7 +94,8 @@ def header_html(catalogue: Catalogue) -> str:
         else ""
     )
     links = " · ".join(f"<a href='{inert(href)}' style='color:inherit'>{inert(name)}</a>" for name, href in NAV)
-    return f"<div style='font-size:0.95em'>{inert(catalogue.title)}{badge} &nbsp; | &nbsp; {links}</div>"
+    title = inert(catalogue.title)
+    return f"<div class='xmm-header' style='font-size:0.95em'>{title}{badge} &nbsp; | &nbsp; {links}</div>"
 
 
 def unavailable_page(catalogue: Catalogue, page: str, need: str, why: str) -> pn.template.FastListTemplate:
@@ -116,13 +119,16 @@ def template(
         sidebar_width=sidebar_width,
         theme="dark",
         theme_toggle=True,
-        accent="#f59e0b",
+        accent=theme.ACCENT,
+        header_background=theme.HEADER_BACKGROUND,
+        header_color="#ffffff",
         header=[pn.pane.HTML(header_html(catalogue), margin=(12, 10)), HistoryNavigation(width=0, height=0)],
         main_layout=None,
         # No web fonts: the server may run without internet and the browser should not call out.
         font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
         font_url="data:text/css,",
     )
+    tmpl.config.raw_css = [*tmpl.config.raw_css, theme.document_css(tmpl.theme.__name__[:-5].lower())]
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
         pn.state.on_session_destroyed(release_memory)
         pn.state.onload(freeze_heap)  # the page once built and rendered

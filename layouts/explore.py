@@ -21,7 +21,7 @@ from app.views.sky import SkyView
 from app.views.skymap_overlay import SkyMapControls
 from app.views.source_card import SourceCard
 from app.views.table import TableView
-from data_loaders.catalogue import ReleaseDirectory
+from data_loaders.catalogue import CatalogueEngine
 from data_loaders.releases import list_releases
 from layouts.common import lazy_card, template
 
@@ -59,7 +59,7 @@ URL_PARAMS = {
 }
 
 
-def release_switcher(catalogue: ReleaseDirectory) -> pn.viewable.Viewable:
+def release_switcher(catalogue: CatalogueEngine) -> pn.viewable.Viewable:
     """A release picker; choosing one reloads the page on that release (permalinks carry ``release=``)."""
     names = [r["name"] for r in list_releases(catalogue.path.parent.parent)]
     select = pn.widgets.Select(
@@ -69,7 +69,7 @@ def release_switcher(catalogue: ReleaseDirectory) -> pn.viewable.Viewable:
     return select
 
 
-def create_page(catalogue: ReleaseDirectory) -> tuple[pn.template.FastListTemplate, ExploreState]:
+def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplate, ExploreState]:
     """Build the page for one session; returns the template and the session's state."""
     state = ExploreState(catalogue)
     sky = SkyView(state)

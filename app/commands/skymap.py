@@ -26,7 +26,7 @@ def run(args) -> int:
 
     path = Path(args.file)
     if not path.exists():
-        folder = config.skymap_dir()
+        folder = config.skymap_dir(args.data_dir)
         if skymap.NAME_RE.match(args.file) and args.file in skymap.list_maps(folder):
             path = skymap.find_map(folder, args.file)
         else:

@@ -7,7 +7,7 @@ from layouts.alerts import create_page, default_store
 
 pn.extension("tabulator", notifications=True)
 try:
-    run = params.arg("run") or None
+    run = params.name_arg("run", "an observation run")
     page, _holder = create_page(params.open_catalogue(), store=default_store(), user=auth.current_user(), run=run)
 except params.ParamError as err:
     page = params.error_page(str(err))

@@ -26,10 +26,20 @@ def hr_index(context: np.ndarray, top: np.ndarray | None) -> tuple[np.ndarray, s
     return skyplot.highlight_index(context, top)
 
 
-def hr_diagram(context: np.ndarray, top: np.ndarray | None, xlabel: str, ylabel: str) -> hv.Image:
-    """Datashaded hardness-ratio diagram of the filtered rows; the selection drawn on top in colour."""
+def hr_diagram(
+    context: np.ndarray,
+    top: np.ndarray | None,
+    xlabel: str,
+    ylabel: str,
+    x_range: tuple[float, float] = HR_RANGE,
+    y_range: tuple[float, float] = HR_RANGE,
+) -> hv.Image:
+    """Datashaded hardness-ratio diagram of the filtered rows; the selection drawn on top in colour.
+
+    The axes are hardness ratios by default; another column (the fitted photon index) gives its range.
+    """
     index, kind = hr_index(context, top)
-    return skyplot.to_image_element(index, kind, HR_RANGE, HR_RANGE, cmap="kbc").redim.label(x=xlabel, y=ylabel)
+    return skyplot.to_image_element(index, kind, x_range, y_range, cmap="kbc").redim.label(x=xlabel, y=ylabel)
 
 
 def flux_edges(bins: int = FLUX_BINS, lo: float = -16.5, hi: float = -9.0) -> np.ndarray:

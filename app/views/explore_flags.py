@@ -74,7 +74,8 @@ class ExploreFlags(pn.viewable.Viewer):
             self.target,
             self.panel,
             self.history,
-            pn.layout.Divider(),
+            # Not pn.layout.Divider: built after load (a lazy card), it fetched its CSS from a CDN.
+            pn.pane.HTML("<hr>", sizing_mode="stretch_width"),
             pn.Row(self.campaign_name, self.campaign_button, sizing_mode="stretch_width"),
             self.campaign_message,
             sizing_mode="stretch_width",

@@ -11,6 +11,7 @@ from app import fields
 from app.plots import linked as plots
 from app.selection import Box, Lasso, Range
 from app.state import LOG_FLUX_BOUNDS, ExploreState
+from app.text import inert
 from app.views import inplace
 from data_loaders import capabilities
 from data_loaders.catalogue import log_column
@@ -73,6 +74,17 @@ class HRView(_InPlace):
         )
         self.x_select = pn.widgets.Select.from_param(state.param.hr_x, label="x axis", width=90)
         self.y_select = pn.widgets.Select.from_param(state.param.hr_y, label="y axis", width=90)
+        caps = getattr(state.catalogue, "capabilities", None)
+        missing = caps.first_reason(capabilities.BAND_FIT, capabilities.SOURCE_BAND_FIT) if caps else ""
+        # On a release without the five-band fit, Γ is not among the axes; one line says why.
+        self.missing_fit = pn.pane.Markdown(
+            f"{inert(missing)} <code>{inert(f'xmm-explorer bandfit --release {state.catalogue.name}')}</code> adds it."
+            if missing
+            else "",
+            visible=bool(missing),
+            styles={"color": "#666", "font-size": "0.85em"},
+            margin=(0, 5),
+        )
         self.pane = pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340)
         self.absent = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
         state.param.watch(self._show_absent, ["level"])
@@ -96,19 +108,22 @@ class HRView(_InPlace):
     def _replace(self) -> bool:
         # The image's array only: building the HoloViews element costs more than computing it.
         index, _ = plots.hr_index(*self._grids())
-        return inplace.replace_index(self._drawn, index, plots.HR_RANGE, plots.HR_RANGE)
+        return inplace.replace_index(self._drawn, index, *self._ranges())
+
+    def _ranges(self):
+        return fields.axis_range(self.state.hr_x), fields.axis_range(self.state.hr_y)
 
     def _grids(self):
         """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
-        view = (*self._cols(), plots.HR_RANGE, plots.HR_RANGE, 400, 400)
+        view = (*self._cols(), *self._ranges(), 400, 400)
         if not all(c in st.catalogue.columns(st.level) for c in view[:2]):
             return np.zeros((400, 400), np.uint32), None  # absent columns: nothing drawn, the reason is shown
         return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
 
     def _element(self):
         st = self.state
-        return plots.hr_diagram(*self._grids(), fields.label(st.hr_x), fields.label(st.hr_y))
+        return plots.hr_diagram(*self._grids(), fields.label(st.hr_x), fields.label(st.hr_y), *self._ranges())
 
     def _on_box(self, bounds=None, **_):
         if bounds:
@@ -125,6 +140,7 @@ class HRView(_InPlace):
             pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
             self.absent,
             self.pane,
+            self.missing_fit,
             sizing_mode="stretch_width",
         )
 

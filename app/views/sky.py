@@ -14,7 +14,7 @@ from bokeh.events import RangesUpdate
 from bokeh.models import CustomJSHover, HoverTool
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
-from app import annotations, fields
+from app import fields, source_labels
 from app.plots import sky as skyplot
 from app.selection import Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
@@ -238,7 +238,7 @@ class SkyView(pn.viewable.Viewer):
                 counts = filtered.grid(*view, how="by", column="CLASS", n_categories=n)
             else:  # one grid per consensus class, the rest unclassified
                 grids = [
-                    filtered.refine(Ids("SRCID", annotations.citizen_srcids(st.catalogue, [code]))).grid(*view)
+                    filtered.refine(Ids("SRCID", source_labels.citizen_srcids(st.catalogue, [code]))).grid(*view)
                     for code in range(n - 1)
                 ]
                 total = filtered.grid(*view)
@@ -247,7 +247,7 @@ class SkyView(pn.viewable.Viewer):
         counts = filtered.grid(*view)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
-            flagged = filtered.refine(Ids("SRCID", annotations.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            flagged = filtered.refine(Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")

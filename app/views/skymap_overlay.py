@@ -13,6 +13,7 @@ import panel as pn
 from app import config
 from app.query import QueryError, parse_query
 from app.state import ExploreState
+from app.text import inert
 from app.views.filters import query_columns
 from app.views.sky import SkyView
 from data_loaders import skymap
@@ -70,7 +71,7 @@ class SkyMapControls(pn.viewable.Viewer):
     def __panel__(self):
         if not self.maps:
             return pn.pane.Markdown(
-                f"No sky maps: put gravitational-wave HEALPix maps (FITS) in {self.folder.name}/ of the data "
+                f"No sky maps: put gravitational-wave HEALPix maps (FITS) in {inert(self.folder.name)}/ of the data "
                 "directory to draw their credible regions here.",
                 margin=(0, 10),
             )

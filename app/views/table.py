@@ -7,7 +7,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from app import annotations, fields
+from app import fields, source_labels
 from app.state import ExploreState
 from data_loaders import capabilities, schema
 
@@ -95,7 +95,7 @@ class TableView(pn.viewable.Viewer):
             # checking that is an indexed max, reading the labels a grouped query.
             key = (flags_version(store, release), tuple(srcids.tolist()))
             if key != self._labels_key:
-                labels = annotations.labels_of(release, srcids.tolist(), store)
+                labels = source_labels.labels_of(release, srcids.tolist(), store)
                 self._labels_key, self._labels = key, [labels.get(int(s), "") for s in srcids]
         except Exception:  # a missing database must not break the table
             self.show_flags = False

@@ -143,9 +143,10 @@ def add_to_release(path: Path) -> dict:
             f"Release {path.name} has no five band fluxes with errors to fit "
             "(EP_1..5_FLUX per detection or SC_EP_1..5_FLUX per source)."
         )
+    from data_loaders.ingest import write_release_meta
+
     meta = json.loads(meta_file.read_text())
     meta["band_fit"] = done
-    tmp = meta_file.with_name(f".{meta_file.name}.bandfit-{os.getpid()}")
-    tmp.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp, meta_file)
+    meta.pop("capabilities", None)
+    write_release_meta(path, meta)  # its column groups again: pages now offer the fit
     return done

@@ -138,14 +138,14 @@ def test_list_import_matches_the_same(engine_catalogue, demo_catalogue):
 
 
 def test_flags_filter_colour_and_flag_targets_are_the_same(reviewer_store, monkeypatch):
-    from app import annotations
+    from app import source_labels
     from data_loaders.dask_catalogue import DaskCatalogue
 
     store, cat = reviewer_store
     dask_cat = DaskCatalogue(cat.path)
     ids = cat.sources["SRCID"].to_numpy()[:40]
     store.add_flags("rita", "DEMO", [(int(i), 0.0, 0.0) for i in ids], "interesting")
-    annotations.forget()
+    source_labels.forget()
     for params in ({"flags": "flagged"}, {"flags": "not flagged", "level": "detections"}, {"colour_by": "flagged"}):
         st, ref = ExploreState(dask_cat, **params), ExploreState(cat, **params)
         assert st.counts() == ref.counts()

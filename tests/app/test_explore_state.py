@@ -267,12 +267,12 @@ def test_flags_filter_colour_and_flagging_the_selection(reviewer_store):
 
 
 def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, monkeypatch):
-    from app import annotations, store_access
+    from app import source_labels, store_access
     from data_loaders.catalogue import Catalogue
 
     monkeypatch.setenv("XMM_EXPLORER_DATA", str(writable_demo_data_dir))
     store_access.reset_store()
-    annotations.forget()
+    source_labels.forget()
     try:
         store = store_access.get_store()
         store.grant_role("ada", "classifier")
@@ -290,7 +290,7 @@ def test_citizen_consensus_filters_and_colours_explore(writable_demo_data_dir, m
         el = SkyView(st)._image(None, None, 300, 150)
         assert (np.asarray(el.dimension_values(2)) > 0).sum() > 0
     finally:
-        annotations.forget()
+        source_labels.forget()
         store_access.reset_store()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import store_access
-from app.annotations import flagged_srcids, labels_of
+from app.source_labels import flagged_srcids, labels_of
 from app.state import ExploreState
 from app.views.flags import FlagHistory, FlagPanel, history_html, source_tuples
 from data_loaders.store import users

@@ -207,6 +207,7 @@ def test_the_session_secret_is_private_on_disk(server):
         ("/source?srcid=" + "9" * 400, "is not a SRCID"),
         ("/source?srcid=abc", "is not a SRCID"),
         ("/source?detid=-5", "is not a DETID"),
+        ("/alerts?run=obs/../../../../tmp/x", "is not the name of an observation run"),
     ],
 )
 def test_bad_url_parameters_get_one_sentence_without_traceback_or_path(server, path, sentence):

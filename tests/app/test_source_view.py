@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import pytest
 
@@ -226,3 +227,20 @@ def test_another_source_updates_the_rendered_figures_in_place(catalogue):
     tapped = next(i for i, o in enumerate(lt.obs_ids) if o != other)
     lt.xmm.selected.indices = [tapped]
     assert view.state.obs_id == lt.obs_ids[tapped] and list(lt.xmm.selected.indices) == []
+
+
+def test_flags_table_names_who_flagged_as_text():
+    from app.views.source.classification import flags_html
+
+    history = pd.DataFrame(
+        {
+            "time": [pd.Timestamp("2025-01-02 03:04", tz="UTC")],
+            "user": ["<b>eve</b>"],
+            "action": ["flag"],
+            "label": ["interesting"],
+            "comment": ["see <i>this</i>"],
+        }
+    )
+    out = flags_html(history)
+    assert "<b>eve</b>" not in out and "<i>" not in out
+    assert "<b>eve</b>" in shown(out) and "see <i>this</i>" in shown(out)

@@ -123,3 +123,20 @@ def test_bad_table_files_get_one_sentence(tmp_path, capsys, name, content, sente
     assert main(["bandfit", str(tmp_path / name), str(tmp_path / "out.csv")]) == 2
     err = capsys.readouterr().err
     assert sentence in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_fit_columns_export_with_units_ucds_and_descriptions(demo_catalogue, tmp_path):
+    from astropy.io.votable import parse_single_table
+
+    from data_loaders.export import export_table
+
+    frame = demo_catalogue.sources[["SRCID", *schema.BANDFIT_NAMES]].head(50)
+    assert export_table(frame, tmp_path / "fit.fits", "fits", columns=None, provenance=None) == 50
+    assert export_table(frame, tmp_path / "fit.xml", "votable", columns=None, provenance=None) == 50
+    fits_table = Table.read(tmp_path / "fit.fits")
+    assert fits_table["PL_NH"].unit == "1e22 / cm2"
+    np.testing.assert_allclose(fits_table["PL_GAMMA"], frame.PL_GAMMA, equal_nan=True)
+    vot = parse_single_table(tmp_path / "fit.xml")
+    gamma = vot.get_field_by_id("PL_GAMMA")
+    assert gamma.ucd == "spect.index;em.X-ray" and "Photon index" in gamma.description
+    assert vot.get_field_by_id("PL_FIT_STAT").ucd == "stat.fit.chi2"

@@ -53,8 +53,10 @@ def test_per_detection_slice_is_read_with_every_column_group(tmp_path):
     meta = _meta(report)
     assert meta["kind"] == "detections"
     absent = set(meta["capabilities"]["absent"])
+    # The slice carries SC_EP_8_FLUX only, so its sources get no five-band fit (its detections do);
+    # no OM source list is attached.
     assert absent == {capabilities.CLASSIFICATIONS, capabilities.COUNTERPARTS, capabilities.LONGTERM,
-                      capabilities.OBSERVATIONS}  # fmt: skip
+                      capabilities.OBSERVATIONS, capabilities.SOURCE_BAND_FIT, capabilities.OM}  # fmt: skip
     cat = Catalogue(report.path)
     assert cat.detections["OBS_ID"].notna().all() and len(cat.sources) == 30
     obs_class = pq.read_table(report.path / schema.DETECTIONS_DIR, columns=["DETID", "OBS_CLASS"]).to_pandas()

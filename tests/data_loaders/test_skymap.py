@@ -111,7 +111,7 @@ def test_bad_maps_get_one_sentence(tmp_path, maps):
     assert "between 0 and 1" in _one_sentence(e)
 
 
-def test_skymap_command_prints_the_region_and_writes_the_sources(maps, demo_data_dir, tmp_path, capsys):
+def test_skymap_command_prints_the_region_and_writes_the_sources(maps, demo_data_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "inside.csv"
     assert (
         main(["--data-dir", str(demo_data_dir), "skymap", str(maps["RING"]), "--credible", "0.9", "--out", str(out)])
@@ -124,6 +124,9 @@ def test_skymap_command_prints_the_region_and_writes_the_sources(maps, demo_data
     table = pd.read_csv(out)
     assert {"SRCID", "SC_RA", "SC_DEC", "PROBDENSITY_sr-1", "PROBDENSITY_deg-2"} <= set(table.columns)
     assert sorted(table.SRCID) == sorted(report.sources.SRCID)
+    monkeypatch.setenv("XMM_EXPLORER_SKYMAPS", str(maps["NUNIQ"].parent))  # a map of the folder, by name
+    assert main(["--data-dir", str(demo_data_dir), "skymap", "S-DEMO"]) == 0
+    assert capsys.readouterr().out.startswith(f"S-DEMO: 90% credible region {report.area_deg2:,.1f} deg2")
     junk = tmp_path / "junk.fits"
     junk.write_bytes(b"SIMPLE  = nonsense")
     assert main(["--data-dir", str(demo_data_dir), "skymap", str(junk)]) == 2

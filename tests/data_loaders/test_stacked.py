@@ -181,3 +181,20 @@ def test_cli_stacked_demo_coverage_and_upgrade_flags(tmp_path, capsys):
     assert (
         "5 sources carried, 0 ambiguous (several candidates), 0 lost; 5 flag events written" in capsys.readouterr().out
     )
+
+
+def test_stacked_ingest_fits_the_five_bands_of_measurements_not_upper_limits(stacked):
+    import json
+
+    from data_loaders import schema
+    from data_loaders.spectral import bandfit
+
+    _, report = stacked
+    meta = json.loads((report.path / schema.RELEASE_META_FILE).read_text())
+    assert meta["band_fit"]["detections"] == report.n_detections and meta["band_fit"]["sources"] > 0
+    cat = Catalogue(report.path)
+    det = cat.detections
+    upper = det.UPPER_LIMIT.to_numpy(bool)
+    assert (det.PL_FIT_FLAG.to_numpy()[upper] == bandfit.FEW_BANDS).all()  # no band fluxes: not fitted
+    assert (det.PL_FIT_FLAG.to_numpy()[~upper] == bandfit.GOOD).mean() > 0.5
+    assert cat.capabilities.has("band_fit") and cat.capabilities.has("source_band_fit")

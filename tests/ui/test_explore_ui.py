@@ -90,6 +90,13 @@ def test_explore_journey(demo_data_dir, tmp_path, engine):
         assert "selected" in after_lasso
         assert 0 < numbers(after_lasso)[2] < numbers(after_lasso)[0]
 
+        # a typed query narrows the selection further (ANDed with the lasso)
+        query = page.get_by_placeholder("sc_det_ml > 100 and cone('M31', 1deg)")
+        query.fill("sc_det_ml > 30")
+        query.press("Enter")
+        after_query = wait_count_change(page, after_lasso)
+        assert 0 < numbers(after_query)[2] < numbers(after_lasso)[2]
+
         # go to a source by name: the card shows it
         name = page.locator(".tabulator-cell[tabulator-field='IAUNAME']").first.inner_text()
         box = page.get_by_placeholder("Go to: coordinates, name, SRCID, OBS_ID…")
@@ -109,6 +116,12 @@ def test_explore_journey(demo_data_dir, tmp_path, engine):
         page.get_by_text("Export · SAMP · import a list").click()
         send = page.get_by_role("button", name=re.compile("Send to"))
         wait_until(page, lambda: send.count() > 0, what="the export panel")
+        # the selection downloads as a FITS file (the default format)
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=re.compile("^Download")).click()
+        fits_path = tmp_path / f"selection-{bool(engine)}.fits"
+        download.value.save_as(fits_path)
+        assert fits_path.read_bytes()[:6] == b"SIMPLE"
 
         # the permalink restores the same counts and source
         url = page.url

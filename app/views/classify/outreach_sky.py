@@ -42,6 +42,10 @@ def galactic(ra: float, dec: float) -> tuple[float, float]:
     return float(gal.l.deg), float(gal.b.deg)
 
 
+#: The kiosk is dark in both themes; without this the label is dark grey on it (1.3:1).
+ON_DARK_LABEL = ".bk-label, label { color: #e2e8f0; }"
+
+
 class OutreachState(param.Parameterized):
     """The visitor's view: ranges, the tour stop, the caption and kiosk mode."""
 
@@ -93,7 +97,9 @@ class OutreachSky(pn.viewable.Viewer):
         self._tour.on_click(lambda _e: self.next_stop())
         self._home = pn.widgets.Button(label="Whole sky", height=48, width=130)
         self._home.on_click(lambda _e: self.home())
-        self._kiosk = pn.widgets.Checkbox(label="Move on by itself", value=False, margin=(18, 10))
+        self._kiosk = pn.widgets.Checkbox(
+            label="Move on by itself", value=False, margin=(18, 10), stylesheets=[ON_DARK_LABEL]
+        )
         self._kiosk.link(self.state, value="kiosk")
         self._callback = None
         self.state.param.watch(self._on_kiosk, "kiosk")

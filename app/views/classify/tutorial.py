@@ -15,6 +15,10 @@ from data_loaders.citizen import CATEGORIES
 
 PLOT_HEIGHT = 270
 
+#: The soft and hard band colours of the plots, as text readable in either theme (WCAG AA).
+SOFT_TEXT = "light-dark(#b91c1c, #f87171)"
+HARD_TEXT = "light-dark(#6d28d9, #a78bfa)"
+
 
 def _text(title: str, body: str) -> pn.pane.HTML:
     return pn.pane.HTML(f"<div class='xmm-step'><h2>{title}</h2>{body}</div>", sizing_mode="stretch_width")
@@ -57,9 +61,9 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
         return [
             _text(
                 "Clue 2: its X-ray colours",
-                "<p>X-rays come in 'colours' too: <span style='color:#ef4444'>soft</span> (low energy) to "
-                "<span style='color:#8b5cf6'>hard</span> (high energy). Stars and clusters of galaxies give mostly "
-                "soft X-rays; active galaxies and X-ray binaries give harder ones.</p>",
+                f"<p>X-rays come in 'colours' too: <span style='color:{SOFT_TEXT}'>soft</span> (low energy) to "
+                f"<span style='color:{HARD_TEXT}'>hard</span> (high energy). Stars and clusters of galaxies give "
+                "mostly soft X-rays; active galaxies and X-ray binaries give harder ones.</p>",
             ),
             _pair(
                 plots.spectrum_shape(list(star.fluxes), "A star: mostly soft", h),

@@ -24,7 +24,7 @@ def flags_html(history) -> str:
     for _, ev in history.iloc[::-1].iterrows():
         cells = [
             str(ev.get("time", ""))[:16],
-            ev.get("user_name", ""),
+            ev.get("user", ""),
             ev.get("action", ""),
             ev.get("label", ""),
             ev.get("comment", ""),

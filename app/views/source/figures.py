@@ -534,9 +534,25 @@ class SedFigure:
                 ],
             )
         )
+        # XMM-OM magnitudes of the matched UV/optical counterpart, as F_E at each filter's energy.
+        self.om_source = ColumnDataSource(_empty(("filter", "energy", "density", "lower", "upper", "flag")))
+        om_colour = "#a78bfa"
+        fig.segment("energy", "lower", "energy", "upper", source=self.om_source, color=om_colour)
+        om_dots = fig.scatter(
+            "energy", "density", source=self.om_source, size=8, marker="diamond", color=om_colour, legend_label="OM"
+        )
+        fig.legend.location = "top_right"
+        fig.legend.visible = False
+        fig.add_tools(
+            HoverTool(
+                renderers=[om_dots],
+                tooltips=[("OM filter", "@filter"), ("energy", "@energy{0.0000} keV"), ("F_E", "@density{0.00e}"),
+                          ("quality flag", "@flag")],
+            )
+        )  # fmt: skip
 
-    def update(self, sed: pd.DataFrame) -> None:
-        """Show a ``band_sed`` frame."""
+    def update(self, sed: pd.DataFrame, om: pd.DataFrame | None = None) -> None:
+        """Show a ``band_sed`` frame and, when given, an ``om_sed`` frame (OM filters) on the same axes."""
         shown = sed[sed["density"] > 0]
         density = shown["density"].to_numpy(float)
         err = np.nan_to_num(shown["density_err"].to_numpy(float))
@@ -549,7 +565,25 @@ class SedFigure:
                 "upper": density + err,
             },
         )
-        y = log_extent(lower, density + err)
+        om = om[om["density"] > 0] if om is not None else None
+        has_om = om is not None and len(om) > 0
+        om_d = om["density"].to_numpy(float) if has_om else np.array([])
+        om_e = np.nan_to_num(om["density_err"].to_numpy(float)) if has_om else np.array([])
+        om_lower = om_d - np.minimum(om_e, 0.9 * om_d)
+        set_data(
+            self.om_source,
+            {
+                "filter": list(om["filter"]) if has_om else [],
+                "energy": om["energy"].to_numpy(float) if has_om else [],
+                "density": om_d,
+                "lower": om_lower,
+                "upper": om_d + om_e,
+                "flag": om["flag"].to_numpy(int) if has_om else [],
+            },
+        )
+        self.figure.legend.visible = has_om
+        set_range(self.figure.x_range, 1.5e-3 if has_om else 0.15, 15.0)
+        y = log_extent(np.concatenate([lower, om_lower]), np.concatenate([density + err, om_d + om_e]))
         if y is not None:
             set_range(self.figure.y_range, *y)
 

@@ -62,7 +62,6 @@ tr.xmm-best td { background: rgba(245, 158, 11, 0.18); font-weight: 600; }
 .xmm-empty { opacity: 0.75; font-style: italic; padding: 0.6em 0; }
 .xmm-badge { background: #b45309; color: white; border-radius: 4px; padding: 1px 8px; font-size: 0.6em;
              margin-left: 10px; vertical-align: middle; }
-a { color: #f59e0b; }
 """
 
 

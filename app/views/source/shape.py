@@ -10,6 +10,8 @@ from app.text import inert
 from app.views.source.figures import HardnessFigure, SedFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
+from data_loaders import capabilities, photoz
+from data_loaders.om import om_sed
 
 
 class BandShape(pn.viewable.Viewer):
@@ -23,6 +25,7 @@ class BandShape(pn.viewable.Viewer):
         self.sed = pn.pane.Bokeh(self.sed_figure.figure, sizing_mode="stretch_width", min_height=260, min_width=300)
         self.hr = pn.pane.Bokeh(self.hr_figure.figure, width=230, height=260)
         self.note = html_pane("", margin=(0, 10))
+        self.redshift = html_pane("", margin=(0, 10))
         state.param.watch(self._update, ["obs_id", "detections", "sed_level"])
         self._update()
 
@@ -34,8 +37,20 @@ class BandShape(pn.viewable.Viewer):
         row = st.detection
         return row, "EP", "EP_", f"detection in {row['OBS_ID']}"
 
+    def _redshift(self) -> str:
+        """The photometric redshift and luminosity line, or why there is none."""
+        caps = self.state.catalogue.capabilities
+        if not caps.has(capabilities.PHOTOZ):
+            return empty(caps.reason(capabilities.PHOTOZ))
+        table = self.state.catalogue.photoz
+        hit = table[table["SRCID"].to_numpy() == self.state.srcid] if table is not None else None
+        if hit is None or hit.empty:
+            return empty("No photometric redshift for this source.")
+        return f"<small>{inert(photoz.summary(hit.iloc[0]))}</small>"
+
     @held
     def _update(self, *_):
+        self.redshift.object = self._redshift()
         row, flux_prefix, hr_prefix, what = self._values()
         if row is None:
             show(self.sed, False)
@@ -43,7 +58,8 @@ class BandShape(pn.viewable.Viewer):
             self.note.object = empty("No source selected.")
             return
         sed = band_sed(row, flux_prefix)
-        self.sed_figure.update(sed)
+        om = self._om()
+        self.sed_figure.update(sed, om)
         self.hr_figure.update(hardness_ratios(row, hr_prefix))
         show(self.sed, True)
         show(self.hr, True)
@@ -51,15 +67,38 @@ class BandShape(pn.viewable.Viewer):
         extra = f"; {missing:d} band(s) without a positive flux are not drawn" if missing else ""
         if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
             extra += "; this release has no errors on source-level band fluxes"
+        if om is not None and len(om):
+            extra += (
+                f"; diamonds: XMM-OM counterpart ({inert(', '.join(om['filter']))}) "
+                f"{float(self._om_row['OM_SEP']):.1f}″ "
+                "away, F_E from its AB magnitudes at each filter's effective wavelength"
+            )
+        elif not self.state.catalogue.capabilities.has(capabilities.OM):
+            extra += "; " + inert(self.state.catalogue.capabilities.reason(capabilities.OM).rstrip("."))
+        else:
+            extra += "; no XMM-OM counterpart within the position errors"
         self.note.object = (
             f"<small>{inert(what)}: F_E = band flux / band width (erg/cm²/s/keV), bands 1–5 "
-            f"(0.2–0.5–1–2–4.5–12 keV){extra}.</small>"
+            f"(0.2–0.5–1–2–4.5–12 keV){inert(extra)}.</small>"
         )
+
+    def _om(self):
+        """The OM magnitudes of the shown source as ``om_sed`` points (None without an OM table or match)."""
+        self._om_row = None
+        table = self.state.catalogue.om
+        if table is None or self.state.srcid is None:
+            return None
+        hit = table[table["SRCID"].to_numpy() == self.state.srcid]
+        if hit.empty:
+            return None
+        self._om_row = hit.iloc[0]
+        return om_sed(self._om_row)
 
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("### Band fluxes and hardness", margin=(0, 10)), pn.layout.HSpacer(), self.level),
             pn.Row(self.sed, self.hr),
             self.note,
+            self.redshift,
             sizing_mode="stretch_width",
         )

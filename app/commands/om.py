@@ -1,0 +1,31 @@
+"""``xmm-explorer om FILE``: match an XMM-OM (SUSS-layout) source list with an ingested release's sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "om",
+        help="attach an XMM-OM UV/optical source list (SUSS layout) to a release: nearest OM source within "
+        "3x the combined position errors of each X-ray source",
+    )
+    p.add_argument("file", type=Path)
+    p.add_argument("--release", default=None, help="release name (default: the first one)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from data_loaders.errors import CatalogueError
+    from data_loaders.ingest import releases_dir
+    from data_loaders.om import attach_om
+    from data_loaders.releases import default_release
+
+    name = args.release or default_release(args.data_dir)
+    release = releases_dir(args.data_dir) / str(name)
+    if name is None or not release.is_dir():
+        raise CatalogueError(f"No release {name!r} in {args.data_dir}; run `xmm-explorer demo` or ingest one.")
+    matched = attach_om(release, args.file)
+    print(f"{args.file.name}: {len(matched):,} {name} sources have an XMM-OM counterpart (om.parquet).")
+    return 0
