@@ -41,6 +41,7 @@ COLOUR_OPTIONS = {
     "class": "Most common class",
     "flagged": "Fraction flagged by reviewers",
     "citizen": "Most common citizen class",
+    "lx": "Mean log L_X (0.2–12 keV rest, erg/s; photometric redshifts)",
 }
 PRESETS = {
     "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},

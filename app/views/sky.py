@@ -230,7 +230,7 @@ class SkyView(pn.viewable.Viewer):
         filtered = st.filtered
         if st.has_selection:
             return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None)
-        if st.colour_by == "count":
+        if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx()):
             return (*skyplot.count_index(filtered.grid(*view), st.norm), None)
         if st.colour_by in ("class", "citizen"):
             n = len(schema.CLASS_NAMES) + 1
@@ -256,6 +256,7 @@ class SkyView(pn.viewable.Viewer):
             "hr2": (fields.column("hr2", st.level), "coolwarm", (-1.0, 1.0)),
             "hr3": (fields.column("hr3", st.level), "coolwarm", (-1.0, 1.0)),
             "variable": (fields.column("var_flag", st.level), "fire", (0.0, 0.2)),
+            "lx": ("LOG_LX", "bgy", (41.0, 46.0)),
         }[st.colour_by]
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 
@@ -334,9 +335,18 @@ class SkyView(pn.viewable.Viewer):
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
         st.set_part("sky", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]), mode=self.mode)
 
+    def has_lx(self) -> bool:
+        """Whether the catalogue holds LOG_LX (photometric redshifts attached) at the current level."""
+        return "LOG_LX" in self.state.catalogue.columns(self.state.level)
+
     def legend_html(self) -> str:
         """What the colours mean for the current colouring (classes get a swatch each)."""
         st = self.state
+        if st.colour_by == "lx" and not self.has_lx():
+            from data_loaders import capabilities
+
+            why = st.catalogue.capabilities.reason(capabilities.PHOTOZ) or "No LOG_LX column in this release."
+            return f"<div style='font-size:0.85em'>{inert(why)} The colour shows the number of sources.</div>"
         if st.colour_by in ("class", "citizen"):
             names = [*schema.CLASS_NAMES, "unclassified"]
             items = " ".join(

@@ -98,3 +98,18 @@ def test_bad_redshift_tables_get_one_sentence(tmp_path):
     pd.DataFrame({"SRCID": [1], "Z": [0.3], "Z_LO": [0.4], "Z_HI": [0.5]}).to_csv(outside, index=False)
     with pytest.raises(photoz.PhotozError, match="outside their PHOTO_Z_LO..PHOTO_Z_HI interval"):
         photoz.read_photoz(outside)
+
+
+def test_the_sky_colours_by_luminosity_or_says_why_not(release, demo_catalogue):
+    from app.state import ExploreState
+    from app.views.sky import SkyView
+
+    state = ExploreState(Catalogue(release), colour_by="lx")
+    view = SkyView(state)
+    el = view._image(x_range=None, y_range=None, width=300, height=150)
+    assert (np.asarray(el.dimension_values(2)) > 0).sum() > 5 and view._kind[1] == "bgy"
+    assert "Mean log L_X" in html.unescape(view.legend_html())
+    bare = ExploreState(demo_catalogue, colour_by="lx")
+    bare_view = SkyView(bare)
+    bare_view._image(x_range=None, y_range=None, width=300, height=150)
+    assert "no photoz table" in html.unescape(bare_view.legend_html()) and bare_view._kind[1] != "bgy"
