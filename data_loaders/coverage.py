@@ -24,6 +24,7 @@ larger off-axis angle a higher one; both are tested.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -181,6 +182,178 @@ def footprint_polygons(
         cuts = np.flatnonzero(np.abs(np.diff(x)) > 90) + 1  # a circle crossing the map edge
         out += [(a, b) for a, b in zip(np.split(x, cuts), np.split(y, cuts), strict=True) if a.size > 1]
     return out
+
+
+#: HEALPix cell size (deg) at order 0 is about 58.6°; at order k it is that over 2**k.
+_CELL0_DEG = float(np.degrees(np.sqrt(4 * np.pi / 12)))
+
+
+#: The finest order drawn: order 20 cells are 0.2" across.
+MAX_RASTER_ORDER = 19
+
+
+def raster_order(pixel_deg: float, max_order: int = DEFAULT_ORDER) -> int:
+    """The MOC order whose cells are about one screen pixel (``pixel_deg`` of sky) across, or larger.
+
+    Cells at least a pixel wide keep every field visible at any zoom (a field smaller than a
+    pixel still covers one); finer than ``max_order`` adds nothing.
+    """
+    if not np.isfinite(pixel_deg) or pixel_deg <= 0:
+        return max_order
+    return int(np.clip(np.floor(np.log2(_CELL0_DEG / pixel_deg)), 0, max_order))
+
+
+@functools.lru_cache(maxsize=1)
+def _galactic_to_icrs() -> np.ndarray:
+    """The rotation matrix taking galactic unit vectors to ICRS ones (astropy's, built once)."""
+    from astropy.coordinates import SkyCoord
+
+    axes = SkyCoord(l=[0, 90, 0] * u.deg, b=[0, 0, 90] * u.deg, frame="galactic").icrs.cartesian
+    return np.column_stack([axes.x.value, axes.y.value, axes.z.value]).T
+
+
+def to_icrs(lon, lat, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) deg of positions given in ``frame`` ('icrs' or 'galactic'); a fixed rotation, NaN stays NaN."""
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    if frame == "icrs":
+        return lon, lat
+    if frame != "galactic":
+        raise ValueError(f"Unknown frame {frame!r}; expected 'icrs' or 'galactic'.")
+    lo, la = np.radians(lon), np.radians(lat)
+    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+    x, y, z = np.tensordot(_galactic_to_icrs(), xyz, axes=1)
+    return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
+
+
+def from_icrs(ra, dec, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) deg in ``frame`` of ICRS positions; the inverse of :func:`to_icrs`."""
+    ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
+    if frame == "icrs":
+        return ra, dec
+    if frame != "galactic":
+        raise ValueError(f"Unknown frame {frame!r}; expected 'icrs' or 'galactic'.")
+    lo, la = np.radians(ra), np.radians(dec)
+    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
+    x, y, z = np.tensordot(_galactic_to_icrs().T, xyz, axes=1)
+    return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
+
+
+def view_region(proj: str, frame: str, x_range, y_range, order: int, n: int = 24) -> MOC | None:
+    """A MOC (ICRS) holding the part of the sky a zoomed view shows; None when the view is most of the sky.
+
+    A cone around the view's centre through the farthest of ``n`` x ``n`` sample points.
+    """
+    (x0, x1), (y0, y1) = x_range, y_range
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    lon, lat = projection.inverse(gx.ravel(), gy.ravel(), proj)
+    clon, clat = projection.inverse(np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]), proj)
+    if not (np.isfinite(lon).all() and np.isfinite(clon[0])):
+        return None  # the view reaches the edge of the projected sky
+    # Sample points a cell apart at most: pad by the sampling step and a cell.
+    radius = np.nanmax(projection.separation_deg(lon, lat, clon[0], clat[0])) * (1 + 2.0 / n)
+    radius += _CELL0_DEG / 2**order
+    if radius > 60:
+        return None
+    ra, dec = to_icrs(clon, clat, frame)
+    return MOC.from_cone(lon=ra[0] * u.deg, lat=dec[0] * u.deg, radius=radius * u.deg, max_depth=order)
+
+
+def footprint_cells(moc: MOC, order: int, region: MOC | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) deg of the centres of the HEALPix cells at ``order`` that touch ``moc`` (and ``region``).
+
+    Finer than the MOC's own order, its cells are split into their children at ``order``.
+    """
+    from astropy_healpix import healpix_to_lonlat
+
+    base = min(order, moc.max_order)
+    coarse = moc if base == moc.max_order else moc.degrade_to_order(base)
+    if region is not None:
+        coarse = coarse.intersection(region)
+        if coarse.max_order > base:
+            coarse = coarse.degrade_to_order(base)
+    if coarse.empty():
+        return np.empty(0), np.empty(0)
+    ipix = np.asarray(coarse.flatten(), dtype=np.int64)  # at coarse.max_order <= base
+    split = order - coarse.max_order
+    if split > 0:
+        ipix = (ipix[:, None] * 4**split + np.arange(4**split, dtype=np.int64)).ravel()
+    lon, lat = healpix_to_lonlat(ipix, 2**order, order="nested")
+    return lon.deg, lat.deg
+
+
+def _edges(inside: np.ndarray) -> np.ndarray:
+    """uint8 image: 0 outside, 1 inside, 2 on the edge of ``inside`` (the canvas border is no edge)."""
+    pad = np.pad(inside, 1, mode="edge")
+    edge = inside & ~(pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:])
+    out = inside.astype(np.uint8)
+    out[edge] = 2
+    return out
+
+
+def raster(x: np.ndarray, y: np.ndarray, x_range, y_range, width: int, height: int) -> np.ndarray:
+    """Bottom-up boolean image: which pixels of a ``width`` x ``height`` canvas hold at least one point."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    with np.errstate(invalid="ignore"):
+        ix = np.floor((x - x0) / (x1 - x0) * width)
+        iy = np.floor((y - y0) / (y1 - y0) * height)
+    ok = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+    flat = iy[ok].astype(np.int64) * width + ix[ok].astype(np.int64)
+    return np.bincount(flat, minlength=width * height).reshape(height, width) > 0
+
+
+#: Views fewer MOC cells wide than this are drawn by looking up pixel centres (cell centres are too sparse).
+SMALL_VIEW_PIXELS = 64
+
+
+def _pixel_lookup(moc: MOC, frame: str, proj: str, x_range, y_range, width: int, height: int) -> np.ndarray:
+    """Bottom-up boolean image: which pixel centres of the canvas lie in ``moc``."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    gx, gy = np.meshgrid(
+        x0 + (np.arange(width) + 0.5) * (x1 - x0) / width, y0 + (np.arange(height) + 0.5) * (y1 - y0) / height
+    )
+    lon, lat = projection.inverse(gx.ravel(), gy.ravel(), proj)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    inside = np.zeros(lon.size, dtype=bool)
+    if ok.any():
+        ra, dec = to_icrs(lon[ok], lat[ok], frame)
+        inside[ok] = moc.contains_lonlat(ra * u.deg, dec * u.deg)
+    return inside.reshape(height, width)
+
+
+def footprint_raster(
+    moc: MOC, frame: str, proj: str, x_range, y_range, width: int, height: int
+) -> tuple[np.ndarray, int]:
+    """The footprint drawn on a ``width`` x ``height`` sky canvas: (bottom-up uint8 image, MOC order used).
+
+    0 outside, 1 inside, 2 on the footprint's edge. The MOC's HEALPix cells at an order finer
+    than a pixel (:func:`raster_order` + 1) have their centres projected with
+    :func:`projection.forward` and counted per pixel: the cost depends on the area covered in
+    the view, not on the number of fields, and a zoomed-in view is drawn at a finer order
+    (only the cells in view). Zoomed in beyond the MOC's own cells, the image has one pixel
+    per cell, enlarged to about the canvas (each pixel a block) so its edges stay thin;
+    it may then be a few pixels smaller than the canvas.
+    """
+    width, height = max(int(width), 2), max(int(height), 2)
+    view_w = abs(x_range[1] - x_range[0])
+    finest = _CELL0_DEG / 2**moc.max_order
+    sample = max(view_w / width, finest)
+    order = min(raster_order(sample, MAX_RASTER_ORDER) + 1, moc.max_order + 1)
+    w = max(2, min(width, int(round(view_w / sample))))
+    h = max(2, min(height, int(round(height * w / width))))
+    if w < SMALL_VIEW_PIXELS:  # a view a few cells wide: look up each pixel's centre in the MOC
+        w = min(width, SMALL_VIEW_PIXELS)
+        h = max(2, min(height, int(round(height * w / width))))
+        inside = _pixel_lookup(moc, frame, proj, x_range, y_range, w, h)
+    else:
+        region = view_region(proj, frame, x_range, y_range, min(order, moc.max_order))
+        ra, dec = footprint_cells(moc, order, region)
+        lon, lat = from_icrs(ra, dec, frame)
+        x, y = projection.forward(lon, lat, proj)
+        inside = raster(x, y, x_range, y_range, w, h)
+    block = min(width // w, height // h)
+    if block > 1:
+        inside = inside.repeat(block, axis=0).repeat(block, axis=1)
+    return _edges(inside), order
 
 
 # --- was this position observed? ------------------------------------------------------------------

@@ -97,8 +97,19 @@ def _aitoff_plane(lam, phi):
 
 
 def _aitoff_inverse(xr, yr):
-    """Aitoff has no closed-form inverse: Newton iterations started from Hammer's inverse."""
-    inside = (xr / np.pi) ** 2 / 4.0 + (yr / np.pi) ** 2 <= 1.0 + 1e-12
+    """Aitoff has no closed-form inverse: Newton iterations started from Hammer's inverse.
+
+    Only points inside the projected sky are iterated (outside ones never converge and cost
+    the whole iteration budget); they come back as NaN.
+    """
+    xr, yr = np.broadcast_arrays(np.asarray(xr, dtype=np.float64), np.asarray(yr, dtype=np.float64))
+    inside = (xr / np.pi) ** 2 + (yr / (np.pi / 2)) ** 2 <= 1.0 + 1e-12  # the boundary is this ellipse
+    lam, phi = np.full(xr.shape, np.nan), np.full(xr.shape, np.nan)
+    lam[inside], phi[inside] = _aitoff_newton(xr[inside], yr[inside])
+    return lam, phi, inside
+
+
+def _aitoff_newton(xr, yr):
     z = np.sqrt(np.clip(1.0 - (xr / 4.0) ** 2 - (yr / 2.0) ** 2, 0.0, None))
     lam = np.clip(2.0 * np.arctan2(z * xr, 2.0 * (2.0 * z * z - 1.0)), -np.pi, np.pi)
     phi = np.arcsin(np.clip(z * yr, -1.0, 1.0))
@@ -120,7 +131,7 @@ def _aitoff_inverse(xr, yr):
         phi = np.clip(phi - dphi, -np.pi / 2, np.pi / 2)
         if np.nanmax(np.abs(dlam) + np.abs(dphi), initial=0.0) < 1e-12:
             break
-    return lam, phi, inside
+    return lam, phi
 
 
 def outline(projection: str = "hammer", n: int = 361):

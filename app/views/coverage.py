@@ -1,34 +1,131 @@
 """Coverage on the Explore sky: the footprint of the release's observations, and "was this observed?".
 
-The footprint outlines come from ``data_loaders.coverage`` (one circle per field) and are
-drawn as one Path overlay, built once per process and projection. A tap with no source
-under it answers with the observations that covered the position and the flux upper limit.
+The footprint is the release's coverage MOC (``data_loaders.coverage``) drawn as one RGBA
+image at the sky canvas' resolution (:func:`coverage.footprint_raster`): a translucent fill
+with a bright edge, in either frame and projection. The whole-sky image is computed once per
+process (``pn.cache``); a pan or zoom replaces the image's data in place with the visible part
+drawn at a finer order. A tap with no source under it answers with the observations that
+covered the position and the flux upper limit.
 """
 
 from __future__ import annotations
 
-import functools
+from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import panel as pn
+from bokeh.events import RangesUpdate
 
+from app.plots import sky as skyplot
 from app.state import ExploreState
+from app.views import inplace
 from app.views.sky import SkyView
 from data_loaders import coverage
 from data_loaders.errors import CatalogueError
 
+#: Fill and edge of the footprint (RGBA): sky blue, readable over the dark and the light sky.
+FILL_RGBA = (56, 189, 248, 64)
+EDGE_RGBA = (56, 189, 248, 235)
+_LUT = np.array([(0, 0, 0, 0), FILL_RGBA, EDGE_RGBA], dtype=np.uint8).view(np.uint32).ravel()
+DEFAULT_SIZE = (900, 450)
 
-@functools.lru_cache(maxsize=8)
-def footprint_path(release_dir: str, proj: str) -> hv.Path | None:
-    """The observation footprint as one Path element (None when the release has no observation table)."""
+
+@pn.cache(max_items=4)
+def release_moc(release_dir: str):
+    """The release's footprint MOC, read once per process (None when it has no observation table)."""
     try:
-        polys = coverage.footprint_polygons(coverage.load_observations(release_dir), proj)
+        return coverage.footprint_moc(Path(release_dir))
     except (CatalogueError, FileNotFoundError):
         return None
-    return hv.Path([np.column_stack(p) for p in polys], kdims=["x", "y"]).opts(
-        color="#38bdf8", line_width=1, line_alpha=0.8
-    )
+
+
+@pn.cache(max_items=64)
+def footprint_rgba(release_dir: str, frame: str, proj: str, x_range, y_range, width: int, height: int):
+    """Bottom-up packed RGBA (uint32) image of the footprint over a view; None without an observation table.
+
+    Cached per process on these small keys: every session's whole-sky view is the same image.
+    """
+    moc = release_moc(release_dir)
+    if moc is None:
+        return None
+    index, _ = coverage.footprint_raster(moc, frame, proj, x_range, y_range, width, height)
+    img = _LUT[index]
+    img.setflags(write=False)
+    return img
+
+
+class CoverageControls(pn.viewable.Viewer):
+    """A toggle that overlays the footprint on the sky; taps on empty sky report coverage."""
+
+    def __init__(self, state: ExploreState, sky: SkyView, **params):
+        super().__init__(**params)
+        self.state, self.sky = state, sky
+        self.toggle = pn.widgets.Checkbox(label="show observation footprints", value=False)
+        self.available = (state.catalogue.path / coverage.OBSERVATIONS_FILE).exists()
+        self.toggle.disabled = not self.available
+        self._plot = None  # the HoloViews plot of the footprint image, once drawn
+        self._hooked: set[str] = set()
+        # Projection and frame redraw the whole sky (HoloViews); the toggle, pans and zooms
+        # replace the image's data in place.
+        self.stream = hv.streams.Params(state, ["projection", "frame"])
+        self.overlay = hv.DynamicMap(self._footprint, streams=[self.stream])
+        self.toggle.param.watch(self._on_toggle, "value")
+        sky.add_overlay(self.overlay)
+        sky.on_empty_tap = self._on_empty_tap
+
+    # --- drawing -------------------------------------------------------------------------------
+    def _current_view(self):
+        shown = self.sky._shown
+        return shown if shown is not None else skyplot.full_extent(self.state.projection)
+
+    def image(self, view) -> np.ndarray:
+        """The bottom-up packed RGBA image for ``view`` (transparent 2x2 when the toggle is off)."""
+        st = self.state
+        if self.toggle.value and self.available:
+            w, h = self.sky.size.width or DEFAULT_SIZE[0], self.sky.size.height or DEFAULT_SIZE[1]
+            (x0, x1), (y0, y1) = view
+            key = (round(x0, 9), round(x1, 9)), (round(y0, 9), round(y1, 9))
+            img = footprint_rgba(str(st.catalogue.path), st.frame, st.projection, *key, int(w), int(h))
+            if img is not None:
+                return img
+        return np.zeros((2, 2), dtype=np.uint32)
+
+    def _footprint(self, **_):
+        view = self._current_view()
+        return skyplot.to_rgb_element(self.image(view), *view).opts(hooks=[inplace.weak_hook(self._on_drawn)])
+
+    def _on_drawn(self, plot, element) -> None:
+        self._plot = plot
+        fig = plot.state
+        if fig.id not in self._hooked:
+            self._hooked.add(fig.id)
+            fig.on_event(RangesUpdate, self._on_ranges_update)
+
+    def _on_ranges_update(self, event) -> None:
+        view = inplace.view_of(event)
+        if view is not None and self.toggle.value:
+            self._redraw(view)
+
+    def _on_toggle(self, *_):
+        self._redraw(self._current_view())
+
+    def _redraw(self, view) -> None:
+        if self._plot is None or not inplace.replace_index(self._plot, self.image(view), *view):
+            self.stream.trigger([self.stream])
+
+    # --- was this observed? --------------------------------------------------------------------
+    def _on_empty_tap(self, lon: float, lat: float) -> None:
+        if not self.available:
+            return
+        ra, dec = (float(v[0]) for v in coverage.to_icrs([lon], [lat], self.state.frame))
+        self.state.message = coverage_report(self.state.catalogue.path, ra, dec)
+
+    def __panel__(self):
+        note = "" if self.available else " (no observation table in this release)"
+        return pn.Row(
+            self.toggle, pn.pane.Markdown(f"Tap empty sky to ask whether it was observed{note}.", margin=(5, 10))
+        )
 
 
 def coverage_report(release_dir, ra: float, dec: float) -> str:
@@ -45,43 +142,3 @@ def coverage_report(release_dir, ra: float, dec: float) -> str:
         f"{best['OBS_ID']} ({best['PN_ONTIME'] / 1e3:.0f} ks pn), gives a 3σ upper limit of "
         f"{best['FLUX_UL']:.2e} erg/cm²/s (0.2–12 keV, estimated)."
     )
-
-
-class CoverageControls(pn.viewable.Viewer):
-    """A toggle that overlays the footprint on the sky; taps on empty sky report coverage."""
-
-    def __init__(self, state: ExploreState, sky: SkyView, **params):
-        super().__init__(**params)
-        self.state, self.sky = state, sky
-        self.toggle = pn.widgets.Checkbox(label="show observation footprints", value=False)
-        self.available = (state.catalogue.path / coverage.OBSERVATIONS_FILE).exists()
-        self.toggle.disabled = not self.available
-        self.stream = hv.streams.Params(state, ["projection", "frame"])
-        self.overlay = hv.DynamicMap(self._footprint, streams=[self.stream, hv.streams.Params(self.toggle, ["value"])])
-        sky.add_overlay(self.overlay)
-        sky.on_empty_tap = self._on_empty_tap
-
-    def _footprint(self, **_):
-        st = self.state
-        if not self.toggle.value or st.frame != "icrs":
-            return hv.Path([], kdims=["x", "y"])
-        path = footprint_path(str(st.catalogue.path), st.projection)
-        return path if path is not None else hv.Path([], kdims=["x", "y"])
-
-    def _on_empty_tap(self, lon: float, lat: float) -> None:
-        if not self.available:
-            return
-        ra, dec = lon, lat
-        if self.state.frame == "galactic":
-            from astropy import units as u
-            from astropy.coordinates import SkyCoord
-
-            c = SkyCoord(l=lon * u.deg, b=lat * u.deg, frame="galactic").icrs
-            ra, dec = float(c.ra.deg), float(c.dec.deg)
-        self.state.message = coverage_report(self.state.catalogue.path, ra, dec)
-
-    def __panel__(self):
-        note = "" if self.available else " (no observation table in this release)"
-        return pn.Row(
-            self.toggle, pn.pane.Markdown(f"Tap empty sky to ask whether it was observed{note}.", margin=(5, 10))
-        )

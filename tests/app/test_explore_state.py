@@ -176,7 +176,8 @@ def test_table_pages_sort_like_pandas():
 
 
 def test_empty_tap_reports_coverage_and_upper_limit(state, demo_catalogue):
-    from app.views.coverage import CoverageControls, footprint_path
+    from app.plots.sky import full_extent, to_rgba
+    from app.views.coverage import CoverageControls
     from data_loaders import coverage
 
     view = SkyView(state)
@@ -199,8 +200,16 @@ def test_empty_tap_reports_coverage_and_upper_limit(state, demo_catalogue):
     assert far is not None
     controls._on_empty_tap(*far)
     assert "never in an XMM-Newton field" in state.message
-    path = footprint_path(str(demo_catalogue.path), "hammer")
-    assert path is not None and len(path.split()) >= len(obs)
+    # The footprint layer: transparent until toggled, then the MOC's image in either frame.
+    full = full_extent(state.projection)
+    assert not to_rgba(controls.image(full))[..., 3].any()
+    controls.toggle.value = True
+    alpha = {}
+    for frame in ("icrs", "galactic"):
+        state.frame = frame
+        alpha[frame] = to_rgba(controls.image(full))[..., 3] > 0
+        assert alpha[frame].shape == (450, 900) and alpha[frame].any()
+    assert (alpha["icrs"] != alpha["galactic"]).any()
 
 
 @pytest.fixture(scope="module")

@@ -115,3 +115,76 @@ def test_attach_rejects_a_table_without_pointings(tmp_path):
     pd.DataFrame({"OBS_ID": ["1"]}).to_parquet(bad)
     with pytest.raises(CatalogueError, match="missing column"):
         coverage.attach_observations(tmp_path, bad)
+
+
+@pytest.fixture
+def demo_release(demo_data_dir):
+    return demo_data_dir / "releases" / "DEMO"
+
+
+def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    from scipy.ndimage import binary_dilation
+
+    return binary_dilation(mask, np.ones((3, 3), bool), iterations=px)
+
+
+def _check_raster_against_moc(moc, obs, frame, proj, x_range, y_range, width=400, height=200):
+    """The drawn footprint agrees with the MOC itself, pixel by pixel (to a pixel), and holds every pointing."""
+    img, order = coverage.footprint_raster(moc, frame, proj, x_range, y_range, width, height)
+    assert img.shape == (height, width) and set(np.unique(img)) <= {0, 1, 2}
+    drawn = img > 0
+    # The MOC itself, looked up at 4 x 4 points per pixel: a pixel touches the footprint if any is inside.
+    sub = coverage._pixel_lookup(moc, frame, proj, x_range, y_range, width * 4, height * 4)
+    touched = sub.reshape(height, 4, width, 4).any(axis=(1, 3))
+    assert touched.any() and drawn.any()
+    assert not (touched & ~_dilate(drawn, 1)).any(), "a covered pixel is not drawn"
+    assert not (drawn & ~_dilate(touched, 1)).any(), "a pixel is drawn where the MOC has nothing"
+    lon, lat = coverage.from_icrs(obs.RA_PNT.to_numpy(), obs.DEC_PNT.to_numpy(), frame)
+    x, y = coverage.projection.forward(lon, lat, proj)
+    (x0, x1), (y0, y1) = x_range, y_range
+    ix = np.floor((x - x0) / (x1 - x0) * width).astype(int)
+    iy = np.floor((y - y0) / (y1 - y0) * height).astype(int)
+    ok = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+    assert ok.any() and _dilate(drawn, 1)[iy[ok], ix[ok]].all(), "a pointing centre is not drawn (to a pixel)"
+    return img, order
+
+
+@pytest.mark.parametrize("proj", ["hammer", "mollweide"])
+def test_footprint_raster_shows_the_moc_in_both_frames(demo_release, proj):
+    from app.plots.sky import full_extent
+
+    obs = coverage.load_observations(demo_release)
+    moc = coverage.footprint_moc(demo_release)
+    images = {}
+    for frame in ("icrs", "galactic"):
+        images[frame], order = _check_raster_against_moc(moc, obs, frame, proj, *full_extent(proj))
+        assert order <= 9  # the whole sky is drawn from coarse cells
+    assert (images["icrs"] != images["galactic"]).any()
+
+
+def test_zoomed_footprint_is_drawn_at_a_finer_order(demo_release):
+    obs = coverage.load_observations(demo_release)
+    moc = coverage.footprint_moc(demo_release)
+    for frame in ("icrs", "galactic"):
+        lon, lat = coverage.from_icrs(obs.RA_PNT.to_numpy()[:1], obs.DEC_PNT.to_numpy()[:1], frame)
+        x, y = (float(v[0]) for v in coverage.projection.forward(lon, lat, "hammer"))
+        img, order = _check_raster_against_moc(moc, obs, frame, "hammer", (x - 1.0, x + 1.0), (y - 0.5, y + 0.5))
+        assert order >= 12 and (img == 2).any() and (img == 1).any()  # an edge around a filled field
+        # Closer than the MOC's own cells (12.9"), the image is a lookup of pixel centres: inside a field, all full.
+        tiny = (x - 0.002, x + 0.002), (y - 0.001, y + 0.001)
+        img, _ = coverage.footprint_raster(moc, frame, "hammer", *tiny, 600, 300)
+        assert (img == 1).all()
+
+
+def test_frame_rotation_agrees_with_astropy():
+    from astropy.coordinates import SkyCoord
+
+    rng = np.random.default_rng(3)
+    ra, dec = rng.uniform(0, 360, 200), np.degrees(np.arcsin(rng.uniform(-1, 1, 200)))
+    gal = SkyCoord(ra * coverage.u.deg, dec * coverage.u.deg).galactic
+    lon, lat = coverage.from_icrs(ra, dec, "galactic")
+    assert np.allclose((lon - gal.l.deg + 180) % 360 - 180, 0, atol=1e-8) and np.allclose(lat, gal.b.deg, atol=1e-8)
+    back_ra, back_dec = coverage.to_icrs(lon, lat, "galactic")
+    sep = SkyCoord(back_ra, back_dec, unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
+    assert np.allclose(sep.arcsec, 0, atol=1e-6)
+    assert coverage.raster_order(0.38) == 7 and coverage.raster_order(1e-6) == coverage.DEFAULT_ORDER
