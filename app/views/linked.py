@@ -117,8 +117,10 @@ class HRView(_InPlace):
         """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
         view = (*self._cols(), *self._ranges(), 400, 400)
-        if not all(c in st.catalogue.columns(st.level) for c in view[:2]):
-            return np.zeros((400, 400), np.uint32), None  # absent columns: nothing drawn, the reason is shown
+        if view[0] == view[1] or not all(c in st.catalogue.columns(st.level) for c in view[:2]):
+            # Absent columns (the reason is shown), or one axis left for both (a release whose only
+            # diagram column is Γ): nothing to draw.
+            return np.zeros((400, 400), np.uint32), None
         return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
 
     def _element(self):
