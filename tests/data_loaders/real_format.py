@@ -161,8 +161,12 @@ def stacked(path: Path, n_sources: int = 12, n_obs: int = 3, seed: int = 2, drop
 def stacked_detid(n_sources: int = 12, n_obs: int = 3) -> fits.Column:
     """A DETID column for :func:`stacked` (the bug: such a file was read as per-detection)."""
     n = n_sources * (n_obs + 1)
-    return fits.Column("DETID", "K", null=LONG_NULL, array=np.where(np.arange(n) % (n_obs + 1) == 0, LONG_NULL,
-                                                                    104000000000000 + np.arange(n)))
+    return fits.Column(
+        "DETID",
+        "K",
+        null=LONG_NULL,
+        array=np.where(np.arange(n) % (n_obs + 1) == 0, LONG_NULL, 104000000000000 + np.arange(n)),
+    )
 
 
 def fivexmm(path: Path, n_sources: int = 10, n_obs: int = 4, seed: int = 3, drop=(), extra=(), header=None) -> Path:

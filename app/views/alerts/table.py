@@ -35,7 +35,6 @@ def alert_page(state: AlertsState, rows: np.ndarray) -> pd.DataFrame:
     )
 
 
-
 def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: int, ascending: bool) -> np.ndarray:
     """Row indices of one page of the visible rows, sorted by ``values`` (None: catalogue order).
 
