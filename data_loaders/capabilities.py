@@ -70,6 +70,7 @@ def _bands(fmt: str, bands: Iterable[int]) -> tuple[str, ...]:
 SOURCE_POSITIONS = "source_positions"
 SOURCE_NAMES = "source_names"
 SOURCE_FLUXES = "source_fluxes"
+SOURCE_BAND_FLUXES = "source_band_fluxes"
 SOURCE_HARDNESS = "source_hardness"
 SOURCE_EXTENT = "source_extent"
 SOURCE_VARIABILITY = "source_variability"
@@ -100,6 +101,9 @@ GROUPS: dict[str, ColumnGroup] = {
         ColumnGroup(SOURCE_POSITIONS, "unique-source position", sources=("SC_RA", "SC_DEC")),
         ColumnGroup(SOURCE_NAMES, "IAU source names", detections=("IAUNAME",)),
         ColumnGroup(SOURCE_FLUXES, "unique-source flux", sources=("SC_EP_8_FLUX",)),
+        ColumnGroup(
+            SOURCE_BAND_FLUXES, "unique-source band fluxes", sources=_bands("SC_EP_{}_FLUX", schema.BASIC_BANDS)
+        ),
         ColumnGroup(SOURCE_HARDNESS, "unique-source hardness ratios", sources=_bands("SC_HR{}", range(1, 5))),
         ColumnGroup(SOURCE_EXTENT, "unique-source extent", sources=("SC_EXTENT",)),
         ColumnGroup(SOURCE_VARIABILITY, "unique-source variability", sources=("SC_VAR_FLAG", "SC_CHI2PROB")),
@@ -152,6 +156,10 @@ GROUPS: dict[str, ColumnGroup] = {
         ),
     )
 }
+
+
+#: Description of the stand-in IAUNAME ingest writes when a file has none ("SRCID <n>"): not IAU names.
+NO_IAU_NAME = "Not an IAU name: the file has no IAUNAME, so sources are named 'SRCID <n>'"
 
 
 class Capabilities:
@@ -228,7 +236,10 @@ def scan_release(path: Path) -> Capabilities:
     import pyarrow.parquet as pq
 
     path = Path(path)
-    det = pq.read_schema(path / schema.DETECTIONS_DIR / "part-0.parquet").names
+    det_schema = pq.read_schema(path / schema.DETECTIONS_DIR / "part-0.parquet")
+    det = det_schema.names
+    if "IAUNAME" in det and (det_schema.field("IAUNAME").metadata or {}).get(b"description") == NO_IAU_NAME.encode():
+        det = [c for c in det if c != "IAUNAME"]  # a stand-in, not IAU names
     src = pq.read_schema(path / schema.SOURCES_FILE).names if (path / schema.SOURCES_FILE).exists() else []
     tables = {
         g.table: pq.read_schema(path / g.table).names

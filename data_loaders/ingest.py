@@ -23,6 +23,7 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from astropy.coordinates import SkyCoord
@@ -140,6 +141,9 @@ def _write_detections(
         )
         for i, c in enumerate(cols)
     ]
+    name_from_srcid = "IAUNAME" not in hdu.columns.names
+    if name_from_srcid:  # pages name sources by IAUNAME; say plainly that this is no IAU name
+        fields.append(pa.field("IAUNAME", pa.string(), metadata={b"description": NO_IAU_NAME.encode()}))
     fields.append(
         pa.field(
             HPX_COLUMN,
@@ -155,6 +159,8 @@ def _write_detections(
             idx = np.sort(order[start : start + ROW_GROUP_SIZE])  # ascending reads from the memmap
             chunk = data[idx]
             arrays = [_arrow_column(c, chunk.field(c.name), c.null) for c in cols]
+            if name_from_srcid:
+                arrays.append(pa.array(np.char.add("SRCID ", np.asarray(chunk.field("SRCID")).astype(str))))
             arrays.append(pa.array(hpx[idx]))
             table = pa.Table.from_arrays(arrays, schema=arrow_schema)
             # Within the group, order by HEALPix so statistics stay tight.
@@ -165,6 +171,8 @@ def _write_detections(
     return n, int(bad.sum()), [c.name for c in cols]
 
 
+NO_IAU_NAME = capabilities.NO_IAU_NAME
+
 #: Unique-source columns ingest derives when the file lacks them, and how.
 DERIVED_DESCRIPTIONS = {
     "SC_RA": "RA of the source's detection with the smallest POSERR (the file has no SC_RA)",
@@ -172,6 +180,9 @@ DERIVED_DESCRIPTIONS = {
     "SC_POSERR": "POSERR of that detection (the file has no unique-source position)",
     "MJD_FIRST": "Earliest MJD_START of the source's detections",
     "MJD_LAST": "Latest MJD_START of the source's detections",
+    "SC_EP_8_FLUX": "Error-weighted mean EP_8_FLUX of the source's detections (the file has no SC_EP_8_FLUX)",
+    "SC_EP_8_FLUX_ERR": "Error of that mean",
+    "SC_SUM_FLAG": "Highest SUM_FLAG of the source's detections (the file has no SC_SUM_FLAG)",
 }
 
 
@@ -187,6 +198,11 @@ def _write_sources(detections_dir: Path, out: Path) -> int:
         wanted += ["RA", "DEC", "POSERR"]  # no unique-source position: take the best-measured detection's
     if "MJD_FIRST" not in available and "MJD_START" in available:
         wanted.append("MJD_START")
+    if "SC_EP_8_FLUX" not in available:
+        wanted += ["EP_8_FLUX", "EP_8_FLUX_ERR"]
+    if "SC_SUM_FLAG" not in available:
+        wanted.append("SUM_FLAG")
+    wanted = list(dict.fromkeys(wanted))
     table = pq.read_table(detections_dir, columns=wanted)
     full = table.to_pandas()
     frame = full.drop_duplicates("SRCID", keep="first").sort_values("SRCID")
@@ -201,7 +217,22 @@ def _write_sources(detections_dir: Path, out: Path) -> int:
         frame["MJD_FIRST"] = mjd.min().reindex(frame["SRCID"]).to_numpy()
         frame["MJD_LAST"] = mjd.max().reindex(frame["SRCID"]).to_numpy()
         derived += ["MJD_FIRST", "MJD_LAST"]
-    frame = frame.drop(columns=[c for c in ("RA", "DEC", "POSERR", "MJD_START") if c in frame])
+    if "SC_EP_8_FLUX" not in available:
+        f = full["EP_8_FLUX"].to_numpy(np.float64, na_value=np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = 1.0 / full["EP_8_FLUX_ERR"].to_numpy(np.float64, na_value=np.nan) ** 2
+        w = np.where(np.isfinite(w) & np.isfinite(f), w, 0.0)
+        sums = pd.DataFrame({"w": w, "wf": w * np.nan_to_num(f)}).groupby(full["SRCID"].to_numpy()).sum()
+        sums = sums.reindex(frame["SRCID"].to_numpy())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame["SC_EP_8_FLUX"] = np.where(sums.w > 0, sums.wf / sums.w, np.nan).astype(np.float32)
+            frame["SC_EP_8_FLUX_ERR"] = np.where(sums.w > 0, 1 / np.sqrt(sums.w), np.nan).astype(np.float32)
+        derived += ["SC_EP_8_FLUX", "SC_EP_8_FLUX_ERR"]
+    if "SC_SUM_FLAG" not in available:
+        frame["SC_SUM_FLAG"] = full.groupby("SRCID")["SUM_FLAG"].max().reindex(frame["SRCID"]).to_numpy()
+        derived.append("SC_SUM_FLAG")
+    frame = frame.drop(columns=[c for c in ("RA", "DEC", "POSERR", "MJD_START", "EP_8_FLUX", "EP_8_FLUX_ERR",
+                                            "SUM_FLAG") if c in frame])  # fmt: skip
     if "N_DETECTIONS" not in frame:
         counts = table.column("SRCID").value_counts()
         frame["N_DETECTIONS"] = frame["SRCID"].map(

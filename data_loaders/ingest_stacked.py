@@ -275,8 +275,10 @@ def _dates_from_observations(obs: pd.DataFrame, observations: Path | None) -> li
                 if col in by_obs:
                     obs[col] = by_obs[col].reindex(obs["OBS_ID"].astype(str).to_numpy()).to_numpy(np.float64)
             return [f"MJD_START/MJD_STOP taken from {Path(observations).name} by OBS_ID (the file has none)."]
-    return ["The file has no MJD_START and no observation table was given: its XMM points have no date, "
-            "so the long-term lightcurve shows only the other missions' points (if any)."]
+    return [
+        "The file has no MJD_START and no observation table was given: its XMM points have no date, "
+        "so the long-term lightcurve shows only the other missions' points (if any)."
+    ]
 
 
 def ingest_stacked(

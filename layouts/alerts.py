@@ -18,11 +18,12 @@ from app.views.alerts import (
     ReplayBox,
     RunList,
 )
+from data_loaders import capabilities
 from data_loaders.alerts import observation
 from data_loaders.alerts import release as task
 from data_loaders.alerts.criteria import DEFAULT_PRESET
 from data_loaders.catalogue import Catalogue
-from layouts.common import template
+from layouts.common import template, unavailable_page
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def create_page(
     an unknown one shows a sentence and the list of runs.
     """
     holder: dict = {}
+    if not catalogue.capabilities.has(capabilities.EPOCHS):
+        return unavailable_page(catalogue, "Alerts", "dated detections", capabilities.EPOCHS), holder
     sidebar = pn.Column(sizing_mode="stretch_width")
     main = pn.Column(sizing_mode="stretch_width")
 

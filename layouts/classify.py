@@ -10,7 +10,8 @@ from app.views.classify.leaderboard import LeaderboardView
 from app.views.classify.player import PlayerCard
 from app.views.classify.state import ClassifyState
 from app.views.classify.tutorial import Tutorial
-from layouts.common import template
+from data_loaders import capabilities
+from layouts.common import template, unavailable_page
 
 #: Large, friendly type for tablets and school classes.
 CSS = """
@@ -37,11 +38,19 @@ INTRO = (
 )
 
 
-def create_page(catalogue, store, users_file, user: str | None) -> tuple[pn.template.FastListTemplate, ClassifyState]:
-    """Build the page for one session; returns the template and the session's state."""
+def create_page(
+    catalogue, store, users_file, user: str | None
+) -> tuple[pn.template.FastListTemplate, ClassifyState | None]:
+    """Build the page for one session; returns the template and the session's state (None: the
+    release lacks the sources' band fluxes and the page says so)."""
+    if not catalogue.capabilities.has(capabilities.SOURCE_BAND_FLUXES):
+        need = capabilities.SOURCE_BAND_FLUXES
+        return unavailable_page(catalogue, "Classify", "the sources' band fluxes", need), None
     if CSS not in pn.config.raw_css:
         pn.config.raw_css = [*pn.config.raw_css, CSS]
     state = ClassifyState(catalogue, store, users_file, user=user)
+    if not state.data.examples:  # the tutorial shows sources of known class: from classifications or counterparts
+        return unavailable_page(catalogue, "Classify", "sources of known class", capabilities.CLASSIFICATIONS), None
     tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width", stylesheets=[".bk-tab { font-size: 1.25em; }"])
     tutorial = Tutorial(catalogue, state.data, on_done=lambda: setattr(tabs, "active", 1))
     # A FlexBox wraps the answers under the clues on narrow screens (tablets held upright).

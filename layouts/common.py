@@ -115,6 +115,12 @@ def header_html(catalogue: Catalogue) -> str:
     return f"<div class='xmm-header' style='font-size:0.95em'>{title}{badge} &nbsp; | &nbsp; {links}</div>"
 
 
+def unavailable_page(catalogue: Catalogue, page: str, need: str, why: str) -> pn.template.FastListTemplate:
+    """The page in one sentence when the release lacks what it needs (:mod:`data_loaders.capabilities`)."""
+    text = f"The {page} page needs {need}. {catalogue.capabilities.reason(why)}"
+    return template(catalogue, page, sidebar=[], main=[pn.pane.Alert(text, alert_type="warning")])
+
+
 def template(
     catalogue: Catalogue, page: str, sidebar: list, main: list, sidebar_width: int = 330
 ) -> pn.template.FastListTemplate:

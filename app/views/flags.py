@@ -32,9 +32,7 @@ def source_tuples(catalogue, srcids: Iterable[int]) -> list[tuple[int, float, fl
     ids = np.asarray(list(srcids) if not isinstance(srcids, np.ndarray) else srcids, dtype=np.int64)
     rows = catalogue.find("sources", "SRCID", np.unique(ids), ["SRCID", "SC_RA", "SC_DEC"]).drop_duplicates("SRCID")
     rows = rows.set_index("SRCID").reindex(ids).dropna()
-    return list(
-        zip(rows.index.astype(np.int64).tolist(), rows["SC_RA"].tolist(), rows["SC_DEC"].tolist(), strict=True)
-    )
+    return list(zip(rows.index.astype(np.int64).tolist(), rows["SC_RA"].tolist(), rows["SC_DEC"].tolist(), strict=True))
 
 
 def _as_srcids(value) -> np.ndarray:

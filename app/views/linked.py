@@ -85,6 +85,17 @@ class HRView(_InPlace):
             styles={"color": "#666", "font-size": "0.85em"},
             margin=(0, 5),
         )
+        self.pane = pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340)
+        self.absent = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
+        state.param.watch(self._show_absent, ["level"])
+        self._show_absent()
+
+    def _show_absent(self, *_):
+        """A release without the level's hardness ratios (data_loaders.capabilities): the reason, no plot."""
+        need = capabilities.HARDNESS if self.state.level == "detections" else capabilities.SOURCE_HARDNESS
+        reason = self.state.catalogue.capabilities.reason(need)
+        self.absent.object, self.absent.visible = reason, bool(reason)
+        self.pane.visible = self.x_select.visible = self.y_select.visible = not reason
 
     def _cols(self):
         st = self.state
@@ -106,6 +117,10 @@ class HRView(_InPlace):
         """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
         view = (*self._cols(), *self._ranges(), 400, 400)
+        if view[0] == view[1] or not all(c in st.catalogue.columns(st.level) for c in view[:2]):
+            # Absent columns (the reason is shown), or one axis left for both (a release whose only
+            # diagram column is Γ): nothing to draw.
+            return np.zeros((400, 400), np.uint32), None
         return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
 
     def _element(self):
@@ -125,7 +140,8 @@ class HRView(_InPlace):
     def __panel__(self):
         return pn.Column(
             pn.Row(pn.pane.Markdown("**Hardness ratios**", margin=(8, 5)), self.x_select, self.y_select),
-            pn.pane.HoloViews(self.plot, sizing_mode="stretch_width", height=340),
+            self.absent,
+            self.pane,
             self.missing_fit,
             sizing_mode="stretch_width",
         )

@@ -529,7 +529,7 @@ def test_no_other_escaping_in_the_app():
 
 def test_the_walk_catches_what_it_should():
     """The walk itself, on a small module: each hole is found, each safe form passes."""
-    src = '''
+    src = """
 import panel as pn
 from app.text import inert
 
@@ -563,7 +563,7 @@ class View:
         self.ok.object = text
         self.ok.object = f"{self.state.message}"
         self.ok.object = ", ".join(inert(v) for v in self.state.values)
-'''
+"""
     path = REPO / "app" / "_walk_probe.py"
     walk = Walk.__new__(Walk)
     module = Module.__new__(Module)
@@ -586,6 +586,6 @@ class View:
         "self.w2 = wrap(state.name)",
         "self.a.object = str(exc)",
         "self.ok.object = bad_html({})",
-        "self.ok.object = f\"{self.state.message}\"",
+        'self.ok.object = f"{self.state.message}"',
     ]
     assert walk.sink_params == {"wrap": {"obj"}}

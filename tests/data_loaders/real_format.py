@@ -20,6 +20,7 @@ from astropy.io import fits
 FLUX = "erg/cm**2/s"
 INT_NULL = -2147483648  # TNULL of 'J' columns in the SSC files
 LONG_NULL = -9223372036854775808  # TNULL of 'K' columns
+BANDS = range(1, 10)  # EPIC bands 1-9
 
 
 def _write(path: Path, cols: list[fits.Column], header: dict, primary: dict | None = None) -> Path:
@@ -92,8 +93,8 @@ def per_detection(path: Path, n: int = 60, seed: int = 1, drop=(), extra=(), hea
         fits.Column("SC_DEC", "D", unit="deg", array=dec),
         fits.Column("SC_POSERR", "E", unit="arcsec", array=np.full(n, 1.0, np.float32)),
         fits.Column("SC_DET_ML", "E", array=np.full(n, 50.0, np.float32)),
-        fits.Column("SC_EP_8_FLUX", "E", unit=FLUX, array=flux.astype(np.float32)),
-        fits.Column("SC_EP_8_FLUX_ERR", "E", unit=FLUX, array=(flux / 10).astype(np.float32)),
+        *[fits.Column(f"SC_EP_{b}_FLUX", "E", unit=FLUX, array=(flux / (b + 1)).astype(np.float32)) for b in BANDS],
+        *[fits.Column(f"SC_EP_{b}_FLUX_ERR", "E", unit=FLUX, array=(flux / 10).astype(np.float32)) for b in BANDS],
         *[fits.Column(f"SC_HR{i}", "E", array=hr[i - 1]) for i in range(1, 5)],
         fits.Column("SC_EXTENT", "E", unit="arcsec", array=np.zeros(n, np.float32)),
         fits.Column("SC_CHI2PROB", "E", array=np.full(n, 0.5, np.float32)),
@@ -160,8 +161,12 @@ def stacked(path: Path, n_sources: int = 12, n_obs: int = 3, seed: int = 2, drop
 def stacked_detid(n_sources: int = 12, n_obs: int = 3) -> fits.Column:
     """A DETID column for :func:`stacked` (the bug: such a file was read as per-detection)."""
     n = n_sources * (n_obs + 1)
-    return fits.Column("DETID", "K", null=LONG_NULL, array=np.where(np.arange(n) % (n_obs + 1) == 0, LONG_NULL,
-                                                                    104000000000000 + np.arange(n)))
+    return fits.Column(
+        "DETID",
+        "K",
+        null=LONG_NULL,
+        array=np.where(np.arange(n) % (n_obs + 1) == 0, LONG_NULL, 104000000000000 + np.arange(n)),
+    )
 
 
 def fivexmm(path: Path, n_sources: int = 10, n_obs: int = 4, seed: int = 3, drop=(), extra=(), header=None) -> Path:

@@ -89,6 +89,7 @@ def test_the_source_view_draws_the_om_points_beside_the_x_ray_bands(with_om, dem
     i = list(data["filter"]).index("UVW1")
     assert data["density"][i] == pytest.approx(10 ** (-0.4 * (row.OM_UVW1_AB_MAG + 48.6)) * 2.417989e17, rel=1e-5)
     assert "XMM-OM counterpart" in shown(shape.note.object) and shape.sed_figure.figure.x_range.start < 0.01
+    assert "&#" not in shown(shape.note.object)  # escaped once, at the pane
     # a release without an OM table says so in one line, and draws no OM point
     other = BandShape(SourceState(demo_catalogue, srcid=srcid))
     assert len(other.sed_figure.om_source.data["filter"]) == 0 and "no om table" in shown(other.note.object)

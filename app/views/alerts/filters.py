@@ -20,7 +20,12 @@ class AlertFilters(pn.viewable.Viewer):
         self.ratio_low_min = w.FloatInput.from_param(
             p.ratio_low_min, label="Min ratio of error-bar ends", step=0.5, width=140
         )
-        self.dates = w.DateRangeSlider.from_param(p.dates, label="Dates", sizing_mode="stretch_width")
+        # No alerts, no dates: a slider without a value cannot be sent to the browser.
+        self.dates = (
+            w.DateRangeSlider.from_param(p.dates, label="Dates", sizing_mode="stretch_width")
+            if state.dates is not None
+            else pn.pane.Markdown("Dates: no alerts to date.")
+        )
         self.classes = w.MultiChoice.from_param(
             p.classes, label="Class (empty: all)", placeholder="all classes", sizing_mode="stretch_width"
         )

@@ -24,16 +24,15 @@ def alert_page(state: AlertsState, rows: np.ndarray) -> pd.DataFrame:
         {
             "date": pd.to_datetime(a["DATE"]).dt.strftime("%Y-%m-%d").to_numpy(),
             "type": a["ALERT_TYPE"].map(SHORT_TYPES).to_numpy(),
-            "source": a["IAUNAME"].astype(str).to_numpy(),
+            "source": (a["IAUNAME"].astype(str) if "IAUNAME" in a else "SRCID " + a["SRCID"].astype(str)).to_numpy(),
             "ratio": np.round(a["RATIO"].to_numpy(np.float64), 2),
             "low end": np.round(a["RATIO_LOW"].to_numpy(np.float64), 2),
             "flux": [f"{v:.3g}" if np.isfinite(v) else "—" for v in a["FLUX"].to_numpy(np.float64)],
             "class": names[np.where(cls < 0, len(schema.CLASS_NAMES), cls)],
-            "|b|": np.round(np.abs(a["BII"].to_numpy(np.float64)), 1),
+            "|b|": np.round(np.abs(a["BII"].to_numpy(np.float64)), 1) if "BII" in a else np.full(len(a), np.nan),
             "review": state.status[rows],
         }
     )
-
 
 
 def page_rows(values: np.ndarray | None, visible: np.ndarray, page: int, size: int, ascending: bool) -> np.ndarray:
@@ -102,7 +101,8 @@ class AlertTable(pn.viewable.Viewer):
 
     def refresh(self, *_) -> None:
         col = SORT_COLUMNS[self.sort_by]
-        values = self.state.alerts[col].to_numpy(np.float64)
+        alerts = self.state.alerts
+        values = alerts[col].to_numpy(np.float64) if col in alerts else np.zeros(len(alerts))
         if col == "BII":
             values = np.abs(values)
         self.rows = page_rows(values, self.state.visible, self.page, PAGE_SIZE, self.ascending)

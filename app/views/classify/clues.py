@@ -21,9 +21,7 @@ def counterpart_html(c: Clues) -> str:
             "<div class='xmm-clue'><h4>Seen by other telescopes?</h4>"
             "<p>No counterpart found in visible or infrared light: it is faint there, or far away.</p></div>"
         )
-    rows = "".join(
-        f"<tr><th>{inert(band)}</th><td>magnitude {mag:.1f}</td></tr>" for band, mag in c.magnitudes.items()
-    )
+    rows = "".join(f"<tr><th>{inert(band)}</th><td>magnitude {mag:.1f}</td></tr>" for band, mag in c.magnitudes.items())
     bright = min(c.magnitudes.values())
     words = "bright" if bright < 13 else "fairly bright" if bright < 17 else "faint"
     return (

@@ -541,7 +541,7 @@ class SedFigure:
         om_dots = fig.scatter(
             "energy", "density", source=self.om_source, size=8, marker="diamond", color=om_colour, legend_label="OM"
         )
-        fig.legend.location = "top_right"
+        fig.legend.location = "bottom_left"
         fig.legend.visible = False
         fig.add_tools(
             HoverTool(

@@ -9,6 +9,7 @@ from app.text import inert
 from app.views.source.figures import LongtermFigure, held, show
 from app.views.source.format import empty, html_pane
 from app.views.source.state import SourceState
+from data_loaders import capabilities
 
 
 class LongtermLightcurve(pn.viewable.Viewer):
@@ -47,6 +48,11 @@ class LongtermLightcurve(pn.viewable.Viewer):
             self._xmm_obs = []
             show(self.plot, False)
             self.note.object = empty("No detections to show.")
+            return
+        if "MJD_START" not in st.detections:  # nothing to place in time (capabilities.EPOCHS)
+            self._xmm_obs = []
+            show(self.plot, False)
+            self.note.object = empty(st.catalogue.capabilities.reason(capabilities.EPOCHS))
             return
         if f"EP_{st.band}_FLUX" not in st.detections:
             self._xmm_obs = []

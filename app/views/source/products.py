@@ -187,9 +187,8 @@ class ObservationLightcurve(ProductPanel):
         self.figure.update({c: lc.rebin(factor) for c, lc in good.items()})
         show(self.plot, True)
         first = next(iter(good.values()))
-        note = (
-            f"Observation {inert(first.obs_id)}, {inert(start_text(good.values()))}; bins of "
-            + ", ".join(f"{inert(CAMERA_STYLE[c][0])} {lc.timedel * factor:g} s" for c, lc in good.items())
+        note = f"Observation {inert(first.obs_id)}, {inert(start_text(good.values()))}; bins of " + ", ".join(
+            f"{inert(CAMERA_STYLE[c][0])} {lc.timedel * factor:g} s" for c, lc in good.items()
         )
         if reasons:
             note += "<br>" + "<br>".join(inert(f"not available: {r}") for r in reasons)

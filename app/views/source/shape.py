@@ -69,12 +69,12 @@ class BandShape(pn.viewable.Viewer):
             extra += "; this release has no errors on source-level band fluxes"
         if om is not None and len(om):
             extra += (
-                f"; diamonds: XMM-OM counterpart ({inert(', '.join(om['filter']))}) "
+                f"; diamonds: XMM-OM counterpart ({', '.join(om['filter'])}) "
                 f"{float(self._om_row['OM_SEP']):.1f}″ "
                 "away, F_E from its AB magnitudes at each filter's effective wavelength"
             )
         elif not self.state.catalogue.capabilities.has(capabilities.OM):
-            extra += "; " + inert(self.state.catalogue.capabilities.reason(capabilities.OM).rstrip("."))
+            extra += "; " + self.state.catalogue.capabilities.reason(capabilities.OM).rstrip(".")
         else:
             extra += "; no XMM-OM counterpart within the position errors"
         self.note.object = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import panel as pn
 
 from app.text import inert
@@ -11,13 +12,26 @@ from app.views.source.format import html_pane, kv_table, link, mjd_date, number,
 from app.views.source.state import SourceState
 from data_loaders import schema
 
+#: Columns the card reads; a release without some of them (data_loaders.capabilities) shows "—" there.
+_CARD_COLUMNS = (
+    "SC_RA", "SC_DEC", "SC_POSERR", "LII", "BII", "SC_EP_8_FLUX", "N_DETECTIONS", "MJD_FIRST", "MJD_LAST",
+    "SC_DET_ML", "SC_EXTENT", "IAUNAME",
+)  # fmt: skip
+
+
+def _name(row) -> str:
+    name = row.get("IAUNAME")
+    return str(name) if isinstance(name, str) and name else f"SRCID {int(row['SRCID'])}"
+
 
 def summary_html(row, release: str, synthetic: bool = False) -> str:
     """HTML card of one unique-source row (None -> a hint)."""
     if row is None:
         return "<div class='xmm-empty'>No source selected.</div>"
     srcid = int(row["SRCID"])
+    row = row.reindex(row.index.union(list(_CARD_COLUMNS)))  # columns the release lacks read as null
     flag = row.get("SC_SUM_FLAG", np.nan)
+    flag = np.nan if flag is None or flag is pd.NA else flag
     flag_txt = f"{int(flag)} ({schema.SUM_FLAG_MEANING.get(int(flag), '?')})" if np.isfinite(flag) else "—"
     items = [
         ("SRCID", f"{srcid} ({release})"),
@@ -29,7 +43,10 @@ def summary_html(row, release: str, synthetic: bool = False) -> str:
         ("l, b", f"{number(row['LII'], '{:.3f}')}°, {number(row['BII'], '{:+.3f}')}°"),
         ("Flux 0.2–12 keV", f"{plus_minus(row['SC_EP_8_FLUX'], row.get('SC_EP_8_FLUX_ERR'))} erg/cm²/s"),
         ("Flux range", f"{number(row.get('SC_EP_8_FMIN'))} … {number(row.get('SC_EP_8_FMAX'))} erg/cm²/s"),
-        ("Detections", f"{int(row['N_DETECTIONS'])}, {mjd_date(row['MJD_FIRST'])} … {mjd_date(row['MJD_LAST'])}"),
+        (
+            "Detections",
+            f"{number(row['N_DETECTIONS'], '{:.0f}')}, {mjd_date(row['MJD_FIRST'])} … {mjd_date(row['MJD_LAST'])}",
+        ),
         ("Detection likelihood", number(row["SC_DET_ML"], "{:.1f}")),
         ("Extent", f"{number(row['SC_EXTENT'], '{:.1f}')}″"),
         ("Quality", f"SC_SUM_FLAG {flag_txt}"),
@@ -49,7 +66,7 @@ def summary_html(row, release: str, synthetic: bool = False) -> str:
     outs = " · ".join(link(url, label) for label, url in links.source_links(srcid, row["SC_RA"], row["SC_DEC"]))
     badge = " <span class='xmm-badge'>synthetic demo data</span>" if synthetic else ""
     return (
-        f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{inert(str(row['IAUNAME']))}{badge}</h2>"
+        f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{inert(_name(row))}{badge}</h2>"
         f"{kv_table(items)}<div style='margin-top:8px'>Links out: {outs}</div></div>"
     )
 

@@ -45,7 +45,7 @@ def detections_html(det: pd.DataFrame | None, selected: str = "") -> str:
     for _, d in det.iterrows():
         obs = str(d["OBS_ID"])
         values = [
-            mjd_date(d["MJD_START"]),
+            mjd_date(d.get("MJD_START")),
             plus_minus(d["EP_8_FLUX"], d.get("EP_8_FLUX_ERR")),
             number(d.get("EP_6_FLUX")),
             number(d.get("EP_7_FLUX")),
@@ -117,7 +117,8 @@ class DetectionsTable(pn.viewable.Viewer):
         if det is None:
             self.chooser.options, self.chooser.value = {}, None
             return
-        options = {f"{o} ({mjd_date(m)})": str(o) for o, m in zip(det["OBS_ID"], det["MJD_START"], strict=True)}
+        dates = det["MJD_START"] if "MJD_START" in det else [None] * len(det)  # undated release: "—"
+        options = {f"{o} ({mjd_date(m)})": str(o) for o, m in zip(det["OBS_ID"], dates, strict=True)}
         # New options make the Select take their first value: that is not a person's choice, and taken
         # as one it replaced the observation chosen for the new source (its brightest with products).
         self._filling = True
