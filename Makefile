@@ -44,6 +44,7 @@ serve: $(VENV)/.serve-deps $(DATA)/.demo-done
 
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests -p no:cacheprovider

@@ -113,17 +113,17 @@ def test_every_page_is_readable_in_both_themes_and_calls_nobody_else(served):
 
 
 #: What opening each page may cost at most, measured on the test demo (Chromium, 1400x1000, dark)
-#: with ~5% headroom (the counts repeat exactly from run to run):
+#: with ~5% headroom (the counts repeat from run to run; Alerts' vary by a few, so ~8% there):
 #: Bokeh models in the document, and websocket messages both ways until the page is idle. Raise a
 #: figure only with a reason in the commit: each model is built, serialised and rendered for every
 #: visitor (issue 19).
 PAGE_BUDGET = {
-    "explore": {"models": 340, "messages": 210},
-    "source": {"models": 750, "messages": 122},
-    "alerts": {"models": 30, "messages": 66},
-    "review": {"models": 800, "messages": 112},
+    "explore": {"models": 345, "messages": 210},
+    "source": {"models": 770, "messages": 122},
+    "alerts": {"models": 320, "messages": 270},
+    "review": {"models": 820, "messages": 112},
     "classify": {"models": 210, "messages": 117},
-    "outreach": {"models": 50, "messages": 74},
+    "outreach": {"models": 52, "messages": 74},
 }
 
 MODEL_COUNT = "() => Bokeh.documents.reduce((n, d) => n + d._all_models.size, 0)"

@@ -135,9 +135,7 @@ class OutreachSky(pn.viewable.Viewer):
     def show_stop(self, index: int) -> Stop:
         stop = TOUR[index % len(TOUR)]
         lon, lat = galactic(stop.ra, stop.dec)
-        self.state.param.update(
-            stop=index % len(TOUR), caption=f"<b>{inert(stop.name)}.</b> {inert(stop.caption)}"
-        )
+        self.state.param.update(stop=index % len(TOUR), caption=f"<b>{inert(stop.name)}.</b> {inert(stop.caption)}")
         self.go(*view_around(lon, lat, stop.radius, self._aspect()))
         return stop
 
