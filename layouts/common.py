@@ -117,7 +117,7 @@ def header_html(catalogue: Catalogue) -> str:
 
 def unavailable_page(catalogue: Catalogue, page: str, need: str, why: str) -> pn.template.FastListTemplate:
     """The page in one sentence when the release lacks what it needs (:mod:`data_loaders.capabilities`)."""
-    text = f"The {page} page needs {need}. {catalogue.capabilities.reason(why)}"
+    text = inert(f"The {page} page needs {need}. {catalogue.capabilities.reason(why)}")
     return template(catalogue, page, sidebar=[], main=[pn.pane.Alert(text, alert_type="warning")])
 
 

@@ -24,10 +24,11 @@ def test_cookie_secret_is_generated_once_private(tmp_path, monkeypatch):
 
 
 def test_serve_args_use_this_module_sign_sessions_and_keep_the_secrets_off_argv(tmp_path, monkeypatch):
-    monkeypatch.delenv("PANEL_COOKIE_SECRET", raising=False)
-    monkeypatch.delenv("BOKEH_SECRET_KEY", raising=False)
-    monkeypatch.delenv(auth.COOKIE_SECRET_ENV, raising=False)
-    monkeypatch.delenv(auth.SESSION_SECRET_ENV, raising=False)
+    for name in ("PANEL_COOKIE_SECRET", "BOKEH_SECRET_KEY", auth.COOKIE_SECRET_ENV, auth.SESSION_SECRET_ENV):
+        # set, then delete: monkeypatch then restores the variable's absence after the test, so the
+        # secrets serve_args puts into os.environ do not leak into later servers of the same run
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     args = auth.serve_args(tmp_path, [])
     assert args == ["--session-ids", "signed", "--auth-module", auth.__file__]
     secret, session_secret = os.environ["PANEL_COOKIE_SECRET"], os.environ["BOKEH_SECRET_KEY"]
