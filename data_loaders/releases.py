@@ -76,6 +76,16 @@ def default_release(data_dir: Path, preferred: str | None = None) -> str | None:
     return names[0]
 
 
+def release_dir(data_dir: Path, name: str | None = None) -> Path:
+    """The directory of release ``name`` (default: :func:`default_release`), for commands that add to
+    an ingested release; CatalogueError in one sentence when there is none of that name."""
+    name = name or default_release(data_dir)
+    path = ingest.releases_dir(data_dir) / str(name)
+    if name is None or not path.is_dir():
+        raise CatalogueError(f"No release {name!r} in {data_dir}; run `xmm-explorer demo` or ingest one.")
+    return path
+
+
 def set_default_release(data_dir: Path, name: str) -> None:
     """Make ``name`` the release that opens first (operator action)."""
     if name not in release_names(data_dir):

@@ -17,15 +17,11 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from data_loaders.errors import CatalogueError
-    from data_loaders.ingest import releases_dir
     from data_loaders.photoz import attach_photoz
-    from data_loaders.releases import default_release
+    from data_loaders.releases import release_dir
 
-    name = args.release or default_release(args.data_dir)
-    release = releases_dir(args.data_dir) / str(name)
-    if name is None or not release.is_dir():
-        raise CatalogueError(f"No release {name!r} in {args.data_dir}; run `xmm-explorer demo` or ingest one.")
+    release = release_dir(args.data_dir, args.release)
+    name = release.name
     joined = attach_photoz(release, args.file)
     fitted = int(joined["LX_GAMMA_FITTED"].sum())
     print(

@@ -21,8 +21,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from app import config
     from data_loaders import skymap
-    from data_loaders.ingest import releases_dir
-    from data_loaders.releases import default_release
+    from data_loaders.releases import release_dir
 
     path = Path(args.file)
     if not path.exists():
@@ -32,10 +31,8 @@ def run(args) -> int:
         else:
             raise skymap.SkyMapError(f"No sky-map file {args.file} (nor a map of that name in {folder}).")
     smap = skymap.read_skymap(path)
-    name = args.release or default_release(args.data_dir)
-    release = releases_dir(args.data_dir) / str(name) if name else None
-    if release is None or not release.is_dir():
-        raise skymap.SkyMapError(f"No release {name!r} in {args.data_dir}; run `xmm-explorer demo` or ingest one.")
+    release = release_dir(args.data_dir, args.release)
+    name = release.name
     report = skymap.region_report(smap, args.credible, release)
     print(report.summary(str(name)))
     if args.out:
