@@ -34,7 +34,13 @@ if point == "writing":
 elif point == "before-link":
     release_swap.os.symlink = die
 elif point == "before-swap":
-    release_swap.os.replace = die
+    # only the swap itself: ingest also replaces files atomically while it writes (the band fit)
+    real_replace = os.replace
+    def swap_or_die(src, dst, *args, **kwargs):
+        if os.path.basename(str(src)).startswith(".R.link-"):
+            die()
+        return real_replace(src, dst, *args, **kwargs)
+    release_swap.os.replace = swap_or_die
 elif point == "before-removing-old":
     release_swap.shutil.rmtree = die
 ingest(sys.argv[1], sys.argv[2], name="R")
