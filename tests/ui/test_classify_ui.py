@@ -14,6 +14,10 @@ def test_volunteer_journey(writable_demo_data_dir):
         page = b.new_page(viewport={"width": 1024, "height": 768})
         page.goto(f"{base}/classify", timeout=120_000)
         wait_idle(page, 120_000)
+        # Below 1100 px the sidebar starts collapsed: the visitor opens it from the header to sign up.
+        assert page.locator("#sidebar.hidden").count() == 1
+        page.locator("#sidebar-button").click()
+        page.wait_for_timeout(400)  # the sidebar slides in
 
         page.get_by_placeholder("3-24 letters").fill("comet_kid")
         page.get_by_placeholder("3-24 letters").press("Tab")
