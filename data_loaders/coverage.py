@@ -25,7 +25,6 @@ larger off-axis angle a higher one; both are tested.
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from mocpy import MOC
 
 from data_loaders import projection, schema
 from data_loaders.errors import CatalogueError
+from data_loaders.ingest import record_added_table
 
 OBSERVATIONS_FILE = "observations.parquet"
 OBSERVATION_COLUMNS = ("OBS_ID", "RA_PNT", "DEC_PNT", "MJD_START", "MJD_STOP", "PN_ONTIME", "M1_ONTIME", "M2_ONTIME")
@@ -89,13 +89,7 @@ def attach_observations(release_dir: Path, path: Path) -> Path:
     target = release_dir / OBSERVATIONS_FILE
     shutil.copyfile(path, target)
     write_moc(footprint_moc(frame), release_dir / _moc_file(DEFAULT_ORDER))
-    meta_path = release_dir / schema.RELEASE_META_FILE
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        meta["added_tables"] = sorted(set(meta.get("added_tables") or []) | {"observations"})
-        tmp = meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        tmp.replace(meta_path)
+    record_added_table(release_dir, "observations")
     return target
 
 

@@ -453,6 +453,19 @@ def read_release_meta(path: Path) -> dict:
     return json.loads((Path(path) / schema.RELEASE_META_FILE).read_text())
 
 
+def record_added_table(release_dir: Path, table: str) -> None:
+    """Name ``table`` among the release's added-value tables in its release.json (written aside and
+    renamed, so a reader never sees half a file); nothing when the directory has no release.json."""
+    meta_path = Path(release_dir) / schema.RELEASE_META_FILE
+    if not meta_path.exists():
+        return
+    meta = json.loads(meta_path.read_text())
+    meta["added_tables"] = sorted(set(meta.get("added_tables") or []) | {table})
+    tmp = meta_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(meta_path)
+
+
 def list_releases(data_dir: Path) -> list[dict]:
     """Metadata of every ingested release under ``data_dir``, sorted by name."""
     root = releases_dir(data_dir)

@@ -14,7 +14,6 @@ within ``NSIGMA`` times the combined position error ``sqrt(SC_POSERRÂ² + POSERRÂ
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import astropy.units as u
@@ -26,6 +25,7 @@ from astropy.table import Table
 
 from data_loaders import schema
 from data_loaders.errors import XmmExplorerError
+from data_loaders.ingest import record_added_table
 
 OM_FILE = "om.parquet"
 FILTERS = ("UVW2", "UVM2", "UVW1", "U", "B", "V")
@@ -130,13 +130,7 @@ def attach_om(release_dir: Path, path: Path) -> pd.DataFrame:
     tmp = release_dir / (OM_FILE + ".tmp")
     matched.to_parquet(tmp, index=False)
     tmp.replace(release_dir / OM_FILE)
-    meta_path = release_dir / schema.RELEASE_META_FILE
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        meta["added_tables"] = sorted(set(meta.get("added_tables") or []) | {"om"})
-        tmp_meta = meta_path.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps(meta, indent=2))
-        tmp_meta.replace(meta_path)
+    record_added_table(release_dir, "om")
     return matched
 
 

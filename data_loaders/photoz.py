@@ -14,7 +14,6 @@ else Γ = 1.9. The flux is the observed one: not corrected for absorption (``LX_
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import astropy.units as u
@@ -24,6 +23,7 @@ from astropy.coordinates import SkyCoord
 
 from data_loaders import schema
 from data_loaders.errors import XmmExplorerError
+from data_loaders.ingest import record_added_table
 
 PHOTOZ_FILE = "photoz.parquet"
 DEFAULT_GAMMA = 1.9
@@ -131,13 +131,7 @@ def attach_photoz(release_dir: Path, path: Path) -> pd.DataFrame:
     tmp = release_dir / (PHOTOZ_FILE + ".tmp")
     joined.to_parquet(tmp, index=False)
     tmp.replace(release_dir / PHOTOZ_FILE)
-    meta_path = release_dir / schema.RELEASE_META_FILE
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        meta["added_tables"] = sorted(set(meta.get("added_tables") or []) | {"photoz"})
-        tmp_meta = meta_path.with_suffix(".json.tmp")
-        tmp_meta.write_text(json.dumps(meta, indent=2))
-        tmp_meta.replace(meta_path)
+    record_added_table(release_dir, "photoz")
     return joined
 
 
