@@ -206,8 +206,8 @@ def _galactic_to_icrs() -> np.ndarray:
     return np.column_stack([axes.x.value, axes.y.value, axes.z.value]).T
 
 
-def to_icrs(lon, lat, frame: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ra, dec) deg of positions given in ``frame`` ('icrs' or 'galactic'); a fixed rotation, NaN stays NaN."""
+def _rotated(lon, lat, frame: str, inverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(lon, lat) deg turned galactic -> ICRS (``inverse``: ICRS -> galactic) when ``frame`` is galactic."""
     lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
     if frame == "icrs":
         return lon, lat
@@ -215,21 +215,19 @@ def to_icrs(lon, lat, frame: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Unknown frame {frame!r}; expected 'icrs' or 'galactic'.")
     lo, la = np.radians(lon), np.radians(lat)
     xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-    x, y, z = np.tensordot(_galactic_to_icrs(), xyz, axes=1)
+    matrix = _galactic_to_icrs()
+    x, y, z = np.tensordot(matrix.T if inverse else matrix, xyz, axes=1)
     return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
+
+
+def to_icrs(lon, lat, frame: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ra, dec) deg of positions given in ``frame`` ('icrs' or 'galactic'); a fixed rotation, NaN stays NaN."""
+    return _rotated(lon, lat, frame, inverse=False)
 
 
 def from_icrs(ra, dec, frame: str) -> tuple[np.ndarray, np.ndarray]:
     """(lon, lat) deg in ``frame`` of ICRS positions; the inverse of :func:`to_icrs`."""
-    ra, dec = np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
-    if frame == "icrs":
-        return ra, dec
-    if frame != "galactic":
-        raise ValueError(f"Unknown frame {frame!r}; expected 'icrs' or 'galactic'.")
-    lo, la = np.radians(ra), np.radians(dec)
-    xyz = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)])
-    x, y, z = np.tensordot(_galactic_to_icrs().T, xyz, axes=1)
-    return np.degrees(np.arctan2(y, x)) % 360.0, np.degrees(np.arcsin(np.clip(z, -1.0, 1.0)))
+    return _rotated(ra, dec, frame, inverse=True)
 
 
 def view_region(proj: str, frame: str, x_range, y_range, order: int, n: int = 24) -> MOC | None:
