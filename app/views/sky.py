@@ -273,16 +273,20 @@ class SkyView(pn.viewable.Viewer):
                     filtered.refine(Ids("SRCID", source_labels.citizen_srcids(st.catalogue, [code]))).grid(*view)
                     for code in range(n - 1)
                 ]
-                total = filtered.grid(*view)
-                counts = np.stack([*grids, total - np.sum(grids, axis=0)], axis=2)
+                # Counted from the rows like the classes (a catalogue may draw every row differently).
+                classified = Ids("SRCID", source_labels.citizen_srcids(st.catalogue, range(n - 1)))
+                counts = np.stack([*grids, filtered.refine(~classified).grid(*view)], axis=2)
             return (*skyplot.class_index(counts, st.norm), None)
-        counts = filtered.grid(*view)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
-            flagged = filtered.refine(Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            flagged_ids = Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))
+            flagged = filtered.refine(flagged_ids).grid(*view)
+            # Both from the rows: a catalogue may draw every row from a pyramid, not from the rows.
+            counts = flagged + filtered.refine(~flagged_ids).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+        counts = filtered.grid(*view)
         column, cmap, span, _ = self.mean_colouring()
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 
