@@ -56,6 +56,16 @@ def _cmd_demo(args) -> int:
     from data_loaders.alerts.release import compute_release_alerts
 
     compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+
+    # The demo's pipeline: one new observation's source list, with planted transients, and its alert run
+    # (the Alerts page lists it beside the release's alerts; `demo-observation` writes more lists).
+    sim = simulate_observation(data_dir, args.name, out / "pipeline", seed=0)
+    sim.truth.to_parquet(out / "pipeline" / f"{sim.path.name}.truth.parquet", index=False)
+    obs_run = run_observation(data_dir, args.name, sim.path, figures=False)  # PNGs: ~1 s each, not on the page
+    print(f"Pipeline source list {sim.path.name}: {obs_run.result.summary()}")
+    print(f"  its PNGs: xmm-explorer --data-dir {data_dir} alerts --release {args.name} --observation {sim.path}")
     return 0
 
 
