@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ from data_loaders.catalogue import (
 )
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.dask")
 
@@ -634,23 +635,12 @@ class SelectedXY:
     """
 
     def __init__(self, size: int = 4):
-        self.size = size
-        self._items: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
+        self._items: ProcessCache[tuple[dd.DataFrame, int]] = ProcessCache("selected sky x/y", max_items=size)
 
     def get(self, cat: DaskCatalogue, level: str, selection, xcol: str, ycol: str) -> tuple[dd.DataFrame, int]:
         """(Dask frame of the selected rows' ``xcol``/``ycol``, their number)."""
-        key = (level, selection, xcol, ycol)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:  # another session (or this one's count and sky) may be making it
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
+
+        def persist() -> tuple[dd.DataFrame, int]:
             base = cat.plot_frame(level, [xcol, ycol, *selection.columns()])
             df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=base._meta[[xcol, ycol]])
             if cat.client is not None:
@@ -658,17 +648,13 @@ class SelectedXY:
 
                 df = cat.client.persist(df)
                 wait(df)
-            n = int(df.map_partitions(len).compute().sum())
-            with self._lock:
-                self._items[key] = (df, n)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._key_locks.pop(key, None)
-            return df, n
+            return df, int(df.map_partitions(len).compute().sum())
+
+        # another session (or this one's count and sky) may be making it: computed once
+        return self._items.get((level, selection, xcol, ycol), persist, paths=[cat.path])
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, ascending: bool, k: int, columns):
