@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from data_loaders import schema
 from data_loaders.catalogue import Catalogue
+from data_loaders.process_cache import ProcessCache
 from data_loaders.products import ProductError, ProductStore, write_detection_products
 from data_loaders.products.synthetic_model import CAMERAS, band_fractions, source_counts_density
 
@@ -23,8 +22,7 @@ PRODUCTS_URL_KEY = "products_url"
 _GAMMA_GRID = np.round(np.arange(0.0, 4.01, 0.1), 2)
 _NH_DEFAULT = 0.03
 
-_STORES: dict[Path, ProductStore] = {}
-_STORES_LOCK = threading.Lock()
+_STORES: ProcessCache[ProductStore] = ProcessCache("product stores", max_items=8)
 
 
 @dataclass(frozen=True)
@@ -177,8 +175,9 @@ def product_store_for(catalogue: Catalogue) -> ProductStore | None:
     url = catalogue.meta.get(PRODUCTS_URL_KEY) or None
     if root is None and url is None:
         return None
-    with _STORES_LOCK:
-        if catalogue.path not in _STORES:
-            synthesize = _synthesizer(catalogue) if catalogue.synthetic and root is not None else None
-            _STORES[catalogue.path] = ProductStore(root, base_url=url, synthesize=synthesize)
-        return _STORES[catalogue.path]
+
+    def open_it() -> ProductStore:
+        synthesize = _synthesizer(catalogue) if catalogue.synthetic and root is not None else None
+        return ProductStore(root, base_url=url, synthesize=synthesize)
+
+    return _STORES.get(catalogue.path, open_it, paths=[catalogue.path])

@@ -21,6 +21,7 @@ from app.selection import Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
 from app.text import inert
 from app.views import inplace
+from app.views.sky_marks import SkyMarks
 from data_loaders import projection, schema
 from data_loaders.catalogue import log_column, sky_column
 
@@ -150,6 +151,8 @@ class SkyView(pn.viewable.Viewer):
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
         state.param.watch(self._on_version, ["version"])
+        self.marks = SkyMarks(state)
+        state.param.watch(self.marks.refresh, ["srcid", "version"])
 
     def _compose(self):
         plot = self.dmap
@@ -190,13 +193,14 @@ class SkyView(pn.viewable.Viewer):
         if fig.id not in self._hooked:
             self._hooked.add(fig.id)
             fig.on_event(RangesUpdate, self._on_ranges_update)
+        self.marks.attach(fig)
         view = getattr(self, "_to_apply", None)
-        if view is None:
-            return
-        self._to_apply = None
-        (x0, x1), (y0, y1) = view
-        fig.x_range.update(start=x0, end=x1)
-        fig.y_range.update(start=y0, end=y1)
+        if view is not None:
+            self._to_apply = None
+            (x0, x1), (y0, y1) = view
+            fig.x_range.update(start=x0, end=x1)
+            fig.y_range.update(start=y0, end=y1)
+        self.marks.update(view or self._shown or skyplot.full_extent(self.state.projection), self.size.width)
 
     def _on_ranges_update(self, event) -> None:
         """Bokeh reports the view after a pan, zoom or reset: draw it and put it in the permalink.
@@ -211,6 +215,7 @@ class SkyView(pn.viewable.Viewer):
         self._shown = view
         with self.state.answering():
             self._redraw_in_place(*view)
+            self.marks.update(view, self.size.width)
         self.state.param.update(
             x_range=tuple(round(v, 6) for v in view[0]), y_range=tuple(round(v, 6) for v in view[1])
         )
@@ -268,16 +273,20 @@ class SkyView(pn.viewable.Viewer):
                     filtered.refine(Ids("SRCID", source_labels.citizen_srcids(st.catalogue, [code]))).grid(*view)
                     for code in range(n - 1)
                 ]
-                total = filtered.grid(*view)
-                counts = np.stack([*grids, total - np.sum(grids, axis=0)], axis=2)
+                # Counted from the rows like the classes (a catalogue may draw every row differently).
+                classified = Ids("SRCID", source_labels.citizen_srcids(st.catalogue, range(n - 1)))
+                counts = np.stack([*grids, filtered.refine(~classified).grid(*view)], axis=2)
             return (*skyplot.class_index(counts, st.norm), None)
-        counts = filtered.grid(*view)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
-            flagged = filtered.refine(Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            flagged_ids = Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))
+            flagged = filtered.refine(flagged_ids).grid(*view)
+            # Both from the rows: a catalogue may draw every row from a pyramid, not from the rows.
+            counts = flagged + filtered.refine(~flagged_ids).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+        counts = filtered.grid(*view)
         column, cmap, span, _ = self.mean_colouring()
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 

@@ -8,9 +8,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from data_loaders.process_cache import ProcessCache
 from data_loaders.products.errors import ProductError, ProductUnavailable
 from data_loaders.products.lightcurve import Lightcurve, read_lightcurve
 from data_loaders.products.names import (
@@ -315,7 +315,9 @@ def _read(reader, path: Path, *extra: Path | None):
     """``reader(path, *extra)`` through a small cache keyed on the files' identity."""
     try:
         stamps = tuple(_stamp(p) for p in (path, *extra))
-        return _cached_read(reader, stamps)
+        files = [p for p in (path, *extra) if p is not None]
+        # Results hold read-only arrays, so sessions can share them safely.
+        return _READS.get((reader, stamps), lambda: reader(path, *extra), paths=files)
     except ProductError as err:
         return ProductUnavailable(str(err))
 
@@ -330,7 +332,4 @@ def _stamp(path: Path | None) -> tuple[str, int, int] | None:
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=256)
-def _cached_read(reader, stamps):
-    # Results hold read-only arrays, so sessions can share them safely.
-    return reader(*(Path(s[0]) if s else None for s in stamps))
+_READS: ProcessCache = ProcessCache("product reads", max_items=256)

@@ -135,3 +135,32 @@ def test_selections_are_one_colour_and_never_a_single_pixel(state, demo_catalogu
     chosen = index[index >= 128]
     assert chosen.size >= 9  # at least a 3 x 3 dot
     assert {pal[i - 1] for i in np.unique(chosen)} == {skyplot.SELECTION_COLOUR}
+
+
+def test_cone_outline_is_the_cone_on_the_sky():
+    x, y = sky_marks.cone_outline(10.68, 41.27, 1 / 3, "hammer", "icrs")
+    lon, lat = projection.inverse(x, y, "hammer")
+    assert projection.separation_deg(lon, lat, 10.68, 41.27) == pytest.approx(np.full(x.size, 1 / 3), rel=1e-6)
+    gx, gy = sky_marks.cone_outline(10.68, 41.27, 1 / 3, "hammer", "galactic")
+    gl, gb = projection.inverse(gx, gy, "hammer")
+    assert projection.separation_deg(gl, gb, 121.17, -21.57).max() < 0.34  # M31 in galactic coordinates
+
+
+def test_the_sky_marks_the_chosen_source_the_cone_and_the_scale(state, demo_catalogue):
+    from app.views.goto import go_to
+
+    view = SkyView(state)
+    row = demo_catalogue.sources.iloc[3]
+    go_to(state, f"srcid {int(row['SRCID'])}")
+    view._image(None, None, 900, 450)
+    view.marks.update(view._shown, 900)
+    x, y = projection.forward(np.array([row["SC_RA"]]), np.array([row["SC_DEC"]]), "hammer")
+    assert view.marks.reticle.data["x"] == pytest.approx([x[0]]) and view.marks.reticle.data["y"] == pytest.approx(
+        [y[0]]
+    )
+    assert view.marks.bar_label.text.endswith("′") and len(view.marks.labels.data["text"]) >= 4
+    assert view.marks.cone.data["xs"] == []
+    go_to(state, f"{row['SC_RA']} {row['SC_DEC']} r=2'")
+    assert len(view.marks.cone.data["xs"]) == 1  # the selection's cone, outlined
+    state.clear_selection()
+    assert view.marks.cone.data["xs"] == []
