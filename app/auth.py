@@ -25,8 +25,6 @@ import logging
 import os
 import secrets
 import stat
-import threading
-import time
 from pathlib import Path
 
 import tornado.escape
@@ -34,6 +32,7 @@ import tornado.web
 from panel.auth import BasicLoginHandler, _validate_next_url
 
 from app.text import inert
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.auth")
 
@@ -270,25 +269,14 @@ def end_logins(user: str, keep: str | None = None) -> int:
 
 
 # -- the session's user ------------------------------------------------------------------------
-_CHECKED: dict[str, tuple[float, str | None]] = {}
-_CHECKED_LOCK = threading.Lock()
+_CHECKED: ProcessCache[str | None] = ProcessCache("checked logins", max_items=10_000, max_age_s=LOGIN_CHECK_S)
 
 
 def _login_user_cached(login_id: str) -> str | None:
     """The store's answer for ``login_id``, reused for :data:`LOGIN_CHECK_S` seconds in this process."""
     from data_loaders.store.logins import login_user
 
-    now = time.monotonic()
-    with _CHECKED_LOCK:
-        hit = _CHECKED.get(login_id)
-        if hit is not None and now - hit[0] < LOGIN_CHECK_S:
-            return hit[1]
-    user = login_user(_store(), login_id)
-    with _CHECKED_LOCK:
-        if len(_CHECKED) > 10_000:
-            _CHECKED.clear()
-        _CHECKED[login_id] = (now, user)
-    return user
+    return _CHECKED.get(login_id, lambda: login_user(_store(), login_id))
 
 
 def session_user() -> str | None:

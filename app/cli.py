@@ -35,8 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.products.rmf import write_canned_responses
     from data_loaders.skymap import write_demo_maps
 
+    rmfs = write_canned_responses(config.responses_dir(data_dir))  # the PPS spectral fit's canned RMFs
+    print(f"Canned responses of the demo spectra (pn, MOS1, MOS2) in {rmfs[0].parent}")
     maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     import pandas as pd
 
@@ -61,6 +64,16 @@ def _cmd_demo(args) -> int:
 
     hips = write_exposure_hips(load_observations(report.path), data_dir / "hips" / "exposure")
     print(f"Demo HiPS of the pn exposure in {hips} (drawn under the zoomed-in sky with serve --hips {hips})")
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+
+    # The demo's pipeline: one new observation's source list, with planted transients, and its alert run
+    # (the Alerts page lists it beside the release's alerts; `demo-observation` writes more lists).
+    sim = simulate_observation(data_dir, args.name, out / "pipeline", seed=0)
+    sim.truth.to_parquet(out / "pipeline" / f"{sim.path.name}.truth.parquet", index=False)
+    obs_run = run_observation(data_dir, args.name, sim.path, figures=False)  # PNGs: ~1 s each, not on the page
+    print(f"Pipeline source list {sim.path.name}: {obs_run.result.summary()}")
+    print(f"  its PNGs: xmm-explorer --data-dir {data_dir} alerts --release {args.name} --observation {sim.path}")
     return 0
 
 
@@ -210,6 +223,8 @@ def _cmd_serve(args, extra: list[str]) -> int:
 
         read_properties(args.hips)  # not a HiPS: one sentence here, not a blank layer in the browser
         os.environ[config.HIPS_ENV] = str(args.hips.resolve())
+    if args.responses:
+        os.environ[config.RESPONSES_ENV] = str(Path(args.responses).resolve())
     spec = (args.dask if args.dask is not None else os.environ.get(dask_backend.ENV, "")).strip()
     if spec:
         # Fail here, in one sentence, not in the browser: the spec, then the release (metadata only;
@@ -237,7 +252,7 @@ def _cmd_serve(args, extra: list[str]) -> int:
     return 0  # pragma: no cover
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xmm-explorer", description=__doc__)
     p.add_argument(
         "--data-dir",
@@ -297,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: none; the demo writes one in DATA/hips/exposure)",
     )
     s.add_argument(
+        "--responses",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of EPIC canned responses (RMFs) for fitting PPS spectra in the Source view, found by the "
+        "spectra's RESPFILE name, else by instrument and filter "
+        "(default: $XMM_EXPLORER_RESPONSES, else DATA/responses)",
+    )
+    s.add_argument(
         "--num-procs",
         type=int,
         default=None,
@@ -342,12 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.commands import register_all
 
-    register_all(sub)
+    register_all(sub, argv)  # with argv, only the command it names (when it names one)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "serve":
         parser.error(f"unrecognised arguments: {' '.join(extra)}")

@@ -34,6 +34,18 @@ def skymap_dir(data: Path | None = None) -> Path:
     return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "skymaps"
 
 
+RESPONSES_ENV = "XMM_EXPLORER_RESPONSES"
+
+
+def responses_dir(data: Path | None = None) -> Path:
+    """The folder of canned EPIC responses (RMFs) for the PPS spectral fit.
+
+    ``$XMM_EXPLORER_RESPONSES`` (``serve --responses DIR``), else DATA/responses.
+    """
+    folder = os.environ.get(RESPONSES_ENV)
+    return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "responses"
+
+
 HIPS_ENV = "XMM_EXPLORER_HIPS"
 #: The route under which the server hands out the configured HiPS folder's files (properties, tiles).
 HIPS_ROUTE = "hips"

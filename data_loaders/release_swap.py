@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from data_loaders import schema
+from data_loaders.process_cache import invalidate_path
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def _complete(path: Path) -> bool:
 def install_release(built: Path, final: Path) -> None:
     """Make the fully written release directory ``built`` the release ``final``, atomically.
 
-    The previous version is removed once ``final`` points at the new one.
+    The previous version is removed once ``final`` points at the new one, and what this process
+    cached from it is forgotten (:func:`data_loaders.process_cache.invalidate_path`).
     """
     root, name = final.parent, final.name
     version = root / f".{name}.v{time.time_ns()}-{os.getpid()}"
@@ -72,6 +74,9 @@ def install_release(built: Path, final: Path) -> None:
         previous = root / f".{name}.v0-{os.getpid()}"
         final.rename(previous)
     os.replace(link, final)
+    if previous is not None:
+        invalidate_path(previous)
+    invalidate_path(final)
     if previous is not None and previous.resolve() != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
 
