@@ -35,8 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.products.rmf import write_canned_responses
     from data_loaders.skymap import write_demo_maps
 
+    rmfs = write_canned_responses(config.responses_dir(data_dir))  # the PPS spectral fit's canned RMFs
+    print(f"Canned responses of the demo spectra (pn, MOS1, MOS2) in {rmfs[0].parent}")
     maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     import pandas as pd
 
@@ -206,6 +209,8 @@ def _cmd_serve(args, extra: list[str]) -> int:
         os.environ[config.RELEASE_ENV] = args.release
     if args.db:
         os.environ[config.DB_ENV] = args.db
+    if args.responses:
+        os.environ[config.RESPONSES_ENV] = str(Path(args.responses).resolve())
     spec = (args.dask if args.dask is not None else os.environ.get(dask_backend.ENV, "")).strip()
     if spec:
         # Fail here, in one sentence, not in the browser: the spec, then the release (metadata only;
@@ -285,6 +290,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--address", default=None)
     s.add_argument("--release", default=None, help="release to open first")
     s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
+    s.add_argument(
+        "--responses",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of EPIC canned responses (RMFs) for fitting PPS spectra in the Source view, found by the "
+        "spectra's RESPFILE name, else by instrument and filter "
+        "(default: $XMM_EXPLORER_RESPONSES, else DATA/responses)",
+    )
     s.add_argument(
         "--num-procs",
         type=int,

@@ -32,3 +32,15 @@ def skymap_dir(data: Path | None = None) -> Path:
     """The folder of sky maps the query's skymap() predicate reads: ``$XMM_EXPLORER_SKYMAPS`` or DATA/skymaps."""
     folder = os.environ.get(SKYMAPS_ENV)
     return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "skymaps"
+
+
+RESPONSES_ENV = "XMM_EXPLORER_RESPONSES"
+
+
+def responses_dir(data: Path | None = None) -> Path:
+    """The folder of canned EPIC responses (RMFs) for the PPS spectral fit.
+
+    ``$XMM_EXPLORER_RESPONSES`` (``serve --responses DIR``), else DATA/responses.
+    """
+    folder = os.environ.get(RESPONSES_ENV)
+    return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "responses"
