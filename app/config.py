@@ -44,3 +44,14 @@ def responses_dir(data: Path | None = None) -> Path:
     """
     folder = os.environ.get(RESPONSES_ENV)
     return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "responses"
+
+
+HIPS_ENV = "XMM_EXPLORER_HIPS"
+#: The route under which the server hands out the configured HiPS folder's files (properties, tiles).
+HIPS_ROUTE = "hips"
+
+
+def hips_dir() -> Path | None:
+    """The HiPS folder drawn under the zoomed-in sky (``serve --hips DIR`` / ``$XMM_EXPLORER_HIPS``), or None: off."""
+    folder = os.environ.get(HIPS_ENV)
+    return Path(folder).resolve() if folder else None

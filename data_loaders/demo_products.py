@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
