@@ -289,7 +289,7 @@ class ObservationSpectrum(ProductPanel):
         self.model = pn.widgets.Select(
             label="Model", options={title: name for name, title in MODEL_TITLES.items()}, width=190
         )
-        self.fit_button = pn.widgets.Button(label="Fit spectrum", button_type="primary", margin=(24, 10, 0, 10))
+        self.fit_button = pn.widgets.Button(label="Fit spectrum", color="primary", margin=(24, 10, 0, 10))
         self.fit_button.on_click(self._fit)
         self.fit_view = pn.Column(sizing_mode="stretch_width")
         self.fit_figure: SpectralFitFigure | None = None

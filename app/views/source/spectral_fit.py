@@ -14,7 +14,7 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from bokeh.models.annotations import Span
 
 from app.plots.lightcurve import CAMERA_STYLE
-from app.plots.spectrum import ENERGY_RANGE, fit_points
+from app.plots.spectrum import ENERGY_RANGE, auto_min_counts, fit_points
 from app.text import inert
 from app.views.source.figures import _figure, energy_axis, log_extent, set_data, set_range
 from app.views.source.format import number
@@ -31,11 +31,11 @@ class SpectralFitFigure:
         top = _figure(
             300, x_axis_type="log", y_axis_type="log", x_range=Range1d(*ENERGY_RANGE), y_range=Range1d(1e-3, 1)
         )
-        bottom = _figure(140, x_axis_type="log", x_range=top.x_range, y_range=Range1d(-4, 4))
+        bottom = _figure(170, x_axis_type="log", x_range=top.x_range, y_range=Range1d(-4, 4))
         energy_axis(bottom)
         top.xaxis.visible = False
         top.yaxis.axis_label = "Net rate (count/s/keV)"
-        bottom.yaxis.axis_label = "(data − model)/σ"
+        bottom.yaxis.axis_label = "(d − m)/σ"
         bottom.add_layout(Span(location=0, dimension="width", line_dash="dashed", line_alpha=0.6))
         self.sources = {c: ColumnDataSource({k: [] for k in _COLUMNS}) for c in CAMERAS}
         dots = []
@@ -65,7 +65,7 @@ class SpectralFitFigure:
                 set_data(self.sources[camera], {k: [] for k in _COLUMNS})
                 continue
             data = fitted.data[fitted.result.cameras.index(camera)]
-            frame = fit_points(data, fitted.result.rates[camera])
+            frame = fit_points(data, fitted.result.rates[camera], auto_min_counts(float(data.counts.sum())))
             shown = frame[frame["value"] > 0]
             value, error = shown["value"].to_numpy(float), shown["error"].to_numpy(float)
             set_data(
@@ -109,7 +109,8 @@ def parameters_html(fitted, notes: list[str]) -> str:
         f"{inert(MODEL_TITLES[r.model])} fitted jointly to {inert(cams)} ({r.counts:,} counts, 0.2–12 keV, "
         f"ungrouped; responses {inert(', '.join(fitted.responses))}). Statistic: W (Poisson source and "
         "background, Wachter et al. 1979; XSPEC cstat with a background). Intervals: 68%, from the curvature "
-        "of W at the best fit. Points grouped to ≥ 20 counts for display only."
+        "of W at the best fit. Points grouped (≥ 20 counts, about 150 bins per camera) for display only; "
+        "lines: the folded model."
     )
     if not r.converged:
         note += " The fit did not converge cleanly: read the values with care."
