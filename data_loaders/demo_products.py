@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +43,7 @@ class SynthesisInputs:
     fvar: float
     photon_index: float
     seed: int
+    nh: float = _NH_DEFAULT  # 1e22 cm^-2
 
 
 @lru_cache(maxsize=1)
@@ -111,6 +114,7 @@ def synthesis_inputs(row, seed: int = 0) -> SynthesisInputs:
 #: Catalogue columns ``synthesis_inputs`` reads.
 SYNTHESIS_COLUMNS = (
     "OBS_ID",
+    "SRCID",
     "SRC_NUM",
     "RA",
     "DEC",
@@ -127,6 +131,30 @@ SYNTHESIS_COLUMNS = (
     "TSERIES",
     "SPECTRA",
 )
+
+
+def _true_spectrum(catalogue: Catalogue, srcid) -> tuple[float, float] | None:
+    """(Gamma, N_H / 1e22) the demo generator gave source ``srcid`` (its truth table), or None."""
+    from data_loaders.citizen.gold import truth_path
+
+    truth = _truth_table(truth_path(catalogue))
+    if truth is None or srcid is None or not np.isfinite(_finite(srcid)) or int(srcid) not in truth.index:
+        return None
+    gamma, nh = truth.loc[int(srcid)]
+    return (float(gamma), float(nh)) if np.isfinite(gamma) and np.isfinite(nh) else None
+
+
+@lru_cache(maxsize=2)
+def _truth_table(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_parquet(path, columns=["SRCID", "TRUE_GAMMA", "TRUE_NH"])
+    except (OSError, ValueError, KeyError):  # an older demo without the true spectra
+        return None
+    return frame.set_index("SRCID")[["TRUE_GAMMA", "TRUE_NH"]]
 
 
 def _synthesizer(catalogue: Catalogue):
@@ -147,6 +175,9 @@ def _synthesizer(catalogue: Catalogue):
         if not (bool(row.get("TSERIES", True)) or bool(row.get("SPECTRA", True))):
             raise ProductError(f"the catalogue lists no products for detection {obs_id}/{src_num}.")
         inputs = synthesis_inputs(row, seed=seed)
+        true = _true_spectrum(catalogue, row.get("SRCID"))
+        if true is not None:  # the spectrum the demo made the source's band fluxes from
+            inputs = dataclasses.replace(inputs, photon_index=true[0], nh=true[1])
         write_detection_products(
             root,
             obs_id=inputs.obs_id,
@@ -160,6 +191,7 @@ def _synthesizer(catalogue: Catalogue):
             variable=inputs.variable,
             fvar=inputs.fvar,
             photon_index=inputs.photon_index,
+            nh=inputs.nh,
             seed=inputs.seed,
         )
 
