@@ -38,6 +38,7 @@ from data_loaders import capabilities, projection, schema
 from data_loaders import grid as grids
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
+from data_loaders.process_cache import ProcessCache
 
 #: Columns kept in memory for the unique-source level (one row per SRCID).
 SOURCE_LEVEL_COLUMNS = (
@@ -742,8 +743,7 @@ class Catalogue(CatalogueEngine):
         return Path(p) if p else None
 
 
-_CACHE: dict[Path, Catalogue] = {}
-_CACHE_LOCK = threading.Lock()
+_CATALOGUES: ProcessCache[Catalogue] = ProcessCache("catalogues", max_items=8)
 
 
 def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
@@ -761,7 +761,4 @@ def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
     if release not in names:
         raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
     path = (releases_dir(data_dir) / release).resolve()
-    with _CACHE_LOCK:
-        if path not in _CACHE:
-            _CACHE[path] = Catalogue(path)
-        return _CACHE[path]
+    return _CATALOGUES.get(path, lambda: Catalogue(path), paths=[path])

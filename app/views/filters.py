@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 
 from app import fields
@@ -16,6 +18,10 @@ QUERY_HELP = {
 }
 
 
+def _apply_preset(state: ExploreState, name: str, _event=None) -> None:
+    state.apply_preset(name)
+
+
 class FilterPanel(pn.viewable.Viewer):
     """Every filter widget, generated from the state's parameters."""
 
@@ -28,7 +34,7 @@ class FilterPanel(pn.viewable.Viewer):
         preset_buttons = []
         for name in PRESETS:
             b = pn.widgets.Button(label=name, color="light", margin=(2, 3))
-            b.on_click(lambda e, n=name: state.apply_preset(n))
+            b.on_click(partial(_apply_preset, state, name))
             preset_buttons.append(b)
         reset = pn.widgets.Button(label="reset filters", color="default", margin=(2, 3))
         reset.on_click(lambda e: state.reset_filters())

@@ -6,6 +6,8 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -129,7 +131,8 @@ class SkyView(pn.viewable.Viewer):
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
         self.overlays: list[hv.DynamicMap] = []
-        self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
+        self.underlays: list[hv.DynamicMap] = []  # drawn below the sky image (its empty pixels are transparent)
+        self.on_empty_tap: Callable[[float, float], None] | None = None  # taps that hit no source (coverage)
         self._rgb_opts = hv.opts.Image(
             responsive=True,
             min_height=height,
@@ -156,6 +159,8 @@ class SkyView(pn.viewable.Viewer):
 
     def _compose(self):
         plot = self.dmap
+        for under in self.underlays:
+            plot = under * plot
         for extra in self.overlays:
             plot = plot * extra
         # Bokeh waits 500 ms after a wheel gesture before it reports the new view; users feel that
@@ -166,6 +171,11 @@ class SkyView(pn.viewable.Viewer):
     def add_overlay(self, dmap: hv.DynamicMap) -> None:
         """Draw another layer (e.g. observation footprints) above the sky image."""
         self.overlays.append(dmap)
+        self.pane.object = self._compose()
+
+    def add_underlay(self, dmap: hv.DynamicMap) -> None:
+        """Draw a layer (e.g. a HiPS image) below the sky image."""
+        self.underlays.append(dmap)
         self.pane.object = self._compose()
 
     # --- rendering -----------------------------------------------------------------------------
@@ -273,16 +283,20 @@ class SkyView(pn.viewable.Viewer):
                     filtered.refine(Ids("SRCID", source_labels.citizen_srcids(st.catalogue, [code]))).grid(*view)
                     for code in range(n - 1)
                 ]
-                total = filtered.grid(*view)
-                counts = np.stack([*grids, total - np.sum(grids, axis=0)], axis=2)
+                # Counted from the rows like the classes (a catalogue may draw every row differently).
+                classified = Ids("SRCID", source_labels.citizen_srcids(st.catalogue, range(n - 1)))
+                counts = np.stack([*grids, filtered.refine(~classified).grid(*view)], axis=2)
             return (*skyplot.class_index(counts, st.norm), None)
-        counts = filtered.grid(*view)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
-            flagged = filtered.refine(Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            flagged_ids = Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))
+            flagged = filtered.refine(flagged_ids).grid(*view)
+            # Both from the rows: a catalogue may draw every row from a pyramid, not from the rows.
+            counts = flagged + filtered.refine(~flagged_ids).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+        counts = filtered.grid(*view)
         column, cmap, span, _ = self.mean_colouring()
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 
