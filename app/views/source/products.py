@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
 import panel as pn
-from panel.io.state import set_curdoc
 
 from app import config
+from app.off_loop import in_background
 from app.plots.lightcurve import CAMERA_STYLE
 from app.plots.spectrum import spectrum_points
 from app.text import inert
@@ -22,9 +21,6 @@ from data_loaders.products import ProductError, ProductStore, ProductUnavailable
 from data_loaders.spectral.ppsfit import MODEL_TITLES, fit_detection
 
 log = logging.getLogger(__name__)
-
-#: Product reading (and lazy synthesis) runs here, off every session's event loop.
-PRODUCT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xmm-products")
 
 
 def not_available(reason: str) -> str:
@@ -100,20 +96,14 @@ class ProductPanel(pn.viewable.Viewer):
         )
 
     def off_loop(self, work, then, status: str) -> None:
-        """Run ``work()`` in the product worker pool when served, then ``then(result)`` back on the session's loop.
+        """Run ``work()`` off the event loop when served (``app.off_loop.in_background``), then ``then(result)`` on it.
 
         Unserved (tests, notebooks without a server session) both run here, in order.
         """
         doc = pn.state.curdoc
         if self.state.threaded and doc is not None and doc.session_context is not None:
             self.status.object = empty(status)
-            future = PRODUCT_POOL.submit(work)
-
-            def back_on_the_loop(done: Future):
-                with set_curdoc(doc):
-                    pn.state.execute(partial(then, done.result()), schedule=True)
-
-            future.add_done_callback(back_on_the_loop)
+            in_background(work, then, doc)
         else:
             then(work())
 
@@ -210,7 +200,7 @@ class ObservationLightcurve(ProductPanel):
     def _stats_html(self, good) -> str:
         """Variability statistics: the catalogue's EPIC values and each lightcurve header's, one row each."""
         row = self.state.detection
-        rows = []
+        rows: list[tuple[str, ...]] = []
         if row is not None:
             flag = "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"
             rows.append(
