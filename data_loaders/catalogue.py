@@ -699,6 +699,13 @@ class Catalogue(CatalogueEngine):
         return self._optional_table(PHOTOZ_FILE)
 
     @cached_property
+    def spectral_fits(self) -> pd.DataFrame | None:
+        """Published spectral fits (spectral_fits.parquet, see data_loaders.spectral.published), or None."""
+        from data_loaders.spectral.published import SPECTRAL_FITS_FILE
+
+        return self._optional_table(SPECTRAL_FITS_FILE)
+
+    @cached_property
     def counterparts(self) -> pd.DataFrame | None:
         return self._optional_table(schema.COUNTERPARTS_FILE)
 

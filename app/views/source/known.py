@@ -70,8 +70,8 @@ def known_line(f: SourceFacts) -> str:
         fit = f"Γ = {f.gamma:.2f}"
         if np.isfinite(f.gamma_lo) and np.isfinite(f.gamma_hi):
             fit += f" ({f.gamma_lo:.2f}–{f.gamma_hi:.2f})"
-        if np.isfinite(f.nh):
-            fit += f", N_H = {f.nh:.2g}×10²² cm⁻²"
+        if np.isfinite(f.nh):  # the fit writes 0 for a column below 1e19 cm⁻²
+            fit += f", N_H = {f.nh:.2g}×10²² cm⁻²" if f.nh > 0 else ", N_H < 10¹⁹ cm⁻²"
         parts.append(f"five-band fit {fit}")
     if f.published_fit:
         parts.append(f"published fit {f.published_fit}")
@@ -132,6 +132,11 @@ def source_facts(catalogue, srcid: int, store=None, skymap_folder: Path | None =
     )
     if np.isfinite(f.gamma):
         f.gamma_lo, f.gamma_hi = f.gamma - f.gamma_lo, f.gamma + f.gamma_hi  # errors -> interval
+    fits = _first(catalogue.spectral_fits, srcid)
+    if fits is not None:
+        g, kt = _float(fits, "GAMMA"), _float(fits, "KT")
+        value = f"Γ = {g:.2f}" if np.isfinite(g) else (f"kT = {kt:.2f} keV" if np.isfinite(kt) else "")
+        f.published_fit = f"{fits['MODEL']} {value}".strip()
     z = _first(catalogue.photoz, srcid)
     if z is not None:
         f.redshift, f.redshift_lo, f.redshift_hi, f.log_lx = (
