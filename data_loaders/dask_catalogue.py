@@ -24,8 +24,9 @@ Selections are the objects of :mod:`app.selection` (anything with ``evaluate(fra
 from __future__ import annotations
 
 import functools
+import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import pyarrow.parquet as pq
 
 from data_loaders import capabilities, projection, schema
 from data_loaders import grid as grids
+from data_loaders import pyramid as pyramids
 from data_loaders.catalogue import (
     CHUNK_ROWS,
     LEVELS,
@@ -53,10 +55,15 @@ from data_loaders.catalogue import (
     joined_columns,
     log10_positive,
     lonlat_columns,
+    nearest_within_reach,
+    reach_deg,
     sky_column,
 )
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
+from data_loaders.process_cache import ProcessCache
+
+log = logging.getLogger("xmm_explorer.dask")
 
 #: Rows per Dask partition (whole row groups of ~100k rows): few, large tasks keep the
 #: per-task overhead (and the per-partition aggregate arrays datashader combines) small.
@@ -200,6 +207,11 @@ class DaskCatalogue(CatalogueEngine):
         scheduler (threads, or a client made current elsewhere) runs each query from Parquet.
     partition_rows : int
         Target rows per Dask partition (whole row groups).
+    pyramid : bool
+        Draw zoomed-out views of every row from the HEALPix pyramid (:mod:`data_loaders.pyramid`),
+        built on the cluster and written beside the Parquet when missing or stale.
+    prune : bool
+        Aggregate only the partitions whose HPX range meets the view.
 
     Attributes
     ----------
@@ -211,14 +223,24 @@ class DaskCatalogue(CatalogueEngine):
 
     is_dask = True
 
-    def __init__(self, release_path: Path, client=None, partition_rows: int = PARTITION_ROWS):
+    def __init__(
+        self,
+        release_path: Path,
+        client=None,
+        partition_rows: int = PARTITION_ROWS,
+        *,
+        pyramid: bool = True,
+        prune: bool = True,
+    ):
         super().__init__(release_path)
+        self.use_pyramid, self.prune = pyramid, prune
+        self._pyramids: dict[str, pyramids.Pyramid | None] = {}
         self.client = client
         self._address = getattr(getattr(client, "scheduler", None), "address", None)  # named after a loss too
-        det_files = sorted((self.path / schema.DETECTIONS_DIR).glob("*.parquet"))
+        self._files = pyramids.level_files(self.path)
+        det_files = self._files["detections"]
         if not det_files:
             raise CatalogueError(f"{self.path} has no detection Parquet files.")
-        self._files = {"detections": det_files, "sources": [self.path / schema.SOURCES_FILE]}
         self.all_columns = pq.read_schema(det_files[0]).names
         self._pieces = {
             level: [p for f in files for p in _pieces(f, partition_rows)] for level, files in self._files.items()
@@ -236,6 +258,7 @@ class DaskCatalogue(CatalogueEngine):
         self._lookup = _class_lookup(self.path)
         self._metas: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
         self._plot: dict[tuple[str, tuple[str, ...]], dd.DataFrame] = {}
+        self._worst_errors: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self.row_groups_read = 0
         self.selected_xy = SelectedXY()
@@ -343,6 +366,47 @@ class DaskCatalogue(CatalogueEngine):
                 del self._plot[held]
             self._plot[(level, want)] = df
             return df
+
+    # --- pyramid and pruning -------------------------------------------------------------------
+    def pyramid(self, level: str) -> pyramids.Pyramid | None:
+        """The level's HEALPix pyramid, built (on the cluster) and written first if missing or stale.
+
+        None when the catalogue was opened with ``pyramid=False`` or the release directory cannot
+        be written (the rows are drawn then).
+        """
+        if not self.use_pyramid:
+            return None
+        with self._lock:
+            if level in self._pyramids:
+                return self._pyramids[level]
+        files = self._files[level]
+        pyr = pyramids.load(self.path, level, files)
+        if pyr is None:
+            try:
+                pyramids.build(self.path, level, files, cells_of=self._compute_cells)
+            except OSError as exc:
+                log.warning("No sky pyramid for %s %s (%s): drawing the rows", self.name, level, exc)
+            else:
+                pyr = pyramids.load(self.path, level, files)
+        with self._lock:
+            self._pyramids[level] = pyr
+        return pyr
+
+    def _compute_cells(self, tasks: list) -> list[pd.DataFrame]:
+        delayed = [dask.delayed(pyramids.row_group_cells)(*t) for t in tasks]
+        if self.client is not None:
+            return self.client.gather(self.client.compute(delayed))
+        return list(dask.compute(*delayed))
+
+    def view_partitions(self, level: str, xcol: str, x_range, y_range) -> list[int] | None:
+        """Indices of the partitions whose HPX range meets a projected view; None for all of them."""
+        if not self.prune or x_range is None or y_range is None or not xcol.startswith("SKY_"):
+            return None
+        _, _axis, proj, frame = xcol.split("_", 3)
+        pixels = pyramids.view_pixels(proj, frame, x_range, y_range)
+        pieces = self._pieces[level]
+        keep = [i for i, p in enumerate(pieces) if _meets(pixels, p.hpx_min, p.hpx_max)]
+        return None if len(keep) == len(pieces) else keep
 
     # --- the interface -------------------------------------------------------------------------
     def select(self, level: str, selection=None) -> DaskSubset:
@@ -463,9 +527,20 @@ class DaskCatalogue(CatalogueEngine):
         return df[cols]
 
     def nearest(
-        self, level: str, frame: str, lon: float, lat: float, max_sep_deg: float, selection=None
+        self,
+        level: str,
+        frame: str,
+        lon: float,
+        lat: float,
+        max_sep_deg: float,
+        selection=None,
+        error_column: str | None = None,
     ) -> pd.Series | None:
-        """The row of ``level`` nearest to (lon, lat) in ``frame`` within ``max_sep_deg`` (and in the selection)."""
+        """The row of ``level`` nearest to (lon, lat) in ``frame`` within ``max_sep_deg`` (and in the selection).
+
+        With ``error_column``: within ``max_sep_deg`` or 3 times the row's position error
+        (:func:`~data_loaders.catalogue.nearest_within_reach`).
+        """
         ra, dec = lon, lat
         if frame == "galactic":
             import astropy.units as u
@@ -476,14 +551,28 @@ class DaskCatalogue(CatalogueEngine):
         cols = list(self._level_columns[level])
         if not _is_all(selection):
             cols += [c for c in selection.columns() if c not in cols]
-        rows = self.cone(ra, dec, max_sep_deg, cols, level=level)
+        reach = max_sep_deg
+        if error_column is not None:
+            cols += [error_column] if error_column not in cols else []
+            reach = self._worst_error_reach(level, error_column, max_sep_deg)
+        rows = self.cone(ra, dec, reach, cols, level=level)
         if not _is_all(selection) and len(rows):
             rows = rows[np.asarray(selection.evaluate(rows), dtype=bool)]
         if len(rows) == 0:
             return None
         ra_col, dec_col = _lonlat_columns(level, "icrs")
         sep = projection.separation_deg(rows[ra_col].to_numpy(np.float64), rows[dec_col].to_numpy(np.float64), ra, dec)
-        return rows.iloc[int(np.argmin(sep))]
+        errors = rows[error_column].to_numpy(np.float64) if error_column is not None else None
+        pick = nearest_within_reach(sep, errors, max_sep_deg)
+        return None if pick is None else rows.iloc[pick]
+
+    def _worst_error_reach(self, level: str, error_column: str, max_sep_deg: float) -> float:
+        """``max_sep_deg`` or 3 x the largest position error of the level (asked of the cluster once)."""
+        key = (level, error_column)
+        if key not in self._worst_errors:
+            df = self.plot_frame(level, [error_column])
+            self._worst_errors[key] = reach_deg(0.0, np.array([float(df[error_column].max().compute())]))
+        return max(max_sep_deg, self._worst_errors[key])
 
 
 def aggregate_frame(
@@ -498,10 +587,12 @@ def aggregate_frame(
     column: str | None = None,
     selection=None,
     n_categories: int = 0,
+    partitions: Sequence[int] | None = None,
 ):
     """Datashader aggregate (numpy grid) of a Dask frame's points, e.g. one persisted by a caller.
 
-    The grid of :meth:`Subset.grid` over the rows ``selection`` keeps (None: all of them).
+    The grid of :meth:`Subset.grid` over the rows ``selection`` keeps (None: all of them), from
+    only the ``partitions`` given (None: every one).
     """
     grids.check(how, column)
     # Aggregate each partition on its worker with a function of this module and add the
@@ -509,7 +600,10 @@ def aggregate_frame(
     # on every render (~0.7 s on our machines), far more than the aggregation itself.
     spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, n_categories)
     sel = None if _is_all(selection) else selection
-    parts = [dask.delayed(_agg_part)(p, xcol, ycol, spec, sel) for p in df.to_delayed()]
+    delayed = df.to_delayed()
+    if partitions is not None:
+        delayed = [delayed[i] for i in partitions]
+    parts = [dask.delayed(_agg_part)(p, xcol, ycol, spec, sel) for p in delayed]
     while len(parts) > 1:
         parts = [
             dask.delayed(grids.combine)(how, *parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
@@ -553,23 +647,12 @@ class SelectedXY:
     """
 
     def __init__(self, size: int = 4):
-        self.size = size
-        self._items: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
+        self._items: ProcessCache[tuple[dd.DataFrame, int]] = ProcessCache("selected sky x/y", max_items=size)
 
     def get(self, cat: DaskCatalogue, level: str, selection, xcol: str, ycol: str) -> tuple[dd.DataFrame, int]:
         """(Dask frame of the selected rows' ``xcol``/``ycol``, their number)."""
-        key = (level, selection, xcol, ycol)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:  # another session (or this one's count and sky) may be making it
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
+
+        def persist() -> tuple[dd.DataFrame, int]:
             base = cat.plot_frame(level, [xcol, ycol, *selection.columns()])
             df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=base._meta[[xcol, ycol]])
             if cat.client is not None:
@@ -577,17 +660,13 @@ class SelectedXY:
 
                 df = cat.client.persist(df)
                 wait(df)
-            n = int(df.map_partitions(len).compute().sum())
-            with self._lock:
-                self._items[key] = (df, n)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._key_locks.pop(key, None)
-            return df, n
+            return df, int(df.map_partitions(len).compute().sum())
+
+        # another session (or this one's count and sky) may be making it: computed once
+        return self._items.get((level, selection, xcol, ycol), persist, paths=[cat.path])
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, ascending: bool, k: int, columns):
@@ -637,14 +716,22 @@ class DaskSubset(Subset):
     def grid(self, xcol, ycol, x_range, y_range, width, height, how="count", column=None, n_categories=0):
         grids.check(how, column)
         cat = self.catalogue
+        if _is_all(self.selection) and xcol.startswith("SKY_"):
+            pyr = cat.pyramid(self.level)
+            order = pyr.order_for(x_range, width) if pyr is not None else None
+            if order is not None and pyr.can(how, column, order):
+                _, _axis, proj, frame = xcol.split("_", 3)
+                spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, 0)
+                return pyr.grid(order, proj, frame, spec)
+        parts = cat.view_partitions(self.level, xcol, x_range, y_range)
         if how == "count" and not _is_all(self.selection):
             df, n = cat.selected_xy.get(cat, self.level, self.selection, xcol, ycol)
             self._count = n
-            return aggregate_frame(df, xcol, ycol, x_range, y_range, width, height)
+            return aggregate_frame(df, xcol, ycol, x_range, y_range, width, height, partitions=parts)
         cols = [xcol, ycol, *([column] if column else []), *self._sel_columns()]
         df = cat.plot_frame(self.level, cols)
         return aggregate_frame(
-            df, xcol, ycol, x_range, y_range, width, height, how, column, self.selection, n_categories
+            df, xcol, ycol, x_range, y_range, width, height, how, column, self.selection, n_categories, parts
         )
 
     def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:
@@ -675,8 +762,10 @@ class DaskSubset(Subset):
         order = np.lexsort((top["_pos"].to_numpy(), top["_part"].to_numpy(), top["_key"].to_numpy()))
         return top.iloc[order[page * size : k]][columns].reset_index(drop=True)
 
-    def nearest(self, frame, lon, lat, max_sep_deg):
-        return self.catalogue.nearest(self.level, frame, lon, lat, max_sep_deg, selection=self.selection)
+    def nearest(self, frame, lon, lat, max_sep_deg, error_column=None):
+        return self.catalogue.nearest(
+            self.level, frame, lon, lat, max_sep_deg, selection=self.selection, error_column=error_column
+        )
 
     def chunks(self, columns, chunk_rows=CHUNK_ROWS):
         """The rows as pandas chunks in partition order, the workers computing ahead of this process."""
