@@ -20,7 +20,6 @@ token instead (:data:`LOGIN_HEADER`, set here on every request, whatever the cli
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
@@ -31,6 +30,7 @@ import tornado.escape
 import tornado.web
 from panel.auth import BasicLoginHandler, _validate_next_url
 
+from app.off_loop import off_loop
 from app.text import inert
 from data_loaders.process_cache import ProcessCache
 
@@ -229,7 +229,7 @@ class LoginHandler(BasicLoginHandler):
             log.warning("log-in for %r from %s refused: backing off %.0f s", username, address, wait)
             self._fail(f"Too many failed log-ins; please try again in {int(wait) + 1} s.")
             return
-        if await asyncio.to_thread(self._validate, username, password):
+        if await off_loop(self._validate, username, password):
             logins.clear_attempts(store, "login", keys[1])
             self.set_current_user(username)
             self.redirect(_next_url(self))
@@ -296,7 +296,7 @@ def session_user() -> str | None:
         value = decode_signed_value(config.cookie_secret, "user", raw, max_age_days=SESSION_DAYS) if raw else None
         return value.decode("utf-8", "replace") if value else None
     login_id = (pn.state.headers or {}).get(LOGIN_HEADER)
-    return _login_user_cached(login_id) if login_id else None
+    return _login_user_cached(login_id) if isinstance(login_id, str) and login_id else None
 
 
 def current_user() -> str | None:

@@ -160,6 +160,8 @@ def _truth_table(path: Path):
 def _synthesizer(catalogue: Catalogue):
     """A ``synthesize(obs_id, src_num)`` callback writing the detection's products into the products root."""
     root = catalogue.products_root
+    if root is None:
+        raise ValueError(f"Release {catalogue.name} has no products directory to synthesize into.")
     det = catalogue.detections
     seed = int(catalogue.meta.get("seed", 0) or 0)
 

@@ -101,25 +101,25 @@ def clean_stale(root: Path) -> list[str]:
             else:
                 p.unlink(missing_ok=True)
             done.append(f"removed {p.name} left by an interrupted ingest ({size / 1e6:.1f} MB)")
-    versions: dict[str, list[Path]] = {}
+    versions: dict[str, list[tuple[Path, re.Match[str]]]] = {}
     for p in entries:
         m = _VERSION.match(p.name)
         if m and p.exists():
-            versions.setdefault(m["name"], []).append(p)
+            versions.setdefault(m["name"], []).append((p, m))
     for name, paths in versions.items():
         final = root / name
         target = (root / os.readlink(final)) if final.is_symlink() else None
         if not final.exists():
-            complete = sorted((p for p in paths if _complete(p)), key=lambda p: int(_VERSION.match(p.name)["stamp"]))
+            complete = sorted(((p, m) for p, m in paths if _complete(p)), key=lambda pm: int(pm[1]["stamp"]))
             if complete:
-                target = complete[-1]
+                target = complete[-1][0]
                 link = root / f".{name}.link-{os.getpid()}"
                 link.unlink(missing_ok=True)
                 os.symlink(target.name, link)
                 os.replace(link, final)
                 done.append(f"release {name} pointed again at {target.name} (an ingest was interrupted)")
-        for p in paths:
-            owner = int(_VERSION.match(p.name)["pid"])
+        for p, m in paths:
+            owner = int(m["pid"])
             if (target is None or p.resolve() != target.resolve()) and not (owner != os.getpid() and _alive(owner)):
                 shutil.rmtree(p, ignore_errors=True)
                 done.append(f"removed {p.name}, a release version nothing points at")

@@ -335,7 +335,7 @@ def list_maps(folder: Path) -> dict[str, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    out = {}
+    out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and any(p.name.lower().endswith(s) for s in SUFFIXES) and NAME_RE.match(map_name(p)):
             out.setdefault(map_name(p), p)

@@ -50,6 +50,8 @@ URL_PARAMS = {
     "classes": "classes",
     "class_prob_min": "pclass",
     "selection_code": "sel",
+    "query": "q",
+    "query_mode": "qmode",
     "x_range": "x",
     "y_range": "y",
     "srcid": "src",

@@ -6,6 +6,8 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -130,7 +132,7 @@ class SkyView(pn.viewable.Viewer):
         self.lasso.add_subscriber(self._on_lasso)
         self.overlays: list[hv.DynamicMap] = []
         self.underlays: list[hv.DynamicMap] = []  # drawn below the sky image (its empty pixels are transparent)
-        self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
+        self.on_empty_tap: Callable[[float, float], None] | None = None  # taps that hit no source (coverage)
         self._rgb_opts = hv.opts.Image(
             responsive=True,
             min_height=height,

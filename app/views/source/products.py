@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 
 import numpy as np
 import panel as pn
-from panel.io.state import set_curdoc
 
+from app.off_loop import in_background
 from app.plots.lightcurve import CAMERA_STYLE
 from app.plots.spectrum import spectrum_points
 from app.text import inert
@@ -19,9 +17,6 @@ from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
 
 log = logging.getLogger(__name__)
-
-#: Product reading (and lazy synthesis) runs here, off every session's event loop.
-PRODUCT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xmm-products")
 
 
 def not_available(reason: str) -> str:
@@ -95,13 +90,7 @@ class ProductPanel(pn.viewable.Viewer):
         doc = pn.state.curdoc
         if self.state.threaded and doc is not None and doc.session_context is not None:
             self.status.object = empty(f"loading the {self.what} of {wanted[0]}…")
-            future = PRODUCT_POOL.submit(self._safe_read, wanted)
-
-            def back_on_the_loop(done: Future):
-                with set_curdoc(doc):
-                    pn.state.execute(partial(self._finish, wanted, done.result()), schedule=True)
-
-            future.add_done_callback(back_on_the_loop)
+            in_background(lambda: self._safe_read(wanted), lambda result: self._finish(wanted, result), doc)
         else:
             self._finish(wanted, self._safe_read(wanted))
 
@@ -198,7 +187,7 @@ class ObservationLightcurve(ProductPanel):
     def _stats_html(self, good) -> str:
         """Variability statistics: the catalogue's EPIC values and each lightcurve header's, one row each."""
         row = self.state.detection
-        rows = []
+        rows: list[tuple[str, ...]] = []
         if row is not None:
             flag = "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"
             rows.append(
