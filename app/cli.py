@@ -54,6 +54,13 @@ def _cmd_demo(args) -> int:
     z_file = out / "4XMM_DEMO_photoz.parquet"
     photoz.demo_photoz(sources, seed=args.seed).to_parquet(z_file, index=False)
     print(f"Synthetic photometric redshifts {z_file.name}: {len(photoz.attach_photoz(report.path, z_file)):,} sources")
+    from data_loaders.spectral import published
+
+    fit_file = published.write_fits_table(
+        published.demo_fits(pd.read_parquet(report.path / schema.SOURCES_FILE), seed=args.seed),
+        out / "4XMM_DEMO_spectral_fits.fits",
+    )
+    print(f"Synthetic published fits {fit_file.name}: {len(published.attach_spectral_fits(report.path, fit_file)):,}")
     print(report.summary())
     print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
@@ -102,6 +109,13 @@ def _cmd_ingest(args) -> int:
 
         joined = attach_photoz(report.path, args.photoz)
         print(f"Redshift table {args.photoz.name}: {len(joined):,} sources have a photometric redshift")
+    if args.spectral_fits:
+        from data_loaders.spectral.published import attach_spectral_fits
+
+        fits = attach_spectral_fits(report.path, args.spectral_fits)
+        print(
+            f"Spectral-fit table {args.spectral_fits.name}: {len(fits):,} fits of {fits['SRCID'].nunique():,} sources"
+        )
     return 0
 
 
@@ -292,6 +306,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         type=Path,
         help="photometric redshifts (FITS/Parquet/CSV: PHOTO_Z, PHOTO_Z_LO, PHOTO_Z_HI and SRCID or RA, DEC); "
         "adds the rest-frame 0.2-12 keV luminosity LOG_LX",
+    )
+    i.add_argument(
+        "--spectral-fits",
+        type=Path,
+        help="published spectral fits (FITS/CSV, XMM2ATHENA layout: SRCID or DETID, MODEL, NH/GAMMA/KT with _LO/_HI, "
+        "STAT, DOF), shown on the Source page beside the five-band fit",
     )
     i.add_argument(
         "--drop-duplicates",

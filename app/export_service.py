@@ -185,8 +185,9 @@ def check_rows(plan: ExportPlan, max_rows: int | None) -> None:
 def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """DataFrames of the plan's rows and columns, in catalogue order, at most ``chunk_rows`` rows each."""
     for chunk in plan.rows.chunks(plan.columns, chunk_rows):
-        if "CLASS" in chunk:
-            chunk = chunk.assign(CLASS=schema.class_names(chunk["CLASS"]).to_numpy())
+        codes = {c: schema.class_names(chunk[c]).to_numpy() for c in schema.CLASS_CODE_COLUMNS if c in chunk}
+        if codes:
+            chunk = chunk.assign(**codes)
         yield chunk
 
 

@@ -51,6 +51,8 @@ from data_loaders.catalogue import (
     _is_all,
     _numpy_frame,
     _sort_key,
+    add_joined,
+    joined_columns,
     log10_positive,
     lonlat_columns,
     nearest_within_reach,
@@ -147,13 +149,16 @@ def _read_piece(
     columns: tuple[str, ...],
     sky: tuple[tuple[str, str], ...],
     lookup=None,
+    joined=None,
 ) -> pd.DataFrame:
-    """One partition: the piece's row groups as numpy-typed pandas, plus class and sky columns."""
+    """One partition: the piece's row groups as numpy-typed pandas, plus class, joined and sky columns."""
+    joined = joined or {}
     want_classes = any(c in CLASS_COLUMNS for c in columns)
     logs = [c for c in columns if c.startswith("LOG10_")]
-    read = [c for c in columns if c not in CLASS_COLUMNS and not c.startswith(("SKY_", "LOG10_"))]
-    read += [c[6:] for c in logs if c[6:] not in read]
-    if want_classes and "SRCID" not in read:
+    want_joined = list(dict.fromkeys(c for c in (*columns, *(c[6:] for c in logs)) if c in joined))
+    read = [c for c in columns if c not in CLASS_COLUMNS and c not in joined and not c.startswith(("SKY_", "LOG10_"))]
+    read += [c[6:] for c in logs if c[6:] not in read and c[6:] not in joined]
+    if (want_classes or want_joined) and "SRCID" not in read:
         read.append("SRCID")
     for frame, _proj in sky:
         read += [c for c in _lonlat_columns(level, frame) if c not in read]
@@ -161,6 +166,7 @@ def _read_piece(
     df = _numpy_frame(table)
     if want_classes:
         _add_classes(df, lookup)
+    add_joined(df, joined, want_joined)
     for c in logs:
         df[c] = log10_positive(df[c[6:]])
     for frame, proj in sky:
@@ -240,10 +246,12 @@ class DaskCatalogue(CatalogueEngine):
             level: [p for f in files for p in _pieces(f, partition_rows)] for level, files in self._files.items()
         }
         src_names = pq.read_schema(self._files["sources"][0]).names
+        #: OM and photoz columns joined by SRCID, as the in-memory engine joins them.
+        self._joined = joined_columns(self.path)
+        added = CLASS_COLUMNS + tuple(self._joined)
         self._level_columns = {
-            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns)
-            + CLASS_COLUMNS,
-            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + CLASS_COLUMNS,
+            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns) + added,
+            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + added,
         }
         #: Every column a frame may read (the release's), beyond the Explore ones held for plots.
         self._readable = {"detections": set(self.all_columns), "sources": set(src_names)}
@@ -323,7 +331,9 @@ class DaskCatalogue(CatalogueEngine):
             if frame not in ("icrs", "galactic") or proj not in projection.PROJECTIONS:
                 raise CatalogueError(f"Unknown sky column for frame {frame!r} and projection {proj!r}.")
         pieces = self._pieces[level] if pieces is None else pieces
-        reader = functools.partial(_read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup)
+        reader = functools.partial(
+            _read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup, joined=self._joined
+        )
         key = (level, cols)
         if key not in self._metas:
             first = self._pieces[level][0]
@@ -423,12 +433,13 @@ class DaskCatalogue(CatalogueEngine):
     def source_row(self, srcid: int) -> pd.Series | None:
         """The unique-source row of ``srcid`` (None if unknown)."""
         path = self._files["sources"][0]
-        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS]
+        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS and c not in self._joined]
         table = pq.read_table(path, columns=cols, filters=[("SRCID", "==", int(srcid))])
         if table.num_rows == 0:
             return None
         df = _numpy_frame(table)
         _add_classes(df, self._lookup)
+        add_joined(df, self._joined, list(self._joined))
         return df.iloc[0]
 
     # --- cones -------------------------------------------------------------------------------
@@ -495,8 +506,8 @@ class DaskCatalogue(CatalogueEngine):
         by_file: dict[str, list[int]] = {}
         for p in pieces:
             by_file.setdefault(p.path, []).extend(p.row_groups)
-        base = [c for c in read if c not in CLASS_COLUMNS and not c.startswith("SKY_")]
-        if any(c in CLASS_COLUMNS for c in read) and "SRCID" not in base:
+        base = [c for c in read if c not in CLASS_COLUMNS and c not in self._joined and not c.startswith("SKY_")]
+        if any(c in CLASS_COLUMNS or c in self._joined for c in read) and "SRCID" not in base:
             base.append("SRCID")
         for path, groups in by_file.items():
             table = pq.ParquetFile(path).read_row_groups(groups, columns=base)
@@ -507,6 +518,7 @@ class DaskCatalogue(CatalogueEngine):
         df = df[keep].reset_index(drop=True)
         if any(c in CLASS_COLUMNS for c in read):
             _add_classes(df, self._lookup)
+        add_joined(df, self._joined, [c for c in read if c in self._joined])
         for frame, proj in _sky_needs(read):
             lon, lat = (df[c].to_numpy(np.float64) for c in _lonlat_columns(level, frame))
             x, y = projection.forward(lon, lat, proj)

@@ -39,14 +39,17 @@ import contextlib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize, sparse
 
-from data_loaders.products.arf import EffectiveArea
-from data_loaders.products.rmf import Response
-from data_loaders.products.spectrum import Spectrum
 from data_loaders.spectral.absorption import cross_section
+
+if TYPE_CHECKING:  # the product readers import this module (the demo draws its spectra through it)
+    from data_loaders.products.arf import EffectiveArea
+    from data_loaders.products.rmf import Response
+    from data_loaders.products.spectrum import Spectrum
 
 KEV_TO_ERG = 1.602176634e-9
 FIT_BAND = (0.2, 12.0)
