@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,8 @@ from data_loaders.catalogue import (
     _is_all,
     _numpy_frame,
     _sort_key,
+    add_joined,
+    joined_columns,
     log10_positive,
     lonlat_columns,
     nearest_within_reach,
@@ -59,6 +61,7 @@ from data_loaders.catalogue import (
 )
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.dask")
 
@@ -146,13 +149,16 @@ def _read_piece(
     columns: tuple[str, ...],
     sky: tuple[tuple[str, str], ...],
     lookup=None,
+    joined=None,
 ) -> pd.DataFrame:
-    """One partition: the piece's row groups as numpy-typed pandas, plus class and sky columns."""
+    """One partition: the piece's row groups as numpy-typed pandas, plus class, joined and sky columns."""
+    joined = joined or {}
     want_classes = any(c in CLASS_COLUMNS for c in columns)
     logs = [c for c in columns if c.startswith("LOG10_")]
-    read = [c for c in columns if c not in CLASS_COLUMNS and not c.startswith(("SKY_", "LOG10_"))]
-    read += [c[6:] for c in logs if c[6:] not in read]
-    if want_classes and "SRCID" not in read:
+    want_joined = list(dict.fromkeys(c for c in (*columns, *(c[6:] for c in logs)) if c in joined))
+    read = [c for c in columns if c not in CLASS_COLUMNS and c not in joined and not c.startswith(("SKY_", "LOG10_"))]
+    read += [c[6:] for c in logs if c[6:] not in read and c[6:] not in joined]
+    if (want_classes or want_joined) and "SRCID" not in read:
         read.append("SRCID")
     for frame, _proj in sky:
         read += [c for c in _lonlat_columns(level, frame) if c not in read]
@@ -160,6 +166,7 @@ def _read_piece(
     df = _numpy_frame(table)
     if want_classes:
         _add_classes(df, lookup)
+    add_joined(df, joined, want_joined)
     for c in logs:
         df[c] = log10_positive(df[c[6:]])
     for frame, proj in sky:
@@ -239,10 +246,12 @@ class DaskCatalogue(CatalogueEngine):
             level: [p for f in files for p in _pieces(f, partition_rows)] for level, files in self._files.items()
         }
         src_names = pq.read_schema(self._files["sources"][0]).names
+        #: OM and photoz columns joined by SRCID, as the in-memory engine joins them.
+        self._joined = joined_columns(self.path)
+        added = CLASS_COLUMNS + tuple(self._joined)
         self._level_columns = {
-            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns)
-            + CLASS_COLUMNS,
-            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + CLASS_COLUMNS,
+            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns) + added,
+            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + added,
         }
         #: Every column a frame may read (the release's), beyond the Explore ones held for plots.
         self._readable = {"detections": set(self.all_columns), "sources": set(src_names)}
@@ -322,7 +331,9 @@ class DaskCatalogue(CatalogueEngine):
             if frame not in ("icrs", "galactic") or proj not in projection.PROJECTIONS:
                 raise CatalogueError(f"Unknown sky column for frame {frame!r} and projection {proj!r}.")
         pieces = self._pieces[level] if pieces is None else pieces
-        reader = functools.partial(_read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup)
+        reader = functools.partial(
+            _read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup, joined=self._joined
+        )
         key = (level, cols)
         if key not in self._metas:
             first = self._pieces[level][0]
@@ -422,12 +433,13 @@ class DaskCatalogue(CatalogueEngine):
     def source_row(self, srcid: int) -> pd.Series | None:
         """The unique-source row of ``srcid`` (None if unknown)."""
         path = self._files["sources"][0]
-        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS]
+        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS and c not in self._joined]
         table = pq.read_table(path, columns=cols, filters=[("SRCID", "==", int(srcid))])
         if table.num_rows == 0:
             return None
         df = _numpy_frame(table)
         _add_classes(df, self._lookup)
+        add_joined(df, self._joined, list(self._joined))
         return df.iloc[0]
 
     # --- cones -------------------------------------------------------------------------------
@@ -494,8 +506,8 @@ class DaskCatalogue(CatalogueEngine):
         by_file: dict[str, list[int]] = {}
         for p in pieces:
             by_file.setdefault(p.path, []).extend(p.row_groups)
-        base = [c for c in read if c not in CLASS_COLUMNS and not c.startswith("SKY_")]
-        if any(c in CLASS_COLUMNS for c in read) and "SRCID" not in base:
+        base = [c for c in read if c not in CLASS_COLUMNS and c not in self._joined and not c.startswith("SKY_")]
+        if any(c in CLASS_COLUMNS or c in self._joined for c in read) and "SRCID" not in base:
             base.append("SRCID")
         for path, groups in by_file.items():
             table = pq.ParquetFile(path).read_row_groups(groups, columns=base)
@@ -506,6 +518,7 @@ class DaskCatalogue(CatalogueEngine):
         df = df[keep].reset_index(drop=True)
         if any(c in CLASS_COLUMNS for c in read):
             _add_classes(df, self._lookup)
+        add_joined(df, self._joined, [c for c in read if c in self._joined])
         for frame, proj in _sky_needs(read):
             lon, lat = (df[c].to_numpy(np.float64) for c in _lonlat_columns(level, frame))
             x, y = projection.forward(lon, lat, proj)
@@ -634,23 +647,12 @@ class SelectedXY:
     """
 
     def __init__(self, size: int = 4):
-        self.size = size
-        self._items: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
+        self._items: ProcessCache[tuple[dd.DataFrame, int]] = ProcessCache("selected sky x/y", max_items=size)
 
     def get(self, cat: DaskCatalogue, level: str, selection, xcol: str, ycol: str) -> tuple[dd.DataFrame, int]:
         """(Dask frame of the selected rows' ``xcol``/``ycol``, their number)."""
-        key = (level, selection, xcol, ycol)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:  # another session (or this one's count and sky) may be making it
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
+
+        def persist() -> tuple[dd.DataFrame, int]:
             base = cat.plot_frame(level, [xcol, ycol, *selection.columns()])
             df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=base._meta[[xcol, ycol]])
             if cat.client is not None:
@@ -658,17 +660,13 @@ class SelectedXY:
 
                 df = cat.client.persist(df)
                 wait(df)
-            n = int(df.map_partitions(len).compute().sum())
-            with self._lock:
-                self._items[key] = (df, n)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._key_locks.pop(key, None)
-            return df, n
+            return df, int(df.map_partitions(len).compute().sum())
+
+        # another session (or this one's count and sky) may be making it: computed once
+        return self._items.get((level, selection, xcol, ycol), persist, paths=[cat.path])
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, ascending: bool, k: int, columns):

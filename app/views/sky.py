@@ -6,6 +6,8 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -129,7 +131,8 @@ class SkyView(pn.viewable.Viewer):
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
         self.overlays: list[hv.DynamicMap] = []
-        self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
+        self.underlays: list[hv.DynamicMap] = []  # drawn below the sky image (its empty pixels are transparent)
+        self.on_empty_tap: Callable[[float, float], None] | None = None  # taps that hit no source (coverage)
         self._rgb_opts = hv.opts.Image(
             responsive=True,
             min_height=height,
@@ -156,6 +159,8 @@ class SkyView(pn.viewable.Viewer):
 
     def _compose(self):
         plot = self.dmap
+        for under in self.underlays:
+            plot = under * plot
         for extra in self.overlays:
             plot = plot * extra
         # Bokeh waits 500 ms after a wheel gesture before it reports the new view; users feel that
@@ -166,6 +171,11 @@ class SkyView(pn.viewable.Viewer):
     def add_overlay(self, dmap: hv.DynamicMap) -> None:
         """Draw another layer (e.g. observation footprints) above the sky image."""
         self.overlays.append(dmap)
+        self.pane.object = self._compose()
+
+    def add_underlay(self, dmap: hv.DynamicMap) -> None:
+        """Draw a layer (e.g. a HiPS image) below the sky image."""
+        self.underlays.append(dmap)
         self.pane.object = self._compose()
 
     # --- rendering -----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -422,6 +422,7 @@ def write_partitioned_demo(
         jobs = [(seed, i, n, str(spill), batch_rows) for i, n in enumerate(sizes)]
         results = {}
         max_worker_rss = 0
+        outputs: Iterator[tuple[int, int, int, tuple, tuple, int]]
         if workers <= 0:
             outputs = map(_partition_task, jobs)
             pool = None

@@ -13,6 +13,7 @@ and 140 eV at 6 keV, close to the EPIC values in the XMM-Newton Users Handbook.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -135,9 +136,35 @@ def gaussian_matrix(instrume: str, detchans: int, specdelt_ev: float = 5.0) -> t
     return edges, matrix
 
 
+@lru_cache(maxsize=4)
+def canned_matrix(instrume: str, detchans: int, specdelt_ev: float = 5.0) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """:func:`gaussian_matrix`, built once per process (the demo draws every spectrum through it)."""
+    return gaussian_matrix(instrume, detchans, specdelt_ev)
+
+
+def write_canned_responses(folder: str | Path) -> list[Path]:
+    """Write the demo's canned RMFs (one per camera, named as the demo spectra's RESPFILE) into ``folder``.
+
+    Files already there are kept (the same inputs give the same matrix); each is written aside and renamed.
+    """
+    from data_loaders.products.synthetic_model import CAMERAS
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for model in CAMERAS.values():
+        path = folder / model.respfile
+        if not path.exists():
+            tmp = folder / f".{model.respfile}.part"
+            canned_rmf_hdul(model.instrume, model.filter, model.nchannels).writeto(tmp, overwrite=True)
+            tmp.replace(path)
+        out.append(path)
+    return out
+
+
 def canned_rmf_hdul(instrume: str, filter_name: str, detchans: int, specdelt_ev: float = 5.0) -> fits.HDUList:
     """An OGIP RMF (MATRIX + EBOUNDS) of the demo's canned response, with the keywords real RMFs carry."""
-    edges, matrix = gaussian_matrix(instrume, detchans, specdelt_ev)
+    edges, matrix = canned_matrix(instrume, detchans, specdelt_ev)
     csr = matrix.tocsr()
     n = csr.shape[0]
     f_chan = np.empty(n, dtype=np.int32)
@@ -198,3 +225,50 @@ def canned_rmf_hdul(instrume: str, filter_name: str, detchans: int, specdelt_ev:
     for key, value, comment in common[:3]:
         primary.header[key] = (value, comment)
     return fits.HDUList([primary, mat, ebounds])
+
+
+#: File names a folder of canned responses is searched for (any case; gzip allowed).
+RESPONSE_SUFFIXES = (".rmf", ".rsp", ".rmf.gz", ".rsp.gz", ".ftz")
+
+
+def _response_index(folder: Path) -> list[tuple[Path, str, str, int]]:
+    """(path, INSTRUME, FILTER, DETCHANS) of every response in ``folder`` (read from the MATRIX headers)."""
+    out = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not path.name.lower().endswith(RESPONSE_SUFFIXES) or path.name.startswith("."):
+            continue
+        try:
+            header = fits.getheader(path, "MATRIX")
+        except (OSError, KeyError, IndexError):
+            continue
+        out.append(
+            (
+                path,
+                str(header.get("INSTRUME", "")).strip().upper(),
+                str(header.get("FILTER", "")).strip().upper(),
+                int(header.get("DETCHANS", -1)),
+            )
+        )
+    return out
+
+
+def find_response(folder: str | Path, respfile: str, instrume: str, filter_name: str, nchannels: int) -> Path | str:
+    """The canned response of a spectrum in ``folder``, or one sentence saying why there is none.
+
+    First the file the spectrum's ``RESPFILE`` names (the SSC's canned-response names encode
+    instrument, mode, pattern and position), then a response of the same instrument and number
+    of channels, with the same filter if there is one.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return f"no folder of canned responses at {folder}"
+    wanted = Path(respfile).name.lower()
+    index = _response_index(folder)
+    for path, *_ in index:
+        if wanted and path.name.lower() == wanted:
+            return path
+    same = [row for row in index if row[1] == instrume.upper() and row[3] == nchannels]
+    same.sort(key=lambda row: row[2] != filter_name.upper())
+    if same:
+        return same[0][0]
+    return f"no canned response for {instrume} ({respfile or 'no RESPFILE'}, {nchannels} channels) in {folder}"

@@ -36,15 +36,20 @@ from 400 draws of that Gaussian.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize, sparse
 
-from data_loaders.products.arf import EffectiveArea
-from data_loaders.products.rmf import Response
-from data_loaders.products.spectrum import Spectrum
 from data_loaders.spectral.absorption import cross_section
+
+if TYPE_CHECKING:  # the product readers import this module (the demo draws its spectra through it)
+    from data_loaders.products.arf import EffectiveArea
+    from data_loaders.products.rmf import Response
+    from data_loaders.products.spectrum import Spectrum
 
 KEV_TO_ERG = 1.602176634e-9
 FIT_BAND = (0.2, 12.0)
@@ -292,3 +297,52 @@ def fit(model: str, data: list[FitData], seed: int = 0) -> FitResult:
         message="" if res.success else str(res.message),
         rates={d.camera: model_rate(model, x, d) for d in data},
     )
+
+
+@dataclass(frozen=True)
+class DetectionFit:
+    """A fit of one detection's spectra, with what the plot needs: each camera's FitData and the response used."""
+
+    result: FitResult
+    data: tuple[FitData, ...]
+    responses: tuple[str, ...]
+
+
+def fit_files(model: str, *paths) -> DetectionFit:
+    """Fit ``model`` to the cameras given as consecutive (spectrum, background, ARF, RMF) paths.
+
+    Reads through the product readers (ProductError for a broken file); the store caches the
+    result on the files' identity (:func:`data_loaders.products.store.read_cached`).
+    """
+    from data_loaders.products.arf import read_arf
+    from data_loaders.products.rmf import read_rmf
+    from data_loaders.products.spectrum import read_spectrum
+
+    data, used = [], []
+    for k in range(0, len(paths), 4):
+        src, bkg, arf, rmf = paths[k : k + 4]
+        spectrum = read_spectrum(src, background=bkg)
+        data.append(prepare(spectrum, read_arf(arf), read_rmf(rmf)))
+        used.append(rmf.name)
+    return DetectionFit(fit(model, data), tuple(data), tuple(used))
+
+
+#: One stable callable per model, so the store's cache recognises a repeated fit.
+FIT_READERS = {m: functools.partial(fit_files, m) for m in MODELS}
+
+
+def fit_detection(store, obs_id: str, src_num: int, folder, model: str):
+    """Fit ``model`` to every camera of a detection that has spectrum, background, ARF and a canned response.
+
+    Returns ``(DetectionFit or ProductUnavailable, notes)``: notes name the cameras left out and why.
+    Cached on the files' identity through the store's one product cache.
+    """
+    from data_loaders.products.errors import ProductUnavailable
+    from data_loaders.products.rmf import find_response
+    from data_loaders.products.store import read_cached, spectral_fit_inputs
+
+    found = store.find(obs_id, src_num)
+    paths, notes = spectral_fit_inputs(found, Path(folder), find_response)
+    if not paths:
+        return ProductUnavailable("; ".join(notes) or "no camera has a spectrum to fit"), notes
+    return read_cached(FIT_READERS[model], *paths), notes

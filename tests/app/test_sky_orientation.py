@@ -164,3 +164,27 @@ def test_the_sky_marks_the_chosen_source_the_cone_and_the_scale(state, demo_cata
     assert len(view.marks.cone.data["xs"]) == 1  # the selection's cone, outlined
     state.clear_selection()
     assert view.marks.cone.data["xs"] == []
+
+
+def test_the_sidebar_query_box_applies_zooms_and_scales_follow_the_colouring(state):
+    from app.views.filters import FilterPanel
+
+    sky = SkyView(state)
+    panel = FilterPanel(state, sky)
+    panel.query.value = "sc_det_ml > 30 and cone('M31', 3deg)"
+    panel._on_query()
+    assert state.query_filter is not None and state.x_range is not None and state.y_range[1] - state.y_range[0] < 10
+    panel.query_mode.value = "select"
+    assert state.has_selection and "selects" in panel.query_help.object
+    assert not panel.cmap.disabled and not panel.norm.disabled
+    state.colour_by = "hr2"  # a mean over a fixed span in its own colour map
+    assert panel.cmap.disabled and panel.norm.disabled
+
+
+def test_a_filtering_query_comes_back_from_the_permalink(demo_catalogue):
+    from layouts.explore import URL_PARAMS
+
+    assert {"query", "query_mode"} <= set(URL_PARAMS)
+    first = ExploreState(demo_catalogue, query="sc_det_ml > 30")
+    again = ExploreState(demo_catalogue, query=first.query, query_mode=first.query_mode)
+    assert again.counts() == first.counts() and again.counts()["filtered"] < len(demo_catalogue.sources)

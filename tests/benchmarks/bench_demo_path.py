@@ -78,12 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         demo_s, log = _run(["/usr/bin/time", "-v", "make", "demo", *size], clone, env)
         rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log)
         rss_gb = int(rss.group(1)) / 1024**2 if rss else float("nan")
+        cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", log))
         n = re.search(r"Generating the synthetic demo catalogue \((\d+) detections", log)
         page_s = _first_page(clone, env, args.port)
     total = demo_s + page_s
-    print(f"demo path, {n.group(1) if n else '?'} detections (machine: {os.cpu_count()} cores, shared)")
+    load = os.getloadavg()[0]
+    print(f"demo path, {n.group(1) if n else '?'} detections ({os.cpu_count()} cores, load {load:.1f})")
     print(f"  make venv (pip; depends on the package cache)      {pip_s:7.1f} s")
-    print(f"  make demo (generate + ingest + everything it adds) {demo_s:7.1f} s")
+    print(f"  make demo (generate + ingest + everything it adds) {demo_s:7.1f} s  ({cpu:.1f} s CPU)")
     print(f"  make serve, demo done -> /explore answers          {page_s:7.1f} s")
     print(f"  bare checkout -> first page, pip apart             {total:7.1f} s   goal <= {GOAL_S:.0f} s")
     print(f"  bare checkout -> first page, pip included          {total + pip_s:7.1f} s")

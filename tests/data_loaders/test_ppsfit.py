@@ -11,7 +11,14 @@ from scipy import optimize, sparse
 
 from data_loaders.products.arf import EffectiveArea
 from data_loaders.products.errors import ProductError
-from data_loaders.products.rmf import CANNED_EDGES_KEV, Response, canned_rmf_hdul, gaussian_matrix, read_rmf
+from data_loaders.products.rmf import (
+    CANNED_EDGES_KEV,
+    Response,
+    canned_rmf_hdul,
+    find_response,
+    gaussian_matrix,
+    read_rmf,
+)
 from data_loaders.products.spectrum import Spectrum
 from data_loaders.spectral import ppsfit
 from data_loaders.spectral.absorption import cross_section
@@ -169,3 +176,36 @@ def test_fits_of_simulated_spectra_cover_the_truth():
         n += 1
     coverage = hits / n
     assert np.all((coverage[:2] >= 0.60) & (coverage[:2] <= 0.76)), coverage
+
+
+def test_demo_spectra_fitted_jointly_give_back_their_true_spectrum(tmp_path):
+    """The demo's PPS products (pn, MOS1, MOS2) drawn from Gamma 1.6 and N_H 8e21 through its canned responses."""
+    from data_loaders.products import ProductStore, write_detection_products
+    from data_loaders.products.errors import ProductUnavailable
+    from data_loaders.products.rmf import write_canned_responses
+
+    write_detection_products(
+        tmp_path, obs_id="0886010101", src_num=3, ra=1.0, dec=2.0, rate=0.3, exposure=30_000, mjd_start=58000.0,
+        photon_index=1.6, nh=0.8, seed=11,
+    )  # fmt: skip
+    store = ProductStore(tmp_path)
+    # Without canned responses: one sentence per camera, no fit.
+    missing, notes = ppsfit.fit_detection(store, "0886010101", 3, tmp_path / "responses", "powerlaw")
+    assert isinstance(missing, ProductUnavailable) and "no folder of canned responses" in missing.reason
+    folder = tmp_path / "responses"
+    write_canned_responses(folder)
+    fitted, notes = ppsfit.fit_detection(store, "0886010101", 3, folder, "powerlaw")
+    assert notes == [] and fitted.responses == ("epn_e3_ff20_sdY9.rmf", "m1_e19_im_pall_o.rmf", "m2_e19_im_pall_o.rmf")
+    pl = fitted.result
+    assert pl.cameras == ("PN", "M1", "M2") and pl.converged
+    for value, lo, hi, true in zip(pl.values[:2], pl.lower[:2], pl.upper[:2], (1.6, 0.8), strict=True):
+        assert lo - 2.5 * (hi - lo) / 2 < true < hi + 2.5 * (hi - lo) / 2, (value, lo, hi, true)
+    assert 0 < pl.flux_lower < pl.flux < pl.flux_upper
+    # The same files give the cached result back; a blackbody fits this power law far worse.
+    assert ppsfit.fit_detection(store, "0886010101", 3, folder, "powerlaw")[0] is fitted
+    bb = ppsfit.fit_detection(store, "0886010101", 3, folder, "bbody")[0].result
+    assert bb.stat > pl.stat + 25
+    # A response found by instrument and channels when RESPFILE names a file the folder lacks.
+    (folder / "epn_e3_ff20_sdY9.rmf").rename(folder / "pn_other_name.rmf")
+    assert find_response(folder, "epn_e3_ff20_sdY9.rmf", "EPN", "Medium", 4096).name == "pn_other_name.rmf"
+    assert "no canned response for EPN" in find_response(folder, "x.rmf", "EPN", "Medium", 2400)
