@@ -223,7 +223,7 @@ def _cmd_serve(args, extra: list[str]) -> int:
     return 0  # pragma: no cover
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xmm-explorer", description=__doc__)
     p.add_argument(
         "--data-dir",
@@ -321,12 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from app.commands import register_all
 
-    register_all(sub)
+    register_all(sub, argv)  # with argv, only the command it names (when it names one)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "serve":
         parser.error(f"unrecognised arguments: {' '.join(extra)}")

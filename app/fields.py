@@ -16,6 +16,7 @@ FLUX_BANDS = (8, 1, 2, 3, 4, 5)
 _FIELDS: dict[str, tuple[str, str]] = {
     "ra": ("RA", "SC_RA"),
     "dec": ("DEC", "SC_DEC"),
+    "poserr": ("POSERR", "SC_POSERR"),  # 1-sigma position error (arcsec)
     "hr1": ("EP_HR1", "SC_HR1"),
     "hr2": ("EP_HR2", "SC_HR2"),
     "hr3": ("EP_HR3", "SC_HR3"),

@@ -32,17 +32,21 @@ from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
 MJD_BOUNDS = (51500.0, 60400.0)
 N_DET_BOUNDS = (1, 100)
+#: "Colour by" choices: value (in the URL) -> name shown to people.
 COLOUR_OPTIONS = {
     "count": "Number of sources",
-    "flux": "Mean log flux",
-    "hr2": "Mean HR2",
-    "hr3": "Mean HR3",
+    "flux": "Mean flux",
+    "hr2": f"Mean {fields.label('hr2')}",
+    "hr3": f"Mean {fields.label('hr3')}",
     "variable": "Fraction variable",
-    "class": "Most common class",
+    "class": "Most common class (machine classifier)",
     "flagged": "Fraction flagged by reviewers",
-    "citizen": "Most common citizen class",
-    "lx": "Mean log L_X (0.2–12 keV rest, erg/s; photometric redshifts)",
+    "citizen": "Most common class (citizen science)",
+    "lx": "Mean X-ray luminosity (photometric redshifts)",
 }
+#: Scales of the count colouring: value -> name shown to people.
+NORM_OPTIONS = {"eq_hist": "equalised histogram", "log": "logarithmic", "linear": "linear"}
+FRAME_OPTIONS = {"icrs": "equatorial (ICRS)", "galactic": "galactic"}
 PRESETS = {
     "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},
     "extended": {"extent": "extended", "quality": "clean"},
@@ -83,10 +87,10 @@ class ExploreState(param.Parameterized):
     level = param.Selector(
         objects=["sources", "detections"], default="sources", doc="One point per source or per detection"
     )
-    frame = param.Selector(objects=["icrs", "galactic"], default="icrs")
-    projection = param.Selector(objects=list(projection.PROJECTIONS), default="hammer")
-    colour_by = param.Selector(objects=list(COLOUR_OPTIONS), default="count")
-    norm = param.Selector(objects=["eq_hist", "log", "linear"], default="eq_hist")
+    frame = param.Selector(objects={v: k for k, v in FRAME_OPTIONS.items()}, default="icrs")
+    projection = param.Selector(objects={v: k for k, v in projection.PROJECTION_LABELS.items()}, default="hammer")
+    colour_by = param.Selector(objects={v: k for k, v in COLOUR_OPTIONS.items()}, default="count")
+    norm = param.Selector(objects={v: k for k, v in NORM_OPTIONS.items()}, default="eq_hist")
     cmap = param.Selector(objects=["fire", "bmy", "kbc", "bgy", "CET_L17"], default="fire")
 
     band = param.Selector(objects=list(fields.FLUX_BANDS), default=8)
@@ -113,6 +117,11 @@ class ExploreState(param.Parameterized):
 
     selection_code = param.String(default="", doc="URL form of the box/lasso/cone/query selection")
     query = param.String(default="", doc="Typed query, e.g. sc_det_ml > 100 and cone('M31', 1deg)")
+    query_mode = param.Selector(
+        objects={"filter": "filter", "select": "select"},
+        default="filter",
+        doc="filter: the query narrows what passes the filters; select: it selects among them",
+    )
     x_range = param.NumericTuple(default=None, length=2, allow_None=True)
     y_range = param.NumericTuple(default=None, length=2, allow_None=True)
     srcid = param.Integer(default=None, allow_None=True)
@@ -129,13 +138,17 @@ class ExploreState(param.Parameterized):
         axes = [f for f in fields.DIAGRAM_FIELDS if self.diagram_axis_available(f, catalogue)]
         self.param.hr_x.objects, self.param.hr_y.objects = axes, list(axes)
         super().__init__(**params)
+        self.query_filter: Selection | None = None  # the typed query, when it filters
         self.filtered: Subset = catalogue.select(self.level)
         self.shown: Subset = self.filtered
         self._recompute()
         self.param.watch(self._on_filters, list(FILTER_PARAMS))
         self.param.watch(self._on_selection_code, ["selection_code"])
+        self.param.watch(self.apply_query, ["query", "query_mode"])
         if self.selection_code:
             self._on_selection_code()
+        if self.query:
+            self.apply_query()
 
     @staticmethod
     def diagram_axis_available(field: str, catalogue) -> bool:
@@ -191,6 +204,8 @@ class ExploreState(param.Parameterized):
             terms.append(IsTrue("FLAGGED"))
         elif self.flags == "not flagged":
             terms.append(Not(IsTrue("FLAGGED")))
+        if self.query_filter is not None:
+            terms.append(self.query_filter)
         return And(*terms) if len(terms) > 1 else terms[0] if terms else All()
 
     def selection(self) -> Selection:
@@ -204,6 +219,50 @@ class ExploreState(param.Parameterized):
         if isinstance(s, All):
             return f
         return s if isinstance(f, All) else And(f, s)
+
+    def colourings(self) -> dict[str, str]:
+        """ "Colour by" choices that change the sky for this release and store now (name -> value).
+
+        Reviewer flags, a citizen consensus and luminosities may be absent (each would draw the
+        same as the count); the current choice always stays.
+        """
+        cat = self.catalogue
+        absent = set()
+        if "LOG_LX" not in cat.columns("sources"):
+            absent.add("lx")
+        with self.answering():
+            if source_labels.flagged_srcids(cat.name).size == 0:
+                absent.add("flagged")
+            if source_labels.citizen_srcids(cat, range(len(schema.CLASS_NAMES))).size == 0:
+                absent.add("citizen")
+        absent.discard(self.colour_by)
+        return {v: k for k, v in COLOUR_OPTIONS.items() if k not in absent}
+
+    def query_columns(self) -> dict:
+        """Columns the typed query may name, with their units, for the current level."""
+        return {c: schema.unit_of(c) for c in self.catalogue.columns(self.level) if c not in ("HPX",)}
+
+    def apply_query(self, *_) -> None:
+        """Apply the typed query as a filter or a selection (``query_mode``); '' removes it.
+
+        Text that does not compile leaves everything as it was and says why in one sentence.
+        """
+        from app.query import QueryError, parse_query
+
+        text = self.query.strip()
+        try:
+            sel = parse_query(text, self.query_columns()) if text else None
+        except QueryError as exc:
+            self.message = str(exc)
+            return
+        if self.query_mode == "filter":
+            self.query_filter = sel
+            self.parts.pop("query", None)
+            self._store_selection_code()
+            self._recompute()
+        else:
+            self.query_filter = None
+            self.set_part("query", sel)
 
     # --- selections ----------------------------------------------------------------------------
     def set_part(self, name: str, sel: Selection | None, mode: str = "replace") -> None:
@@ -248,22 +307,28 @@ class ExploreState(param.Parameterized):
             return
         code = self.selection_code
         parts: dict[str, Selection] = {}
+        ignored = ""
         if code:
             try:
                 names, *codes = code.split("~")
                 for name, c in zip(names.split(","), codes, strict=True):
                     parts[name] = from_url(c)
             except (SelectionError, ValueError) as exc:
-                self.message = f"The selection in the link was ignored: {exc}"
+                ignored = f"The selection in the link was ignored: {exc}"
                 parts = {}
         self.parts = parts
         self._recompute()
+        if ignored:
+            self.message = ignored
 
     # --- masks -----------------------------------------------------------------------------------
     def _on_filters(self, *events):
         if any(e.name == "level" for e in events):
             # Selections name level-specific columns; a new level starts from a clean selection.
             self.parts.clear()
+            self.query_filter = None
+            with param.discard_events(self):
+                self.query = ""
             self._store_selection_code()
         self._recompute()
 
@@ -284,13 +349,15 @@ class ExploreState(param.Parameterized):
         return filtered, shown
 
     def _recompute(self) -> None:
+        self.message = ""  # a new answer: the last sentence is stale
         try:
             self.filtered, self.shown = self._subsets()
         except SelectionError as exc:
-            self.message = str(exc)
             self.parts.clear()
+            self.query_filter = None
             self._store_selection_code()
             self.filtered, self.shown = self._subsets()
+            self.message = str(exc)
         # Every view answers the new version; held together, their model changes reach the browser
         # as one patch message instead of one each (Bokeh serializes a patch against the document).
         with hold():

@@ -106,6 +106,33 @@ def lonlat_columns(level: str, frame: str) -> tuple[str, str]:
     return ("SC_RA", "SC_DEC") if level == "sources" else ("RA", "DEC")
 
 
+#: A tap or a go-to reaches a source up to this many times its 1-sigma position error.
+ERROR_SIGMAS = 3.0
+
+
+def reach_deg(max_sep_deg: float, errors_arcsec: np.ndarray | None) -> float:
+    """How far to look for candidates: ``max_sep_deg`` or the largest ``ERROR_SIGMAS`` x error."""
+    if errors_arcsec is None or not np.size(errors_arcsec):
+        return max_sep_deg
+    worst = np.nanmax(np.asarray(errors_arcsec, dtype=np.float64), initial=0.0)
+    return max(max_sep_deg, ERROR_SIGMAS * float(worst) / 3600.0)
+
+
+def nearest_within_reach(sep_deg: np.ndarray, errors_arcsec: np.ndarray | None, max_sep_deg: float) -> int | None:
+    """Index of the nearest candidate within ``max(max_sep_deg, ERROR_SIGMAS x its error)``, or None.
+
+    Both engines pick a tapped source with this: a source is never out of reach closer than
+    its 3-sigma position error, whatever the zoom.
+    """
+    sep = np.asarray(sep_deg, dtype=np.float64)
+    reach = np.full(sep.shape, max_sep_deg)
+    if errors_arcsec is not None:
+        err = np.nan_to_num(np.asarray(errors_arcsec, dtype=np.float64), nan=0.0)
+        reach = np.maximum(reach, ERROR_SIGMAS * err / 3600.0)
+    ok = np.flatnonzero(sep <= reach)
+    return None if ok.size == 0 else int(ok[np.argmin(sep[ok])])
+
+
 def log10_positive(values: np.ndarray) -> np.ndarray:
     """log10 where positive, NaN elsewhere, float32."""
     v = np.asarray(values, dtype=np.float32)
@@ -177,8 +204,14 @@ class Subset:
         catalogue order), with ``columns``."""
         raise NotImplementedError
 
-    def nearest(self, frame: str, lon: float, lat: float, max_sep_deg: float) -> pd.Series | None:
-        """The row nearest to (lon, lat) (deg, ``frame``) within ``max_sep_deg``, or None."""
+    def nearest(
+        self, frame: str, lon: float, lat: float, max_sep_deg: float, error_column: str | None = None
+    ) -> pd.Series | None:
+        """The row nearest to (lon, lat) (deg, ``frame``) within ``max_sep_deg``, or None.
+
+        With ``error_column`` (a 1-sigma position error in arcsec), a row is also within reach
+        up to :data:`ERROR_SIGMAS` times its own error (see :func:`nearest_within_reach`).
+        """
         raise NotImplementedError
 
     def chunks(self, columns: Sequence[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -283,8 +316,10 @@ class MemorySubset(Subset):
             rows = order[hits].astype(np.intp)
         return self.catalogue.rows(self.level, rows, columns)
 
-    def nearest(self, frame, lon, lat, max_sep_deg):
-        row = self.catalogue.nearest(self.level, frame, lon, lat, max_sep_deg, mask=self.mask)
+    def nearest(self, frame, lon, lat, max_sep_deg, error_column=None):
+        row = self.catalogue.nearest(
+            self.level, frame, lon, lat, max_sep_deg, mask=self.mask, error_column=error_column
+        )
         return None if row is None else self.catalogue.frame(self.level).iloc[row]
 
     def chunks(self, columns, chunk_rows=CHUNK_ROWS):
@@ -580,12 +615,34 @@ class Catalogue(CatalogueEngine):
             return self._xy[key]
 
     def nearest(
-        self, level: str, frame: str, lon: float, lat: float, max_sep_deg: float, mask: np.ndarray | None = None
+        self,
+        level: str,
+        frame: str,
+        lon: float,
+        lat: float,
+        max_sep_deg: float,
+        mask: np.ndarray | None = None,
+        error_column: str | None = None,
     ) -> int | None:
-        """Row index of the nearest row of ``level`` within ``max_sep_deg`` (and in ``mask``), or None."""
+        """Row index of the nearest row of ``level`` within ``max_sep_deg`` (and in ``mask``), or None.
+
+        With ``error_column``: within ``max_sep_deg`` or 3 times the row's position error
+        (:func:`nearest_within_reach`).
+        """
         tree = self._tree(level, frame)
         lo, la = np.radians(lon), np.radians(lat)
         point = [np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]
+        if error_column is not None:
+            errors = self.frame(level)[error_column].to_numpy(np.float64)
+            worst = self.derived(level, f"max:{error_column}", lambda: np.array([reach_deg(0.0, errors)]))
+            reach = max(max_sep_deg, float(worst[0]))
+            found = np.asarray(tree.query_ball_point(point, 2.0 * np.sin(np.radians(reach) / 2.0)), dtype=np.intp)
+            if mask is not None:
+                found = found[mask[found]]
+            lons, lats = self.lonlat(level, frame)
+            sep = projection.separation_deg(lons[found], lats[found], lon, lat)
+            pick = nearest_within_reach(sep, errors[found], max_sep_deg)
+            return None if pick is None else int(found[pick])
         chord = 2.0 * np.sin(np.radians(max_sep_deg) / 2.0)
         k = 1
         while True:

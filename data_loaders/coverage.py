@@ -27,15 +27,18 @@ from __future__ import annotations
 import functools
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
 import pandas as pd
-from mocpy import MOC
 
 from data_loaders import projection, schema
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import record_added_table
+
+if TYPE_CHECKING:
+    from mocpy import MOC
 
 OBSERVATIONS_FILE = "observations.parquet"
 OBSERVATION_COLUMNS = ("OBS_ID", "RA_PNT", "DEC_PNT", "MJD_START", "MJD_STOP", "PN_ONTIME", "M1_ONTIME", "M2_ONTIME")
@@ -121,6 +124,8 @@ def _moc_file(order: int) -> str:
 
 def footprint_moc(observations: pd.DataFrame | Path | str, order: int = DEFAULT_ORDER) -> MOC:
     """Union of the observations' field discs as a MOC (cached in the release directory)."""
+    from mocpy import MOC  # imported when used: it pulls in matplotlib (~0.5 s for every command)
+
     if not isinstance(observations, pd.DataFrame):
         cached = Path(observations) / _moc_file(order)
         if cached.exists():
@@ -235,6 +240,8 @@ def view_region(proj: str, frame: str, x_range, y_range, order: int, n: int = 24
 
     A cone around the view's centre through the farthest of ``n`` x ``n`` sample points.
     """
+    from mocpy import MOC  # imported when used: it pulls in matplotlib (~0.5 s for every command)
+
     (x0, x1), (y0, y1) = x_range, y_range
     gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
     lon, lat = projection.inverse(gx.ravel(), gy.ravel(), proj)

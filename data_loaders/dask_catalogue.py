@@ -51,6 +51,8 @@ from data_loaders.catalogue import (
     _sort_key,
     log10_positive,
     lonlat_columns,
+    nearest_within_reach,
+    reach_deg,
     sky_column,
 )
 from data_loaders.errors import CatalogueError
@@ -228,6 +230,7 @@ class DaskCatalogue(CatalogueEngine):
         self._lookup = _class_lookup(self.path)
         self._metas: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
         self._plot: dict[tuple[str, tuple[str, ...]], dd.DataFrame] = {}
+        self._worst_errors: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self.row_groups_read = 0
         self.selected_xy = SelectedXY()
@@ -451,9 +454,20 @@ class DaskCatalogue(CatalogueEngine):
         return df[cols]
 
     def nearest(
-        self, level: str, frame: str, lon: float, lat: float, max_sep_deg: float, selection=None
+        self,
+        level: str,
+        frame: str,
+        lon: float,
+        lat: float,
+        max_sep_deg: float,
+        selection=None,
+        error_column: str | None = None,
     ) -> pd.Series | None:
-        """The row of ``level`` nearest to (lon, lat) in ``frame`` within ``max_sep_deg`` (and in the selection)."""
+        """The row of ``level`` nearest to (lon, lat) in ``frame`` within ``max_sep_deg`` (and in the selection).
+
+        With ``error_column``: within ``max_sep_deg`` or 3 times the row's position error
+        (:func:`~data_loaders.catalogue.nearest_within_reach`).
+        """
         ra, dec = lon, lat
         if frame == "galactic":
             import astropy.units as u
@@ -464,14 +478,28 @@ class DaskCatalogue(CatalogueEngine):
         cols = list(self._level_columns[level])
         if not _is_all(selection):
             cols += [c for c in selection.columns() if c not in cols]
-        rows = self.cone(ra, dec, max_sep_deg, cols, level=level)
+        reach = max_sep_deg
+        if error_column is not None:
+            cols += [error_column] if error_column not in cols else []
+            reach = self._worst_error_reach(level, error_column, max_sep_deg)
+        rows = self.cone(ra, dec, reach, cols, level=level)
         if not _is_all(selection) and len(rows):
             rows = rows[np.asarray(selection.evaluate(rows), dtype=bool)]
         if len(rows) == 0:
             return None
         ra_col, dec_col = _lonlat_columns(level, "icrs")
         sep = projection.separation_deg(rows[ra_col].to_numpy(np.float64), rows[dec_col].to_numpy(np.float64), ra, dec)
-        return rows.iloc[int(np.argmin(sep))]
+        errors = rows[error_column].to_numpy(np.float64) if error_column is not None else None
+        pick = nearest_within_reach(sep, errors, max_sep_deg)
+        return None if pick is None else rows.iloc[pick]
+
+    def _worst_error_reach(self, level: str, error_column: str, max_sep_deg: float) -> float:
+        """``max_sep_deg`` or 3 x the largest position error of the level (asked of the cluster once)."""
+        key = (level, error_column)
+        if key not in self._worst_errors:
+            df = self.plot_frame(level, [error_column])
+            self._worst_errors[key] = reach_deg(0.0, np.array([float(df[error_column].max().compute())]))
+        return max(max_sep_deg, self._worst_errors[key])
 
 
 def aggregate_frame(
@@ -663,8 +691,10 @@ class DaskSubset(Subset):
         order = np.lexsort((top["_pos"].to_numpy(), top["_part"].to_numpy(), top["_key"].to_numpy()))
         return top.iloc[order[page * size : k]][columns].reset_index(drop=True)
 
-    def nearest(self, frame, lon, lat, max_sep_deg):
-        return self.catalogue.nearest(self.level, frame, lon, lat, max_sep_deg, selection=self.selection)
+    def nearest(self, frame, lon, lat, max_sep_deg, error_column=None):
+        return self.catalogue.nearest(
+            self.level, frame, lon, lat, max_sep_deg, selection=self.selection, error_column=error_column
+        )
 
     def chunks(self, columns, chunk_rows=CHUNK_ROWS):
         """The rows as pandas chunks in partition order, the workers computing ahead of this process."""

@@ -190,3 +190,16 @@ def within(lon, lat, lon0: float, lat0: float, radius_deg: float) -> np.ndarray:
     cand = np.flatnonzero(np.abs(lat - lat0) <= radius_deg)
     out[cand] = separation_deg(lon[cand], lat[cand], lon0, lat0) <= radius_deg
     return out
+
+
+def plane_scale(x: float, y: float, projection: str = "hammer", step: float = 1e-3) -> tuple[float, float]:
+    """Sky degrees per plane degree at the plane point (x, y), along x and along y (NaN outside the sky).
+
+    An all-sky projection stretches the sky unequally: at high latitude far from the central
+    meridian a plane degree spans several degrees of sky. Scale bars and tap tolerances use this.
+    """
+    xs = np.array([x, x + step, x])
+    ys = np.array([y, y, y + step])
+    lon, lat = inverse(xs, ys, projection)
+    sep = separation_deg(lon[1:], lat[1:], float(lon[0]), float(lat[0])) / step
+    return float(sep[0]), float(sep[1])

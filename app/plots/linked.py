@@ -59,4 +59,6 @@ def flux_histogram(
     base = hv.Histogram((edges, counts), **dims).opts(color="#8a8aa0", line_color=None, alpha=0.7)
     if scounts is None:
         return base * hv.Histogram((edges, np.zeros_like(counts)), **dims).opts(alpha=0)
-    return base * hv.Histogram((edges, scounts), **dims).opts(color="#fd8d3c", line_color=None, alpha=0.9)
+    return base * hv.Histogram((edges, scounts), **dims).opts(
+        color=skyplot.SELECTION_COLOUR, line_color=None, alpha=0.9
+    )

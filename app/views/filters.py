@@ -5,16 +5,15 @@ from __future__ import annotations
 import panel as pn
 
 from app import fields
-from app.query import QueryError, parse_query
 from app.state import PRESETS, ExploreState
 from app.text import inert
 from app.views.sky import SkyView
-from data_loaders import schema
 
-
-def query_columns(state: ExploreState) -> dict:
-    """Columns the typed query may name, with their units, for the current level."""
-    return {c: schema.unit_of(c) for c in state.catalogue.columns(state.level) if c not in ("HPX",)}
+#: What the query does, in each mode, in a line under the box.
+QUERY_HELP = {
+    "filter": "The query **filters**: only matching rows pass, as with the filters below.",
+    "select": "The query **selects** among the rows that pass the filters (drawn highlighted).",
+}
 
 
 class FilterPanel(pn.viewable.Viewer):
@@ -35,10 +34,18 @@ class FilterPanel(pn.viewable.Viewer):
         reset.on_click(lambda e: state.reset_filters())
         clear = pn.widgets.Button(label="clear selection", color="warning", margin=(2, 3))
         clear.on_click(lambda e: state.clear_selection())
+        self.sky = sky
+        self.colour_by = pn.widgets.Select.from_param(sp.colour_by, label="Colour by", width=130)
+        self._offer_colourings()
         self.query = pn.widgets.TextInput(
             label="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
         )
         self.query.param.watch(self._on_query, "enter_pressed")
+        self.query_mode = pn.widgets.RadioButtonGroup.from_param(
+            sp.query_mode, color="primary", variant="outline", margin=(0, 10), name="query mode"
+        )
+        self.query_help = pn.pane.Markdown(QUERY_HELP[state.query_mode], styles={"font-size": "0.85em"}, margin=(0, 10))
+        sp.watch(lambda e: setattr(self.query_help, "object", QUERY_HELP[e.new]), "query_mode")
         self.flux = pn.widgets.RangeSlider.from_param(sp.log_flux, label=fields.label("flux", 8), step=0.1)
         sp.watch(lambda e: setattr(self.flux, "label", fields.label("flux", e.new)), "band")
         classes = pn.widgets.MultiChoice.from_param(sp.classes, label="Class (machine classifier)")
@@ -49,7 +56,7 @@ class FilterPanel(pn.viewable.Viewer):
                 pn.widgets.Select.from_param(sp.projection, label="Projection", width=110),
             ),
             pn.Row(
-                pn.widgets.Select.from_param(sp.colour_by, label="Colour by", width=130),
+                self.colour_by,
                 pn.widgets.Select.from_param(sp.norm, label="Scale", width=85),
                 pn.widgets.Select.from_param(sp.cmap, label="Colours", width=80),
             ),
@@ -57,6 +64,8 @@ class FilterPanel(pn.viewable.Viewer):
             pn.pane.Markdown("**Presets**", margin=(10, 5, 0, 5)),
             pn.FlexBox(*preset_buttons, reset, clear),
             self.query,
+            self.query_mode,
+            self.query_help,
             pn.pane.Markdown("**Filters**", margin=(10, 5, 0, 5)),
             pn.widgets.Select.from_param(sp.band, label="Flux band (1-5, 8 = 0.2-12 keV)"),
             self.flux,
@@ -78,22 +87,27 @@ class FilterPanel(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         state.param.watch(self._update_count, ["version"])
+        state.param.watch(self._offer_colourings, ["version"])
         state.param.watch(self._update_message, ["message"])
         self._update_count()
 
     def _on_query(self, *_):
+        """Enter in the query box: apply it (filter or select), then show where its rows are."""
+        st = self.state
         text = (self.query.value_input or self.query.value or "").strip()
-        if not text:
-            self.state.set_part("query", None)
-            return
-        try:
-            sel = parse_query(text, query_columns(self.state))
-        except QueryError as exc:
-            self.state.message = str(exc)
-            return
-        self.state.message = ""
-        self.state.query = text
-        self.state.set_part("query", sel)
+        if text == st.query:
+            st.apply_query()  # the same text again (after 'clear selection', say): apply it anew
+        else:
+            st.query = text
+        if text and not st.message:
+            with st.answering():
+                self.sky.zoom_to_shown()
+
+    def _offer_colourings(self, *_):
+        """Only colourings that change the sky (a first reviewer flag adds 'Fraction flagged')."""
+        options = self.state.colourings()
+        if options != self.colour_by.options:
+            self.colour_by.options = options
 
     def _update_count(self, *_):
         with self.state.answering():

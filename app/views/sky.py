@@ -16,6 +16,7 @@ from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from app import fields, source_labels
 from app.plots import sky as skyplot
+from app.plots import sky_marks
 from app.selection import Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
 from app.text import inert
@@ -23,7 +24,9 @@ from app.views import inplace
 from data_loaders import projection, schema
 from data_loaders.catalogue import log_column, sky_column
 
-TAP_PIXELS = 6  # a tap within this many screen pixels of a source picks it
+#: A tap within this many screen pixels of a source picks it (a sparse source is drawn 5 px wide),
+#: or within 3 times its position error when that is further (data_loaders.catalogue.ERROR_SIGMAS).
+TAP_PIXELS = 10
 
 # HoloViews waits until range events have been quiet for 100 ms (polling every 50 ms) before it
 # re-renders. The Explore sky answers Bokeh's range event itself (``SkyView._on_ranges_update``);
@@ -67,6 +70,28 @@ def hover_tool(proj: str, frame: str) -> HoverTool:
     code = _HOVER_JS.replace("PROJ", repr(proj)).replace("FRAME", repr(frame))
     fmt = CustomJSHover(code=code)
     return HoverTool(tooltips=[("position", "$x{custom}")], formatters={"$x": fmt}, mode="mouse")
+
+
+def _swatch(colour: str) -> str:
+    return (
+        f"<span style='display:inline-block;width:10px;height:10px;border-radius:2px;"
+        f"background:{inert(colour)};margin-right:4px;vertical-align:middle'></span>"
+    )
+
+
+def colour_bar_html(title: str, colours: list[str], ticks: list[tuple[float, str]]) -> str:
+    """A horizontal colour bar: its name (with unit), the gradient and values at positions 0..1."""
+    gradient = ", ".join(inert(c) for c in colours)
+    marks = "".join(
+        f"<span style='position:absolute;left:{100 * t:.1f}%;transform:translateX(-{100 * t:.0f}%)'>"
+        f"{inert(text)}</span>"
+        for t, text in ticks
+    )
+    return (
+        f"<div class='xmm-colourbar' style='max-width:420px'><b>Colour:</b> {inert(title)}"
+        f"<div style='height:10px;border-radius:2px;background:linear-gradient(to right, {gradient})'></div>"
+        f"<div style='position:relative;height:1.3em'>{marks}</div></div>"
+    )
 
 
 class SkyView(pn.viewable.Viewer):
@@ -231,7 +256,9 @@ class SkyView(pn.viewable.Viewer):
         if st.has_selection:
             return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None)
         if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx()):
-            return (*skyplot.count_index(filtered.grid(*view), st.norm), None)
+            counts = filtered.grid(*view)
+            self._count_ticks = sky_marks.ramp_ticks(counts, st.norm)
+            return (*skyplot.count_index(counts, st.norm), None)
         if st.colour_by in ("class", "citizen"):
             n = len(schema.CLASS_NAMES) + 1
             if st.colour_by == "class":
@@ -251,14 +278,31 @@ class SkyView(pn.viewable.Viewer):
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
-        column, cmap, span = {
-            "flux": (log_column(fields.column("flux", st.level, st.band)), "bgy", (-15.0, -11.0)),
-            "hr2": (fields.column("hr2", st.level), "coolwarm", (-1.0, 1.0)),
-            "hr3": (fields.column("hr3", st.level), "coolwarm", (-1.0, 1.0)),
-            "variable": (fields.column("var_flag", st.level), "fire", (0.0, 0.2)),
-            "lx": ("LOG_LX", "bgy", (41.0, 46.0)),
-        }[st.colour_by]
+        column, cmap, span, _ = self.mean_colouring()
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
+
+    def mean_colouring(self) -> tuple[str, str, tuple[float, float], str]:
+        """(column, colour map, span, name with unit) of a colouring by a mean or a fraction."""
+        st = self.state
+        unit = "sources" if st.level == "sources" else "detections"
+        return {
+            "flux": (
+                log_column(fields.column("flux", st.level, st.band)),
+                "bgy",
+                (-15.0, -11.0),
+                f"mean {fields.label('flux', st.band)}",
+            ),
+            "hr2": (fields.column("hr2", st.level), "coolwarm", (-1.0, 1.0), f"mean {fields.label('hr2')}"),
+            "hr3": (fields.column("hr3", st.level), "coolwarm", (-1.0, 1.0), f"mean {fields.label('hr3')}"),
+            "variable": (
+                fields.column("var_flag", st.level),
+                "fire",
+                (0.0, 0.2),
+                f"fraction of {unit} flagged variable",
+            ),
+            "flagged": ("", "fire", (0.0, 1.0), f"fraction of {unit} flagged by reviewers"),
+            "lx": ("LOG_LX", "bgy", (41.0, 46.0), "mean log L_X, 0.2–12 keV rest frame (erg/s)"),
+        }[st.colour_by]
 
     def _image(self, x_range, y_range, width, height, **_):
         index, (xr_, yr_) = self._index(x_range, y_range, width, height)
@@ -273,6 +317,7 @@ class SkyView(pn.viewable.Viewer):
         xr_, yr_ = self._view_ranges(x_range, y_range)
         index, kind, cmap = self.colour_grids(xr_, yr_, int(width or 900), int(height or 450))
         self._kind = (kind, cmap or self.state.cmap)
+        self._update_legend()
         return index, (xr_, yr_)
 
     def _view(self, width=None, height=None, **_):
@@ -293,10 +338,9 @@ class SkyView(pn.viewable.Viewer):
 
     # --- interaction ---------------------------------------------------------------------------
     def pixel_scale_deg(self) -> float:
-        """Approximate degrees of sky per screen pixel at the current zoom."""
-        xr_ = self._shown[0] if self._shown is not None else skyplot.full_extent(self.state.projection)[0]
-        width = self.size.width or 900
-        return abs(xr_[1] - xr_[0]) / max(width, 1)
+        """Degrees of sky per screen pixel at the centre of the current view (the larger of x and y)."""
+        view = self._shown if self._shown is not None else skyplot.full_extent(self.state.projection)
+        return skyplot.sky_per_pixel(self.state.projection, view, self.size.width or 900)
 
     def _on_tap(self, x=None, y=None, **_):
         if x is None or y is None:
@@ -305,10 +349,10 @@ class SkyView(pn.viewable.Viewer):
         lon, lat = projection.inverse(np.array([x]), np.array([y]), st.projection)
         if not np.isfinite(lon[0]):
             return
-        tol = max(self.pixel_scale_deg() * TAP_PIXELS, 2.0 / 3600)
+        tol = self.pixel_scale_deg() * TAP_PIXELS
         row = False
         with st.answering():
-            row = st.shown.nearest(st.frame, float(lon[0]), float(lat[0]), tol)
+            row = st.shown.nearest(st.frame, float(lon[0]), float(lat[0]), tol, fields.column("poserr", st.level))
         if row is False:
             return
         if row is None:
@@ -319,6 +363,22 @@ class SkyView(pn.viewable.Viewer):
             return
         st.message = ""
         st.srcid = int(row["SRCID"])
+
+    def zoom_to_shown(self) -> None:
+        """Move the view to where the shown rows are (after a query); say so when none are."""
+        st = self.state
+        if st.shown.count() == 0:
+            st.message = "No row matches: the sky is empty."
+            return
+        full_x, full_y = skyplot.full_extent(st.projection)
+        xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
+        aspect = (self.size.width or 900) / max(self.size.height or 450, 1)
+        view = (full_x, full_y)
+        for _ in range(2):  # the whole sky at ~0.5 deg a pixel, then that view again, finer
+            found = skyplot.extent_of(st.shown.grid(xc, yc, *view, 720, 360), *view, aspect=aspect)
+            view = found if found is not None else view
+        if view != (full_x, full_y):
+            st.param.update(x_range=view[0], y_range=view[1])
 
     def _on_box(self, bounds=None, **_):
         if not bounds:
@@ -340,29 +400,34 @@ class SkyView(pn.viewable.Viewer):
         return "LOG_LX" in self.state.catalogue.columns(self.state.level)
 
     def legend_html(self) -> str:
-        """What the colours mean for the current colouring (classes get a swatch each)."""
+        """What the colours mean: a swatch per class, a colour bar with its name, unit and values, or
+        the selection's colour."""
         st = self.state
+        small = "<div class='xmm-sky-legend' style='font-size:0.85em'>"
         if st.colour_by == "lx" and not self.has_lx():
             from data_loaders import capabilities
 
             why = st.catalogue.capabilities.reason(capabilities.PHOTOZ) or "No LOG_LX column in this release."
-            return f"<div style='font-size:0.85em'>{inert(why)} The colour shows the number of sources.</div>"
+            return f"{small}{inert(why)} The colour shows the number of sources.</div>"
+        if st.has_selection:
+            swatch = _swatch(skyplot.SELECTION_COLOUR)
+            return f"{small}Grey: passes the filters · {swatch}<b>in your selection</b></div>"
         if st.colour_by in ("class", "citizen"):
             names = [*schema.CLASS_NAMES, "unclassified"]
             items = " ".join(
-                f"<span style='white-space:nowrap;margin-right:12px'><span style='display:inline-block;width:10px;"
-                f"height:10px;border-radius:2px;background:{inert(colour)};margin-right:4px'></span>"
+                f"<span style='white-space:nowrap;margin-right:12px'>{_swatch(colour)}"
                 f"{inert(schema.CLASS_LABELS.get(name, name))}</span>"
                 for name, colour in zip(names, skyplot.CLASS_COLOURS, strict=True)
             )
-            who = "machine classifier" if st.colour_by == "class" else "citizen-science consensus"
-            return f"<div style='font-size:0.85em'><b>Most common class ({who}):</b> {items}</div>"
-        if st.has_selection:
-            return "<div style='font-size:0.85em'>Grey: passes the filters · colour: in your selection</div>"
-        label = COLOUR_OPTIONS.get(st.colour_by, st.colour_by)
-        if st.colour_by == "count" and st.level == "detections":
-            label = "Number of detections"
-        return f"<div style='font-size:0.85em'><b>Colour:</b> {inert(label)} (brighter = more / higher)</div>"
+            return f"{small}<b>{inert(COLOUR_OPTIONS[st.colour_by])}:</b> {items}</div>"
+        if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx()):
+            unit = "sources" if st.level == "sources" else "detections"
+            title, cmap = f"{unit} per pixel", st.cmap
+            ticks = [(t, f"{v:,.0f}") for t, v in getattr(self, "_count_ticks", [])]
+        else:
+            _, cmap, span, title = self.mean_colouring()
+            ticks = [(t, f"{v:g}") for t, v in sky_marks.ramp_ticks(np.zeros(0), "linear", span=span)]
+        return small + colour_bar_html(title, sky_marks.ramp_colours(cmap), ticks) + "</div>"
 
     def _update_legend(self, *_):
         self.legend.object = self.legend_html()

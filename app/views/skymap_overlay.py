@@ -14,7 +14,6 @@ from app import config
 from app.query import QueryError, parse_query
 from app.state import ExploreState
 from app.text import inert
-from app.views.filters import query_columns
 from app.views.sky import SkyView
 from data_loaders import skymap
 
@@ -62,7 +61,7 @@ class SkyMapControls(pn.viewable.Viewer):
         if name == NONE:
             return
         try:
-            sel = parse_query(f"skymap('{name}', 0.9)", query_columns(self.state))
+            sel = parse_query(f"skymap('{name}', 0.9)", self.state.query_columns())
         except QueryError as exc:
             self.state.message = str(exc)
             return

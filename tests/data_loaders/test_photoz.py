@@ -108,7 +108,7 @@ def test_the_sky_colours_by_luminosity_or_says_why_not(release, demo_catalogue):
     view = SkyView(state)
     el = view._image(x_range=None, y_range=None, width=300, height=150)
     assert (np.asarray(el.dimension_values(2)) > 0).sum() > 5 and view._kind[1] == "bgy"
-    assert "Mean log L_X" in html.unescape(view.legend_html())
+    assert "mean log L_X" in html.unescape(view.legend_html())
     bare = ExploreState(demo_catalogue, colour_by="lx")
     bare_view = SkyView(bare)
     bare_view._image(x_range=None, y_range=None, width=300, height=150)

@@ -1,4 +1,4 @@
-"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, go-to, tap, export, permalink.
+"""The Explore page in headless Chromium: load, zoom, galactic, preset, HR lasso, go-to, tap, export, flag, permalink.
 
 The journey runs on both catalogue engines: in memory, and ``serve --dask local:1`` (the same page).
 """
@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from data_loaders.store import users
 from tests.ui.serving import browser, serve_app, wait_idle
 
 pytestmark = pytest.mark.ui
@@ -48,13 +49,20 @@ def canvas_box(page, index: int):
 
 
 @pytest.mark.parametrize("engine", [(), ("--dask", "local:1")], ids=["memory", "dask"])
-def test_explore_journey(demo_data_dir, tmp_path, engine):
+def test_explore_journey(writable_demo_data_dir, tmp_path, engine):
     errors = []
-    with serve_app(demo_data_dir, *engine) as base, browser() as b:
+    data = writable_demo_data_dir
+    users.add_user(data / "users.json", "rev", "correct horse battery", "reviewer")
+    with serve_app(data, *engine, env={"XMM_EXPLORER_DB": ""}) as base, browser() as b:
         page = b.new_page(viewport={"width": 1500, "height": 1800})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{base}/explore")
-        wait_idle(page)
+        # a reviewer signs in first (flagging needs the role); the login page leads to Explore
+        page.goto(f"{base}/login?next=/explore")
+        page.fill("#username", "rev")
+        page.fill("#password", "correct horse battery")
+        page.click("#login-submit")
+        page.wait_for_url("**/explore")
+        wait_idle(page, 60_000)
         start = wait_until(page, lambda: "pass" in (t := count_text(page)) and t, what="the count")
         total = numbers(start)[1]
         assert numbers(start)[0] == total > 0
@@ -123,6 +131,12 @@ def test_explore_journey(demo_data_dir, tmp_path, engine):
         download.value.save_as(fits_path)
         assert fits_path.read_bytes()[:6] == b"SIMPLE"
 
+        # the reviewer flags the tapped source from the page
+        page.get_by_text("Flag this source or the selection (reviewers)").click()
+        page.locator(".xmm-flag-btn button").click()
+        flagged = page.get_by_text(re.compile(r"Flagged 1 source as "))
+        wait_until(page, lambda: flagged.count() > 0, what="the flag's confirmation")
+
         # the permalink restores the same counts and source
         url = page.url
         final = count_text(page)
@@ -137,8 +151,13 @@ def test_explore_journey(demo_data_dir, tmp_path, engine):
         port = base.rsplit(":", 1)[1].split("/")[0]
     assert not [e for e in errors if "ERR_NAME_NOT_RESOLVED" not in e], errors
     # no exception on the server either (e.g. a model changed without Bokeh's document lock)
-    log = (demo_data_dir / f"server-{port}.log").read_text(errors="replace")
+    log = (data / f"server-{port}.log").read_text(errors="replace")
     assert "Traceback" not in log, log[log.find("Traceback") - 300 :][:3000]
+    from data_loaders.store import open_store
+
+    with open_store(None, data) as store:
+        events = store.flag_events("DEMO")
+    assert list(events["user"]) == ["rev"] and list(events["action"]) == ["flag"]
 
 
 def test_back_and_forward_restore_views(demo_data_dir):
