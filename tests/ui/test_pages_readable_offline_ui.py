@@ -118,7 +118,7 @@ def test_every_page_is_readable_in_both_themes_and_calls_nobody_else(served):
 #: figure only with a reason in the commit: each model is built, serialised and rendered for every
 #: visitor (issue 19).
 PAGE_BUDGET = {
-    "explore": {"models": 345, "messages": 210},
+    "explore": {"models": 345, "messages": 130},
     "source": {"models": 770, "messages": 122},
     "alerts": {"models": 320, "messages": 270},
     "review": {"models": 820, "messages": 112},
