@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DATA   ?= data
 PORT   ?= 5006
-DETECTIONS ?= 1000000
+DETECTIONS ?= 200000
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c

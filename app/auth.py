@@ -20,20 +20,19 @@ token instead (:data:`LOGIN_HEADER`, set here on every request, whatever the cli
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
 import stat
-import threading
-import time
 from pathlib import Path
 
 import tornado.escape
 import tornado.web
 from panel.auth import BasicLoginHandler, _validate_next_url
 
+from app.off_loop import off_loop
 from app.text import inert
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.auth")
 
@@ -230,7 +229,7 @@ class LoginHandler(BasicLoginHandler):
             log.warning("log-in for %r from %s refused: backing off %.0f s", username, address, wait)
             self._fail(f"Too many failed log-ins; please try again in {int(wait) + 1} s.")
             return
-        if await asyncio.to_thread(self._validate, username, password):
+        if await off_loop(self._validate, username, password):
             logins.clear_attempts(store, "login", keys[1])
             self.set_current_user(username)
             self.redirect(_next_url(self))
@@ -270,25 +269,14 @@ def end_logins(user: str, keep: str | None = None) -> int:
 
 
 # -- the session's user ------------------------------------------------------------------------
-_CHECKED: dict[str, tuple[float, str | None]] = {}
-_CHECKED_LOCK = threading.Lock()
+_CHECKED: ProcessCache[str | None] = ProcessCache("checked logins", max_items=10_000, max_age_s=LOGIN_CHECK_S)
 
 
 def _login_user_cached(login_id: str) -> str | None:
     """The store's answer for ``login_id``, reused for :data:`LOGIN_CHECK_S` seconds in this process."""
     from data_loaders.store.logins import login_user
 
-    now = time.monotonic()
-    with _CHECKED_LOCK:
-        hit = _CHECKED.get(login_id)
-        if hit is not None and now - hit[0] < LOGIN_CHECK_S:
-            return hit[1]
-    user = login_user(_store(), login_id)
-    with _CHECKED_LOCK:
-        if len(_CHECKED) > 10_000:
-            _CHECKED.clear()
-        _CHECKED[login_id] = (now, user)
-    return user
+    return _CHECKED.get(login_id, lambda: login_user(_store(), login_id))
 
 
 def session_user() -> str | None:
@@ -308,7 +296,7 @@ def session_user() -> str | None:
         value = decode_signed_value(config.cookie_secret, "user", raw, max_age_days=SESSION_DAYS) if raw else None
         return value.decode("utf-8", "replace") if value else None
     login_id = (pn.state.headers or {}).get(LOGIN_HEADER)
-    return _login_user_cached(login_id) if login_id else None
+    return _login_user_cached(login_id) if isinstance(login_id, str) and login_id else None
 
 
 def current_user() -> str | None:

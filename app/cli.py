@@ -35,8 +35,11 @@ def _cmd_demo(args) -> int:
         progress=not args.quiet,
     )
     attach_observations(report.path, files.observations)  # coverage and upper limits on the Explore page
+    from data_loaders.products.rmf import write_canned_responses
     from data_loaders.skymap import write_demo_maps
 
+    rmfs = write_canned_responses(config.responses_dir(data_dir))  # the PPS spectral fit's canned RMFs
+    print(f"Canned responses of the demo spectra (pn, MOS1, MOS2) in {rmfs[0].parent}")
     maps = write_demo_maps(data_dir / "skymaps")  # a synthetic gravitational-wave map, in the 3 layouts
     import pandas as pd
 
@@ -51,11 +54,33 @@ def _cmd_demo(args) -> int:
     z_file = out / "4XMM_DEMO_photoz.parquet"
     photoz.demo_photoz(sources, seed=args.seed).to_parquet(z_file, index=False)
     print(f"Synthetic photometric redshifts {z_file.name}: {len(photoz.attach_photoz(report.path, z_file)):,} sources")
+    from data_loaders.spectral import published
+
+    fit_file = published.write_fits_table(
+        published.demo_fits(pd.read_parquet(report.path / schema.SOURCES_FILE), seed=args.seed),
+        out / "4XMM_DEMO_spectral_fits.fits",
+    )
+    print(f"Synthetic published fits {fit_file.name}: {len(published.attach_spectral_fits(report.path, fit_file)):,}")
     print(report.summary())
     print(f"Synthetic sky maps (flat NESTED, flat RING, multi-order) in {maps['NESTED'].parent}")
     from data_loaders.alerts.release import compute_release_alerts
 
     compute_release_alerts(data_dir, args.name)  # so the Alerts page has data on the first visit
+    from data_loaders.coverage import load_observations
+    from data_loaders.hips import write_exposure_hips
+
+    hips = write_exposure_hips(load_observations(report.path), data_dir / "hips" / "exposure")
+    print(f"Demo HiPS of the pn exposure in {hips} (drawn under the zoomed-in sky with serve --hips {hips})")
+    from data_loaders.alerts.observation import run_observation
+    from data_loaders.demo.pipeline import simulate_observation
+
+    # The demo's pipeline: one new observation's source list, with planted transients, and its alert run
+    # (the Alerts page lists it beside the release's alerts; `demo-observation` writes more lists).
+    sim = simulate_observation(data_dir, args.name, out / "pipeline", seed=0)
+    sim.truth.to_parquet(out / "pipeline" / f"{sim.path.name}.truth.parquet", index=False)
+    obs_run = run_observation(data_dir, args.name, sim.path, figures=False)  # PNGs: ~1 s each, not on the page
+    print(f"Pipeline source list {sim.path.name}: {obs_run.result.summary()}")
+    print(f"  its PNGs: xmm-explorer --data-dir {data_dir} alerts --release {args.name} --observation {sim.path}")
     return 0
 
 
@@ -84,6 +109,13 @@ def _cmd_ingest(args) -> int:
 
         joined = attach_photoz(report.path, args.photoz)
         print(f"Redshift table {args.photoz.name}: {len(joined):,} sources have a photometric redshift")
+    if args.spectral_fits:
+        from data_loaders.spectral.published import attach_spectral_fits
+
+        fits = attach_spectral_fits(report.path, args.spectral_fits)
+        print(
+            f"Spectral-fit table {args.spectral_fits.name}: {len(fits):,} fits of {fits['SRCID'].nunique():,} sources"
+        )
     return 0
 
 
@@ -118,7 +150,11 @@ def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> li
     cmd += ["--unix-socket", str(unix_socket)] if unix_socket else ["--port", str(args.port)]
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
-    cmd += ["--static-dirs", f"xmm-static={Path(__file__).resolve().parent / 'static'}"]  # theme.css
+    static = [f"xmm-static={Path(__file__).resolve().parent / 'static'}"]  # theme.css
+    hips = config.hips_dir()
+    if hips is not None:  # the HiPS's own files, for clients that read it (Tornado refuses paths outside it)
+        static.append(f"{config.HIPS_ROUTE}={hips}")
+    cmd += ["--static-dirs", *static]  # one option: a second --static-dirs would replace the first
     cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 
@@ -196,6 +232,13 @@ def _cmd_serve(args, extra: list[str]) -> int:
         os.environ[config.RELEASE_ENV] = args.release
     if args.db:
         os.environ[config.DB_ENV] = args.db
+    if args.hips is not None:
+        from data_loaders.hips import read_properties
+
+        read_properties(args.hips)  # not a HiPS: one sentence here, not a blank layer in the browser
+        os.environ[config.HIPS_ENV] = str(args.hips.resolve())
+    if args.responses:
+        os.environ[config.RESPONSES_ENV] = str(Path(args.responses).resolve())
     spec = (args.dask if args.dask is not None else os.environ.get(dask_backend.ENV, "")).strip()
     if spec:
         # Fail here, in one sentence, not in the browser: the spec, then the release (metadata only;
@@ -265,6 +308,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "adds the rest-frame 0.2-12 keV luminosity LOG_LX",
     )
     i.add_argument(
+        "--spectral-fits",
+        type=Path,
+        help="published spectral fits (FITS/CSV, XMM2ATHENA layout: SRCID or DETID, MODEL, NH/GAMMA/KT with _LO/_HI, "
+        "STAT, DOF), shown on the Source page beside the five-band fit",
+    )
+    i.add_argument(
         "--drop-duplicates",
         action="store_true",
         help="keep the first row of each repeated DETID (stacked: SRCID+OBS_ID) instead of refusing the file",
@@ -275,6 +324,22 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--address", default=None)
     s.add_argument("--release", default=None, help="release to open first")
     s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
+    s.add_argument(
+        "--hips",
+        type=Path,
+        default=None,
+        help="a HiPS folder (IVOA HiPS 1.0) drawn under the sky when zoomed in; served at /hips/ "
+        "(default: none; the demo writes one in DATA/hips/exposure)",
+    )
+    s.add_argument(
+        "--responses",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of EPIC canned responses (RMFs) for fitting PPS spectra in the Source view, found by the "
+        "spectra's RESPFILE name, else by instrument and filter "
+        "(default: $XMM_EXPLORER_RESPONSES, else DATA/responses)",
+    )
     s.add_argument(
         "--num-procs",
         type=int,

@@ -160,8 +160,9 @@ def session_started(session_context) -> None:
 
 def session_ended(session_context) -> None:
     sid = getattr(session_context, "id", None)
-    with _LOCK:
-        _LOCAL.pop(sid, None)
+    if isinstance(sid, str):
+        with _LOCK:
+            _LOCAL.pop(sid, None)
 
 
 def open_sessions() -> list[str]:

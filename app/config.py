@@ -32,3 +32,26 @@ def skymap_dir(data: Path | None = None) -> Path:
     """The folder of sky maps the query's skymap() predicate reads: ``$XMM_EXPLORER_SKYMAPS`` or DATA/skymaps."""
     folder = os.environ.get(SKYMAPS_ENV)
     return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "skymaps"
+
+
+RESPONSES_ENV = "XMM_EXPLORER_RESPONSES"
+
+
+def responses_dir(data: Path | None = None) -> Path:
+    """The folder of canned EPIC responses (RMFs) for the PPS spectral fit.
+
+    ``$XMM_EXPLORER_RESPONSES`` (``serve --responses DIR``), else DATA/responses.
+    """
+    folder = os.environ.get(RESPONSES_ENV)
+    return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "responses"
+
+
+HIPS_ENV = "XMM_EXPLORER_HIPS"
+#: The route under which the server hands out the configured HiPS folder's files (properties, tiles).
+HIPS_ROUTE = "hips"
+
+
+def hips_dir() -> Path | None:
+    """The HiPS folder drawn under the zoomed-in sky (``serve --hips DIR`` / ``$XMM_EXPLORER_HIPS``), or None: off."""
+    folder = os.environ.get(HIPS_ENV)
+    return Path(folder).resolve() if folder else None

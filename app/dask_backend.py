@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 
 from data_loaders.errors import XmmExplorerError
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.dask")
 
@@ -132,8 +132,7 @@ def close(client) -> None:
         cluster.close()
 
 
-_SHARED: dict[str, object] = {}
-_LOCK = threading.Lock()
+_CLIENTS: ProcessCache = ProcessCache("dask clients", max_items=4)
 
 
 def shared_client():
@@ -141,15 +140,13 @@ def shared_client():
     spec = os.environ.get(ENV, "")
     if not spec:
         return None
-    with _LOCK:
-        client = _SHARED.get(spec)
-        if client is not None and getattr(client, "status", "") in ("closing", "closed"):
-            # The scheduler went away and the client gave up: the next page load connects again.
-            log.warning("Dask client for %s is %s; connecting again", spec, client.status)
-            client = None
-        if client is None:
-            client = _SHARED[spec] = connect(spec)
-        return client
+    client = _CLIENTS.get(spec, lambda: connect(spec))
+    if getattr(client, "status", "") in ("closing", "closed"):
+        # The scheduler went away and the client gave up: the next page load connects again.
+        log.warning("Dask client for %s is %s; connecting again", spec, client.status)
+        _CLIENTS.invalidate(spec)
+        client = _CLIENTS.get(spec, lambda: connect(spec))
+    return client
 
 
 def describe_error(exc: BaseException, address: str | None = None) -> str:
@@ -198,7 +195,7 @@ def raised_in_dask(exc: BaseException) -> bool:
     return "/distributed/" in path or "/dask/" in path or "/tornado/" in path
 
 
-_CATALOGUES: dict[tuple, object] = {}
+_CATALOGUES: ProcessCache = ProcessCache("dask catalogues", max_items=8)
 
 
 def shared_catalogue(data_dir, release: str | None, client):
@@ -223,13 +220,14 @@ def shared_catalogue(data_dir, release: str | None, client):
     release = release or default_release(data_dir)
     if release not in names:
         raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
-    key = ((releases_dir(data_dir) / release).resolve(), id(client))
-    with _LOCK:
-        if key not in _CATALOGUES:
-            rows = os.environ.get(PARTITION_ROWS_ENV, "").replace("_", "")
-            kwargs = {"partition_rows": int(rows)} if rows.isdigit() and int(rows) > 0 else {}
-            _CATALOGUES[key] = DaskCatalogue(key[0], client=client, **kwargs)
-        return _CATALOGUES[key]
+    path = (releases_dir(data_dir) / release).resolve()
+
+    def open_it():
+        rows = os.environ.get(PARTITION_ROWS_ENV, "").replace("_", "")
+        kwargs = {"partition_rows": int(rows)} if rows.isdigit() and int(rows) > 0 else {}
+        return DaskCatalogue(path, client=client, **kwargs)
+
+    return _CATALOGUES.get((path, id(client)), open_it, paths=[path])
 
 
 def open_catalogue(data_dir, release: str | None = None):

@@ -18,7 +18,6 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from data_loaders.catalogue import Catalogue, Subset
 from data_loaders.export import FORMATS, ExportError, ExportLimitError, export_filename, export_table
 from data_loaders.export import match_positions as _match_positions
 from data_loaders.export import read_id_list as _read_id_list
+from data_loaders.process_cache import ProcessCache
 
 log = logging.getLogger("xmm_explorer.export")
 
@@ -97,14 +97,19 @@ def _parquet_path(catalogue: Catalogue, level: str) -> Path:
     return catalogue.path / schema.SOURCES_FILE
 
 
-@lru_cache(maxsize=16)
+_FIELDS: ProcessCache[tuple[tuple[str, str | None, str], ...]] = ProcessCache("Parquet field metadata", max_items=16)
+
+
 def _field_metadata(path: Path) -> tuple[tuple[str, str | None, str], ...]:
-    out = []
-    for f in pq.read_schema(path):
-        meta = f.metadata or {}
-        unit = meta.get(b"unit", b"").decode() or None
-        out.append((f.name, unit, meta.get(b"description", b"").decode()))
-    return tuple(out)
+    def read() -> tuple[tuple[str, str | None, str], ...]:
+        out = []
+        for f in pq.read_schema(path):
+            meta = f.metadata or {}
+            unit = meta.get(b"unit", b"").decode() or None
+            out.append((f.name, unit, meta.get(b"description", b"").decode()))
+        return tuple(out)
+
+    return _FIELDS.get(path, read, paths=[path])
 
 
 def column_metadata(catalogue: Catalogue, level: str) -> dict[str, tuple[str | None, str]]:
@@ -180,8 +185,9 @@ def check_rows(plan: ExportPlan, max_rows: int | None) -> None:
 def iter_chunks(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """DataFrames of the plan's rows and columns, in catalogue order, at most ``chunk_rows`` rows each."""
     for chunk in plan.rows.chunks(plan.columns, chunk_rows):
-        if "CLASS" in chunk:
-            chunk = chunk.assign(CLASS=schema.class_names(chunk["CLASS"]).to_numpy())
+        codes = {c: schema.class_names(chunk[c]).to_numpy() for c in schema.CLASS_CODE_COLUMNS if c in chunk}
+        if codes:
+            chunk = chunk.assign(**codes)
         yield chunk
 
 

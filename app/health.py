@@ -26,6 +26,8 @@ import time
 
 import tornado.web
 
+from app.off_loop import off_loop
+
 log = logging.getLogger("xmm_explorer.health")
 
 #: Seconds the database check may take before the database is reported as ``error``.
@@ -81,12 +83,12 @@ def count_sessions(application) -> int:
 async def report(application) -> tuple[int, dict]:
     """The HTTP status and JSON body of ``/health`` for this process."""
     try:
-        releases = await asyncio.to_thread(release_names)
+        releases = await off_loop(release_names)
     except Exception:
         log.exception("health: cannot list the releases")
         releases = []
     try:
-        db = await asyncio.wait_for(asyncio.to_thread(check_db), DB_TIMEOUT_S)
+        db = await asyncio.wait_for(off_loop(check_db), DB_TIMEOUT_S)
     except TimeoutError:
         log.error("health: the flags database did not answer within %.0f s", DB_TIMEOUT_S)
         db = "error"

@@ -370,7 +370,7 @@ class _Parser:
             values.append(self.literal(column))
         self.take("RP")
         if column in _ID_COLUMNS and all(isinstance(v, int) for v in values):
-            sel: Selection = Ids(column, values)
+            sel: Selection = Ids(column, tuple(values))
         else:
             sel = In(column, tuple(values))
         return Not(sel) if negate else sel

@@ -172,4 +172,4 @@ class TableHandler(tornado.web.RequestHandler):
 
 
 #: Read by ``panel serve --plugins app.samp_tokens``.
-ROUTES = [(r"/samp-table/([^/]+)", TableHandler, {})]
+ROUTES: list[tuple[str, type, dict]] = [(r"/samp-table/([^/]+)", TableHandler, {})]

@@ -14,41 +14,40 @@ trickle in; a minute-old consensus is fine). Both are shared read-only between s
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from app.selection import And, Ids, In, IsTrue, Not, Or, Selection
 from app.store_access import flags_version, get_store
+from data_loaders.process_cache import ProcessCache
 
 FLAGGED = "FLAGGED"
 CITIZEN_CLASS = "CITIZEN_CLASS"
 CONSENSUS_TTL_S = 60.0
 
-_FLAGGED: dict[tuple, tuple[int, np.ndarray]] = {}
-_CONSENSUS: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
-_LOCK = threading.Lock()
+#: Flagged SRCIDs per release, labels and flags version (a new flag makes a new version).
+_FLAGGED: ProcessCache[np.ndarray] = ProcessCache("flagged sources", max_items=32)
+#: The crowd's classes per release, asked again after ``CONSENSUS_TTL_S``.
+_CONSENSUS: ProcessCache[tuple[np.ndarray, np.ndarray]] = ProcessCache(
+    "citizen consensus", max_items=8, max_age_s=CONSENSUS_TTL_S
+)
 
 
 def flagged_srcids(release: str, labels: Sequence[str] | None = None, store=None) -> np.ndarray:
     """Sorted SRCIDs of ``release`` currently carrying any of ``labels`` (None: any label)."""
     store = store or get_store()
-    key = (release, None if labels is None else tuple(sorted(labels)))
-    version = flags_version(store, release)
-    with _LOCK:
-        hit = _FLAGGED.get(key)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-    flags = store.current_flags(release)
-    if labels is not None:
-        flags = flags[flags["label"].isin(list(labels))]
-    ids = np.unique(flags["srcid"].to_numpy(np.int64))
-    ids.setflags(write=False)
-    with _LOCK:
-        _FLAGGED[key] = (version, ids)
-    return ids
+    key = (release, None if labels is None else tuple(sorted(labels)), flags_version(store, release))
+
+    def compute() -> np.ndarray:
+        flags = store.current_flags(release)
+        if labels is not None:
+            flags = flags[flags["label"].isin(list(labels))]
+        ids = np.unique(flags["srcid"].to_numpy(np.int64))
+        ids.setflags(write=False)
+        return ids
+
+    return _FLAGGED.get(key, compute)
 
 
 def labels_of(release: str, srcids: Iterable[int], store=None) -> dict[int, str]:
@@ -59,11 +58,10 @@ def labels_of(release: str, srcids: Iterable[int], store=None) -> dict[int, str]
 
 def consensus(catalogue) -> tuple[np.ndarray, np.ndarray]:
     """(sorted SRCIDs, consensus class code) of the sources the crowd has classified usefully."""
-    now = time.monotonic()
-    with _LOCK:
-        hit = _CONSENSUS.get(catalogue.name)
-        if hit is not None and now - hit[0] < CONSENSUS_TTL_S:
-            return hit[1], hit[2]
+    return _CONSENSUS.get(catalogue.name, lambda: _consensus(catalogue), paths=[catalogue.path])
+
+
+def _consensus(catalogue) -> tuple[np.ndarray, np.ndarray]:
     from data_loaders.citizen.consensus import consensus_frame
 
     try:
@@ -76,16 +74,13 @@ def consensus(catalogue) -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(cons["SRCID"].to_numpy(np.int64))
         src = cons["SRCID"].to_numpy(np.int64)[order]
         pred = cons["prediction"].to_numpy(np.int16)[order]
-    with _LOCK:
-        _CONSENSUS[catalogue.name] = (now, src, pred)
     return src, pred
 
 
 def forget() -> None:
     """Drop the cached flags and consensus (tests, or right after a vote)."""
-    with _LOCK:
-        _FLAGGED.clear()
-        _CONSENSUS.clear()
+    _FLAGGED.clear()
+    _CONSENSUS.clear()
 
 
 def citizen_srcids(catalogue, codes: Iterable[int]) -> np.ndarray:

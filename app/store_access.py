@@ -8,21 +8,20 @@ checks inside every Store write method see the operator's accounts.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from app import config
+from data_loaders.process_cache import ProcessCache
 from data_loaders.store import Store, open_store
 from data_loaders.store.models import FlagEvent
 
 USERS_ENV = "XMM_EXPLORER_USERS"
 USERS_FILENAME = "users.json"
 
-_STORE: Store | None = None
-_KEY: tuple | None = None
-_LOCK = threading.Lock()
+#: The store of this process's configuration (a new database URL or data directory opens another).
+_STORES: ProcessCache[Store] = ProcessCache("stores", max_items=1, on_drop=lambda store: store.close())
 
 
 def users_file(data_dir: Path | None = None) -> Path:
@@ -35,27 +34,21 @@ def users_file(data_dir: Path | None = None) -> Path:
 
 def get_store() -> Store:
     """The store of this process (opened, migrated and synced with the users file once)."""
-    global _STORE, _KEY
     key = (config.db_url(), str(config.data_dir()), str(users_file()))
-    with _LOCK:
-        if _STORE is None or key != _KEY:
-            if _STORE is not None:
-                _STORE.close()
-            store = open_store(key[0], Path(key[1]))
-            path = users_file()
-            if path.exists():
-                store.sync_users(path)
-            _STORE, _KEY = store, key
-        return _STORE
+
+    def open_it() -> Store:
+        store = open_store(key[0], Path(key[1]))
+        path = users_file()
+        if path.exists():
+            store.sync_users(path)
+        return store
+
+    return _STORES.get(key, open_it)
 
 
 def reset_store() -> None:
     """Forget the process's store (tests, or after changing the configuration)."""
-    global _STORE, _KEY
-    with _LOCK:
-        if _STORE is not None:
-            _STORE.close()
-        _STORE, _KEY = None, None
+    _STORES.clear()
 
 
 def flags_version(store: Store, release: str) -> int:

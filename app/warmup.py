@@ -29,6 +29,7 @@ def _warm_up_dask() -> None:
     from app.dask_backend import describe_error, shared_catalogue, shared_client
     from app.state import ExploreState
     from app.views.sky import SkyView
+    from data_loaders.catalogue import sky_column
 
     try:
         import importlib
@@ -39,7 +40,10 @@ def _warm_up_dask() -> None:
         state = ExploreState(cat)
         for level in ("detections", "sources"):
             state.level = level
-            SkyView(state)._index(None, None, 64, 32)  # persists the sky columns, JIT-compiles the workers
+            SkyView(state)._index(None, None, 64, 32)  # reads (or builds) the sky pyramid
+            # Zoomed-in views draw the rows: persist their sky columns now, JIT-compile the workers.
+            xcol, ycol = (sky_column(axis, state.projection, state.frame) for axis in ("x", "y"))
+            state.filtered.grid(xcol, ycol, (-1.0, 1.0), (-1.0, 1.0), 64, 32)
     except Exception as exc:  # the page will say what is wrong, in one sentence
         log.warning("Dask warm-up failed: %s", describe_error(exc))
 

@@ -89,6 +89,7 @@ LONGTERM = "longterm"
 OBSERVATIONS = "observations"
 OM = "om"
 PHOTOZ = "photoz"
+SPECTRAL_FITS = "spectral_fits"
 BAND_FIT = "band_fit"
 SOURCE_BAND_FIT = "source_band_fit"
 # Engine abilities (declared absent by an engine with Capabilities.without):
@@ -147,6 +148,12 @@ GROUPS: dict[str, ColumnGroup] = {
             "photometric redshifts and luminosities",
             table="photoz.parquet",
             table_columns=("SRCID", "PHOTO_Z", "LOG_LX"),
+        ),
+        ColumnGroup(
+            SPECTRAL_FITS,
+            "published spectral fits",
+            table="spectral_fits.parquet",
+            table_columns=("SRCID", "MODEL", "STAT"),
         ),
         ColumnGroup(
             OBSERVATIONS,

@@ -38,6 +38,7 @@ from data_loaders import capabilities, projection, schema
 from data_loaders import grid as grids
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
+from data_loaders.process_cache import ProcessCache
 
 #: Columns kept in memory for the unique-source level (one row per SRCID).
 SOURCE_LEVEL_COLUMNS = (
@@ -368,6 +369,46 @@ def _numpy_frame(table) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def joined_columns(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Columns of the release's added-value tables that both engines join onto both levels by SRCID.
+
+    ``om.parquet``: OM_SEP, OM_<filter>_AB_MAG and OM_CLASS (class codes as ``CLASS``, -1 none);
+    ``photoz.parquet``: PHOTO_Z, LOG_LX. Name -> (sorted SRCID, values), read once per engine.
+    """
+    from data_loaders.om import OM_FILE
+    from data_loaders.photoz import FRAME_COLUMNS, PHOTOZ_FILE
+
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for filename, pick in (
+        (OM_FILE, lambda c: c in ("OM_SEP", "OM_CLASS") or c.endswith("_AB_MAG")),
+        (PHOTOZ_FILE, lambda c: c in FRAME_COLUMNS),
+    ):
+        p = Path(path) / filename
+        if not p.exists():
+            continue
+        table = pd.read_parquet(p).drop_duplicates("SRCID").sort_values("SRCID")
+        srcid = table["SRCID"].to_numpy(np.int64)
+        for c in table.columns:
+            if pick(c):
+                dtype = np.int8 if c == "OM_CLASS" else np.float32
+                out[c] = (srcid, table[c].to_numpy(dtype))
+    return out
+
+
+def add_joined(df: pd.DataFrame, joined: dict[str, tuple[np.ndarray, np.ndarray]], names: Sequence[str]) -> None:
+    """Set the joined columns ``names`` on ``df`` (which has SRCID): NaN, or -1 for OM_CLASS, where none."""
+    ids = df["SRCID"].to_numpy(np.int64) if len(names) else None
+    for name in names:
+        srcid, values = joined[name]
+        missing = -1 if values.dtype.kind == "i" else np.nan
+        out = np.full(len(df), missing, dtype=values.dtype)
+        if srcid.size and len(df):
+            pos = np.clip(np.searchsorted(srcid, ids), 0, srcid.size - 1)
+            hit = srcid[pos] == ids
+            out[hit] = values[pos[hit]]
+        df[name] = out
+
+
 class ReleaseDirectory:
     """What every catalogue backend knows of an ingested release directory: path and metadata."""
 
@@ -453,23 +494,10 @@ class Catalogue(CatalogueEngine):
         self._add_om_columns()
 
     def _add_om_columns(self) -> None:
-        """OM_<filter>_AB_MAG, OM_SEP (om.parquet) and PHOTO_Z, LOG_LX (photoz.parquet) on both levels, for filters."""
-        from data_loaders.om import OM_FILE
-        from data_loaders.photoz import FRAME_COLUMNS, PHOTOZ_FILE
-
-        for filename, pick in (
-            (OM_FILE, lambda c: c == "OM_SEP" or c.endswith("_AB_MAG")),
-            (PHOTOZ_FILE, lambda c: c in FRAME_COLUMNS),
-        ):
-            table = self._optional_table(filename)
-            if table is None or table.empty:
-                continue
-            cols = [c for c in table.columns if pick(c)]
-            table = table.drop_duplicates("SRCID").set_index("SRCID")
-            for frame in (self.detections, self.sources):
-                ids = frame["SRCID"].to_numpy(np.int64)
-                for c in cols:
-                    frame[c] = table[c].reindex(ids).to_numpy(np.float32)
+        """The added-value columns joined by SRCID (:func:`joined_columns`) on both levels, for filters."""
+        joined = joined_columns(self.path)
+        for frame in (self.detections, self.sources):
+            add_joined(frame, joined, list(joined))
 
     def _add_class_columns(self) -> None:
         """CLASS (index into schema.CLASS_NAMES, -1 unclassified) and CLASS_PROB on both levels."""
@@ -729,6 +757,13 @@ class Catalogue(CatalogueEngine):
         return self._optional_table(PHOTOZ_FILE)
 
     @cached_property
+    def spectral_fits(self) -> pd.DataFrame | None:
+        """Published spectral fits (spectral_fits.parquet, see data_loaders.spectral.published), or None."""
+        from data_loaders.spectral.published import SPECTRAL_FITS_FILE
+
+        return self._optional_table(SPECTRAL_FITS_FILE)
+
+    @cached_property
     def counterparts(self) -> pd.DataFrame | None:
         return self._optional_table(schema.COUNTERPARTS_FILE)
 
@@ -742,8 +777,7 @@ class Catalogue(CatalogueEngine):
         return Path(p) if p else None
 
 
-_CACHE: dict[Path, Catalogue] = {}
-_CACHE_LOCK = threading.Lock()
+_CATALOGUES: ProcessCache[Catalogue] = ProcessCache("catalogues", max_items=8)
 
 
 def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
@@ -761,7 +795,4 @@ def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
     if release not in names:
         raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
     path = (releases_dir(data_dir) / release).resolve()
-    with _CACHE_LOCK:
-        if path not in _CACHE:
-            _CACHE[path] = Catalogue(path)
-        return _CACHE[path]
+    return _CATALOGUES.get(path, lambda: Catalogue(path), paths=[path])

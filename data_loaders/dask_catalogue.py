@@ -24,8 +24,9 @@ Selections are the objects of :mod:`app.selection` (anything with ``evaluate(fra
 from __future__ import annotations
 
 import functools
+import logging
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import pyarrow.parquet as pq
 
 from data_loaders import capabilities, projection, schema
 from data_loaders import grid as grids
+from data_loaders import pyramid as pyramids
 from data_loaders.catalogue import (
     CHUNK_ROWS,
     LEVELS,
@@ -49,6 +51,8 @@ from data_loaders.catalogue import (
     _is_all,
     _numpy_frame,
     _sort_key,
+    add_joined,
+    joined_columns,
     log10_positive,
     lonlat_columns,
     nearest_within_reach,
@@ -57,6 +61,9 @@ from data_loaders.catalogue import (
 )
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
+from data_loaders.process_cache import ProcessCache
+
+log = logging.getLogger("xmm_explorer.dask")
 
 #: Rows per Dask partition (whole row groups of ~100k rows): few, large tasks keep the
 #: per-task overhead (and the per-partition aggregate arrays datashader combines) small.
@@ -142,13 +149,16 @@ def _read_piece(
     columns: tuple[str, ...],
     sky: tuple[tuple[str, str], ...],
     lookup=None,
+    joined=None,
 ) -> pd.DataFrame:
-    """One partition: the piece's row groups as numpy-typed pandas, plus class and sky columns."""
+    """One partition: the piece's row groups as numpy-typed pandas, plus class, joined and sky columns."""
+    joined = joined or {}
     want_classes = any(c in CLASS_COLUMNS for c in columns)
     logs = [c for c in columns if c.startswith("LOG10_")]
-    read = [c for c in columns if c not in CLASS_COLUMNS and not c.startswith(("SKY_", "LOG10_"))]
-    read += [c[6:] for c in logs if c[6:] not in read]
-    if want_classes and "SRCID" not in read:
+    want_joined = list(dict.fromkeys(c for c in (*columns, *(c[6:] for c in logs)) if c in joined))
+    read = [c for c in columns if c not in CLASS_COLUMNS and c not in joined and not c.startswith(("SKY_", "LOG10_"))]
+    read += [c[6:] for c in logs if c[6:] not in read and c[6:] not in joined]
+    if (want_classes or want_joined) and "SRCID" not in read:
         read.append("SRCID")
     for frame, _proj in sky:
         read += [c for c in _lonlat_columns(level, frame) if c not in read]
@@ -156,6 +166,7 @@ def _read_piece(
     df = _numpy_frame(table)
     if want_classes:
         _add_classes(df, lookup)
+    add_joined(df, joined, want_joined)
     for c in logs:
         df[c] = log10_positive(df[c[6:]])
     for frame, proj in sky:
@@ -196,6 +207,11 @@ class DaskCatalogue(CatalogueEngine):
         scheduler (threads, or a client made current elsewhere) runs each query from Parquet.
     partition_rows : int
         Target rows per Dask partition (whole row groups).
+    pyramid : bool
+        Draw zoomed-out views of every row from the HEALPix pyramid (:mod:`data_loaders.pyramid`),
+        built on the cluster and written beside the Parquet when missing or stale.
+    prune : bool
+        Aggregate only the partitions whose HPX range meets the view.
 
     Attributes
     ----------
@@ -207,23 +223,35 @@ class DaskCatalogue(CatalogueEngine):
 
     is_dask = True
 
-    def __init__(self, release_path: Path, client=None, partition_rows: int = PARTITION_ROWS):
+    def __init__(
+        self,
+        release_path: Path,
+        client=None,
+        partition_rows: int = PARTITION_ROWS,
+        *,
+        pyramid: bool = True,
+        prune: bool = True,
+    ):
         super().__init__(release_path)
+        self.use_pyramid, self.prune = pyramid, prune
+        self._pyramids: dict[str, pyramids.Pyramid | None] = {}
         self.client = client
         self._address = getattr(getattr(client, "scheduler", None), "address", None)  # named after a loss too
-        det_files = sorted((self.path / schema.DETECTIONS_DIR).glob("*.parquet"))
+        self._files = pyramids.level_files(self.path)
+        det_files = self._files["detections"]
         if not det_files:
             raise CatalogueError(f"{self.path} has no detection Parquet files.")
-        self._files = {"detections": det_files, "sources": [self.path / schema.SOURCES_FILE]}
         self.all_columns = pq.read_schema(det_files[0]).names
         self._pieces = {
             level: [p for f in files for p in _pieces(f, partition_rows)] for level, files in self._files.items()
         }
         src_names = pq.read_schema(self._files["sources"][0]).names
+        #: OM and photoz columns joined by SRCID, as the in-memory engine joins them.
+        self._joined = joined_columns(self.path)
+        added = CLASS_COLUMNS + tuple(self._joined)
         self._level_columns = {
-            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns)
-            + CLASS_COLUMNS,
-            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + CLASS_COLUMNS,
+            "detections": tuple(c for c in (*schema.EXPLORE_COLUMNS, HPX_COLUMN) if c in self.all_columns) + added,
+            "sources": tuple(c for c in SOURCE_LEVEL_COLUMNS if c in src_names) + added,
         }
         #: Every column a frame may read (the release's), beyond the Explore ones held for plots.
         self._readable = {"detections": set(self.all_columns), "sources": set(src_names)}
@@ -303,7 +331,9 @@ class DaskCatalogue(CatalogueEngine):
             if frame not in ("icrs", "galactic") or proj not in projection.PROJECTIONS:
                 raise CatalogueError(f"Unknown sky column for frame {frame!r} and projection {proj!r}.")
         pieces = self._pieces[level] if pieces is None else pieces
-        reader = functools.partial(_read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup)
+        reader = functools.partial(
+            _read_piece, level=level, columns=cols, sky=sky, lookup=self._lookup, joined=self._joined
+        )
         key = (level, cols)
         if key not in self._metas:
             first = self._pieces[level][0]
@@ -337,6 +367,47 @@ class DaskCatalogue(CatalogueEngine):
             self._plot[(level, want)] = df
             return df
 
+    # --- pyramid and pruning -------------------------------------------------------------------
+    def pyramid(self, level: str) -> pyramids.Pyramid | None:
+        """The level's HEALPix pyramid, built (on the cluster) and written first if missing or stale.
+
+        None when the catalogue was opened with ``pyramid=False`` or the release directory cannot
+        be written (the rows are drawn then).
+        """
+        if not self.use_pyramid:
+            return None
+        with self._lock:
+            if level in self._pyramids:
+                return self._pyramids[level]
+        files = self._files[level]
+        pyr = pyramids.load(self.path, level, files)
+        if pyr is None:
+            try:
+                pyramids.build(self.path, level, files, cells_of=self._compute_cells)
+            except OSError as exc:
+                log.warning("No sky pyramid for %s %s (%s): drawing the rows", self.name, level, exc)
+            else:
+                pyr = pyramids.load(self.path, level, files)
+        with self._lock:
+            self._pyramids[level] = pyr
+        return pyr
+
+    def _compute_cells(self, tasks: list) -> list[pd.DataFrame]:
+        delayed = [dask.delayed(pyramids.row_group_cells)(*t) for t in tasks]
+        if self.client is not None:
+            return self.client.gather(self.client.compute(delayed))
+        return list(dask.compute(*delayed))
+
+    def view_partitions(self, level: str, xcol: str, x_range, y_range) -> list[int] | None:
+        """Indices of the partitions whose HPX range meets a projected view; None for all of them."""
+        if not self.prune or x_range is None or y_range is None or not xcol.startswith("SKY_"):
+            return None
+        _, _axis, proj, frame = xcol.split("_", 3)
+        pixels = pyramids.view_pixels(proj, frame, x_range, y_range)
+        pieces = self._pieces[level]
+        keep = [i for i, p in enumerate(pieces) if _meets(pixels, p.hpx_min, p.hpx_max)]
+        return None if len(keep) == len(pieces) else keep
+
     # --- the interface -------------------------------------------------------------------------
     def select(self, level: str, selection=None) -> DaskSubset:
         """The rows of ``level`` that ``selection`` keeps (lazy: nothing is computed yet)."""
@@ -362,12 +433,13 @@ class DaskCatalogue(CatalogueEngine):
     def source_row(self, srcid: int) -> pd.Series | None:
         """The unique-source row of ``srcid`` (None if unknown)."""
         path = self._files["sources"][0]
-        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS]
+        cols = [c for c in self._level_columns["sources"] if c not in CLASS_COLUMNS and c not in self._joined]
         table = pq.read_table(path, columns=cols, filters=[("SRCID", "==", int(srcid))])
         if table.num_rows == 0:
             return None
         df = _numpy_frame(table)
         _add_classes(df, self._lookup)
+        add_joined(df, self._joined, list(self._joined))
         return df.iloc[0]
 
     # --- cones -------------------------------------------------------------------------------
@@ -434,8 +506,8 @@ class DaskCatalogue(CatalogueEngine):
         by_file: dict[str, list[int]] = {}
         for p in pieces:
             by_file.setdefault(p.path, []).extend(p.row_groups)
-        base = [c for c in read if c not in CLASS_COLUMNS and not c.startswith("SKY_")]
-        if any(c in CLASS_COLUMNS for c in read) and "SRCID" not in base:
+        base = [c for c in read if c not in CLASS_COLUMNS and c not in self._joined and not c.startswith("SKY_")]
+        if any(c in CLASS_COLUMNS or c in self._joined for c in read) and "SRCID" not in base:
             base.append("SRCID")
         for path, groups in by_file.items():
             table = pq.ParquetFile(path).read_row_groups(groups, columns=base)
@@ -446,6 +518,7 @@ class DaskCatalogue(CatalogueEngine):
         df = df[keep].reset_index(drop=True)
         if any(c in CLASS_COLUMNS for c in read):
             _add_classes(df, self._lookup)
+        add_joined(df, self._joined, [c for c in read if c in self._joined])
         for frame, proj in _sky_needs(read):
             lon, lat = (df[c].to_numpy(np.float64) for c in _lonlat_columns(level, frame))
             x, y = projection.forward(lon, lat, proj)
@@ -514,10 +587,12 @@ def aggregate_frame(
     column: str | None = None,
     selection=None,
     n_categories: int = 0,
+    partitions: Sequence[int] | None = None,
 ):
     """Datashader aggregate (numpy grid) of a Dask frame's points, e.g. one persisted by a caller.
 
-    The grid of :meth:`Subset.grid` over the rows ``selection`` keeps (None: all of them).
+    The grid of :meth:`Subset.grid` over the rows ``selection`` keeps (None: all of them), from
+    only the ``partitions`` given (None: every one).
     """
     grids.check(how, column)
     # Aggregate each partition on its worker with a function of this module and add the
@@ -525,7 +600,10 @@ def aggregate_frame(
     # on every render (~0.7 s on our machines), far more than the aggregation itself.
     spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, n_categories)
     sel = None if _is_all(selection) else selection
-    parts = [dask.delayed(_agg_part)(p, xcol, ycol, spec, sel) for p in df.to_delayed()]
+    delayed = df.to_delayed()
+    if partitions is not None:
+        delayed = [delayed[i] for i in partitions]
+    parts = [dask.delayed(_agg_part)(p, xcol, ycol, spec, sel) for p in delayed]
     while len(parts) > 1:
         parts = [
             dask.delayed(grids.combine)(how, *parts[i : i + 4]) if len(parts[i : i + 4]) > 1 else parts[i]
@@ -569,23 +647,12 @@ class SelectedXY:
     """
 
     def __init__(self, size: int = 4):
-        self.size = size
-        self._items: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
-        self._key_locks: dict[tuple, threading.Lock] = {}
+        self._items: ProcessCache[tuple[dd.DataFrame, int]] = ProcessCache("selected sky x/y", max_items=size)
 
     def get(self, cat: DaskCatalogue, level: str, selection, xcol: str, ycol: str) -> tuple[dd.DataFrame, int]:
         """(Dask frame of the selected rows' ``xcol``/``ycol``, their number)."""
-        key = (level, selection, xcol, ycol)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:  # another session (or this one's count and sky) may be making it
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
+
+        def persist() -> tuple[dd.DataFrame, int]:
             base = cat.plot_frame(level, [xcol, ycol, *selection.columns()])
             df = base.map_partitions(select_columns, selection, (xcol, ycol), meta=base._meta[[xcol, ycol]])
             if cat.client is not None:
@@ -593,17 +660,13 @@ class SelectedXY:
 
                 df = cat.client.persist(df)
                 wait(df)
-            n = int(df.map_partitions(len).compute().sum())
-            with self._lock:
-                self._items[key] = (df, n)
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._key_locks.pop(key, None)
-            return df, n
+            return df, int(df.map_partitions(len).compute().sum())
+
+        # another session (or this one's count and sky) may be making it: computed once
+        return self._items.get((level, selection, xcol, ycol), persist, paths=[cat.path])
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, ascending: bool, k: int, columns):
@@ -653,14 +716,22 @@ class DaskSubset(Subset):
     def grid(self, xcol, ycol, x_range, y_range, width, height, how="count", column=None, n_categories=0):
         grids.check(how, column)
         cat = self.catalogue
+        if _is_all(self.selection) and xcol.startswith("SKY_"):
+            pyr = cat.pyramid(self.level)
+            order = pyr.order_for(x_range, width) if pyr is not None else None
+            if order is not None and pyr.can(how, column, order):
+                _, _axis, proj, frame = xcol.split("_", 3)
+                spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, 0)
+                return pyr.grid(order, proj, frame, spec)
+        parts = cat.view_partitions(self.level, xcol, x_range, y_range)
         if how == "count" and not _is_all(self.selection):
             df, n = cat.selected_xy.get(cat, self.level, self.selection, xcol, ycol)
             self._count = n
-            return aggregate_frame(df, xcol, ycol, x_range, y_range, width, height)
+            return aggregate_frame(df, xcol, ycol, x_range, y_range, width, height, partitions=parts)
         cols = [xcol, ycol, *([column] if column else []), *self._sel_columns()]
         df = cat.plot_frame(self.level, cols)
         return aggregate_frame(
-            df, xcol, ycol, x_range, y_range, width, height, how, column, self.selection, n_categories
+            df, xcol, ycol, x_range, y_range, width, height, how, column, self.selection, n_categories, parts
         )
 
     def histogram(self, column: str, edges: np.ndarray) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +12,7 @@ import numpy as np
 
 from data_loaders import schema
 from data_loaders.catalogue import Catalogue
+from data_loaders.process_cache import ProcessCache
 from data_loaders.products import ProductError, ProductStore, write_detection_products
 from data_loaders.products.synthetic_model import CAMERAS, band_fractions, source_counts_density
 
@@ -23,8 +24,7 @@ PRODUCTS_URL_KEY = "products_url"
 _GAMMA_GRID = np.round(np.arange(0.0, 4.01, 0.1), 2)
 _NH_DEFAULT = 0.03
 
-_STORES: dict[Path, ProductStore] = {}
-_STORES_LOCK = threading.Lock()
+_STORES: ProcessCache[ProductStore] = ProcessCache("product stores", max_items=8)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class SynthesisInputs:
     fvar: float
     photon_index: float
     seed: int
+    nh: float = _NH_DEFAULT  # 1e22 cm^-2
 
 
 @lru_cache(maxsize=1)
@@ -113,6 +114,7 @@ def synthesis_inputs(row, seed: int = 0) -> SynthesisInputs:
 #: Catalogue columns ``synthesis_inputs`` reads.
 SYNTHESIS_COLUMNS = (
     "OBS_ID",
+    "SRCID",
     "SRC_NUM",
     "RA",
     "DEC",
@@ -131,9 +133,35 @@ SYNTHESIS_COLUMNS = (
 )
 
 
+def _true_spectrum(catalogue: Catalogue, srcid) -> tuple[float, float] | None:
+    """(Gamma, N_H / 1e22) the demo generator gave source ``srcid`` (its truth table), or None."""
+    from data_loaders.citizen.gold import truth_path
+
+    truth = _truth_table(truth_path(catalogue))
+    if truth is None or srcid is None or not np.isfinite(_finite(srcid)) or int(srcid) not in truth.index:
+        return None
+    gamma, nh = truth.loc[int(srcid)]
+    return (float(gamma), float(nh)) if np.isfinite(gamma) and np.isfinite(nh) else None
+
+
+@lru_cache(maxsize=2)
+def _truth_table(path: Path):
+    import pandas as pd
+
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_parquet(path, columns=["SRCID", "TRUE_GAMMA", "TRUE_NH"])
+    except (OSError, ValueError, KeyError):  # an older demo without the true spectra
+        return None
+    return frame.set_index("SRCID")[["TRUE_GAMMA", "TRUE_NH"]]
+
+
 def _synthesizer(catalogue: Catalogue):
     """A ``synthesize(obs_id, src_num)`` callback writing the detection's products into the products root."""
     root = catalogue.products_root
+    if root is None:
+        raise ValueError(f"Release {catalogue.name} has no products directory to synthesize into.")
     det = catalogue.detections
     seed = int(catalogue.meta.get("seed", 0) or 0)
 
@@ -147,6 +175,9 @@ def _synthesizer(catalogue: Catalogue):
         if not (bool(row.get("TSERIES", True)) or bool(row.get("SPECTRA", True))):
             raise ProductError(f"the catalogue lists no products for detection {obs_id}/{src_num}.")
         inputs = synthesis_inputs(row, seed=seed)
+        true = _true_spectrum(catalogue, row.get("SRCID"))
+        if true is not None:  # the spectrum the demo made the source's band fluxes from
+            inputs = dataclasses.replace(inputs, photon_index=true[0], nh=true[1])
         write_detection_products(
             root,
             obs_id=inputs.obs_id,
@@ -160,6 +191,7 @@ def _synthesizer(catalogue: Catalogue):
             variable=inputs.variable,
             fvar=inputs.fvar,
             photon_index=inputs.photon_index,
+            nh=inputs.nh,
             seed=inputs.seed,
         )
 
@@ -177,8 +209,9 @@ def product_store_for(catalogue: Catalogue) -> ProductStore | None:
     url = catalogue.meta.get(PRODUCTS_URL_KEY) or None
     if root is None and url is None:
         return None
-    with _STORES_LOCK:
-        if catalogue.path not in _STORES:
-            synthesize = _synthesizer(catalogue) if catalogue.synthetic and root is not None else None
-            _STORES[catalogue.path] = ProductStore(root, base_url=url, synthesize=synthesize)
-        return _STORES[catalogue.path]
+
+    def open_it() -> ProductStore:
+        synthesize = _synthesizer(catalogue) if catalogue.synthetic and root is not None else None
+        return ProductStore(root, base_url=url, synthesize=synthesize)
+
+    return _STORES.get(catalogue.path, open_it, paths=[catalogue.path])

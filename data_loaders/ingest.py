@@ -32,6 +32,7 @@ from astropy_healpix import HEALPix
 
 from data_loaders import capabilities, schema
 from data_loaders.errors import IngestError
+from data_loaders.process_cache import invalidate_path
 
 log = logging.getLogger(__name__)
 
@@ -455,7 +456,10 @@ def read_release_meta(path: Path) -> dict:
 
 def record_added_table(release_dir: Path, table: str) -> None:
     """Name ``table`` among the release's added-value tables in its release.json (written aside and
-    renamed, so a reader never sees half a file); nothing when the directory has no release.json."""
+    renamed, so a reader never sees half a file); nothing when the directory has no release.json.
+
+    What this process cached from the release is forgotten, so its next page reads the table.
+    """
     meta_path = Path(release_dir) / schema.RELEASE_META_FILE
     if not meta_path.exists():
         return
@@ -464,6 +468,7 @@ def record_added_table(release_dir: Path, table: str) -> None:
     tmp = meta_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(meta_path)
+    invalidate_path(release_dir)
 
 
 def list_releases(data_dir: Path) -> list[dict]:

@@ -101,7 +101,7 @@ def check_columns(hdu: fits.BinTableHDU, known: dict[str, schema.Column], filena
         if not (col.unit and spec.unit):
             continue
         have, expected = _unit(col.unit), _unit(spec.unit)
-        if have is None:
+        if have is None or expected is None:
             notes.append(f"{col.name}: unit {col.unit!r} is not a unit astropy reads; taken as {spec.unit}.")
             continue
         try:

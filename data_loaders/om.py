@@ -3,8 +3,10 @@
 The reader takes the columns of the XMM-OM Serendipitous Ultraviolet Source Survey (XMM-SUSS)
 source table: ``RA``, ``DEC`` (deg), ``POSERR`` (arcsec) and, per filter F of UVW2, UVM2, UVW1, U,
 B, V, ``F_AB_MAG`` and ``F_AB_MAG_ERR`` (AB mag) and ``F_QUALITY_FLAG`` (integer bit flags, 0 =
-good); ``SRCNUM`` and ``IAUNAME`` are kept when present. At least one filter's magnitude must be
-there. FITS (first table extension) or Parquet.
+good); ``SRCNUM`` and ``IAUNAME`` are kept when present, and a ``CLASS`` column where the list
+has one (names of ``schema.CLASS_NAMES`` or their codes 0..6; it becomes ``OM_CLASS``, decoded by
+``schema.class_names`` like the X-ray classes). At least one filter's magnitude must be there.
+FITS (first table extension) or Parquet.
 
 Matching: each X-ray source (unique-source position and SC_POSERR) takes the nearest OM source
 within ``NSIGMA`` times the combined position error ``sqrt(SC_POSERR² + POSERR²)`` (astropy
@@ -77,6 +79,8 @@ def read_om(path: Path | str) -> pd.DataFrame:
         raise OmError(f"{path.name} is not an XMM-OM (SUSS) source list: it lacks {need}.")
     out = pd.DataFrame({c: frame[c].to_numpy(np.float64) for c in ("RA", "DEC", "POSERR")})
     out["SRCNUM"] = frame["SRCNUM"].to_numpy(np.int64) if "SRCNUM" in frame else np.arange(1, len(frame) + 1)
+    if "CLASS" in frame:
+        out["CLASS"] = schema.class_code(frame["CLASS"])
     for f in have:
         mag, err, flag = mag_columns(f)
         out[mag] = frame[mag].to_numpy(np.float64)
@@ -113,6 +117,8 @@ def match_om(sources: pd.DataFrame, om: pd.DataFrame, nsigma: float = NSIGMA) ->
             "OM_SEP": best.sep.to_numpy(np.float32),
         }
     )
+    if "CLASS" in om:
+        out["OM_CLASS"] = om["CLASS"].to_numpy(np.int8)[best.o]
     for f in FILTERS:
         if mag_columns(f)[0] in om:
             for src, dst in zip(mag_columns(f), om_columns(f), strict=True):
@@ -185,6 +191,8 @@ def demo_om(sources: pd.DataFrame, seed: int = 42, fraction: float = 0.4) -> pd.
     v = np.clip(-2.5 * np.log10(flux) - 13.5 + rng.normal(0, 1.0, n), 12, 23.5)
     colour = rng.normal(0.3, 0.4, n)  # per filter step towards the UV: positive = redder
     frame = pd.DataFrame({"SRCNUM": np.arange(1, n + 1), "RA": pos.ra.deg, "DEC": pos.dec.deg, "POSERR": om_pe})
+    # An optical class, as lists classified from their UV/optical colours carry one (some rows none).
+    frame["CLASS"] = rng.choice(["AGN", "star", "CV", ""], n, p=[0.45, 0.35, 0.05, 0.15])
     steps = {"V": 0, "B": 1, "U": 2, "UVW1": 3, "UVM2": 4, "UVW2": 5}
     for f in FILTERS:
         mag = v + colour * steps[f] + rng.normal(0, 0.05, n)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from data_loaders import schema
+from data_loaders.process_cache import invalidate_path
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def _complete(path: Path) -> bool:
 def install_release(built: Path, final: Path) -> None:
     """Make the fully written release directory ``built`` the release ``final``, atomically.
 
-    The previous version is removed once ``final`` points at the new one.
+    The previous version is removed once ``final`` points at the new one, and what this process
+    cached from it is forgotten (:func:`data_loaders.process_cache.invalidate_path`).
     """
     root, name = final.parent, final.name
     version = root / f".{name}.v{time.time_ns()}-{os.getpid()}"
@@ -72,6 +74,9 @@ def install_release(built: Path, final: Path) -> None:
         previous = root / f".{name}.v0-{os.getpid()}"
         final.rename(previous)
     os.replace(link, final)
+    if previous is not None:
+        invalidate_path(previous)
+    invalidate_path(final)
     if previous is not None and previous.resolve() != version.resolve():
         shutil.rmtree(previous, ignore_errors=True)
 
@@ -96,25 +101,25 @@ def clean_stale(root: Path) -> list[str]:
             else:
                 p.unlink(missing_ok=True)
             done.append(f"removed {p.name} left by an interrupted ingest ({size / 1e6:.1f} MB)")
-    versions: dict[str, list[Path]] = {}
+    versions: dict[str, list[tuple[Path, re.Match[str]]]] = {}
     for p in entries:
         m = _VERSION.match(p.name)
         if m and p.exists():
-            versions.setdefault(m["name"], []).append(p)
+            versions.setdefault(m["name"], []).append((p, m))
     for name, paths in versions.items():
         final = root / name
         target = (root / os.readlink(final)) if final.is_symlink() else None
         if not final.exists():
-            complete = sorted((p for p in paths if _complete(p)), key=lambda p: int(_VERSION.match(p.name)["stamp"]))
+            complete = sorted(((p, m) for p, m in paths if _complete(p)), key=lambda pm: int(pm[1]["stamp"]))
             if complete:
-                target = complete[-1]
+                target = complete[-1][0]
                 link = root / f".{name}.link-{os.getpid()}"
                 link.unlink(missing_ok=True)
                 os.symlink(target.name, link)
                 os.replace(link, final)
                 done.append(f"release {name} pointed again at {target.name} (an ingest was interrupted)")
-        for p in paths:
-            owner = int(_VERSION.match(p.name)["pid"])
+        for p, m in paths:
+            owner = int(m["pid"])
             if (target is None or p.resolve() != target.resolve()) and not (owner != os.getpid() and _alive(owner)):
                 shutil.rmtree(p, ignore_errors=True)
                 done.append(f"removed {p.name}, a release version nothing points at")

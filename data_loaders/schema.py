@@ -58,6 +58,23 @@ def class_names(codes, missing: str | None = None):
     return pd.Series(names[np.where(valid, codes, len(CLASS_NAMES))], dtype="string" if missing is None else object)
 
 
+#: Columns holding class codes (decoded by :func:`class_names`): the X-ray classifier's and the OM list's.
+CLASS_CODE_COLUMNS = ("CLASS", "OM_CLASS")
+
+
+def class_code(values):
+    """Class names or codes as read from a file (``AGN``, ``star``... any case, or 0..6) as codes, -1 unknown."""
+    import numpy as np
+    import pandas as pd
+
+    values = pd.Series(values)
+    numbers = pd.to_numeric(values, errors="coerce")
+    lookup = {n.lower(): i for i, n in enumerate(CLASS_NAMES)}
+    named = values.astype(str).str.strip().str.lower().map(lookup)
+    codes = numbers.where(numbers.notna(), named).fillna(-1).to_numpy(np.float64)
+    return np.where((codes >= 0) & (codes < len(CLASS_NAMES)) & (codes == np.round(codes)), codes, -1).astype(np.int8)
+
+
 #: SUM_FLAG values (4XMM user guide).
 SUM_FLAG_MEANING = {
     0: "good",

@@ -19,7 +19,6 @@ Bad maps raise :class:`SkyMapError` with one sentence. No UI imports here.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from astropy.io import fits
 from mocpy import MOC
 
 from data_loaders.errors import XmmExplorerError
+from data_loaders.process_cache import ProcessCache
 
 #: Deepest HEALPix order a map may use (NSIDE 2^29, the UNIQ limit of mocpy).
 MAX_ORDER = 29
@@ -335,7 +335,7 @@ def list_maps(folder: Path) -> dict[str, Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    out = {}
+    out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if p.is_file() and any(p.name.lower().endswith(s) for s in SUFFIXES) and NAME_RE.match(map_name(p)):
             out.setdefault(map_name(p), p)
@@ -352,16 +352,15 @@ def find_map(folder: Path, name: str) -> Path:
     return maps[name]
 
 
-@functools.lru_cache(maxsize=16)
-def _cached(path: str, mtime: float, level: float) -> tuple[MOC, float]:
-    skymap = read_skymap(Path(path))
-    return skymap.credible_moc(level), skymap.area_deg2(level)
+_REGIONS: ProcessCache[MOC] = ProcessCache("credible regions", max_items=16)
+_CONTOURS: ProcessCache[dict[float, list[np.ndarray]]] = ProcessCache("credible contours", max_items=8)
 
 
 def credible_region(folder: Path, name: str, level: float) -> MOC:
     """The MOC of map ``name``'s credible region at ``level`` (cached while the file is unchanged)."""
     path = find_map(folder, name)
-    return _cached(str(path), path.stat().st_mtime, _level(level))[0]
+    key = (str(path), path.stat().st_mtime, _level(level))
+    return _REGIONS.get(key, lambda: read_skymap(path).credible_moc(key[2]), paths=[path])
 
 
 def contours(
@@ -392,15 +391,11 @@ def contours(
     return {float(lv): [np.asarray(line) for line in gen.lines(_level(lv)) if len(line) > 1] for lv in levels}
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_contours(path: str, mtime: float, proj: str, frame: str) -> dict[float, list[np.ndarray]]:
-    return contours(read_skymap(Path(path)), (0.5, 0.9), proj, frame)
-
-
 def region_contours(folder: Path, name: str, proj: str, frame: str) -> dict[float, list[np.ndarray]]:
     """50% and 90% outlines of map ``name`` of the folder (cached while the file is unchanged)."""
     path = find_map(folder, name)
-    return _cached_contours(str(path), path.stat().st_mtime, proj, frame)
+    key = (str(path), path.stat().st_mtime, proj, frame)
+    return _CONTOURS.get(key, lambda: contours(read_skymap(path), (0.5, 0.9), proj, frame), paths=[path])
 
 
 # --- the report of `xmm-explorer skymap` ----------------------------------------------------------

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import panel as pn
 
+from app.off_loop import off_loop
 from app.text import inert
 from app.views.alerts import (
     AlertDetail,
@@ -112,7 +112,7 @@ def create_page(
 
     async def compute_then_fill() -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, task.shared_alerts, catalogue, preset)
+            await off_loop(task.shared_alerts, catalogue, preset)
             fill()
         except Exception as exc:  # one sentence in the page, traceback in the log
             log.exception("alert computation failed for %s", catalogue.name)

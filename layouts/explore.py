@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import panel as pn
 
+from app import config
 from app.state import ExploreState
 from app.text import inert
 from app.views.coverage import CoverageControls
@@ -16,6 +17,7 @@ from app.views.explore_flags import ExploreFlags
 from app.views.export import ExportPanel
 from app.views.filters import FilterPanel
 from app.views.goto import GoToBox
+from app.views.hips import hips_layer
 from app.views.linked import FluxView, HRView
 from app.views.sky import SkyView
 from app.views.skymap_overlay import SkyMapControls
@@ -48,6 +50,8 @@ URL_PARAMS = {
     "classes": "classes",
     "class_prob_min": "pclass",
     "selection_code": "sel",
+    "query": "q",
+    "query_mode": "qmode",
     "x_range": "x",
     "y_range": "y",
     "srcid": "src",
@@ -77,12 +81,13 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
     goto = GoToBox(state)
     card = SourceCard(state)
     coverage = CoverageControls(state, sky)
+    hips = hips_layer(state, sky, config.hips_dir())
     skymaps = SkyMapControls(state, sky)
     table = TableView(state)
     engine = catalogue.engine_note()
     main = [
         *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
-        pn.Column(sky, coverage, skymaps, sizing_mode="stretch_width"),
+        pn.Column(sky, coverage, *([hips] if hips is not None else []), skymaps, sizing_mode="stretch_width"),
         pn.Row(
             pn.Column(HRView(state), sizing_mode="stretch_width"),
             pn.Column(FluxView(state), sizing_mode="stretch_width"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
@@ -17,6 +16,7 @@ from app.text import inert
 from app.views.source import SourceState, SourceView, resolve_source
 from app.views.source.format import html_pane
 from data_loaders.catalogue import Catalogue
+from data_loaders.process_cache import ProcessCache
 from layouts.common import template
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 #: (values kept as the text they are: an OBS_ID such as 0010000301 is a string, see ``UrlSync``).
 URL_PARAMS = {"srcid": "srcid", "obs_id": "obs", "band": "band"}
 N_EXAMPLES = 8
-_EXAMPLES: dict = {}
-_EXAMPLES_LOCK = threading.Lock()
+_EXAMPLES: ProcessCache[list[tuple[int, str, float, int]]] = ProcessCache("example sources", max_items=8)
 
 
 def example_sources(catalogue: Catalogue, n: int = N_EXAMPLES) -> list[tuple[int, str, float, int]]:
@@ -36,10 +35,7 @@ def example_sources(catalogue: Catalogue, n: int = N_EXAMPLES) -> list[tuple[int
     (a stacked one has no TSERIES column) or with too few of them falls back to sources with several
     detections, then to the brightest sources.
     """
-    with _EXAMPLES_LOCK:
-        if catalogue.path not in _EXAMPLES:
-            _EXAMPLES[catalogue.path] = _pick_examples(catalogue, n)
-        return _EXAMPLES[catalogue.path]
+    return _EXAMPLES.get((catalogue.path, n), lambda: _pick_examples(catalogue, n), paths=[catalogue.path])
 
 
 def _pick_examples(catalogue: Catalogue, n: int) -> list[tuple[int, str, float, int]]:

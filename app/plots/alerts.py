@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from app.plots import sky
+from app.plots.lightcurve import log_ticks
 from data_loaders.alerts.criteria import ALERT_TYPES, STONKS_TYPES
 
 #: One colour per alert type (distinct on the dark and the light theme).
@@ -168,11 +169,18 @@ def alert_lightcurve(points: pd.DataFrame, highlight: tuple[float, ...] = (), ti
         hv.opts.Overlay(
             logy=True,
             responsive=True,
-            height=300,
+            height=320,
             xlabel="MJD",
             ylabel="flux 0.2–12 keV (erg/cm²/s)",
             title=title,
-            legend_position="bottom_left",
+            # Outside the data (above it), and few ticks: the detail column is ~350 px wide.
+            legend_position="top",
+            legend_cols=4,
+            xticks=4,
+            yticks=log_ticks(points["FLUX"].to_numpy(float)),
+            xformatter="%d",
+            yformatter="%.0e",
+            padding=0.1,
             show_grid=True,
         )
     )

@@ -42,6 +42,21 @@ def band_label(band: int) -> str:
     return f"band {band} ({lo:g}–{hi:g} keV)"
 
 
+def log_ticks(values: np.ndarray) -> list[float] | int:
+    """Ticks for a log flux axis: the decades spanned; 2x and 5x under two decades, 2x..7x under one.
+
+    Bokeh's own log ticks label every mantissa inside a decade (1e-12, 1.5e-12, 2e-12, ...), and
+    in a narrow panel those labels collide.
+    """
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size == 0:
+        return 4
+    lo, hi = int(np.floor(np.log10(v.min()))), int(np.ceil(np.log10(v.max())))
+    span = np.log10(v.max() / v.min())
+    steps = (1.0,) if span >= 2 else (1.0, 2.0, 5.0) if span >= 1 else (1.0, 2.0, 3.0, 5.0, 7.0)
+    return [m * 10.0**k for k in range(lo, hi + 1) for m in steps]
+
+
 def mjd_to_datetime(mjd) -> np.ndarray:
     """MJD (days) -> numpy datetime64[ms] (UTC, ignoring the TT offset of ~1 min)."""
     mjd = np.asarray(mjd, dtype=float)

@@ -254,7 +254,7 @@ def sky_rgba(
     values: np.ndarray | None = None,
     how: str = "count",
     norm: str = "eq_hist",
-    cmap: str = "fire",
+    cmap: str | list[str] = "fire",
     highlight: np.ndarray | None = None,
     categories: list[str] | None = None,
     span: tuple[float, float] | None = None,

@@ -157,7 +157,7 @@ def cone_outline(ra: float, dec: float, radius_deg: float, proj: str, frame: str
 
     posang = np.linspace(0, 2 * np.pi, n)
     lon, lat = offset_by(np.radians(ra), np.radians(dec), posang, np.radians(radius_deg))
-    lon, lat = np.degrees(np.asarray(lon)), np.degrees(np.asarray(lat))
+    lon, lat = lon.to_value("deg"), lat.to_value("deg")
     if frame == "galactic":
         lon, lat = to_galactic(lon, lat)
     return projection.forward(lon, lat, proj)

@@ -3,9 +3,9 @@
 The footprint is the release's coverage MOC (``data_loaders.coverage``) drawn as one RGBA
 image at the sky canvas' resolution (:func:`coverage.footprint_raster`): a translucent fill
 with a bright edge, in either frame and projection. The whole-sky image is computed once per
-process (``pn.cache``); a pan or zoom replaces the image's data in place with the visible part
-drawn at a finer order. A tap with no source under it answers with the observations that
-covered the position and the flux upper limit.
+process (a :class:`~data_loaders.process_cache.ProcessCache`); a pan or zoom replaces the
+image's data in place with the visible part drawn at a finer order. A tap with no source
+under it answers with the observations that covered the position and the flux upper limit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from app.views import inplace
 from app.views.sky import SkyView
 from data_loaders import coverage
 from data_loaders.errors import CatalogueError
+from data_loaders.process_cache import ProcessCache
 
 #: Fill and edge of the footprint (RGBA): sky blue, readable over the dark and the light sky.
 FILL_RGBA = (56, 189, 248, 64)
@@ -31,28 +32,39 @@ _LUT = np.array([(0, 0, 0, 0), FILL_RGBA, EDGE_RGBA], dtype=np.uint8).view(np.ui
 DEFAULT_SIZE = (900, 450)
 
 
-@pn.cache(max_items=4)
+_MOCS: ProcessCache = ProcessCache("footprint MOCs", max_items=4)
+_IMAGES: ProcessCache = ProcessCache("footprint images", max_items=64)
+
+
 def release_moc(release_dir: str):
     """The release's footprint MOC, read once per process (None when it has no observation table)."""
-    try:
-        return coverage.footprint_moc(Path(release_dir))
-    except (CatalogueError, FileNotFoundError):
-        return None
+
+    def read():
+        try:
+            return coverage.footprint_moc(Path(release_dir))
+        except (CatalogueError, FileNotFoundError):
+            return None
+
+    return _MOCS.get(release_dir, read, paths=[release_dir])
 
 
-@pn.cache(max_items=64)
 def footprint_rgba(release_dir: str, frame: str, proj: str, x_range, y_range, width: int, height: int):
     """Bottom-up packed RGBA (uint32) image of the footprint over a view; None without an observation table.
 
     Cached per process on these small keys: every session's whole-sky view is the same image.
     """
-    moc = release_moc(release_dir)
-    if moc is None:
-        return None
-    index, _ = coverage.footprint_raster(moc, frame, proj, x_range, y_range, width, height)
-    img = _LUT[index]
-    img.setflags(write=False)
-    return img
+
+    def draw():
+        moc = release_moc(release_dir)
+        if moc is None:
+            return None
+        index, _ = coverage.footprint_raster(moc, frame, proj, x_range, y_range, width, height)
+        img = _LUT[index]
+        img.setflags(write=False)
+        return img
+
+    key = (release_dir, frame, proj, tuple(x_range), tuple(y_range), width, height)
+    return _IMAGES.get(key, draw, paths=[release_dir])
 
 
 class CoverageControls(pn.viewable.Viewer):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 
 from app import fields
@@ -16,6 +18,10 @@ QUERY_HELP = {
 }
 
 
+def _apply_preset(state: ExploreState, name: str, _event=None) -> None:
+    state.apply_preset(name)
+
+
 class FilterPanel(pn.viewable.Viewer):
     """Every filter widget, generated from the state's parameters."""
 
@@ -28,7 +34,7 @@ class FilterPanel(pn.viewable.Viewer):
         preset_buttons = []
         for name in PRESETS:
             b = pn.widgets.Button(label=name, color="light", margin=(2, 3))
-            b.on_click(lambda e, n=name: state.apply_preset(n))
+            b.on_click(partial(_apply_preset, state, name))
             preset_buttons.append(b)
         reset = pn.widgets.Button(label="reset filters", color="default", margin=(2, 3))
         reset.on_click(lambda e: state.reset_filters())
@@ -37,10 +43,15 @@ class FilterPanel(pn.viewable.Viewer):
         self.sky = sky
         self.colour_by = pn.widgets.Select.from_param(sp.colour_by, label="Colour by", width=130)
         self._offer_colourings()
+        self.norm = pn.widgets.Select.from_param(sp.norm, label="Scale", width=85)
+        self.cmap = pn.widgets.Select.from_param(sp.cmap, label="Colours", width=80)
+        sp.watch(self._enable_scales, ["colour_by"])
+        self._enable_scales()
         self.query = pn.widgets.TextInput(
             label="Query", placeholder="sc_det_ml > 100 and cone('M31', 1deg)", sizing_mode="stretch_width"
         )
         self.query.param.watch(self._on_query, "enter_pressed")
+        sp.watch(lambda e: setattr(self.query, "value", e.new), "query")  # a permalink's, or '' at a new level
         self.query_mode = pn.widgets.RadioButtonGroup.from_param(
             sp.query_mode, color="primary", variant="outline", margin=(0, 10), name="query mode"
         )
@@ -57,8 +68,8 @@ class FilterPanel(pn.viewable.Viewer):
             ),
             pn.Row(
                 self.colour_by,
-                pn.widgets.Select.from_param(sp.norm, label="Scale", width=85),
-                pn.widgets.Select.from_param(sp.cmap, label="Colours", width=80),
+                self.norm,
+                self.cmap,
             ),
             pn.widgets.RadioButtonGroup.from_param(sky.param.mode, color="default", label="new selections"),
             pn.pane.Markdown("**Presets**", margin=(10, 5, 0, 5)),
@@ -108,6 +119,12 @@ class FilterPanel(pn.viewable.Viewer):
         options = self.state.colourings()
         if options != self.colour_by.options:
             self.colour_by.options = options
+
+    def _enable_scales(self, *_):
+        """Scale and Colours act on counts (Scale on classes too); a mean has its own fixed span and map."""
+        by = self.state.colour_by
+        self.norm.disabled = by not in ("count", "class", "citizen")
+        self.cmap.disabled = by != "count"
 
     def _update_count(self, *_):
         with self.state.answering():

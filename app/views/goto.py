@@ -62,7 +62,9 @@ def go_to(state: ExploreState, text: str) -> str:
         if len(hit) == 0:
             raise SearchError(f"No detection from observation {target.obs_id} in release {cat.name}.")
         srcids = np.unique(hit["SRCID"].to_numpy(np.int64))
-        state.set_part("ids", Ids("SRCID", srcids.tolist()) if level == "sources" else In("OBS_ID", [target.obs_id]))
+        state.set_part(
+            "ids", Ids("SRCID", tuple(srcids.tolist())) if level == "sources" else In("OBS_ID", (target.obs_id,))
+        )
         _centre_on(state, int(srcids[0]), half_width=0.4)
         return f"Observation {target.obs_id}: {len(hit):,} detections of {srcids.size:,} sources selected."
     if isinstance(target, NamePattern):

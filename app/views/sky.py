@@ -6,6 +6,8 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -21,6 +23,7 @@ from app.selection import Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
 from app.text import inert
 from app.views import inplace
+from app.views.sky_marks import SkyMarks
 from data_loaders import projection, schema
 from data_loaders.catalogue import log_column, sky_column
 
@@ -128,7 +131,8 @@ class SkyView(pn.viewable.Viewer):
         self.lasso = hv.streams.Lasso(source=self.dmap)
         self.lasso.add_subscriber(self._on_lasso)
         self.overlays: list[hv.DynamicMap] = []
-        self.on_empty_tap = None  # callback(lon, lat) for taps that hit no source (coverage)
+        self.underlays: list[hv.DynamicMap] = []  # drawn below the sky image (its empty pixels are transparent)
+        self.on_empty_tap: Callable[[float, float], None] | None = None  # taps that hit no source (coverage)
         self._rgb_opts = hv.opts.Image(
             responsive=True,
             min_height=height,
@@ -150,9 +154,13 @@ class SkyView(pn.viewable.Viewer):
         state.param.watch(self._on_projection, ["projection", "frame"])
         state.param.watch(self._on_view_request, ["x_range", "y_range"])
         state.param.watch(self._on_version, ["version"])
+        self.marks = SkyMarks(state)
+        state.param.watch(self.marks.refresh, ["srcid", "version"])
 
     def _compose(self):
         plot = self.dmap
+        for under in self.underlays:
+            plot = under * plot
         for extra in self.overlays:
             plot = plot * extra
         # Bokeh waits 500 ms after a wheel gesture before it reports the new view; users feel that
@@ -163,6 +171,11 @@ class SkyView(pn.viewable.Viewer):
     def add_overlay(self, dmap: hv.DynamicMap) -> None:
         """Draw another layer (e.g. observation footprints) above the sky image."""
         self.overlays.append(dmap)
+        self.pane.object = self._compose()
+
+    def add_underlay(self, dmap: hv.DynamicMap) -> None:
+        """Draw a layer (e.g. a HiPS image) below the sky image."""
+        self.underlays.append(dmap)
         self.pane.object = self._compose()
 
     # --- rendering -----------------------------------------------------------------------------
@@ -190,13 +203,14 @@ class SkyView(pn.viewable.Viewer):
         if fig.id not in self._hooked:
             self._hooked.add(fig.id)
             fig.on_event(RangesUpdate, self._on_ranges_update)
+        self.marks.attach(fig)
         view = getattr(self, "_to_apply", None)
-        if view is None:
-            return
-        self._to_apply = None
-        (x0, x1), (y0, y1) = view
-        fig.x_range.update(start=x0, end=x1)
-        fig.y_range.update(start=y0, end=y1)
+        if view is not None:
+            self._to_apply = None
+            (x0, x1), (y0, y1) = view
+            fig.x_range.update(start=x0, end=x1)
+            fig.y_range.update(start=y0, end=y1)
+        self.marks.update(view or self._shown or skyplot.full_extent(self.state.projection), self.size.width)
 
     def _on_ranges_update(self, event) -> None:
         """Bokeh reports the view after a pan, zoom or reset: draw it and put it in the permalink.
@@ -211,6 +225,7 @@ class SkyView(pn.viewable.Viewer):
         self._shown = view
         with self.state.answering():
             self._redraw_in_place(*view)
+            self.marks.update(view, self.size.width)
         self.state.param.update(
             x_range=tuple(round(v, 6) for v in view[0]), y_range=tuple(round(v, 6) for v in view[1])
         )
@@ -268,16 +283,20 @@ class SkyView(pn.viewable.Viewer):
                     filtered.refine(Ids("SRCID", source_labels.citizen_srcids(st.catalogue, [code]))).grid(*view)
                     for code in range(n - 1)
                 ]
-                total = filtered.grid(*view)
-                counts = np.stack([*grids, total - np.sum(grids, axis=0)], axis=2)
+                # Counted from the rows like the classes (a catalogue may draw every row differently).
+                classified = Ids("SRCID", source_labels.citizen_srcids(st.catalogue, range(n - 1)))
+                counts = np.stack([*grids, filtered.refine(~classified).grid(*view)], axis=2)
             return (*skyplot.class_index(counts, st.norm), None)
-        counts = filtered.grid(*view)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
-            flagged = filtered.refine(Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))).grid(*view)
+            flagged_ids = Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))
+            flagged = filtered.refine(flagged_ids).grid(*view)
+            # Both from the rows: a catalogue may draw every row from a pyramid, not from the rows.
+            counts = flagged + filtered.refine(~flagged_ids).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
             return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+        counts = filtered.grid(*view)
         column, cmap, span, _ = self.mean_colouring()
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
 

@@ -121,8 +121,9 @@ class TableView(pn.viewable.Viewer):
         extra = [c for c in self.extra if c not in cols]
         out = st.shown.page(None if sort == "IAUNAME" else sort, self.ascending, self.page, PAGE_SIZE, cols + extra)
         self.srcids = out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([], dtype=np.int64)
-        if "CLASS" in out:
-            out["CLASS"] = schema.class_names(out["CLASS"], missing="—")
+        for c in schema.CLASS_CODE_COLUMNS:
+            if c in out:
+                out[c] = schema.class_names(out[c], missing="—")
         if self.show_flags:
             out.insert(len(cols), "flags", self._flag_labels(self.srcids))
         return format_page(out.reset_index(drop=True))

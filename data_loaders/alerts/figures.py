@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -19,7 +20,7 @@ _MJD_YEAR0 = 51544.5  # 2000-01-01.5
 MISSION_COLOURS = {"XMM": "#1f77b4", "Chandra": "#d62728", "Swift": "#2ca02c", "eROSITA": "#9467bd", "ROSAT": "#8c564b"}
 
 
-def _year(mjd: np.ndarray) -> np.ndarray:
+def _year(mjd: npt.ArrayLike) -> np.ndarray:
     return 2000.0 + (np.asarray(mjd, np.float64) - _MJD_YEAR0) / 365.25
 
 

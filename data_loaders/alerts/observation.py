@@ -575,7 +575,9 @@ def run_observation(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     files = [final / f.name for f in files]
-    _forget_cached(rdir, run)
+    from data_loaders.alerts.release import forget
+
+    forget(rdir, run)
     return ObservationRun(result, final, files, seconds, png_seconds)
 
 
@@ -585,14 +587,6 @@ def _observation_in_release(release_dir: Path, obs_id: str) -> bool:
         return False
     ids = pq.read_table(p, columns=["OBS_ID"]).column("OBS_ID").to_pandas().astype(str).str.strip()
     return bool((ids == obs_id).any())
-
-
-def _forget_cached(release_dir: Path, run: str) -> None:
-    from data_loaders.alerts import release as task
-
-    with task._LOCK:
-        for key in [k for k in task._CACHE if k[0] == Path(release_dir).resolve() and k[1] == run]:
-            del task._CACHE[key]
 
 
 def read_points(run_dir: Path) -> pd.DataFrame | None:

@@ -10,7 +10,6 @@ never replaces the preset's table that the Alerts page shows.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from data_loaders.alerts.io import PARQUET_NAME, read_alerts, write_alerts
 from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, rate_table, replay_alerts
 from data_loaders.errors import XmmExplorerError
 from data_loaders.ingest import list_releases, read_release_meta, releases_dir
+from data_loaders.process_cache import ProcessCache
 
 ALERTS_DIR = "alerts"
 #: Detection columns the criterion reads (EP_CHI2PROB and VAR_FLAG only when present).
@@ -156,10 +156,13 @@ def compute_release_alerts(
             result.notes.append(f"{truth_path} does not describe release {rdir.name}; recall not computed.")
         else:
             result.recall = planted_recall(alerts, truth)
-    with _LOCK:  # a recomputed run replaces what this process has cached
-        for key in [k for k in _CACHE if k[0] == rdir.resolve() and k[1] == run]:
-            del _CACHE[key]
+    forget(rdir, run)  # a recomputed run replaces what this process has cached
     return result
+
+
+def forget(release_dir: Path, run: str) -> None:
+    """Drop this process's enriched alerts of ``run`` (after the run was written again)."""
+    _ALERTS.invalidate((Path(release_dir).resolve(), run))
 
 
 def planted_recall(alerts: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -236,8 +239,7 @@ def _window_months(monthly: pd.DataFrame, start_mjd: float, end_mjd: float) -> p
 
 
 # --- the shared, read-only table the Alerts page shows (one per process, release and run) --------
-_CACHE: dict[tuple[Path, str], pd.DataFrame] = {}
-_LOCK = threading.Lock()
+_ALERTS: ProcessCache[pd.DataFrame | None] = ProcessCache("enriched alerts", max_items=8)
 
 
 def enrich(alerts: pd.DataFrame, detections: pd.DataFrame) -> pd.DataFrame:
@@ -285,21 +287,21 @@ def shared_alerts(catalogue, run: str = DEFAULT_PRESET, compute_if_missing: bool
     (once per process even if several sessions ask at the same time). Treat the frame as read-only.
     """
     key = (Path(catalogue.path).resolve(), run)
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
+
+    def compute() -> pd.DataFrame | None:
         alerts = load_release_alerts(catalogue.path, run)
         if alerts is None and compute_if_missing and run in PRESETS:
-            data_dir = Path(catalogue.path).parent.parent
-            alerts = _compute_unlocked(data_dir, catalogue.name, run)
-        if alerts is None:
-            return None
-        _CACHE[key] = enrich(alerts, catalogue.detections)
-        return _CACHE[key]
+            alerts = _compute_and_write(Path(catalogue.path).parent.parent, catalogue.name, run)
+        return None if alerts is None else enrich(alerts, catalogue.detections)
+
+    enriched = _ALERTS.get(key, compute, paths=[catalogue.path])
+    if enriched is None:  # not computed yet: ask again next time
+        _ALERTS.invalidate(key)
+    return enriched
 
 
-def _compute_unlocked(data_dir: Path, release: str, preset: str) -> pd.DataFrame:
-    """Compute and write a preset's alerts without touching the cache lock (the caller holds it)."""
+def _compute_and_write(data_dir: Path, release: str, preset: str) -> pd.DataFrame:
+    """Compute and write a preset's alerts (once per process: :func:`shared_alerts` holds its key)."""
     rdir = release_path(data_dir, release)
     detections, longterm = read_inputs(rdir)
     alerts = compute_alerts(detections, longterm, preset=preset)

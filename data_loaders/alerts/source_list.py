@@ -187,7 +187,7 @@ def write_source_list(
     h["OBS_ID"] = str(obs_id)
     h["DATE-OBS"] = date_obs
     h["DATE-END"] = date_end
-    if ra_pnt is not None:
+    if ra_pnt is not None and dec_pnt is not None:
         h["RA_PNT"], h["DEC_PNT"] = float(ra_pnt), float(dec_pnt)
     h["CREATOR"] = "xmm-explorer demo pipeline"
     for k, v in (extra_header or {}).items():

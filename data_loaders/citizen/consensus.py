@@ -38,7 +38,7 @@ def class_index(answer: str) -> int:
 
 
 def _empty() -> pd.DataFrame:
-    dtypes = {"SRCID": "int64", **dict.fromkeys(PROB_COLUMNS, "float32"), "prediction": "int8"}
+    dtypes: dict[str, str | type] = {"SRCID": "int64", **dict.fromkeys(PROB_COLUMNS, "float32"), "prediction": "int8"}
     dtypes |= {"prediction_name": object, "ClMargin": "float32", "N_VOTES": "int64", "AGREEMENT": "float32"}
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
 

@@ -38,7 +38,7 @@ def ensure_table(engine: Engine) -> None:
 
 def set_show_on_leaderboard(store, user: str | None, show: bool) -> None:
     """Record ``user``'s choice; anonymous visitors cannot choose (PermissionError)."""
-    if is_anonymous(user):
+    if user is None or is_anonymous(user):
         raise PermissionError("Sign in to appear on the leaderboard.")
     check_user_name(user)
     ensure_table(store.engine)

@@ -49,7 +49,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +62,7 @@ import pyarrow.parquet as pq
 from astropy.coordinates import SkyCoord
 from astropy_healpix import HEALPix
 
-from data_loaders import schema
+from data_loaders import pyramid, schema
 from data_loaders.demo.catalogue import build_catalogue
 from data_loaders.demo.detections import observe_enough, trim_to
 from data_loaders.demo.sky import make_groups, make_observations
@@ -419,6 +419,7 @@ def write_partitioned_demo(
         jobs = [(seed, i, n, str(spill), batch_rows) for i, n in enumerate(sizes)]
         results = {}
         max_worker_rss = 0
+        outputs: Iterator[tuple[int, int, int, tuple, tuple, int]]
         if workers <= 0:
             outputs = map(_partition_task, jobs)
             pool = None
@@ -477,6 +478,18 @@ def write_partitioned_demo(
         }
         (tmp / schema.RELEASE_META_FILE).write_text(json.dumps(meta, indent=2))
         install_release(tmp, final)
+        # Zoomed-out sky views of every row draw from it (see data_loaders.pyramid). In its own
+        # process when there are workers: its memory grows with the non-empty HEALPix cells
+        # (~4 GB at 30M rows), and the merge's stays bounded.
+        if workers > 0:
+            proc = mp.get_context("spawn").Process(target=pyramid.build_all, args=(final,))
+            proc.start()
+            proc.join()
+            if proc.exitcode != 0:
+                raise RuntimeError(f"building the sky pyramid of {final} failed (exit code {proc.exitcode})")
+        else:
+            pyramid.build_all(final)
+        report_progress("sky pyramid", 1, 1)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

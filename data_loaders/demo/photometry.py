@@ -49,9 +49,9 @@ def photometry(pairs, src, rng: np.random.Generator) -> tuple[dict[str, np.ndarr
     with np.errstate(invalid="ignore", divide="ignore"):
         ep = np.where(wsum > 0, (np.nan_to_num(flux) * wgt).sum(1) / wsum, np.nan)
         ep_err = np.where(wsum > 0, 1 / np.sqrt(wsum), np.nan)
-    bands = {b: (ep[:, b - 1], ep_err[:, b - 1]) for b in range(1, 6)}
+    bands: dict[int, tuple[np.ndarray, np.ndarray]] = {b: (ep[:, b - 1], ep_err[:, b - 1]) for b in range(1, 6)}
     for b, parts in DERIVED.items():
-        bands[b] = (sum(bands[p][0] for p in parts), np.sqrt(sum(bands[p][1] ** 2 for p in parts)))
+        bands[b] = (np.asarray(sum(bands[p][0] for p in parts)), np.sqrt(sum(bands[p][1] ** 2 for p in parts)))
     for b in range(1, 10):
         out[f"EP_{b}_FLUX"] = bands[b][0].astype(f32)
         out[f"EP_{b}_FLUX_ERR"] = bands[b][1].astype(f32)

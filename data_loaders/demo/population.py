@@ -66,7 +66,7 @@ def class_priors(abs_b: np.ndarray, env_galaxy: np.ndarray) -> np.ndarray:
 
 def _draw_class(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     cum = np.cumsum(p, axis=1)
-    return np.minimum((rng.random(p.shape[0])[:, None] > cum).sum(1), p.shape[1] - 1)
+    return np.minimum((rng.random((p.shape[0], 1)) > cum).sum(1), p.shape[1] - 1)
 
 
 def make_sources(groups: pd.DataFrame, obs: pd.DataFrame, density: float, rng: np.random.Generator) -> pd.DataFrame:

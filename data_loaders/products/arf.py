@@ -41,7 +41,7 @@ def read_arf(path: str | Path) -> EffectiveArea:
     hi = table.columns["ENERG_HI"].astype(float)
     area = np.nan_to_num(table.columns["SPECRESP"].astype(float))
     order = np.argsort(lo)
-    arrays = [lo[order], hi[order], area[order]]
-    for array in arrays:
+    lo, hi, area = lo[order], hi[order], area[order]
+    for array in (lo, hi, area):
         array.flags.writeable = False
-    return EffectiveArea(*arrays, path=path)
+    return EffectiveArea(lo, hi, area, path=path)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_loaders.process_cache import ProcessCache
 from data_loaders.products.errors import ProductError
 
 #: Instruments in product names: the three EPIC cameras and EPIC combined.
@@ -228,9 +228,8 @@ def list_products(directory: str | Path, obs_id: str, src_num: int) -> list[tupl
 #: A folder with at least this many entries (a whole archive kept flat) is indexed by OBS_ID,
 #: and the index is reused while the folder's modification time stays the same.
 BIG_FOLDER = 5000
-_INDEX_SIZE = 4
-_indexes: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
-_index_lock = threading.Lock()
+#: OBS_ID -> product names, per big folder and its mtime.
+_INDEXES: ProcessCache[dict[str, tuple[str, ...]]] = ProcessCache("product folder indexes", max_items=4)
 
 
 def _candidates(directory: Path, obs_id: str) -> tuple[str, ...] | list[str]:
@@ -243,27 +242,25 @@ def _candidates(directory: Path, obs_id: str) -> tuple[str, ...] | list[str]:
         mtime = directory.stat().st_mtime_ns
     except OSError:
         return []
-    key = str(directory)
-    with _index_lock:
-        cached = _indexes.get(key)
-    if cached is not None and cached[0] == mtime:
-        return cached[1].get(obs_id, ())
+    key = (str(directory), mtime)
+    index = _INDEXES.peek(key)
+    if index is not None:
+        return index.get(obs_id, ())
     try:
         names = os.listdir(directory)
     except OSError:  # not a directory, or gone
         return []
     if len(names) < BIG_FOLDER:
         return [n for n in names if n[1:11] == obs_id]
-    index: dict[str, list[str]] = {}
-    for n in names:
-        if n[:1] in "Pp":
-            index.setdefault(n[1:11], []).append(n)
-    frozen = {obs: tuple(found) for obs, found in index.items()}
-    with _index_lock:
-        while len(_indexes) >= _INDEX_SIZE:
-            _indexes.pop(next(iter(_indexes)))
-        _indexes[key] = (mtime, frozen)
-    return frozen.get(obs_id, ())
+
+    def by_obs_id() -> dict[str, tuple[str, ...]]:
+        index: dict[str, list[str]] = {}
+        for n in names:
+            if n[:1] in "Pp":
+                index.setdefault(n[1:11], []).append(n)
+        return {obs: tuple(found) for obs, found in index.items()}
+
+    return _INDEXES.get(key, by_obs_id, paths=[directory]).get(obs_id, ())
 
 
 def names_in(filenames: list[str], obs_id: str, src_num: int) -> list[ProductName]:

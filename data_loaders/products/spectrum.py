@@ -154,7 +154,7 @@ class Spectrum:
         return dataclasses.replace(
             self,
             channel=_readonly(self.channel[starts].copy()),
-            counts=summed(self.counts),
+            counts=_readonly(np.add.reduceat(self.counts, starts)),
             energy_lo=_readonly(self.energy_lo[starts].copy()),
             energy_hi=_readonly(self.energy_hi[ends - 1].copy()),
             grouping=None,

@@ -8,9 +8,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from data_loaders.process_cache import ProcessCache
 from data_loaders.products.errors import ProductError, ProductUnavailable
 from data_loaders.products.lightcurve import Lightcurve, read_lightcurve
 from data_loaders.products.names import (
@@ -266,7 +266,7 @@ class ProductStore:
                 out[camera] = path
                 continue
             exposures = [p for p in products.exposures if isinstance(p, Path)]
-            out[camera] = _read(_lightcurve_with_exposures, path, *exposures)
+            out[camera] = read_cached(_lightcurve_with_exposures, path, *exposures)
         return out
 
     def spectra(self, obs_id: str, src_num: int) -> dict[str, Spectrum | ProductUnavailable]:
@@ -279,10 +279,10 @@ class ProductStore:
                 continue
             background = products.background if isinstance(products.background, Path) else None
             arf = products.arf if isinstance(products.arf, Path) else None
-            spectrum = _read(read_spectrum, products.spectrum, background, arf)
+            spectrum = read_cached(read_spectrum, products.spectrum, background, arf)
             if isinstance(spectrum, ProductUnavailable) and (background or arf):
                 # A broken background or ARF should not hide a good source spectrum.
-                alone = _read(read_spectrum, products.spectrum)
+                alone = read_cached(read_spectrum, products.spectrum)
                 if not isinstance(alone, ProductUnavailable):
                     log.warning("read %s without background/ARF: %s", products.spectrum.name, spectrum.reason)
                     spectrum = alone
@@ -311,11 +311,17 @@ def _lightcurve_with_exposures(path: Path, *exposures: Path) -> Lightcurve:
     return curve
 
 
-def _read(reader, path: Path, *extra: Path | None):
-    """``reader(path, *extra)`` through a small cache keyed on the files' identity."""
+def read_cached(reader, path: Path, *extra: Path | None):
+    """``reader(path, *extra)`` through a small cache keyed on the files' identity (path, mtime, size).
+
+    ``reader`` must be a module-level callable (it is part of the key); a ProductError comes back
+    as ProductUnavailable. The spectral fit caches its results through this too.
+    """
     try:
         stamps = tuple(_stamp(p) for p in (path, *extra))
-        return _cached_read(reader, stamps)
+        files = [p for p in (path, *extra) if p is not None]
+        # Results hold read-only arrays, so sessions can share them safely.
+        return _READS.get((reader, stamps), lambda: reader(path, *extra), paths=files)
     except ProductError as err:
         return ProductUnavailable(str(err))
 
@@ -330,7 +336,45 @@ def _stamp(path: Path | None) -> tuple[str, int, int] | None:
     return (str(path), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=256)
-def _cached_read(reader, stamps):
-    # Results hold read-only arrays, so sessions can share them safely.
-    return reader(*(Path(s[0]) if s else None for s in stamps))
+_READS: ProcessCache = ProcessCache("product reads", max_items=256)
+
+
+def spectral_fit_inputs(found: DetectionProducts, folder: Path, find_response) -> tuple[list[Path], list[str]]:
+    """Flat (spectrum, background, ARF, RMF) paths of each camera that can be fitted, and why the others cannot."""
+    paths: list[Path] = []
+    reasons: list[str] = []
+    for camera, products in found.cameras.items():
+        missing = [
+            what
+            for what, value in (
+                ("spectrum", products.spectrum),
+                ("background", products.background),
+                ("ARF", products.arf),
+            )
+            if not isinstance(value, Path)
+        ]
+        if missing:
+            if not isinstance(products.spectrum, ProductUnavailable):
+                reasons.append(f"{camera}: no {' or '.join(missing)}")
+            continue
+        spectrum = read_cached(read_spectrum, products.spectrum)
+        if isinstance(spectrum, ProductUnavailable):
+            reasons.append(f"{camera}: {spectrum.reason}")
+            continue
+        response = find_response(
+            folder, spectrum.respfile, spectrum.instrument, _filter_of(products.spectrum), len(spectrum.channel)
+        )
+        if isinstance(response, str):
+            reasons.append(f"{camera}: {response}")
+            continue
+        paths += [products.spectrum, products.background, products.arf, response]
+    return paths, reasons
+
+
+def _filter_of(path: Path) -> str:
+    from astropy.io import fits
+
+    try:
+        return str(fits.getheader(path, "SPECTRUM").get("FILTER", fits.getheader(path).get("FILTER", ""))).strip()
+    except (OSError, KeyError):
+        return ""

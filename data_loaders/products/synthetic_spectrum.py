@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from astropy.io import fits
 
 from data_loaders.products.names import product_name
+from data_loaders.products.rmf import canned_matrix
 from data_loaders.products.spectrum import group_starts
 from data_loaders.products.synthetic_detection import SyntheticDetection
 from data_loaders.products.synthetic_model import (
@@ -16,8 +19,8 @@ from data_loaders.products.synthetic_model import (
     TOTAL_BAND,
     background_density,
     effective_area,
-    source_counts_density,
 )
+from data_loaders.spectral.ppsfit import photon_flux
 
 SPECDELT_EV = 5.0
 #: Crude energy resolution: one Gaussian of this sigma (channels) for every energy.
@@ -41,14 +44,42 @@ def _fold(density: np.ndarray, total: float, energy: np.ndarray) -> np.ndarray:
     return np.convolve(expected, kernel / kernel.sum(), mode="same")
 
 
+@lru_cache(maxsize=4)
+def _source_rate_per_norm(camera: str, photon_index: float, nh: float) -> np.ndarray:
+    """Source count rate per channel of a unit-normalisation absorbed power law, through the ARF and canned RMF.
+
+    The same folding the PPS spectral fit inverts (:mod:`data_loaders.spectral.ppsfit`): Wilms
+    ISM absorption with xraydb cross-sections, the demo ARF (PSF fraction included), and the
+    demo's canned redistribution matrix of the camera (:mod:`data_loaders.products.rmf`).
+    """
+    model = CAMERAS[camera]
+    edges, matrix = canned_matrix(model.instrume, model.nchannels)
+    lo, hi = edges[:-1], edges[1:]
+    area = effective_area(camera, 0.5 * (lo + hi), psf_fraction=ENCIRCLED_ENERGY)
+    rate = matrix.T @ (area * photon_flux("powerlaw", (photon_index, nh, 0.0), lo, hi))
+    rate.setflags(write=False)
+    return rate
+
+
+def source_norm(det: SyntheticDetection) -> float:
+    """Power-law normalisation (ph/cm2/s/keV at 1 keV) giving pn ``det.rate`` count/s in 0.2-12 keV."""
+    energy = _channel_energy(CAMERAS["PN"].nchannels)
+    inside = (energy >= TOTAL_BAND[0]) & (energy <= TOTAL_BAND[1])
+    per_norm = float(_source_rate_per_norm("PN", det.photon_index, det.nh)[inside].sum())
+    return det.rate / per_norm if per_norm > 0 else 0.0
+
+
 def _expected_counts(det: SyntheticDetection, camera: str) -> tuple[np.ndarray, np.ndarray]:
-    """Expected source-region and background-region counts per channel."""
+    """Expected source-region and background-region counts per channel.
+
+    The source is one physical spectrum for every camera (the normalisation that gives pn its
+    rate), drawn through each camera's ARF and canned response.
+    """
     model = CAMERAS[camera]
     energy = _channel_energy(model.nchannels)
     band = (energy > 0.1) & (energy < 15.0)
     exposure = det.exposure_of(camera)
-    src_density = np.where(band, source_counts_density(camera, energy, det.photon_index, det.nh), 0.0)
-    source = _fold(src_density, det.rate * model.rate_factor * exposure, energy)
+    source = _source_rate_per_norm(camera, det.photon_index, det.nh) * source_norm(det) * exposure
     bkg_total = BACKGROUND_PER_AREA * det.backscal * model.rate_factor * exposure
     background_in_source = _fold(np.where(band, background_density(camera, energy), 0.0), bkg_total, energy)
     area_ratio = det.backscal_background / det.backscal

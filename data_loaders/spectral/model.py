@@ -37,12 +37,12 @@ def _per_band(gamma: np.ndarray, lognh: np.ndarray, weights: np.ndarray) -> np.n
     k = weights.shape[0]
     per = np.zeros((e.size, k, 5))
     per[np.arange(e.size), :, band] = (weights * de).T
-    per = per.reshape(e.size, k * 5)
+    per_band = per.reshape(e.size, k * 5)
     out = np.empty((gamma.size, k * 5))
     for s in range(0, gamma.size, _CHUNK):
         g, n = gamma[s : s + _CHUNK], nh[s : s + _CHUNK]
         spectrum = np.exp(-g[:, None] * loge[None, :] - n[:, None] * sigma[None, :])
-        out[s : s + _CHUNK] = spectrum @ per
+        out[s : s + _CHUNK] = spectrum @ per_band
     return out.reshape(gamma.size, k, 5)
 
 

@@ -67,7 +67,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 def make_engine(url: URL) -> Engine:
     """An engine with the pragmas (SQLite) or pool settings (PostgreSQL) the store needs."""
     if url.get_backend_name() == "sqlite":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_size=5, max_overflow=10, pool_timeout=60)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from . import campaigns, flags, roles, votes
+from .campaigns import Agreement
 from .engine import Writer, make_engine, resolve_url
 from .frames import TIME, typed_frame
 from .migrations import upgrade
@@ -150,7 +151,7 @@ class Store:
         """See ``campaigns.campaign_progress``."""
         return campaigns.campaign_progress(self, campaign_id)
 
-    def campaign_agreement(self, campaign_id: int) -> campaigns.Agreement:
+    def campaign_agreement(self, campaign_id: int) -> Agreement:
         """See ``campaigns.campaign_agreement``."""
         return campaigns.campaign_agreement(self, campaign_id)
 

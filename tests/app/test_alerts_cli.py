@@ -148,3 +148,21 @@ def test_observation_bad_list_is_one_sentence(writable_demo_data_dir, tmp_path, 
     code, out, err = _run(capsys, "--data-dir", str(writable_demo_data_dir), "alerts", "--observation", str(p))
     assert code == 2 and out == ""
     assert err.startswith("error: ") and "is not a FITS file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_cli_registers_only_the_command_it_runs():
+    """A command line imports only its own command module (the others cost seconds of imports); a
+    ``--data-dir`` that is another command's name does not mislead it; no command: all of them."""
+    from app.cli import build_parser
+
+    def commands(argv):
+        parser = build_parser(argv)
+        sub = next(a for a in parser._actions if a.dest == "command")
+        return set(sub.choices)
+
+    builtin = {"demo", "ingest", "serve", "info"}
+    assert commands(["--data-dir", "users", "alerts", "--observation", "x.fits"]) == builtin | {"alerts"}
+    assert commands(["--data-dir", "alerts", "demo-observation"]) == builtin | {"demo-observation"}
+    argv = ["--data-dir", "alerts", "upgrade-flags", "DR13", "DR14"]  # the module is upgrade.py
+    assert build_parser(argv).parse_args(argv).command == "upgrade-flags"
+    assert {"alerts", "users", "om", "upgrade-flags"} <= commands([])

@@ -142,7 +142,7 @@ def test_flags_filter_colour_and_flag_targets_are_the_same(reviewer_store, monke
     from data_loaders.dask_catalogue import DaskCatalogue
 
     store, cat = reviewer_store
-    dask_cat = DaskCatalogue(cat.path)
+    dask_cat = DaskCatalogue(cat.path, pyramid=False)  # the row path: pixel for pixel the in-memory one
     ids = cat.sources["SRCID"].to_numpy()[:40]
     store.add_flags("rita", "DEMO", [(int(i), 0.0, 0.0) for i in ids], "interesting")
     source_labels.forget()

@@ -135,3 +135,56 @@ def test_selections_are_one_colour_and_never_a_single_pixel(state, demo_catalogu
     chosen = index[index >= 128]
     assert chosen.size >= 9  # at least a 3 x 3 dot
     assert {pal[i - 1] for i in np.unique(chosen)} == {skyplot.SELECTION_COLOUR}
+
+
+def test_cone_outline_is_the_cone_on_the_sky():
+    x, y = sky_marks.cone_outline(10.68, 41.27, 1 / 3, "hammer", "icrs")
+    lon, lat = projection.inverse(x, y, "hammer")
+    assert projection.separation_deg(lon, lat, 10.68, 41.27) == pytest.approx(np.full(x.size, 1 / 3), rel=1e-6)
+    gx, gy = sky_marks.cone_outline(10.68, 41.27, 1 / 3, "hammer", "galactic")
+    gl, gb = projection.inverse(gx, gy, "hammer")
+    assert projection.separation_deg(gl, gb, 121.17, -21.57).max() < 0.34  # M31 in galactic coordinates
+
+
+def test_the_sky_marks_the_chosen_source_the_cone_and_the_scale(state, demo_catalogue):
+    from app.views.goto import go_to
+
+    view = SkyView(state)
+    row = demo_catalogue.sources.iloc[3]
+    go_to(state, f"srcid {int(row['SRCID'])}")
+    view._image(None, None, 900, 450)
+    view.marks.update(view._shown, 900)
+    x, y = projection.forward(np.array([row["SC_RA"]]), np.array([row["SC_DEC"]]), "hammer")
+    assert view.marks.reticle.data["x"] == pytest.approx([x[0]]) and view.marks.reticle.data["y"] == pytest.approx(
+        [y[0]]
+    )
+    assert view.marks.bar_label.text.endswith("′") and len(view.marks.labels.data["text"]) >= 4
+    assert view.marks.cone.data["xs"] == []
+    go_to(state, f"{row['SC_RA']} {row['SC_DEC']} r=2'")
+    assert len(view.marks.cone.data["xs"]) == 1  # the selection's cone, outlined
+    state.clear_selection()
+    assert view.marks.cone.data["xs"] == []
+
+
+def test_the_sidebar_query_box_applies_zooms_and_scales_follow_the_colouring(state):
+    from app.views.filters import FilterPanel
+
+    sky = SkyView(state)
+    panel = FilterPanel(state, sky)
+    panel.query.value = "sc_det_ml > 30 and cone('M31', 3deg)"
+    panel._on_query()
+    assert state.query_filter is not None and state.x_range is not None and state.y_range[1] - state.y_range[0] < 10
+    panel.query_mode.value = "select"
+    assert state.has_selection and "selects" in panel.query_help.object
+    assert not panel.cmap.disabled and not panel.norm.disabled
+    state.colour_by = "hr2"  # a mean over a fixed span in its own colour map
+    assert panel.cmap.disabled and panel.norm.disabled
+
+
+def test_a_filtering_query_comes_back_from_the_permalink(demo_catalogue):
+    from layouts.explore import URL_PARAMS
+
+    assert {"query", "query_mode"} <= set(URL_PARAMS)
+    first = ExploreState(demo_catalogue, query="sc_det_ml > 30")
+    again = ExploreState(demo_catalogue, query=first.query, query_mode=first.query_mode)
+    assert again.counts() == first.counts() and again.counts()["filtered"] < len(demo_catalogue.sources)

@@ -56,6 +56,9 @@ def test_longterm_figure_limits_missions_epochs_and_ring():
     assert fig.figure.y_scale.__class__.__name__ == "LogScale"
     low, high = fig.figure.y_range.start, fig.figure.y_range.end
     assert low < np.min(np.asarray(fig.limits["ROSAT"].data["tip"], float)) and high > pts["upper"].max()
+    # every marker whole inside the axis: ~a tenth of the axis (in decades) above the highest flux
+    decades = np.log10(high) - np.log10(low)
+    assert np.log10(high) - np.log10(pts["flux"].max()) >= 0.09 * decades
     start = fig.figure.x_range.start
     assert start < lightcurve.mjd_to_datetime([pts["mjd"].min()])[0].astype("int64")
 
@@ -65,7 +68,7 @@ def test_longterm_figure_limits_missions_epochs_and_ring():
     fig.update(lightcurve.longterm_points(_detections(), _longterm(), band=6), 6)
     assert all(_rows(src) == 0 for src in [*fig.limits.values(), *fig.others.values()])
     assert {item.label.value for item in fig.figure.legend[0].items if item.visible} == {"XMM-Newton"}
-    assert "band 6" in fig.figure.yaxis[0].axis_label
+    assert fig.figure.yaxis[0].axis_label == "Flux 0.2–2 keV (erg/cm²/s)"  # band 6, short enough to fit the axis
 
 
 def test_lightcurve_figure_relative_time_gaps_and_missing_cameras(products):

@@ -244,3 +244,31 @@ def test_flags_table_names_who_flagged_as_text():
     out = flags_html(history)
     assert "<b>eve</b>" not in out and "<i>" not in out
     assert "<b>eve</b>" in shown(out) and "see <i>this</i>" in shown(out)
+
+
+def test_spectral_fit_on_demand_with_and_without_canned_responses(catalogue, monkeypatch, tmp_path):
+    """No responses: one line and the five-band fit offered; with the demo's canned RMFs: plot, parameters, flux."""
+    from app import config
+    from data_loaders.products.rmf import write_canned_responses
+
+    monkeypatch.setenv(config.RESPONSES_ENV, str(tmp_path / "responses"))
+    det = catalogue.detections
+    row = det[det["SPECTRA"].to_numpy(bool)].nlargest(1, "EP_8_FLUX").iloc[0]
+    view = SourceView(catalogue, srcid=int(row["SRCID"]))
+    view.state.obs_id = str(row["OBS_ID"])
+    view.spectrum._fit()
+    text = shown(str(view.spectrum.fit_view[0].object))
+    assert "No canned response (RMF) for these spectra" in text and "no folder of canned responses" in text
+    assert "five-band fit" in text.lower()
+    write_canned_responses(tmp_path / "responses")
+    view.spectrum.model.value = "powerlaw"
+    view.spectrum._fit()
+    table = shown(str(view.spectrum.fit_view[1].object))
+    for part in ("Gamma", "N_H (10²² cm⁻²)", "W-stat / dof", "flux 0.2–12 keV", "68%", "curvature"):
+        assert part in table
+    figure = view.spectrum.fit_figure
+    drawn = [c for c, src in figure.sources.items() if len(src.data["energy"])]
+    assert drawn and all(np.isfinite(figure.sources[c].data["model"]).all() for c in drawn)
+    residuals = np.concatenate([np.asarray(figure.sources[c].data["residual"], float) for c in drawn])
+    assert abs(np.median(residuals)) < 1.0  # the model goes through the data
+    pn.panel(view).get_root()

@@ -107,7 +107,7 @@ def pandas_figures(release: Path) -> dict:
     }
 
 
-def dask_figures(release: Path) -> dict:
+def dask_figures(release: Path, pyramid: bool = True, prune: bool = True) -> dict:
     from app import selection as sel
     from app.dask_backend import close, connect
     from app.plots.sky import full_extent, shade_array
@@ -115,7 +115,10 @@ def dask_figures(release: Path) -> dict:
 
     client = connect("local")
     try:
-        cat = DaskCatalogue(release, client=client)
+        cat = DaskCatalogue(release, client=client, pyramid=pyramid, prune=prune)
+        if pyramid:  # as the writer leaves it: built, not yet read
+            cat.pyramid("detections")
+            cat = DaskCatalogue(release, client=client, pyramid=pyramid, prune=prune)
         xcol, ycol = sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs")
         full = full_extent("hammer")
         everything, flt = cat.select("detections"), cat.select("detections", sel.Range("EP_8_FLUX", 1e-14, None))
@@ -186,8 +189,29 @@ def stilts_figure(release: Path, out_png: Path) -> str:
     return f"{time.perf_counter() - t:.1f} s"
 
 
+PYRAMID_RUNS = {
+    "rows, every partition (before)": {"pyramid": False, "prune": False},
+    "rows, view's partitions": {"pyramid": False, "prune": True},
+    "pyramid + view's partitions": {"pyramid": True, "prune": True},
+}
+
+
+def pyramid_comparison(release: Path, tag: str) -> None:
+    """The Dask figures with the HEALPix pyramid and partition pruning beside the row path, same run."""
+    runs = {name: dask_figures(release, **kw) for name, kw in PYRAMID_RUNS.items()}
+    names = list(runs)
+    print(f"{tag}: " + " | ".join(names), flush=True)
+    for key in runs[names[-1]]:
+        values = " | ".join(f"{runs[n].get(key, float('nan')):.3g}" for n in names)
+        print(f"  {key:<58} {values}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """``[PANDAS_SIZES [DASK_SIZE]]``, or ``--pyramid RELEASE_DIR`` for the Dask figures of one release."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--pyramid":
+        pyramid_comparison(Path(argv[1]), str(argv[1]))
+        return
     pandas_sizes = [int(float(v)) for v in (argv[0] if argv else "1e6,1e7").split(",")]
     dask_size = int(float(argv[1])) if len(argv) > 1 else 100_000_000
     results = ROOT / "scale-results"
@@ -211,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         print(f"[{n:,}] pandas: {out.stdout.strip()}", flush=True)
     release, _ = partitioned_release(dask_size)
-    print(f"[{dask_size:,}] dask: {dask_figures(release)}", flush=True)
+    pyramid_comparison(release, f"[{dask_size:,}] dask")
     for n in pandas_sizes:
         release, _ = partitioned_release(n)
         print(f"[{n:,}] stilts plot2sky full-sky density PNG: {stilts_figure(release, results / f'stilts-{n}.png')}")

@@ -51,6 +51,12 @@ def pandas_cat(release):
 
 @pytest.fixture(scope="module")
 def dask_cat(release, client):
+    # The row path (pruned to the view's partitions): it must equal pandas exactly.
+    return DaskCatalogue(release, client=client, partition_rows=4 * GROUP, pyramid=False)
+
+
+@pytest.fixture(scope="module")
+def pyramid_cat(release, client):
     return DaskCatalogue(release, client=client, partition_rows=4 * GROUP)
 
 
@@ -336,3 +342,99 @@ def test_band_fit_added_to_a_partitioned_release_works_on_dask_like_any_column(r
     assert dask_copy.select("sources", agn_like).count() == n > 0
     counts = dask_copy.select("sources").histogram("PL_GAMMA", np.linspace(-1, 5, 13))
     assert counts.sum() == int(np.isfinite(pandas_copy.sources["PL_GAMMA"]).sum())
+
+
+# --- the HEALPix pyramid and partition pruning ---------------------------------------------------
+
+
+def _snapped_grid(pandas_cat, level, order, proj, frame, view, how="count", column=None):
+    """The rows' grid with every row moved to the centre of its HEALPix cell of ``order``."""
+    import astropy.units as u
+    from astropy_healpix import HEALPix
+
+    from data_loaders import grid as grids
+    from data_loaders import projection, pyramid
+    from data_loaders.catalogue import lonlat_columns
+
+    df = pandas_cat.view(level)
+    lon_c, lat_c = lonlat_columns(level, "icrs")
+    hp = HEALPix(nside=2**order, order="nested")
+    pix = hp.lonlat_to_healpix(np.asarray(df[lon_c]) * u.deg, np.asarray(df[lat_c]) * u.deg)
+    lon, lat = (a.to_value(u.deg) for a in hp.healpix_to_lonlat(pix))
+    if frame == "galactic":
+        lon, lat = pyramid.icrs_to_galactic(lon, lat)
+    x, y = projection.forward(lon, lat, proj)
+    frame_ = pd.DataFrame({"x": x.astype(np.float32), "y": y.astype(np.float32)})
+    if column is not None:
+        frame_["v"] = np.asarray(df[column], dtype=np.float32)
+    return grids.points(frame_, "x", "y", (*view, how, "v" if column else None, 0))
+
+
+@pytest.mark.parametrize(
+    ("level", "proj", "frame", "view"),
+    [
+        ("detections", "hammer", "icrs", (*skyplot.full_extent("hammer"), 400, 200)),
+        ("sources", "mollweide", "galactic", ((-120.0, 120.0), (-60.0, 60.0), 300, 150)),
+    ],
+)
+def test_pyramid_equals_the_rows_at_its_resolution(level, proj, frame, view, pyramid_cat, dask_cat, pandas_cat):
+    """Zoomed out, the sky is drawn from the pyramid: the rows' image with each row at its cell's centre."""
+    from data_loaders import pyramid
+
+    pyr = pyramid_cat.pyramid(level)
+    assert pyr is not None
+    order = pyr.order_for(view[0], view[2])
+    assert order is not None and order <= pyr.sum_order
+    # The switch: one zoom step finer than the finest order, the rows are drawn.
+    assert pyr.order_for((0.0, pyramid.cell_size_deg(pyr.max_order)), 1) is None
+    xcol, ycol = sky_column("x", proj, frame), sky_column("y", proj, frame)
+    sub = pyramid_cat.select(level)
+    got = sub.grid(xcol, ycol, *view)
+    np.testing.assert_array_equal(got, _snapped_grid(pandas_cat, level, order, proj, frame, view))
+    rows = dask_cat.select(level).grid(xcol, ycol, *view)
+    # Every row is drawn once (on a partial view a few rows cross its edge with their cell).
+    assert abs(int(got.sum()) - int(rows.sum())) <= 0.01 * rows.sum()
+    if view[0] == skyplot.full_extent(proj)[0]:
+        assert int(got.sum()) == int(rows.sum()) == pandas_cat.n_rows(level)
+
+    # A row moves by less than half a pixel: over blocks of 4x4 pixels the images nearly agree.
+    def blocks(g):
+        h, w = (g.shape[0] // 4) * 4, (g.shape[1] // 4) * 4
+        return g[:h, :w].astype(np.int64).reshape(h // 4, 4, w // 4, 4).sum(axis=(1, 3))
+
+    moved = np.abs(blocks(got) - blocks(rows)).sum() / rows.sum()
+    print(f"pyramid vs rows: {moved:.3f} of the rows in other 4x4 blocks")
+    assert moved < 0.1
+    column = "EP_HR2" if level == "detections" else "SC_HR2"
+    mean = sub.grid(xcol, ycol, *view, how="mean", column=column)
+    want = _snapped_grid(pandas_cat, level, order, proj, frame, view, "mean", column)
+    np.testing.assert_allclose(mean, want, rtol=1e-5, equal_nan=True)
+
+
+def test_pyramid_is_written_by_the_writer_and_rebuilt_when_the_catalogue_changes(release, client, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq_
+
+    from data_loaders import pyramid
+
+    files = pyramid.level_files(release)
+    assert pyramid.load(release, "detections", files["detections"]) is not None
+    assert pyramid.load(release, "sources", files["sources"]) is not None
+    copy = tmp_path / "BIG"
+    shutil.copytree(release, copy)
+    det = pyramid.level_files(copy)["detections"][0]
+    pq_.write_table(pq_.read_table(det).slice(0, 50_000), det, row_group_size=GROUP)  # a rewrite
+    assert pyramid.load(copy, "detections", [det]) is None  # stale
+    cat = DaskCatalogue(copy, client=client, partition_rows=4 * GROUP)
+    xcol, ycol = sky_column("x", "hammer", "icrs"), sky_column("y", "hammer", "icrs")
+    got = cat.select("detections").grid(xcol, ycol, *skyplot.full_extent("hammer"), 400, 200)
+    assert int(got.sum()) == 50_000
+    assert pyramid.load(copy, "detections", [det]) is not None  # written again
+
+
+def test_zoomed_views_read_only_their_partitions(dask_cat):
+    xcol = sky_column("x", "hammer", "icrs")
+    assert dask_cat.view_partitions("detections", xcol, *skyplot.full_extent("hammer")) is None
+    parts = dask_cat.view_partitions("detections", xcol, (-20.0, 0.0), (-10.0, 0.0))
+    assert parts is not None and 0 < len(parts) < dask_cat.npartitions

@@ -49,6 +49,20 @@ def test_products_are_synthesized_on_demand_and_match_the_catalogue(catalogue):
     assert store.find(obs, num).origin == "local"
 
 
+def test_spectra_are_drawn_from_the_true_spectrum_of_the_source(catalogue):
+    """The synthesizer takes Gamma and N_H from the demo's truth table (the band fluxes' spectrum), not from HRs."""
+    import pandas as pd
+
+    from data_loaders.citizen.gold import truth_path
+    from data_loaders.demo_products import _true_spectrum
+
+    row = _bright_detection(catalogue)
+    truth = pd.read_parquet(truth_path(catalogue)).set_index("SRCID").loc[int(row["SRCID"])]
+    gamma, nh = _true_spectrum(catalogue, row["SRCID"])
+    assert (gamma, nh) == (pytest.approx(float(truth["TRUE_GAMMA"])), pytest.approx(float(truth["TRUE_NH"])))
+    assert _true_spectrum(catalogue, -5) is None
+
+
 def test_variable_detection_gets_a_variable_lightcurve(catalogue):
     row = _bright_detection(catalogue, variable=True)
     inputs = synthesis_inputs(row)

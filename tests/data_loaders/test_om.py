@@ -110,3 +110,63 @@ def test_bad_om_lists_get_one_sentence(tmp_path):
     pd.DataFrame({"RA": [1.0], "U_AB_MAG": [20.0]}).to_parquet(noerr)
     with pytest.raises(om.OmError, match="it lacks DEC, POSERR"):
         om.read_om(noerr)
+
+
+def test_om_class_and_photoz_columns_work_on_both_engines(with_om, tmp_path):
+    """OM_CLASS (the list's CLASS through the one decoder) and the photoz columns filter alike on Dask."""
+    from data_loaders.dask_catalogue import DaskCatalogue
+    from data_loaders.photoz import attach_photoz, demo_photoz
+
+    release, listed, _ = with_om
+    matched = pd.read_parquet(release / om.OM_FILE)
+    by_num = listed.set_index("SRCNUM")
+    expected = schema.class_code(by_num.loc[matched.OM_SRCNUM, "CLASS"])
+    np.testing.assert_array_equal(matched["OM_CLASS"], expected)
+    assert set(schema.class_names(matched["OM_CLASS"], missing="—")) == {"AGN", "star", "CV", "—"}
+    z_file = tmp_path / "z.parquet"
+    demo_photoz(pd.read_parquet(release / schema.SOURCES_FILE), seed=3).to_parquet(z_file)
+    attach_photoz(release, z_file)
+    memory, dask_cat = Catalogue(release), DaskCatalogue(release)
+    for level in ("sources", "detections"):
+        cols = {c: schema.unit_of(c) for c in memory.columns(level)}
+        assert {"OM_CLASS", "OM_SEP", "PHOTO_Z", "LOG_LX"} <= set(dask_cat.columns(level))
+        sel = parse_query("om_class == 1 or (photo_z > 0.5 and log_lx > 43) or om_uvw1_ab_mag < 19", cols)
+        a, b = memory.select(level, sel), dask_cat.select(level, sel)
+        assert a.count() == b.count() > 0
+        np.testing.assert_array_equal(np.sort(a.srcids()), np.sort(b.srcids()))
+    srcid = int(matched.SRCID.iloc[0])
+    assert dask_cat.source_row(srcid)["OM_CLASS"] == memory.source_row(srcid)["OM_CLASS"] == matched.OM_CLASS.iloc[0]
+
+
+def test_a_class_column_reads_as_codes_of_the_one_class_list():
+    assert list(schema.class_code(["AGN", " Star ", "cv", "", "quasar", 0, 6, 7, None, 2.5])) == [
+        0, 1, 3, -1, -1, 0, 6, -1, -1, -1
+    ]  # fmt: skip
+
+
+def test_the_source_header_line_gathers_what_the_release_knows(with_om, tmp_path):
+    """Class, five-band fit, redshift, OM, counterpart and sky-map region of one source from the real tables."""
+    from app.views.source.known import known_line, source_facts
+    from data_loaders import skymap
+    from data_loaders.photoz import attach_photoz
+
+    release, _, _ = with_om
+    matched = pd.read_parquet(release / om.OM_FILE)
+    cat = Catalogue(release)
+    have_fit = cat.sources.set_index("SRCID")["PL_GAMMA"].notna()
+    srcid = int(next(s for s in matched.SRCID[matched.OM_UVW1_AB_MAG.notna()] if have_fit.get(s, False)))
+    pd.DataFrame({"SRCID": [srcid], "PHOTO_Z": [0.5], "PHOTO_Z_LO": [0.4], "PHOTO_Z_HI": [0.6]}).to_parquet(
+        tmp_path / "z.parquet"
+    )
+    attach_photoz(release, tmp_path / "z.parquet")
+    row = cat.source_row(srcid)
+    prob = skymap.banana_map(row.SC_RA, row.SC_DEC, row.SC_RA + 2, row.SC_DEC + 1, nside=64)
+    (tmp_path / "maps").mkdir()
+    skymap.write_flat(prob, tmp_path / "maps" / "GW-TEST.fits")
+    line = known_line(source_facts(Catalogue(release), srcid, skymap_folder=tmp_path / "maps"))
+    assert "five-band fit Γ = " in line and "photometric z = 0.50 (0.40–0.60)" in line
+    assert " · OM " in line and "UVW1 " in line and " AB" in line and "inside the 50% region of GW-TEST" in line
+    has_cp = cat.counterparts is not None and srcid in set(cat.counterparts.SRCID)
+    assert ("best counterpart" in line) == has_cp
+    has_class = cat.classifications is not None and srcid in set(cat.classifications.SRCID)
+    assert ("(machine, " in line) == has_class

@@ -93,7 +93,7 @@ def test_big_flat_folder_is_indexed_and_sees_new_files(tmp_path, monkeypatch):
         (tmp_path / pps.pps_name("PN", "X000", "SRCTSR", "8", src=src, obs="0831790801")).write_bytes(b"x")
     store = ProductStore(root=tmp_path)
     assert not store.find(OBS, SRC).available
-    assert str(tmp_path) in names._indexes  # listed once, by OBS_ID
+    assert (str(tmp_path), tmp_path.stat().st_mtime_ns) in names._INDEXES  # listed once, by OBS_ID
     time.sleep(0.05)  # directory mtimes tick coarsely: let this change be seen as one
     _archive(tmp_path)
     found = store.find(OBS, SRC)

@@ -106,7 +106,11 @@ class AlertDetail(pn.viewable.Viewer):
     def update(self, *_) -> None:
         st = self.state
         alert = st.selected_alert()
-        row = None if alert is None else int(np.flatnonzero(st.alerts["ALERT_ID"].to_numpy() == st.selected)[0])
+        row = (
+            None
+            if alert is None or st.alerts is None
+            else int(np.flatnonzero(st.alerts["ALERT_ID"].to_numpy() == st.selected)[0])
+        )
         self.summary.object = alert_html(alert, st.catalogue.name, "" if row is None else st.status[row])
         if alert is not None:
             points = st.history(int(alert["SRCID"]))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pandas as pd
 import panel as pn
 
+from app.off_loop import off_loop
 from app.text import inert
 from app.views.alerts.state import AlertsState
 from data_loaders.alerts.criteria import ALERT_TYPES
@@ -72,7 +72,7 @@ class ReplayBox(pn.viewable.Viewer):
     async def _run(self, _event) -> None:
         self.run_b.loading = True
         try:
-            self.out.object = await asyncio.get_running_loop().run_in_executor(None, self.compute)
+            self.out.object = await off_loop(self.compute)
         finally:
             self.run_b.loading = False
 

@@ -59,9 +59,9 @@ class AlertsState(param.Parameterized):
         run = self.run or self.preset
         if alerts is None:
             alerts = task.shared_alerts(catalogue, run, compute_if_missing=not self.run)
-        self.alerts = alerts
-        if self.alerts is None:
+        if alerts is None:
             raise ValueError(f"No {run} alerts for release {catalogue.name}.")
+        self.alerts: pd.DataFrame = alerts
         self._points = None
         if self.is_observation_run:
             self.preset = str(self.alerts.attrs.get("preset", self.preset))

@@ -18,6 +18,7 @@ from data_loaders.catalogue import Catalogue
 from data_loaders.citizen import CATEGORIES, gold_set
 from data_loaders.citizen.history import vote_counts
 from data_loaders.citizen.queue import candidate_pool, playable
+from data_loaders.process_cache import ProcessCache
 from data_loaders.schema import CLASS_NAMES
 
 VOTE_COUNT_TTL = 30.0  # s: the queue may use vote counts this old
@@ -98,17 +99,12 @@ def _build(catalogue: Catalogue) -> GameData:
     )
 
 
-_CACHE: dict[str, GameData] = {}
-_CACHE_LOCK = threading.Lock()
+_GAMES: ProcessCache[GameData] = ProcessCache("classify game data", max_items=4)
 
 
 def game_data(catalogue: Catalogue) -> GameData:
     """The shared GameData of ``catalogue`` (built on first use in this process)."""
-    key = str(catalogue.path)
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = _build(catalogue)
-        return _CACHE[key]
+    return _GAMES.get(str(catalogue.path), lambda: _build(catalogue), paths=[catalogue.path])
 
 
 @dataclass(frozen=True)

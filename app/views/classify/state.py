@@ -82,9 +82,9 @@ class ClassifyState(param.Parameterized):
 
     async def sign_up_async(self, nick: str, password: str) -> bool:
         """:meth:`sign_up` with the password hashing in a thread (the page's event loop keeps serving)."""
-        import asyncio
+        from app.off_loop import off_loop
 
-        return self._signed_up(await asyncio.to_thread(self._create, nick, password))
+        return self._signed_up(await off_loop(self._create, nick, password))
 
     def set_leaderboard(self, show: bool) -> None:
         """Store the volunteer's opt-in choice (guests cannot opt in)."""

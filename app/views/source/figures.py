@@ -41,7 +41,7 @@ from app.plots.lightcurve import (
     MISSION_STYLE,
     UPPER_LIMIT_COLOUR,
     _date_range,
-    band_label,
+    log_ticks,
     mjd_to_datetime,
 )
 from app.plots.spectrum import ENERGY_RANGE, ENERGY_TICKS
@@ -52,6 +52,8 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 CAMERAS = tuple(CAMERA_STYLE)
 #: Fraction of the (log) data span added on each side of an axis.
 PADDING = 0.05
+#: Padding (fraction of the span) of axes whose markers are large: a marker at the edge stays whole.
+MARKER_PADDING = 0.12
 #: Colours of the citizen-consensus bars per origin (as ``app.plots.classify.class_bars``).
 ORIGIN_COLOURS = {"machine": "#60a5fa", "citizens": "#f59e0b"}
 #: Missions of the long-term lightcurve with layers of their own; "other" takes any further mission.
@@ -100,6 +102,23 @@ def _figure(height: int, width: int | None = None, toolbar: bool = True, **kwarg
     fig.toolbar.logo = None
     fig.title.text = ""
     return fig
+
+
+def set_log_ticks(axis, lo: float, hi: float) -> None:
+    """Decade ticks (with 2x and 5x over a narrow range) on a log axis showing ``lo``..``hi``.
+
+    Bokeh's log ticker labels every mantissa inside a decade (7.0e-11, 6.0e-11, ...) and the
+    labels collide on a short axis.
+    """
+    ticks = log_ticks(np.array([lo, hi], dtype=float))
+    if isinstance(ticks, list) and list(axis.ticker.ticks if isinstance(axis.ticker, FixedTicker) else []) != ticks:
+        axis.ticker = FixedTicker(ticks=ticks)
+
+
+def _flux_label(band: int) -> str:
+    """The long-term lightcurve's y label, short enough for the axis height ("Flux 0.2–12 keV (erg/cm²/s)")."""
+    lo, hi = schema.BANDS[band]
+    return f"Flux {lo:g}–{hi:g} keV (erg/cm²/s)"
 
 
 def set_range(rng: Range1d, lo, hi) -> None:
@@ -162,7 +181,7 @@ class LongtermFigure:
     def __init__(self, height: int = 320):
         fig = self.figure = _figure(height, x_axis_type="datetime", y_axis_type="log", y_range=Range1d(1e-15, 1e-11))
         fig.xaxis.axis_label = "Date (UTC)"
-        fig.yaxis.axis_label = f"Flux {band_label(8)} (erg/cm²/s)"
+        fig.yaxis.axis_label = _flux_label(8)
         fig.yaxis.formatter = PrintfTickFormatter(format="%.1e")
         # Less than a decade shown gives ticks at 6, 7, 8, 9, 10e-15...: their labels would run together.
         fig.yaxis.major_label_policy = NoOverlap(min_distance=4)
@@ -260,15 +279,17 @@ class LongtermFigure:
         epochs = [float(m) for m in highlight_epochs or []]
         set_data(self.epochs, {"date": mjd_to_datetime(epochs) if epochs else []})
         fig = self.figure
-        fig.yaxis.axis_label = f"Flux {band_label(band)} (erg/cm²/s)"
+        fig.yaxis.axis_label = _flux_label(band)
         dates = _date_range(points["mjd"].to_numpy(float), epochs)
         if dates is not None:
             set_range(fig.x_range, *(d.astype("datetime64[ms]").astype("int64") for d in dates))
         flux = points["flux"].to_numpy(float)
         low = np.where(limit, flux * ARROW_FACTOR, points["lower"].to_numpy(float))
-        extent = log_extent(low, points["upper"].to_numpy(float))
+        # Every marker inside, with room for its radius (points without an error bar count too).
+        extent = log_extent(np.r_[low, flux], np.r_[points["upper"].to_numpy(float), flux], pad=MARKER_PADDING)
         if extent is not None:
             set_range(fig.y_range, *extent)
+            set_log_ticks(fig.yaxis[0], *extent)
         self.select(selected_obs)
         return self.obs_ids
 
@@ -586,6 +607,7 @@ class SedFigure:
         y = log_extent(np.concatenate([lower, om_lower]), np.concatenate([density + err, om_d + om_e]))
         if y is not None:
             set_range(self.figure.y_range, *y)
+            set_log_ticks(self.figure.yaxis[0], *y)
 
 
 class HardnessFigure:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
 import panel as pn
-from panel.io.state import set_curdoc
 
+from app import config
+from app.off_loop import in_background
 from app.plots.lightcurve import CAMERA_STYLE
 from app.plots.spectrum import spectrum_points
 from app.text import inert
 from app.views.source.figures import LightcurveFigure, SpectrumFigure, held, show
 from app.views.source.format import empty, html_pane, number, plus_minus
+from app.views.source.spectral_fit import SpectralFitFigure, five_band_offer, parameters_html
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
+from data_loaders.spectral.ppsfit import MODEL_TITLES, fit_detection
 
 log = logging.getLogger(__name__)
-
-#: Product reading (and lazy synthesis) runs here, off every session's event loop.
-PRODUCT_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="xmm-products")
 
 
 def not_available(reason: str) -> str:
@@ -92,18 +91,21 @@ class ProductPanel(pn.viewable.Viewer):
         if wanted == self._key and self._result is not None:
             return
         self._key = wanted
+        self.off_loop(
+            partial(self._safe_read, wanted), partial(self._finish, wanted), f"loading the {self.what} of {wanted[0]}…"
+        )
+
+    def off_loop(self, work, then, status: str) -> None:
+        """Run ``work()`` off the event loop when served (``app.off_loop.in_background``), then ``then(result)`` on it.
+
+        Unserved (tests, notebooks without a server session) both run here, in order.
+        """
         doc = pn.state.curdoc
         if self.state.threaded and doc is not None and doc.session_context is not None:
-            self.status.object = empty(f"loading the {self.what} of {wanted[0]}…")
-            future = PRODUCT_POOL.submit(self._safe_read, wanted)
-
-            def back_on_the_loop(done: Future):
-                with set_curdoc(doc):
-                    pn.state.execute(partial(self._finish, wanted, done.result()), schedule=True)
-
-            future.add_done_callback(back_on_the_loop)
+            self.status.object = empty(status)
+            in_background(work, then, doc)
         else:
-            self._finish(wanted, self._safe_read(wanted))
+            then(work())
 
     def _safe_read(self, key):
         try:
@@ -198,7 +200,7 @@ class ObservationLightcurve(ProductPanel):
     def _stats_html(self, good) -> str:
         """Variability statistics: the catalogue's EPIC values and each lightcurve header's, one row each."""
         row = self.state.detection
-        rows = []
+        rows: list[tuple[str, ...]] = []
         if row is not None:
             flag = "variable" if bool(row.get("VAR_FLAG", False)) else "not variable"
             rows.append(
@@ -274,9 +276,59 @@ class ObservationSpectrum(ProductPanel):
         self.figure = SpectrumFigure()
         self.plot = pn.pane.Bokeh(self.figure.figure, sizing_mode="stretch_width", min_height=340)
         show(self.plot, False)
+        self.model = pn.widgets.Select(
+            label="Model", options={title: name for name, title in MODEL_TITLES.items()}, width=190
+        )
+        self.fit_button = pn.widgets.Button(label="Fit spectrum", color="primary", margin=(24, 10, 0, 10))
+        self.fit_button.on_click(self._fit)
+        self.fit_view = pn.Column(sizing_mode="stretch_width")
+        self.fit_figure: SpectralFitFigure | None = None
+        self._fitted_key = None
         self._reload()
 
+    def _fit(self, *_):
+        wanted = self._wanted()
+        if isinstance(wanted, str):
+            self.fit_view[:] = [html_pane(not_available(wanted))]
+            return
+        model = self.model.value
+        work = partial(self._safe_fit, wanted, model)
+        self.off_loop(work, partial(self._show_fit, (wanted, model)), f"fitting the spectra of {wanted[0]}…")
+
+    def _safe_fit(self, key, model):
+        try:
+            return fit_detection(self.store, *key, config.responses_dir(), model)
+        except Exception as err:  # a failing fit must never break the page
+            log.exception("fitting the spectra of %s/%s failed", *key)
+            return ProductUnavailable(f"the fit failed ({type(err).__name__}: {err})"), []
+
+    @held
+    def _show_fit(self, key, outcome):
+        if key[0] != self._key:  # the user moved on while we were fitting
+            return
+        self.status.object = ""
+        self._fitted_key = key[0]
+        fitted, notes = outcome
+        if isinstance(fitted, ProductUnavailable):
+            reason = fitted.reason
+            if "canned response" in reason:
+                reason = (
+                    "No canned response (RMF) for these spectra, so no spectral fit "
+                    f"({reason}). " + five_band_offer(self.state.detection)
+                )
+            self.fit_view[:] = [html_pane(f"<small>{inert(reason)}</small>")]
+            return
+        if self.fit_figure is None:
+            self.fit_figure = SpectralFitFigure()
+        self.fit_figure.update(fitted)
+        self.fit_view[:] = [
+            pn.pane.Bokeh(self.fit_figure.layout, sizing_mode="stretch_width"),
+            html_pane(parameters_html(fitted, notes)),
+        ]
+
     def render(self, spectra):
+        if self.fit_view.objects and self._fitted_key != self._key:
+            self.fit_view[:] = []
         good, reasons = _usable(spectra)
         wants_area = bool(self.state.effective_area)
         if wants_area:
@@ -315,5 +367,9 @@ class ObservationSpectrum(ProductPanel):
             pn.Row(pn.pane.Markdown("### EPIC spectrum", margin=(0, 10)), pn.layout.HSpacer(), self.grouping, self.arf),
             self.plot,
             self.status,
+            pn.Row(
+                pn.pane.Markdown("#### Spectral fit", margin=(0, 10)), pn.layout.HSpacer(), self.model, self.fit_button
+            ),
+            self.fit_view,
             sizing_mode="stretch_width",
         )

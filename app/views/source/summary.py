@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from app.config import skymap_dir
 from app.text import inert
 from app.views.source import links
 from app.views.source.format import html_pane, kv_table, link, mjd_date, number, plus_minus
+from app.views.source.known import known_line, source_facts
 from app.views.source.state import SourceState
+from app.views.source.tables import fits_html
 from data_loaders import schema
 
 #: Columns the card reads; a release without some of them (data_loaders.capabilities) shows "—" there.
@@ -24,8 +27,9 @@ def _name(row) -> str:
     return str(name) if isinstance(name, str) and name else f"SRCID {int(row['SRCID'])}"
 
 
-def summary_html(row, release: str, synthetic: bool = False) -> str:
-    """HTML card of one unique-source row (None -> a hint)."""
+def summary_html(row, release: str, synthetic: bool = False, known: str = "", published=None) -> str:
+    """HTML card of one unique-source row (None -> a hint); ``known``: the line of what is known of it;
+    ``published``: the published spectral fits of the source, tabled with its five-band fit."""
     if row is None:
         return "<div class='xmm-empty'>No source selected.</div>"
     srcid = int(row["SRCID"])
@@ -67,23 +71,33 @@ def summary_html(row, release: str, synthetic: bool = False) -> str:
     badge = " <span class='xmm-badge'>synthetic demo data</span>" if synthetic else ""
     return (
         f"<div class='xmm-card'><h2 style='margin:2px 0 8px 0'>{inert(_name(row))}{badge}</h2>"
-        f"{kv_table(items)}<div style='margin-top:8px'>Links out: {outs}</div></div>"
+        + (f"<p class='xmm-known' style='margin:0 0 8px 0'>{inert(known)}</p>" if known else "")
+        + f"{kv_table(items)}{fits_html(row, published)}<div style='margin-top:8px'>Links out: {outs}</div></div>"
     )
 
 
-class SourceSummary(pn.viewable.Viewer):
-    """Header card of ``state.srcid``."""
+def _published(table: pd.DataFrame | None, srcid: int) -> pd.DataFrame | None:
+    return None if table is None else table[table["SRCID"].to_numpy() == srcid]
 
-    def __init__(self, state: SourceState, **params):
+
+class SourceSummary(pn.viewable.Viewer):
+    """Header card of ``state.srcid``, opening with the line of what is known of it (:mod:`.known`)."""
+
+    def __init__(self, state: SourceState, store=None, **params):
         super().__init__(**params)
-        self.state = state
+        self.state, self.store = state, store
         self.pane = html_pane(min_height=260)
         state.param.watch(self._update, ["srcid"])
         self._update()
 
     def _update(self, *_):
         st = self.state
-        self.pane.object = summary_html(st.source_row, st.release, st.catalogue.synthetic)
+        known = (
+            "" if st.srcid is None else known_line(source_facts(st.catalogue, int(st.srcid), self.store, skymap_dir()))
+        )
+        row = st.source_row
+        fits = None if row is None else _published(st.catalogue.spectral_fits, int(st.srcid))
+        self.pane.object = summary_html(row, st.release, st.catalogue.synthetic, known, fits)
 
     def __panel__(self):
         return self.pane

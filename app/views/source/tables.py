@@ -16,6 +16,41 @@ def _table(head: list[str], rows: list[str]) -> str:
     return f"<div style='overflow-x:auto'><table class='xmm-table'><tr>{cells}</tr>{''.join(rows)}</table></div>"
 
 
+def _interval(value, lo, hi, fmt: str = "{:.2f}") -> str:
+    text = number(value, fmt)
+    if text == "—" or number(lo) == "—" or number(hi) == "—":
+        return text
+    return f"{text} ({number(lo, fmt)}–{number(hi, fmt)})"
+
+
+def fits_html(row, published: pd.DataFrame | None) -> str:
+    """The five-band fit of the source (PL_*) and the published fits of it (model, N_H, Γ, kT, statistic)."""
+    rows: list[tuple[str, ...]] = []
+    gamma = row.get("PL_GAMMA") if row is not None else None
+    if number(gamma) != "—":
+        g, lo, hi = (float(row.get(c, "nan")) for c in ("PL_GAMMA", "PL_GAMMA_ERR_LO", "PL_GAMMA_ERR_HI"))
+        n, nlo, nhi = (float(row.get(c, "nan")) for c in ("PL_NH", "PL_NH_ERR_LO", "PL_NH_ERR_HI"))
+        stat = f"{number(row.get('PL_FIT_STAT'), '{:.1f}')} / {number(row.get('PL_FIT_DOF'), '{:.0f}')}"
+        rows.append(("five-band", "PL", _interval(n, n - nlo, n + nhi, "{:.3g}"),
+                     _interval(g, g - lo, g + hi), "—", stat))  # fmt: skip
+    for _, fit in (published if published is not None else pd.DataFrame()).iterrows():
+        what = "published" + (f", detection {int(fit['DETID'])}" if int(fit.get("DETID", -1)) >= 0 else "")
+        rows.append((what, str(fit["MODEL"]), _interval(fit["NH"], fit["NH_LO"], fit["NH_HI"], "{:.3g}"),
+                     _interval(fit["GAMMA"], fit["GAMMA_LO"], fit["GAMMA_HI"]),
+                     _interval(fit["KT"], fit["KT_LO"], fit["KT_HI"]),
+                     f"{number(fit['STAT'], '{:.1f}')} / {number(fit['DOF'], '{:.0f}')}"))  # fmt: skip
+    if not rows:
+        return ""
+    head = ["Spectral fit", "Model", "N_H (10²² cm⁻²)", "Γ", "kT (keV)", "Stat / dof"]
+    if all(r[4] == "—" for r in rows):  # no blackbody fit: no kT column
+        head = ["Spectral fit", "Model", "N_H (10²² cm⁻²)", "Γ", "Stat / dof"]
+        rows = [(*r[:4], r[5]) for r in rows]
+    body = []
+    for r in rows:
+        body.append("<tr>" + "".join(f"<td>{inert(v)}</td>" for v in r) + "</tr>")
+    return _table(head, body)
+
+
 def counterparts_html(cps: pd.DataFrame | None) -> str:
     """Candidate counterparts sorted by MATCH_PROB (best first, highlighted); every value escaped."""
     if cps is None or cps.empty:

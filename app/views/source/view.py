@@ -49,7 +49,7 @@ class SourceView(pn.viewable.Viewer):
             catalogue, srcid=srcid, highlight_epochs=[float(m) for m in highlight_epochs or []]
         )
         st = self.state
-        self.summary = SourceSummary(st)
+        self.summary = SourceSummary(st, store)
         self.classification = SourceClassification(st, store)
         self.longterm = LongtermLightcurve(st)
         self.lightcurve = ObservationLightcurve(st, self.products)

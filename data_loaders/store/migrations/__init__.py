@@ -25,7 +25,10 @@ def _config() -> Config:
 
 def head_revision() -> str:
     """The newest migration revision shipped with this code."""
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"No migration revision under {_HERE}.")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
