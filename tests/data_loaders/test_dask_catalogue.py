@@ -111,7 +111,9 @@ def _peak_rss_kb(data_dir, n_detections: int) -> tuple[int, int]:
         import json, resource
         from data_loaders.demo.partitioned import write_partitioned_demo
         if __name__ == "__main__":
-            write_partitioned_demo({str(data_dir)!r}, "M", {n_detections}, 1, workers=2, rows_per_partition=100_000)
+            write_partitioned_demo(
+                {str(data_dir)!r}, "M", {n_detections}, 1, workers=2, rows_per_partition=100_000, sky_pyramid=False
+            )
             # VmHWM, not ru_maxrss: Linux carries the forking process's peak (here pytest's, 2 GB
             # late in a full run) into the child's ru_maxrss across exec; VmHWM is this image's own.
             with open("/proc/self/status") as f:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -141,41 +139,6 @@ def test_wstat_is_the_profile_poisson_likelihood():
     assert ppsfit.wstat(np.array([0.0]), None, 100.0, np.inf, np.array([0.03])) == pytest.approx(6.0)
     c = ppsfit.wstat(np.array([5.0]), None, 100.0, np.inf, np.array([0.04]))
     assert c == pytest.approx(2 * (4.0 - 5 * np.log(4.0) + 5 * np.log(5.0) - 5.0))
-
-
-def _simulated(response, arf, truth, rng, n, exposure=2.0e4, bscale=0.1, bkg_rate=2e-4):
-    """n pn-like spectra of ``truth`` (Gamma, N_H, log10 N) with a flat background, drawn through the response."""
-    rate = response.matrix.T @ (
-        arf.at(response.energy) * ppsfit.photon_flux("powerlaw", truth, response.energy_lo, response.energy_hi)
-    )
-    chans = response.detchans
-    spec = response.e_max[1] - response.e_max[0]
-    template = _spectrum(chans, spec, exposure=exposure, bscale=bscale)
-    for _ in range(n):
-        source = rng.poisson((rate + bkg_rate * bscale) * exposure)
-        background = rng.poisson(np.full(chans, bkg_rate * exposure))
-        yield dataclasses.replace(template, counts=source.astype(float), background_counts=background.astype(float))
-
-
-@pytest.mark.slow
-def test_fits_of_simulated_spectra_cover_the_truth():
-    """Absorbed power laws through a coarse (40 eV channels) canned pn response: 68% intervals cover ~68%."""
-    edges, matrix = gaussian_matrix("EPN", 300, 40.0)
-    channel = np.arange(300)
-    response = Response(edges[:-1], edges[1:], matrix, channel, channel * 0.04, (channel + 1) * 0.04, 0, "EPN", "Thin1")
-    centre = 0.5 * (edges[:-1] + edges[1:])
-    from data_loaders.products.synthetic_model import effective_area
-
-    arf = EffectiveArea(edges[:-1], edges[1:], effective_area("PN", centre, 0.85))
-    truth = np.array([1.9, 0.5, np.log10(1.5e-4)])
-    rng = np.random.default_rng(2026)
-    hits, n = np.zeros(3), 0
-    for spectrum in _simulated(response, arf, truth, rng, 150):
-        result = ppsfit.fit("powerlaw", [ppsfit.prepare(spectrum, arf, response)])
-        hits += (result.lower <= truth) & (truth <= result.upper)
-        n += 1
-    coverage = hits / n
-    assert np.all((coverage[:2] >= 0.60) & (coverage[:2] <= 0.76)), coverage
 
 
 def test_demo_spectra_fitted_jointly_give_back_their_true_spectrum(tmp_path):
