@@ -301,9 +301,11 @@ def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
     """
     lines, labels = projection.graticule(proj)
     colour = "#8c8ca0" if dark else "#6b6b7b"
-    paths = hv.Path([np.column_stack(xy) for xy in lines], kdims=["x", "y"]).opts(
-        color=colour, line_alpha=0.35, line_width=0.8, line_dash="dotted"
-    )
+    # One polyline with NaN breaks, not one per meridian and parallel: each polyline is two arrays
+    # (two binary websocket buffers, four frames) in every page's document.
+    gap = np.full((1, 2), np.nan)
+    joined = np.concatenate([part for xy in lines for part in (np.column_stack(xy), gap)][:-1])
+    paths = hv.Path([joined], kdims=["x", "y"]).opts(color=colour, line_alpha=0.35, line_width=0.8, line_dash="dotted")
     ox, oy = projection.outline(proj)
     edge = hv.Path([np.column_stack([ox, oy])], kdims=["x", "y"]).opts(color=colour, line_alpha=0.8, line_width=1.2)
     lon_lab = [(x, y - 4.0, format_lon(v, frame)) for x, y, v, k in labels if k == "lon"]
