@@ -309,6 +309,10 @@ class Router:
                     return
                 if not await self._route(head, peer_ip, reader, writer):
                     return
+        except asyncio.CancelledError:
+            # The router is stopping. Python 3.11's stream callback logs a cancelled connection
+            # task as an error with a traceback (task.exception() raises); ending quietly is right.
+            return
         finally:
             with contextlib.suppress(Exception):
                 writer.close()

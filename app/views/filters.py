@@ -11,11 +11,12 @@ from app.state import PRESETS, ExploreState
 from app.text import inert
 from app.views.sky import SkyView
 
-#: What the query does, in each mode, in a line under the box.
-QUERY_HELP = {
-    "filter": "The query **filters**: only matching rows pass, as with the filters below.",
-    "select": "The query **selects** among the rows that pass the filters (drawn highlighted).",
-}
+
+def query_help(mode: str) -> str:
+    """What the query box does in ``mode`` ("filter" or "select"), in one line."""
+    if mode == "select":
+        return "The query **selects** among the rows that pass the filters (drawn highlighted)."
+    return "The query **filters**: only matching rows pass, as with the filters below."
 
 
 def _apply_preset(state: ExploreState, name: str, _event=None) -> None:
@@ -55,8 +56,8 @@ class FilterPanel(pn.viewable.Viewer):
         self.query_mode = pn.widgets.RadioButtonGroup.from_param(
             sp.query_mode, color="primary", variant="outline", margin=(0, 10), name="query mode"
         )
-        self.query_help = pn.pane.Markdown(QUERY_HELP[state.query_mode], styles={"font-size": "0.85em"}, margin=(0, 10))
-        sp.watch(lambda e: setattr(self.query_help, "object", QUERY_HELP[e.new]), "query_mode")
+        self.query_help = pn.pane.Markdown(query_help(state.query_mode), styles={"font-size": "0.85em"}, margin=(0, 10))
+        sp.watch(lambda e: setattr(self.query_help, "object", query_help(e.new)), "query_mode")
         self.flux = pn.widgets.RangeSlider.from_param(sp.log_flux, label=fields.label("flux", 8), step=0.1)
         sp.watch(lambda e: setattr(self.flux, "label", fields.label("flux", e.new)), "band")
         classes = pn.widgets.MultiChoice.from_param(sp.classes, label="Class (machine classifier)")

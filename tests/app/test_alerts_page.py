@@ -190,7 +190,7 @@ def test_replay_box_counts_per_type(state):
     box = ReplayBox(state)
     counts, monthly = state.replay(box.window()[0], box.window()[1])
     assert list(counts["ALERT_TYPE"]) == [*ALERT_TYPES, "any"]
-    html = box.compute()
+    html = box.result_html()
     assert "per month" in shown(html) and "short_term_variable" in shown(html)
     assert monthly["MONTH"].nunique() in (2, 3)
 

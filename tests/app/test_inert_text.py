@@ -276,8 +276,13 @@ class Walk:
             return True
         if isinstance(e.func, ast.Attribute) and e.func.attr == "join" and len(e.args) == 1:
             return self.inert(m, e.func.value, trusted, seen) and self.inert(m, e.args[0], trusted, seen)
-        if last == "run_in_executor" and len(e.args) >= 2:  # the result is what the function returns
-            func = e.args[1]
+        skip = 0  # arguments before the function's own: the result is what that function returns
+        if last == "run_in_executor" and len(e.args) >= 2:
+            skip = 2
+        elif last == "off_loop" and e.args:  # app.off_loop.off_loop(fn, *args)
+            skip = 1
+        if skip:
+            func = e.args[skip - 1]
             last = dotted(func).rsplit(".", 1)[-1]
         else:
             func = e.func
@@ -288,7 +293,7 @@ class Walk:
             return True
         # A function that only joins its arguments with inert text (``_table(head, rows)``) passes
         # inert text through: inert if every argument given is.
-        args = [*e.args, *(k.value for k in e.keywords)] if func is e.func else e.args[2:]
+        args = [*e.args, *(k.value for k in e.keywords)] if func is e.func else e.args[skip:]
         return all(self.inert(m, a, trusted, seen) for a in args) and all(
             self.returns_inert(fm, fn, seen, frozenset(params(fn))) for fm, fn in fns
         )

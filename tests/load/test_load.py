@@ -1,4 +1,4 @@
-"""Bounded load test: 10 simulated Explore sessions pan, filter and tap for 15 s against a loopback server.
+"""Bounded load test: 6 simulated Explore sessions pan, filter and tap for 8 s against a loopback server.
 
 Prints throughput, latency percentiles and server memory; asserts that every session was
 served, that actions were answered, and that the server discards every session after the
@@ -15,7 +15,7 @@ from tests.ui.serving import serve_app
 
 pytestmark = pytest.mark.slow
 
-SESSIONS, DURATION_S = 10, 15
+SESSIONS, DURATION_S = 6, 8
 
 
 def test_concurrent_sessions_are_served_and_released(demo_data_dir):

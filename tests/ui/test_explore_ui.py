@@ -42,6 +42,26 @@ def wait_count_change(page, before: str) -> str:
     return wait_until(page, lambda: (t := count_text(page)) != before and "pass" in t and t, what="a new count")
 
 
+def settled_count(page, timeout: float = 30.0) -> str:
+    """The count once the page is idle and it reads the same twice a second apart.
+
+    A preset sets several parameters; each may update the count on its own, so the first new
+    count can be an intermediate one on a loaded machine.
+    """
+    last = None
+
+    def same_twice():
+        nonlocal last
+        wait_idle(page)
+        now = count_text(page)
+        stable, last = now == last, now
+        if not stable:
+            page.wait_for_timeout(1000)
+        return stable and now
+
+    return wait_until(page, same_twice, timeout=timeout, what="a settled count")
+
+
 def canvas_box(page, index: int):
     """Bounding box of the index-th Bokeh plot canvas on the page (0 = sky)."""
     canvases = page.locator(".bk-Canvas, .bk-canvas-events")
@@ -160,29 +180,39 @@ def test_explore_journey(writable_demo_data_dir, tmp_path, engine):
     assert list(events["user"]) == ["rev"] and list(events["action"]) == ["flag"]
 
 
-def test_back_and_forward_restore_views(demo_data_dir):
+@pytest.fixture(scope="module")
+def shared_explore(demo_data_dir):
+    """One server and one browser for the read-only Explore checks below."""
     with serve_app(demo_data_dir) as base, browser() as b:
-        page = b.new_page(viewport={"width": 1400, "height": 1200})
-        page.goto(f"{base}/explore")
-        wait_idle(page)
-        start = wait_until(page, lambda: "pass" in (t := count_text(page)) and t, what="the count")
-        page.get_by_role("button", name="extended").first.click()  # the preset, not the extent toggle
-        narrowed = wait_count_change(page, start)
-        wait_until(page, lambda: "extent=extended" in page.url, what="the preset in the URL")
-        page.go_back()
-        wait_until(page, lambda: "extent=extended" not in page.url, what="the previous URL")
-        wait_idle(page)
-        wait_until(page, lambda: count_text(page) == start, what="the count before the preset")
-        page.go_forward()
-        wait_idle(page)
-        wait_until(page, lambda: count_text(page) == narrowed, what="the count after the preset")
+        yield base, b
 
 
-def test_light_theme_and_unknown_theme_argument_still_render(demo_data_dir):
-    with serve_app(demo_data_dir) as base, browser() as b:
-        for theme in ("light", "purple"):
-            page = b.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(f"{base}/explore?theme={theme}")
-            wait_idle(page)
-            wait_until(page, lambda p=page: "pass" in count_text(p), what=f"the count with theme={theme}")
-            page.close()
+def test_back_and_forward_restore_views(shared_explore):
+    base, b = shared_explore
+    page = b.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{base}/explore")
+    wait_idle(page)
+    wait_until(page, lambda: "pass" in count_text(page), what="the count")
+    start = settled_count(page)
+    page.get_by_role("button", name="extended").first.click()  # the preset, not the extent toggle
+    wait_count_change(page, start)
+    wait_until(page, lambda: "extent=extended" in page.url, what="the preset in the URL")
+    narrowed = settled_count(page)
+    page.go_back()
+    wait_until(page, lambda: "extent=extended" not in page.url, what="the previous URL")
+    wait_idle(page)
+    wait_until(page, lambda: count_text(page) == start, what="the count before the preset", timeout=60)
+    page.go_forward()
+    wait_idle(page)
+    wait_until(page, lambda: count_text(page) == narrowed, what="the count after the preset", timeout=60)
+    page.close()
+
+
+def test_light_theme_and_unknown_theme_argument_still_render(shared_explore):
+    base, b = shared_explore
+    for theme in ("light", "purple"):
+        page = b.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{base}/explore?theme={theme}")
+        wait_idle(page)
+        wait_until(page, lambda p=page: "pass" in count_text(p), what=f"the count with theme={theme}")
+        page.close()

@@ -60,7 +60,7 @@ class ReplayBox(pn.viewable.Viewer):
         start = self.start.value
         return start, (pd.Timestamp(start) + pd.DateOffset(months=int(self.months.value))).date()
 
-    def compute(self) -> str:
+    def result_html(self) -> str:
         """The result HTML for the chosen window (or one sentence on failure)."""
         start, end = self.window()
         try:
@@ -72,7 +72,7 @@ class ReplayBox(pn.viewable.Viewer):
     async def _run(self, _event) -> None:
         self.run_b.loading = True
         try:
-            self.out.object = await off_loop(self.compute)
+            self.out.object = await off_loop(self.result_html)
         finally:
             self.run_b.loading = False
 
