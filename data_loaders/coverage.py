@@ -300,6 +300,8 @@ def raster(x: np.ndarray, y: np.ndarray, x_range, y_range, width: int, height: i
     return np.bincount(flat, minlength=width * height).reshape(height, width) > 0
 
 
+#: Views narrower than this (deg) with no region (over the sky's edge) are drawn by pixel lookup.
+REGION_FREE_MAX_DEG = 60.0
 #: Views fewer MOC cells wide than this are drawn by looking up pixel centres (cell centres are too sparse).
 SMALL_VIEW_PIXELS = 64
 
@@ -339,12 +341,16 @@ def footprint_raster(
     order = min(raster_order(sample, MAX_RASTER_ORDER) + 1, moc.max_order + 1)
     w = max(2, min(width, int(round(view_w / sample))))
     h = max(2, min(height, int(round(height * w / width))))
+    region = None if w < SMALL_VIEW_PIXELS else view_region(proj, frame, x_range, y_range, min(order, moc.max_order))
     if w < SMALL_VIEW_PIXELS:  # a view a few cells wide: look up each pixel's centre in the MOC
         w = min(width, SMALL_VIEW_PIXELS)
         h = max(2, min(height, int(round(height * w / width))))
         inside = _pixel_lookup(moc, frame, proj, x_range, y_range, w, h)
+    elif region is None and view_w < REGION_FREE_MAX_DEG:
+        # A small view over the edge of the projected sky has no region: cells of the whole MOC at
+        # this fine order would be hundreds of millions (the 1M demo's process grew past 20 GB).
+        inside = _pixel_lookup(moc, frame, proj, x_range, y_range, w, h)
     else:
-        region = view_region(proj, frame, x_range, y_range, min(order, moc.max_order))
         ra, dec = footprint_cells(moc, order, region)
         lon, lat = from_icrs(ra, dec, frame)
         x, y = projection.forward(lon, lat, proj)

@@ -188,3 +188,21 @@ def test_frame_rotation_agrees_with_astropy():
     sep = SkyCoord(back_ra, back_dec, unit="deg").separation(SkyCoord(ra, dec, unit="deg"))
     assert np.allclose(sep.arcsec, 0, atol=1e-6)
     assert coverage.raster_order(0.38) == 7 and coverage.raster_order(1e-6) == coverage.DEFAULT_ORDER
+
+
+def test_a_small_view_over_the_skys_edge_is_drawn_by_pixel_lookup(monkeypatch):
+    """No region exists for a view reaching past the projected sky; its cells were the whole MOC's at a fine order."""
+    import pandas as pd
+
+    obs = pd.DataFrame({"RA_PNT": [179.9, 10.0], "DEC_PNT": [0.0, 20.0]})
+    moc = coverage.footprint_moc(obs)
+    x, _ = coverage.projection.forward([179.9], [0.0], "hammer")
+    view = ((float(x[0]) - 1.5, float(x[0]) + 1.5), (-0.75, 0.75))
+    assert coverage.view_region("hammer", "icrs", *view, 14) is None
+
+    def whole_moc(*args, **kwargs):
+        raise AssertionError("footprint_cells called for a view with no region")
+
+    monkeypatch.setattr(coverage, "footprint_cells", whole_moc)
+    img, _ = coverage.footprint_raster(moc, "icrs", "hammer", *view, 300, 150)
+    assert (img == 1).any() and (img == 2).any()  # the field's fill and its edge
