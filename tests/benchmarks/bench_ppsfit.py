@@ -3,10 +3,10 @@
 Writes demo products of a few detections (counts from ~300 to ~30,000) and the demo's canned
 responses into a temporary folder, then times :func:`data_loaders.spectral.ppsfit.fit_files`
 (read the files, fit, curvature errors, flux interval) per model and detection, without the
-cache (a repeated request is a cache hit). Then the coverage check of issue 20 item 5 (too slow for
-``make test``: ~70 s on 2 loaded cores): 150 absorbed power laws drawn through a coarse (40 eV)
-canned pn response, fitted; the 68% intervals of Gamma and N_H must cover the truth 60-76% of the
-time. Run: ``.venv/bin/python -m tests.benchmarks.bench_ppsfit``.
+cache (a repeated request is a cache hit). Then the coverage check of issue 20 item 5 (also run by
+``make test``, as a slow test of tests/data_loaders/test_ppsfit.py: ~10 s): 150 absorbed power
+laws drawn through a coarse (40 eV) canned pn response, fitted; the 68% intervals of Gamma and
+N_H must cover the truth 60-76% of the time. Run: ``.venv/bin/python -m tests.benchmarks.bench_ppsfit``.
 """
 
 from __future__ import annotations

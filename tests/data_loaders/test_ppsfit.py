@@ -172,3 +172,12 @@ def test_demo_spectra_fitted_jointly_give_back_their_true_spectrum(tmp_path):
     (folder / "epn_e3_ff20_sdY9.rmf").rename(folder / "pn_other_name.rmf")
     assert find_response(folder, "epn_e3_ff20_sdY9.rmf", "EPN", "Medium", 4096).name == "pn_other_name.rmf"
     assert "no canned response for EPN" in find_response(folder, "x.rmf", "EPN", "Medium", 2400)
+
+
+@pytest.mark.slow
+def test_68_percent_intervals_cover_the_truth_60_to_76_percent_of_the_time():
+    """Issue 20 item 5: 150 simulated pn spectra (absorbed power law through a canned response), fitted."""
+    from tests.benchmarks.bench_ppsfit import coverage
+
+    gamma, nh, _norm = coverage(150)  # asserts 60-76% for Gamma and N_H itself
+    assert 0.60 <= gamma <= 0.76 and 0.60 <= nh <= 0.76, (gamma, nh)
