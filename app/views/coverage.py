@@ -15,7 +15,6 @@ from pathlib import Path
 import holoviews as hv
 import numpy as np
 import panel as pn
-from bokeh.events import RangesUpdate
 
 from app.plots import sky as skyplot
 from app.state import ExploreState
@@ -67,7 +66,7 @@ def footprint_rgba(release_dir: str, frame: str, proj: str, x_range, y_range, wi
     return _IMAGES.get(key, draw, paths=[release_dir])
 
 
-class CoverageControls(pn.viewable.Viewer):
+class CoverageControls(inplace.InPlaceImageLayer, pn.viewable.Viewer):
     """A toggle that overlays the footprint on the sky; taps on empty sky report coverage."""
 
     def __init__(self, state: ExploreState, sky: SkyView, **params):
@@ -107,24 +106,8 @@ class CoverageControls(pn.viewable.Viewer):
         view = self._current_view()
         return skyplot.to_rgb_element(self.image(view), *view).opts(hooks=[inplace.weak_hook(self._on_drawn)])
 
-    def _on_drawn(self, plot, element) -> None:
-        self._plot = plot
-        fig = plot.state
-        if fig.id not in self._hooked:
-            self._hooked.add(fig.id)
-            fig.on_event(RangesUpdate, self._on_ranges_update)
-
-    def _on_ranges_update(self, event) -> None:
-        view = inplace.view_of(event)
-        if view is not None and self.toggle.value:
-            self._redraw(view)
-
     def _on_toggle(self, *_):
         self._redraw(self._current_view())
-
-    def _redraw(self, view) -> None:
-        if self._plot is None or not inplace.replace_index(self._plot, self.image(view), *view):
-            self.stream.trigger([self.stream])
 
     # --- was this observed? --------------------------------------------------------------------
     def _on_empty_tap(self, lon: float, lat: float) -> None:

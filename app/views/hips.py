@@ -15,7 +15,6 @@ from pathlib import Path
 import holoviews as hv
 import numpy as np
 import panel as pn
-from bokeh.events import RangesUpdate
 
 from app.plots import sky as skyplot
 from app.state import ExploreState
@@ -30,7 +29,7 @@ MAX_WIDTH = 600
 _EMPTY = np.zeros((2, 2), dtype=np.uint32)
 
 
-class HipsLayer(pn.viewable.Viewer):
+class HipsLayer(inplace.InPlaceImageLayer, pn.viewable.Viewer):
     """The HiPS image below the sky when zoomed in, and a checkbox to hide it."""
 
     def __init__(self, state: ExploreState, sky: SkyView, folder: Path | str, **params):
@@ -72,22 +71,6 @@ class HipsLayer(pn.viewable.Viewer):
     def _element(self, **_):
         view = self._current_view()
         return skyplot.to_rgb_element(self.image(view), *view).opts(hooks=[inplace.weak_hook(self._on_drawn)])
-
-    def _on_drawn(self, plot, element) -> None:
-        self._plot = plot
-        fig = plot.state
-        if fig.id not in self._hooked:
-            self._hooked.add(fig.id)
-            fig.on_event(RangesUpdate, self._on_ranges_update)
-
-    def _on_ranges_update(self, event) -> None:
-        view = inplace.view_of(event)
-        if view is not None:
-            self._redraw(view)
-
-    def _redraw(self, view) -> None:
-        if self._plot is None or not inplace.replace_index(self._plot, self.image(view), *view):
-            self.stream.trigger([self.stream])
 
     def __panel__(self):
         return self.toggle

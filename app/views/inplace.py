@@ -10,8 +10,10 @@ HoloViews re-render for everything else.
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import numpy as np
+from bokeh.events import RangesUpdate
 from panel.io import hold
 
 
@@ -91,3 +93,37 @@ def replace_bars(overlay_plot, tops: list[np.ndarray], padding: float = 0.1) -> 
         if y_range is not None:
             y_range.update(start=0.0, end=highest * (1 + padding) if highest > 0 else 1.0)
     return True
+
+
+class InPlaceImageLayer:
+    """A sky layer drawn as one image whose data each pan or zoom replaces in place (footprints, HiPS).
+
+    The layer sets ``_plot = None``, ``_hooked = set()``, a HoloViews ``stream`` that re-renders
+    it and a ``toggle``, draws its element with ``hooks=[weak_hook(self._on_drawn)]`` and defines
+    ``image(view)``; a pan or zoom while the toggle is on replaces the image, and a layer not yet
+    drawn (or whose image changed shape) is re-rendered through the stream.
+    """
+
+    _plot: Any
+    _hooked: set[str]
+    stream: Any
+    toggle: Any
+
+    def image(self, view) -> np.ndarray:
+        raise NotImplementedError
+
+    def _on_drawn(self, plot, element) -> None:
+        self._plot = plot
+        fig = plot.state
+        if fig.id not in self._hooked:
+            self._hooked.add(fig.id)
+            fig.on_event(RangesUpdate, self._on_ranges_update)
+
+    def _on_ranges_update(self, event) -> None:
+        view = view_of(event)
+        if view is not None and self.toggle.value:
+            self._redraw(view)
+
+    def _redraw(self, view) -> None:
+        if self._plot is None or not replace_index(self._plot, self.image(view), *view):
+            self.stream.trigger([self.stream])
