@@ -156,7 +156,7 @@ def compute_release_alerts(
         if known.mean() < 0.99:
             result.notes.append(f"{truth_path} does not describe release {rdir.name}; recall not computed.")
         else:
-            result.recall = planted_recall(alerts, truth)
+            result.recall = planted_recall(alerts, truth, crit.factor)
     forget(rdir, run)  # a recomputed run replaces what this process has cached
     return result
 
@@ -166,9 +166,16 @@ def forget(release_dir: Path, run: str) -> None:
     _ALERTS.invalidate((Path(release_dir).resolve(), run))
 
 
-def planted_recall(alerts: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+def planted_recall(alerts: pd.DataFrame, truth: pd.DataFrame, factor: float | None = None) -> pd.DataFrame:
     """Per planted kind: N_PLANTED sources, N_FOUND (an alert of a matching type, see PLANTED_MATCH),
-    N_ANY (any alert), RECALL = N_FOUND / N_PLANTED."""
+    N_ANY (any alert), RECALL = N_FOUND / N_PLANTED.
+
+    With ``factor`` (and a PLANTED_FACTOR column), only planted changes larger than the criterion's
+    factor count: the demo's variables follow STONKS' amplitude law, most of them below any factor.
+    """
+    if factor is not None and "PLANTED_FACTOR" in truth:
+        big = (truth["PLANTED_FACTOR"].to_numpy() > factor) | (truth["PLANTED"] == "short_term").to_numpy()
+        truth = truth.loc[big]
     rows = []
     alerted = alerts["SRCID"].to_numpy()
     for kind, types in PLANTED_MATCH.items():
