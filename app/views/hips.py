@@ -102,6 +102,7 @@ class HipsLayer(inplace.InPlaceImageLayer, pn.viewable.Viewer):
             self.note.object, self.note.visible = text, bool(text)
 
     def _element(self, **_):
+        self._generation += 1  # a background image still on its way is of an older view
         view = self._current_view()
         image = self.image(view)
         self._show_problem()
