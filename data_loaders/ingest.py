@@ -307,7 +307,10 @@ def check_added_table(kind: str, src: Path) -> list[str]:
 
 def _copy_added_table(kind: str, src: Path, dest_dir: Path) -> None:
     check_added_table(kind, src)
-    shutil.copyfile(src, dest_dir / capabilities.GROUPS[kind].table)
+    table = capabilities.GROUPS[kind].table
+    if table is None:
+        raise IngestError(f"{kind!r} is not an added-value table kind; expected one of {', '.join(ADDED_TABLES)}.")
+    shutil.copyfile(src, dest_dir / table)
 
 
 def find_added(fits_path: Path, added: dict[str, Path] | None) -> dict[str, Path]:
