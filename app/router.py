@@ -52,7 +52,9 @@ HEAD_TIMEOUT_S = 120.0
 #: A worker that exits within this many seconds of starting, this many times in a row, stops the server.
 CRASH_WINDOW_S, MAX_QUICK_CRASHES = 30.0, 3
 
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: A Bokeh session id: signed ids (``serve`` signs them, see app/auth.py) are ``<id>.<signature>``,
+#: both base64url. The first character is never ``.``, so an id is never ``.`` or ``..`` as a file name.
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,255}$")
 _PROTOCOL = re.compile(rb"^sec-websocket-protocol:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _UPGRADE = re.compile(rb"^upgrade:[ \t]*websocket", re.IGNORECASE | re.MULTILINE)
 
@@ -74,6 +76,8 @@ def register_session(session_context) -> None:
     """
     path = _session_file(session_context)
     if path is None:
+        if os.environ.get(SESSIONS_ENV):  # a router worker that cannot record a session breaks its routing
+            log.error("session id %.12r… not recorded: its websocket may reach another process", session_context.id)
         return
     from app.clients import session_address
 
