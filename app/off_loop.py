@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -19,6 +19,10 @@ T = TypeVar("T")
 
 #: Threads shared by every session of the process for blocking work.
 POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xmm-work")
+#: Threads that wait on a remote engine (a Dask cluster) for the Explore views, apart from
+#: :data:`POOL`: a busy cluster may hold every one of them, and must not delay ``/health``,
+#: sign-ins or product reads meanwhile. Waiting costs no CPU here, hence the larger number.
+REMOTE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="xmm-remote")
 
 
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -26,9 +30,10 @@ async def off_loop(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(POOL, partial(fn, *args))
 
 
-def in_background(work: Callable[[], T], done: Callable[[T], None], doc=None) -> bool:
-    """``work()`` on :data:`POOL`, then ``done(result)`` on the loop of the session of ``doc``
-    (default: the current one), as a Panel callback of that session.
+def in_background(work: Callable[[], T], done: Callable[[T], None], doc=None, pool: Executor = POOL) -> bool:
+    """``work()`` on ``pool`` (:data:`POOL`), then ``done(result)`` on the loop of the session of
+    ``doc`` (default: the current one), as a Panel callback of that session; dropped if the
+    session has closed meanwhile.
 
     Without a served session (tests, scripts) both run now, in order. Returns whether the work
     went to the background. ``work`` should catch what it can report: an exception raised by it
@@ -43,8 +48,14 @@ def in_background(work: Callable[[], T], done: Callable[[T], None], doc=None) ->
         return False
 
     def back_on_the_loop(future: Future) -> None:
+        try:
+            alive = getattr(doc, "session_context", None) is not None
+        except (AttributeError, RuntimeError):  # the document was destroyed with its session
+            alive = False
+        if not alive:
+            return  # the tab closed meanwhile: nobody to show the result to
         with set_curdoc(doc):
             pn.state.execute(partial(done, future.result()), schedule=True)
 
-    POOL.submit(work).add_done_callback(back_on_the_loop)
+    pool.submit(work).add_done_callback(back_on_the_loop)
     return True

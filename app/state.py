@@ -17,13 +17,18 @@ through :mod:`app.source_labels` before the catalogue sees them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import TypeVar
 
 import numpy as np
+import panel as pn
 import param
 from panel.io import hold
 
 from app import fields, source_labels
+from app.off_loop import REMOTE_POOL, in_background
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
 from data_loaders.catalogue import CatalogueEngine, Subset, sky_column
@@ -77,6 +82,7 @@ FILTER_PARAMS = (
 
 
 log = logging.getLogger("xmm_explorer.explore")
+T = TypeVar("T")
 
 __all__ = ["COLOUR_OPTIONS", "FILTER_PARAMS", "PRESETS", "ExploreState", "sky_column"]
 
@@ -134,6 +140,12 @@ class ExploreState(param.Parameterized):
     def __init__(self, catalogue: CatalogueEngine, **params):
         self.catalogue = catalogue
         self.parts: dict[str, Selection] = {}
+        # Newest request per view, views computing and the request waiting for each (see answer).
+        self._tickets: dict[str, int] = {}
+        self._running: set[str] = set()
+        self._waiting: dict[str, tuple] = {}
+        self.pending: set[str] = set()  # views whose newest answer is being computed off the event loop
+        self._doc = pn.state.curdoc  # the session's document (None outside a served session)
         self.param.flag_labels.objects = list(DEFAULT_FLAG_LABELS)
         axes = [f for f in fields.DIAGRAM_FIELDS if self.diagram_axis_available(f, catalogue)]
         self.param.hr_x.objects, self.param.hr_y.objects = axes, list(axes)
@@ -365,6 +377,68 @@ class ExploreState(param.Parameterized):
         with hold():
             self.version += 1
 
+    def answer(self, key: str, work: Callable[[], T], show: Callable[[T], None]) -> None:
+        """``show(work())``: a view's compute step, then its apply step, the newest request of ``key`` winning.
+
+        On an engine that computes remotely (Dask, where an answer may wait in the cluster's
+        queue) ``work`` runs off the event loop that serves every session of the process
+        (:func:`app.off_loop.in_background`) and ``show`` back on it, as a callback of this
+        session (Bokeh's document lock held); a result that arrives after a newer request of
+        the same ``key`` is dropped. In memory both run now, as before (numpy answers in
+        milliseconds: a thread hop would only add a tick). Either way a failure becomes one
+        sentence (:meth:`answering`). ``work`` reads what it was given, never the state, which
+        may change meanwhile.
+        """
+        ticket = self._tickets[key] = self._tickets.get(key, 0) + 1
+        if not self.answers_later:
+            with self.answering():
+                show(work())
+            return
+        self.pending.add(key)
+        if key in self._running:
+            # One computation per view at a time: the newest request waits for it, older waiting ones go.
+            self._waiting[key] = (ticket, work, show)
+        else:
+            self._start(key, ticket, work, show)
+
+    def _start(self, key: str, ticket: int, work: Callable[[], T], show: Callable[[T], None]) -> None:
+        def compute() -> tuple[bool, object]:
+            try:
+                return True, work()
+            except Exception as exc:  # reported on the loop, by answering()
+                return False, exc
+
+        def apply(outcome: tuple[bool, object]) -> None:
+            self._running.discard(key)
+            if key in self._waiting:
+                self._start(key, *self._waiting.pop(key))
+            if self._tickets.get(key) != ticket:
+                return  # a newer request of this view is on its way: this answer is stale
+            self.pending.discard(key)
+            ok, value = outcome
+            with self.answering():
+                if not ok:
+                    raise value  # type: ignore[misc]
+                show(value)  # type: ignore[arg-type]
+
+        self._running.add(key)
+        in_background(compute, apply, self._doc, REMOTE_POOL)
+
+    @property
+    def answers_later(self) -> bool:
+        """Whether :meth:`answer` computes off the event loop: a remote engine, in a served session."""
+        return self.catalogue.computes_remotely and getattr(self._doc, "session_context", None) is not None
+
+    def snapshot(self) -> SimpleNamespace:
+        """The choices and subsets of now, for a compute step that runs while the state may change."""
+        return SimpleNamespace(
+            **self.param.values(),
+            catalogue=self.catalogue,
+            filtered=self.filtered,
+            shown=self.shown,
+            has_selection=self.has_selection,
+        )
+
     @contextmanager
     def answering(self):
         """Where a view asks the catalogue: a failure (a lost Dask worker...) becomes one sentence in
@@ -404,11 +478,12 @@ class ExploreState(param.Parameterized):
 
     def counts(self) -> dict[str, int]:
         """Rows in the catalogue level, passing the filters, and passing filters + selection."""
-        return {
-            "total": self.catalogue.n_rows(self.level),
-            "filtered": self.filtered.count(),
-            "selected": self.shown.count(),
-        }
+        return self.counting()()
+
+    def counting(self) -> Callable[[], dict[str, int]]:
+        """:meth:`counts` as a compute step for :meth:`answer`: it counts the subsets of now."""
+        total, filtered, shown = self.catalogue.n_rows(self.level), self.filtered, self.shown
+        return lambda: {"total": total, "filtered": filtered.count(), "selected": shown.count()}
 
     def apply_preset(self, name: str) -> None:
         """Reset the filters, then apply one of ``PRESETS``."""

@@ -428,6 +428,9 @@ class CatalogueEngine(ReleaseDirectory):
     """The catalogue interface every engine implements (see the module doc); pages use only this."""
 
     all_columns: list[str]
+    #: Whether answers are computed elsewhere (a Dask cluster), where one may wait in a queue behind
+    #: other work: a server then asks off the thread that serves its other visitors.
+    computes_remotely = False
 
     def n_rows(self, level: str = "detections") -> int:
         raise NotImplementedError

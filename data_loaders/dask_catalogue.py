@@ -221,7 +221,7 @@ class DaskCatalogue(CatalogueEngine):
         Row groups read by :meth:`cone` so far (tests check the pruning with it).
     """
 
-    is_dask = True
+    computes_remotely = True
 
     def __init__(
         self,

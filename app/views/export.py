@@ -126,7 +126,9 @@ class ExportPanel(pn.viewable.Viewer):
         return ""
 
     def _refresh(self, *_):
-        n = self.state.shown.count()
+        self.state.answer("export", self.state.shown.count, self._show_plan)
+
+    def _show_plan(self, n: int) -> None:
         fmt = self.fmt.value
         limit = self.limit()
         plan_name = es.export_filename(f"{self.state.catalogue.name}-{self.state.level}-{n}", fmt)

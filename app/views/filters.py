@@ -128,13 +128,12 @@ class FilterPanel(pn.viewable.Viewer):
         self.cmap.disabled = by != "count"
 
     def _update_count(self, *_):
-        with self.state.answering():
-            self._show_count()
+        st = self.state
+        unit = "sources" if st.level == "sources" else "detections"
+        st.answer("count", st.counting(), partial(self._show_count, unit, st.has_selection))
 
-    def _show_count(self) -> None:
-        c = self.state.counts()
-        unit = "sources" if self.state.level == "sources" else "detections"
-        sel = f" · <b>{c['selected']:,}</b> selected" if self.state.has_selection else ""
+    def _show_count(self, unit: str, selecting: bool, c: dict[str, int]) -> None:
+        sel = f" · <b>{c['selected']:,}</b> selected" if selecting else ""
         self.count.object = f"<b>{c['filtered']:,}</b> of {c['total']:,} {unit} pass the filters{sel}"
 
     def _update_message(self, *_):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import holoviews as hv
 import numpy as np
 import panel as pn
@@ -23,15 +26,22 @@ class _InPlace(pn.viewable.Viewer):
     The look (palette, styles) depends on whether there is a selection; while that stays, a new
     ``version`` of the state replaces the plot's data. Anything else bumps ``redraw``, which
     HoloViews answers with a full re-render.
+
+    Its data are computed by :meth:`ExploreState.answer` (off the event loop on a remote
+    engine) from :meth:`_request`, and shown by :meth:`_show` on the loop; a HoloViews render
+    draws the data computed for it, and on a remote engine draws empty data while they are
+    computed rather than waiting on the loop.
     """
 
     redraw = param.Integer(default=0)
+    key = "linked"  # the view's name for ExploreState.answer (newest request wins)
 
     def __init__(self, state: ExploreState, **params):
         super().__init__(**params)
         self.state = state
         self._drawn = None  # the HoloViews plot, once rendered
         self._look_drawn = None  # the look it was drawn with
+        self._ready: tuple | None = None  # (request key, data) computed for the next render
         state.param.watch(self._on_version, ["version"])
 
     def _look(self):
@@ -40,13 +50,46 @@ class _InPlace(pn.viewable.Viewer):
     def _capture(self, plot, element) -> None:
         self._drawn = plot
 
-    def _replace(self) -> bool:
+    def _request(self) -> tuple[tuple, Callable[[], tuple]]:
+        """(what the data depend on, work computing them from the state of now)."""
+        raise NotImplementedError
+
+    def _empty(self) -> tuple:
+        """Data to draw while the real ones are computed (no rows)."""
+        raise NotImplementedError
+
+    def _put(self, data: tuple) -> bool:
+        """Replace the drawn plot's data; False when that cannot do."""
         raise NotImplementedError
 
     def _on_version(self, *_):
-        with self.state.answering():
-            if self._drawn is None or self._look() != self._look_drawn or not self._replace():
-                self.redraw += 1
+        key, work = self._request()
+        self.state.answer(self.key, work, partial(self._show, key))
+
+    def _show(self, key: tuple, data: tuple) -> None:
+        if self._drawn is not None and self._look() == self._look_drawn and self._put(data):
+            return
+        self._ready = (key, data)
+        self.redraw += 1
+
+    def _data(self) -> tuple:
+        """The data for a HoloViews render: computed for it, computed now, or (remote engine) empty
+        while they are computed off the event loop."""
+        key, work = self._request()
+        ready, self._ready = self._ready, None
+        if ready is not None and ready[0] == key:
+            return ready[1]
+        if self.state.answers_later:
+            self.state.answer(self.key, work, partial(self._show, key))
+            return self._empty()
+        return work()
+
+    def _plot(self, **_):
+        self._look_drawn = self._look()
+        return self._element(self._data())
+
+    def _element(self, data: tuple):
+        raise NotImplementedError
 
 
 class HRView(_InPlace):
@@ -101,31 +144,34 @@ class HRView(_InPlace):
         st = self.state
         return fields.column(st.hr_x, st.level), fields.column(st.hr_y, st.level)
 
-    def _plot(self, **_):
-        self._look_drawn = self._look()
-        return self._element()
+    key = "hr"
 
-    def _replace(self) -> bool:
+    def _put(self, data: tuple) -> bool:
         # The image's array only: building the HoloViews element costs more than computing it.
-        index, _ = plots.hr_index(*self._grids())
+        index, _ = plots.hr_index(*data)
         return inplace.replace_index(self._drawn, index, *self._ranges())
 
     def _ranges(self):
         return fields.axis_range(self.state.hr_x), fields.axis_range(self.state.hr_y)
 
-    def _grids(self):
+    def _empty(self) -> tuple:
+        return np.zeros((400, 400), np.uint32), None
+
+    def _request(self) -> tuple[tuple, Callable[[], tuple]]:
         """(filtered counts, selected counts or None): what the diagram is drawn from."""
         st = self.state
         view = (*self._cols(), *self._ranges(), 400, 400)
+        key = (st.version, st.level, view[:2], st.has_selection)
         if view[0] == view[1] or not all(c in st.catalogue.columns(st.level) for c in view[:2]):
             # Absent columns (the reason is shown), or one axis left for both (a release whose only
             # diagram column is Γ): nothing to draw.
-            return np.zeros((400, 400), np.uint32), None
-        return st.filtered.grid(*view), st.shown.grid(*view) if st.has_selection else None
+            return key, self._empty
+        filtered, shown, selecting = st.filtered, st.shown, st.has_selection
+        return key, lambda: (filtered.grid(*view), shown.grid(*view) if selecting else None)
 
-    def _element(self):
-        st = self.state
-        return plots.hr_diagram(*self._grids(), fields.label(st.hr_x), fields.label(st.hr_y), *self._ranges())
+    def _element(self, data: tuple):
+        st, (counts, selected) = self.state, data
+        return plots.hr_diagram(counts, selected, fields.label(st.hr_x), fields.label(st.hr_y), *self._ranges())
 
     def _on_box(self, bounds=None, **_):
         if bounds:
@@ -173,27 +219,28 @@ class FluxView(_InPlace):
     def _column(self) -> str:
         return fields.column("flux", self.state.level, self.state.band)
 
-    def _counts(self) -> tuple[np.ndarray, np.ndarray | None]:
+    key = "flux"
+
+    def _request(self) -> tuple[tuple, Callable[[], tuple]]:
         """Rows per flux bin: the filtered ones, and the selected ones (None without a selection)."""
         st = self.state
         edges, column = plots.flux_edges(lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]), log_column(self._column())
-        counts = st.filtered.histogram(column, edges)
-        return counts, st.shown.histogram(column, edges) if st.has_selection else None
+        filtered, shown, selecting = st.filtered, st.shown, st.has_selection
+        key = (st.version, st.level, column, selecting)
+        return key, lambda: (filtered.histogram(column, edges), shown.histogram(column, edges) if selecting else None)
 
-    def _plot(self, **_):
-        self._look_drawn = self._look()
-        return self._element()
+    def _empty(self) -> tuple:
+        return np.zeros(plots.flux_edges(lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]).size - 1, np.int64), None
 
-    def _replace(self) -> bool:
+    def _put(self, data: tuple) -> bool:
         # The bar heights only: building the HoloViews elements costs more than counting them.
-        counts, scounts = self._counts()
+        counts, scounts = data
         return inplace.replace_bars(self._drawn, [counts, np.zeros_like(counts) if scounts is None else scounts])
 
-    def _element(self):
-        st = self.state
-        return plots.flux_histogram(
-            *self._counts(), fields.label("flux", st.band), lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1]
-        )
+    def _element(self, data: tuple):
+        counts, selected = data
+        label = fields.label("flux", self.state.band)
+        return plots.flux_histogram(counts, selected, label, lo=LOG_FLUX_BOUNDS[0], hi=LOG_FLUX_BOUNDS[1])
 
     def _on_box(self, boundsx=None, **_):
         if boundsx:

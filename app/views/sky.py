@@ -7,6 +7,7 @@ Tap picks the nearest source (KD-tree in the catalogue), a box selection becomes
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import holoviews as hv
 import numpy as np
@@ -118,6 +119,7 @@ class SkyView(pn.viewable.Viewer):
         if state.x_range is not None and state.y_range is not None:
             self._pending = (tuple(state.x_range), tuple(state.y_range))
         self._shown: tuple | None = None
+        self._ready: tuple | None = None  # (request key, answer) computed for the next render (see _show)
         self.request_stream = hv.streams.Params(self, ["view_request"])
         self.dmap = hv.DynamicMap(self._view, streams=[self.size, self.params_stream, self.request_stream])
         self._image_plot = None  # the HoloViews plot of the sky image, once rendered
@@ -239,10 +241,22 @@ class SkyView(pn.viewable.Viewer):
         if self._image_plot is None or self._pending is not None:
             self.view_request += 1
             return
+        key, work = self._request((tuple(x_range), tuple(y_range)), self.size.width, self.size.height)
+        self.state.answer("sky", work, partial(self._show, key))
+
+    def _show(self, key: tuple, answer: tuple) -> None:
+        """The apply step of a redraw: the image computed for ``key`` replaces the drawn one's data,
+        or (not drawn yet, another palette, a view chosen on the server) a HoloViews render draws it."""
+        view = key[1]
+        index, kind, cmap, _ = answer
+        drawable = self._image_plot is not None and self._pending is None
+        same_palette = (kind, cmap or self.state.cmap) == self._kind_drawn
         # The image's array only: building the HoloViews element costs more than the patch needs.
-        index, (xr_, yr_) = self._index(x_range, y_range, self.size.width, self.size.height)
-        if self._kind_drawn != self._kind or not inplace.replace_index(self._image_plot, index, xr_, yr_):
-            self.view_request += 1
+        if drawable and same_palette and inplace.replace_index(self._image_plot, index, *view):
+            self._adopt(answer)
+            return
+        self._ready = (key, answer)
+        self.view_request += 1
 
     def _on_version(self, *_):
         """Filters or selection changed: redraw the current view."""
@@ -259,21 +273,24 @@ class SkyView(pn.viewable.Viewer):
             self._pending = view
             self.view_request += 1
 
-    def colour_grids(self, x_range, y_range, width: int, height: int) -> tuple[np.ndarray, str, str | None]:
-        """(bottom-up index image, palette kind, colour map or None for the state's) of the chosen colouring.
+    def colour_grids(
+        self, x_range, y_range, width: int, height: int, st=None
+    ) -> tuple[np.ndarray, str, str | None, list | None]:
+        """(bottom-up index image, palette kind, colour map or None for the state's, ticks of a count
+        ramp or None) of the chosen colouring, for the state ``st`` (a :meth:`ExploreState.snapshot`;
+        default the state of now).
 
         Every grid comes from the catalogue (:meth:`Subset.grid`), whichever engine holds it.
         """
-        st = self.state
+        st = self.state if st is None else st
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
         view = (xc, yc, x_range, y_range, width, height)
         filtered = st.filtered
         if st.has_selection:
-            return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None)
-        if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx()):
+            return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None, None)
+        if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx(st)):
             counts = filtered.grid(*view)
-            self._count_ticks = sky_marks.ramp_ticks(counts, st.norm)
-            return (*skyplot.count_index(counts, st.norm), None)
+            return (*skyplot.count_index(counts, st.norm), None, sky_marks.ramp_ticks(counts, st.norm))
         if st.colour_by in ("class", "citizen"):
             n = len(schema.CLASS_NAMES) + 1
             if st.colour_by == "class":
@@ -286,7 +303,7 @@ class SkyView(pn.viewable.Viewer):
                 # Counted from the rows like the classes (a catalogue may draw every row differently).
                 classified = Ids("SRCID", source_labels.citizen_srcids(st.catalogue, range(n - 1)))
                 counts = np.stack([*grids, filtered.refine(~classified).grid(*view)], axis=2)
-            return (*skyplot.class_index(counts, st.norm), None)
+            return (*skyplot.class_index(counts, st.norm), None, None)
         if st.colour_by == "flagged":
             labels = list(st.flag_labels) or None
             flagged_ids = Ids("SRCID", source_labels.flagged_srcids(st.catalogue.name, labels))
@@ -295,14 +312,14 @@ class SkyView(pn.viewable.Viewer):
             counts = flagged + filtered.refine(~flagged_ids).grid(*view)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = np.where(counts > 0, flagged / np.where(counts > 0, counts, 1), np.nan)
-            return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire")
+            return (*skyplot.mean_index(means, counts, (0.0, 1.0)), "fire", None)
         counts = filtered.grid(*view)
-        column, cmap, span, _ = self.mean_colouring()
-        return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap)
+        column, cmap, span, _ = self.mean_colouring(st)
+        return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap, None)
 
-    def mean_colouring(self) -> tuple[str, str, tuple[float, float], str]:
+    def mean_colouring(self, st=None) -> tuple[str, str, tuple[float, float], str]:
         """(column, colour map, span, name with unit) of a colouring by a mean or a fraction."""
-        st = self.state
+        st = self.state if st is None else st
         unit = "sources" if st.level == "sources" else "detections"
         return {
             "flux": (
@@ -331,13 +348,39 @@ class SkyView(pn.viewable.Viewer):
     def _index(self, x_range, y_range, width, height) -> tuple[np.ndarray, tuple]:
         """The bottom-up palette-index image of the view to draw, and that view ((x0, x1), (y0, y1)).
 
+        The image computed for this render by a redraw (:meth:`_show`), else computed now; when
+        answers come later (a remote engine), an empty image while it is computed off the loop.
         Sets ``_kind``: the palette kind and colour map the index image is meant for.
         """
-        xr_, yr_ = self._view_ranges(x_range, y_range)
-        index, kind, cmap = self.colour_grids(xr_, yr_, int(width or 900), int(height or 450))
+        view = self._view_ranges(x_range, y_range)
+        key, work = self._request(view, width, height)
+        ready, self._ready = self._ready, None
+        if ready is not None and ready[0] == key:
+            answer = ready[1]
+        elif self.state.answers_later:
+            self.state.answer("sky", work, partial(self._show, key))
+            w, h = key[2:]
+            answer = (*skyplot.count_index(np.zeros((h, w)), self.state.norm), None, None)
+        else:
+            answer = work()
+        self._adopt(answer)
+        return answer[0], view
+
+    def _request(self, view, width, height) -> tuple[tuple, Callable[[], tuple]]:
+        """(what the image of ``view`` depends on, work computing it from the state of now)."""
+        st = self.state.snapshot()
+        w, h = int(width or 900), int(height or 450)
+        looks = (st.version, st.level, st.band, st.colour_by, st.norm, st.cmap, st.projection, st.frame)
+        key = ((*looks, tuple(st.flag_labels), st.has_selection), view, w, h)
+        return key, partial(self.colour_grids, *view, w, h, st)
+
+    def _adopt(self, answer: tuple) -> None:
+        """What an image shown means: its palette, and the legend's ticks."""
+        _, kind, cmap, ticks = answer
         self._kind = (kind, cmap or self.state.cmap)
+        if ticks is not None:
+            self._count_ticks = ticks
         self._update_legend()
-        return index, (xr_, yr_)
 
     def _view(self, width=None, height=None, **_):
         image = self._image(None, None, width, height)
@@ -386,18 +429,29 @@ class SkyView(pn.viewable.Viewer):
     def zoom_to_shown(self) -> None:
         """Move the view to where the shown rows are (after a query); say so when none are."""
         st = self.state
-        if st.shown.count() == 0:
-            st.message = "No row matches: the sky is empty."
-            return
-        full_x, full_y = skyplot.full_extent(st.projection)
+        shown, full = st.shown, skyplot.full_extent(st.projection)
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
         aspect = (self.size.width or 900) / max(self.size.height or 450, 1)
-        view = (full_x, full_y)
-        for _ in range(2):  # the whole sky at ~0.5 deg a pixel, then that view again, finer
-            found = skyplot.extent_of(st.shown.grid(xc, yc, *view, 720, 360), *view, aspect=aspect)
-            view = found if found is not None else view
-        if view != (full_x, full_y):
-            st.param.update(x_range=view[0], y_range=view[1])
+        asked_at = (st.x_range, st.y_range)
+
+        def work():
+            if shown.count() == 0:
+                return None
+            view = full
+            for _ in range(2):  # the whole sky at ~0.5 deg a pixel, then that view again, finer
+                found = skyplot.extent_of(shown.grid(xc, yc, *view, 720, 360), *view, aspect=aspect)
+                view = found if found is not None else view
+            return view
+
+        def show(view):
+            if (st.x_range, st.y_range) != asked_at:
+                return  # the view moved meanwhile (a pan, a go-to): the newer move wins
+            if view is None:
+                st.message = "No row matches: the sky is empty."
+            elif view != full:
+                st.param.update(x_range=view[0], y_range=view[1])
+
+        st.answer("zoom", work, show)
 
     def _on_box(self, bounds=None, **_):
         if not bounds:
@@ -414,9 +468,10 @@ class SkyView(pn.viewable.Viewer):
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
         st.set_part("sky", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]), mode=self.mode)
 
-    def has_lx(self) -> bool:
-        """Whether the catalogue holds LOG_LX (photometric redshifts attached) at the current level."""
-        return "LOG_LX" in self.state.catalogue.columns(self.state.level)
+    def has_lx(self, st=None) -> bool:
+        """Whether the catalogue holds LOG_LX (photometric redshifts attached) at the level of ``st``."""
+        st = self.state if st is None else st
+        return "LOG_LX" in st.catalogue.columns(st.level)
 
     def legend_html(self) -> str:
         """What the colours mean: a swatch per class, a colour bar with its name, unit and values, or

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -102,8 +105,9 @@ class TableView(pn.viewable.Viewer):
             return [""] * len(srcids)
         return list(self._labels)
 
-    def _last_page(self) -> int:
-        last = max((self.state.shown.count() - 1) // PAGE_SIZE, 0)
+    def _last_page(self, n: int) -> int:
+        """The last page offered for ``n`` rows (the engine may offer only the first pages)."""
+        last = max((n - 1) // PAGE_SIZE, 0)
         if not self.state.catalogue.capabilities.has(capabilities.DEEP_PAGES):
             from data_loaders.dask_catalogue import MAX_PAGES
 
@@ -111,15 +115,32 @@ class TableView(pn.viewable.Viewer):
         return last
 
     def _go(self, step: int) -> None:
-        self.page = int(np.clip(self.page + step, 0, self._last_page()))
+        self.page = int(np.clip(self.page + step, 0, self._last_page(self._rows)))
 
-    def frame_page(self) -> pd.DataFrame:
+    _rows = 0  # rows of the selection, as last shown
+
+    def page_request(self) -> tuple[Callable[[], tuple[pd.DataFrame, int]], list[str]]:
+        """The compute step of a refresh: work giving (the page's rows, rows in the selection) for
+        the state of now, and the default columns shown (the rest are the user's extra ones)."""
         st = self.state
         sort = fields.column(self.sort_by, st.level, st.band)
         cols = [c for c in (fields.column(f, st.level, st.band) for f in fields.TABLE_FIELDS)]
         cols = [c for c in cols if c in st.catalogue.columns(st.level)]
         extra = [c for c in self.extra if c not in cols]
-        out = st.shown.page(None if sort == "IAUNAME" else sort, self.ascending, self.page, PAGE_SIZE, cols + extra)
+        shown, ascending, page = st.shown, self.ascending, self.page
+
+        def work() -> tuple[pd.DataFrame, int]:
+            rows = shown.page(None if sort == "IAUNAME" else sort, ascending, page, PAGE_SIZE, cols + extra)
+            return rows, shown.count()
+
+        return work, cols
+
+    def frame_page(self) -> pd.DataFrame:
+        """The current page as shown (display strings, class names, reviewer labels)."""
+        work, cols = self.page_request()
+        return self._framed(cols, work()[0])
+
+    def _framed(self, cols: list[str], out: pd.DataFrame) -> pd.DataFrame:
         self.srcids = out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([], dtype=np.int64)
         for c in schema.CLASS_CODE_COLUMNS:
             if c in out:
@@ -129,16 +150,17 @@ class TableView(pn.viewable.Viewer):
         return format_page(out.reset_index(drop=True))
 
     def _refresh(self, *_):
-        with self.state.answering():
-            self._show_page()
+        work, cols = self.page_request()
+        self.state.answer("table", work, partial(self._show_page, cols))
 
-    def _show_page(self) -> None:
-        page = self.frame_page()
-        n = self.state.shown.count()
+    def _show_page(self, cols: list[str], answer: tuple[pd.DataFrame, int]) -> None:
+        rows, n = answer
+        page = self._framed(cols, rows)
+        self._rows = n
         pages = max((n + PAGE_SIZE - 1) // PAGE_SIZE, 1)
         if not page.equals(self.table.value):  # often the same rows: a filter rarely moves the first page
             self.table.value = page
-        more = "" if self._last_page() + 1 >= pages else " (first pages only: export for every row)"
+        more = "" if self._last_page(n) + 1 >= pages else " (first pages only: export for every row)"
         self.info.object = f"page {self.page + 1:,} of {pages:,} · {n:,} rows{more}"
 
     def _on_click(self, event) -> None:

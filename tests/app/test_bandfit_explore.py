@@ -21,11 +21,11 @@ def test_gamma_against_hr_on_the_diagram_and_in_a_query(engine_catalogue, demo_c
     assert "pl_gamma" in st.param.hr_y.objects
     view = HRView(st)
     assert not view.missing_fit.visible
-    element = view._element()
+    element = view._element(view._request()[1]())
     assert element.kdims[1].label == "Γ (five-band power-law fit)"
     (x0, x1), (y0, y1) = element.range("x"), element.range("y")
     assert (round(x0, 2), round(x1, 2), round(y0, 2), round(y1, 2)) == (-1.05, 1.05, -1.1, 5.1)
-    context, _ = view._grids()
+    context, _ = view._request()[1]()
     src = demo_catalogue.sources
     inside = np.isfinite(src.SC_HR2) & np.isfinite(src.PL_GAMMA) & (src.PL_GAMMA.between(-1.1, 5.1))
     assert int(np.asarray(context).sum()) == int(inside.sum()) > 100

@@ -74,9 +74,9 @@ def test_linked_views_table_and_tap_are_the_same(engine_catalogue, demo_catalogu
     st, ref = pair(engine_catalogue, demo_catalogue, extent="point-like")
     for s in (st, ref):
         s.set_part("hr", Box("SC_HR2", "SC_HR3", -0.5, 0.5, -0.5, 0.5))
-    (a, b), (c, d) = HRView(st)._grids(), HRView(ref)._grids()
+    (a, b), (c, d) = HRView(st)._request()[1](), HRView(ref)._request()[1]()
     assert np.array_equal(a, c) and np.array_equal(b, d) and d.sum() > 0
-    (a, b), (c, d) = FluxView(st)._counts(), FluxView(ref)._counts()
+    (a, b), (c, d) = FluxView(st)._request()[1](), FluxView(ref)._request()[1]()
     assert np.array_equal(a, c) and np.array_equal(b, d) and 0 < d.sum() < c.sum()
     for sort_by, ascending in (("flux", False), ("det_ml", True), ("name", True)):
         t, r = TableView(st), TableView(ref)

@@ -91,7 +91,7 @@ def test_linked_views_take_a_filter_in_place_and_match_a_fresh_render(demo_catal
     state.det_ml_min = 25.0
     assert (hr.redraw, flux.redraw) == redraws  # no HoloViews re-render
     assert hr._drawn.handles["source"] is hr_source
-    assert np.array_equal(hr_source.data["image"][0], hr._element().dimension_values(2, flat=False))
+    assert np.array_equal(hr_source.data["image"][0], hr._element(hr._request()[1]()).dimension_values(2, flat=False))
     # the bars are the histogram of the filtered rows, and the y axis is what a fresh render gives
     fresh = FluxView(ExploreState(demo_catalogue))
     fresh.state.det_ml_min = 25.0

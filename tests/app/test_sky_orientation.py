@@ -130,7 +130,7 @@ def test_selections_are_one_colour_and_never_a_single_pixel(state, demo_catalogu
     state.select_cone(float(row["SC_RA"]), float(row["SC_DEC"]), 1 / 3600)
     assert state.counts()["selected"] == 1
     view = SkyView(state)
-    index, kind, _ = view.colour_grids(*skyplot.full_extent("hammer"), 900, 450)
+    index, kind, *_ = view.colour_grids(*skyplot.full_extent("hammer"), 900, 450)
     pal = skyplot.palette(kind)
     chosen = index[index >= 128]
     assert chosen.size >= 9  # at least a 3 x 3 dot
