@@ -46,6 +46,11 @@ def galactic(ra: float, dec: float) -> tuple[float, float]:
 ON_DARK_LABEL = ".bk-label, label { color: #e2e8f0; }"
 
 
+#: The page has no template (and so not theme.css's rules for narrow screens): its row of controls
+#: wraps, and no container is held wider than the window by its children's widths.
+FLUID = ":host { flex-wrap: wrap; min-width: 0 !important; max-width: 100%; }"
+
+
 class OutreachState(param.Parameterized):
     """The visitor's view: ranges, the tour stop, the caption and kiosk mode."""
 
@@ -181,7 +186,7 @@ class OutreachSky(pn.viewable.Viewer):
         # The browser only grants full screen to a click, so the button asks in the page itself.
         full.js_on_click(code="const d = document.documentElement; if (d.requestFullscreen) d.requestFullscreen();")
         row = [self.search, self._tour, self._home, full, self._kiosk]
-        return pn.Row(*row, sizing_mode="stretch_width")
+        return pn.Row(*row, sizing_mode="stretch_width", stylesheets=[FLUID])
 
     def __panel__(self):
-        return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both")
+        return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both", stylesheets=[FLUID])
