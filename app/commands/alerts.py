@@ -102,7 +102,9 @@ def _compute(args, task) -> int:
     for path in result.paths:
         print(f"  {path}")
     if result.recall is not None:
-        print("Recall of the planted transients (synthetic demo truth; an alert of a matching type):")
+        print(
+            "Recall of the planted changes larger than the factor (synthetic demo truth; an alert of a matching type):"
+        )
         for r in result.recall.itertuples():
             print(f"  {r.PLANTED:<12} {r.N_FOUND:>6,} of {r.N_PLANTED:>6,} = {r.RECALL:6.1%}  (any alert: {r.N_ANY:,})")
     for note in result.notes:

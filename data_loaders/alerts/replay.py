@@ -10,6 +10,16 @@ from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, STONKS_TYP
 
 _MJD_UNIX_EPOCH = 40587.0  # MJD of 1970-01-01
 DAYS_PER_MONTH = 365.25 / 12
+#: STONKS' published rate, all 483 EPIC imaging observations of 2021: 0.7 (+0.7/-0.5) alerts per day
+#: (Quintin et al. 2024, A&A 687, A250): (value, low, high).
+STONKS_ALERTS_PER_DAY = (0.7, 0.2, 1.4)
+STONKS_OBSERVATIONS_2021 = 483
+
+
+def stonks_per_observation() -> tuple[float, float, float]:
+    """STONKS' published rate as alerts per observation, (value, low, high): 0.53 (0.15-1.06)."""
+    v, lo, hi = (r * 365.0 / STONKS_OBSERVATIONS_2021 for r in STONKS_ALERTS_PER_DAY)
+    return v, lo, hi
 
 
 def mjd_to_datetime(mjd: np.ndarray | pd.Series) -> pd.DatetimeIndex:

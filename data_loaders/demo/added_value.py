@@ -184,7 +184,9 @@ def longterm(
     }
     parts = [pd.DataFrame(xmm)]
     kind = plant["KIND"][kept_src]
-    planted = kind > 0
+    # Injected new sources and large-amplitude variables (> 5, STONKS' threshold) are more often
+    # covered by other missions, as the serendipitous ones of interest are.
+    planted = (kind == planting.PLANTED_KINDS.index("new_source")) | ((kind > 0) & (plant["FACTOR"][kept_src] > 5))
     for mission, (band, (t_lo, t_hi), frac, sens_m) in _MISSIONS.items():
         pick = (rng.random(kept_src.size) < frac) | (planted & (rng.random(kept_src.size) < 0.6))
         if mission == "eROSITA":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from data_loaders.demo import planting
-from data_loaders.demo.population import flux_limit, make_sources, n_brighter
+from data_loaders.demo.population import EXTENDED, flux_limit, make_sources, n_brighter
 from data_loaders.demo.sky import FIELD_RADIUS_DEG, tangent_offsets
 from data_loaders.demo.spectra import BKG_RATE, spectral_lookup
 
@@ -86,12 +86,15 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator) -> t
     mjd = 0.5 * (obs.MJD_START.to_numpy() + obs.MJD_STOP.to_numpy())[oi]
     order = np.lexsort((mjd, si))
     si, oi, theta, mjd = si[order], oi[order], theta[order], mjd[order]
-    plant = planting.choose_planted(si, mjd, len(src), rng)
+    plant = planting.choose_planted(si, mjd, len(src), rng, constant=src.CLASS.to_numpy() == EXTENDED)
     kind = plant["KIND"]
     base = src.FLUX.to_numpy().copy()
     k = kind > 0
     newsrc = kind == planting.PLANTED_KINDS.index("new_source")
-    base[k] = 10 ** rng.uniform(-13.5, -12.5, int(k.sum()))
+    # A variable's drawn (logN-logS) flux is the geometric mean of its two states, so variables
+    # are as faint as the other sources (not made bright to be found: most are never alerted on).
+    var = k & ~newsrc
+    base[var] = base[var] / np.sqrt(plant["FACTOR"][var])
     base[newsrc] = 10 ** rng.uniform(-13.3, -12.0, int(newsrc.sum()))
     # New sources stay at a quarter of every earlier detection limit, then appear at FACTOR times
     # the deepest earlier upper limit on the catalogue's flux scale (catalogue_limit); FACTOR then

@@ -161,11 +161,17 @@ def test_planted_transients_vary_by_their_factor(demo):
     assert TRUE_CLASSES_OK(truth)
     checked = good = 0
     for kind in ("rising", "falling", "long_term"):
+        assert (kind == truth.PLANTED).sum() >= 3
+    # Rising and falling sources detected on both sides of their change: the ratio of the two
+    # states' median detected fluxes is the planted factor (most variables are faint, STONKS'
+    # amplitude law puts most below 3, so only these few show it).
+    for kind in ("rising", "falling"):
         ids = truth.index[kind == truth.PLANTED]
-        assert len(ids) >= 3
         sub = det[det.SRCID.isin(ids)]
-        g = sub.groupby("SRCID").EP_8_FLUX
-        ratio = (g.max() / g.min())[g.size() >= 2]
+        after = sub.MJD_START.to_numpy() > truth.PLANTED_MJD.reindex(sub.SRCID).to_numpy()
+        g = sub.assign(AFTER=after).groupby(["SRCID", "AFTER"]).EP_8_FLUX.median().unstack()
+        g = g.dropna()
+        ratio = g[True] / g[False] if kind == "rising" else g[False] / g[True]
         fac = truth.PLANTED_FACTOR.reindex(ratio.index)
         checked += len(ratio)
         good += int(((ratio > fac / 2.5) & (ratio < fac * 2.5)).sum())
