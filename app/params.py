@@ -37,6 +37,11 @@ def arg(name: str) -> str:
     return values[0].decode("utf-8", errors="replace") if values else ""
 
 
+def dark_theme() -> bool:
+    """Whether the session's page is dark: the templates' default, unless ``?theme=`` asks for light."""
+    return arg("theme") not in ("default", "light")
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

@@ -51,7 +51,8 @@ def build_views(state: AlertsState) -> tuple[list, list]:
         ),
         pn.Row(
             pn.Column(AlertTable(state), sizing_mode="stretch_width"),
-            pn.Column(AlertDetail(state), width=420),
+            # Beside the table on a desktop, below it on a phone (the row wraps).
+            pn.Column(AlertDetail(state), min_width=300, styles={"flex": "1 1 420px"}),
             sizing_mode="stretch_width",
         ),
     ]

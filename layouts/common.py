@@ -114,7 +114,11 @@ def header_html(catalogue: Catalogue) -> str:
     )
     links = " · ".join(f"<a href='{inert(href)}' style='color:inherit'>{inert(name)}</a>" for name, href in NAV)
     title = inert(catalogue.title)
-    return f"<div class='xmm-header' style='font-size:0.95em'>{title}{badge} &nbsp; | &nbsp; {links}</div>"
+    # The release's title repeats the page title's end: a phone hides it (app/static/theme.css).
+    return (
+        f"<div class='xmm-header' style='font-size:0.95em'><span class='xmm-header-release'>{title} &nbsp;</span>"
+        f"{badge} &nbsp; | &nbsp; {links}</div>"
+    )
 
 
 def unavailable_page(catalogue: Catalogue, page: str, need: str, why: str) -> pn.template.FastListTemplate:

@@ -101,4 +101,6 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
     tmpl = template(catalogue, "Explore", sidebar=[release_switcher(catalogue), goto, filters], main=main)
     if pn.state.location is not None:
         pn.state.location.sync(state, URL_PARAMS)
+        if state.x_range is None:  # a permalink's query, as when typed, zooms to its rows
+            filters.zoom_to_query()
     return tmpl, state

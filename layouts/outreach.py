@@ -5,7 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from app.text import inert
-from app.views.classify.outreach_sky import OutreachSky
+from app.views.classify.outreach_sky import FLUID, OutreachSky
 from data_loaders.catalogue import Catalogue
 
 CSS = """
@@ -41,5 +41,6 @@ def create_page(catalogue: Catalogue) -> tuple[pn.Column, OutreachSky]:
         sizing_mode="stretch_both",
         css_classes=["xmm-outreach"],
         styles={"background": "#020617"},
+        stylesheets=[FLUID],
     )
     return page, sky

@@ -308,10 +308,12 @@ def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
     paths = hv.Path([joined], kdims=["x", "y"]).opts(color=colour, line_alpha=0.35, line_width=0.8, line_dash="dotted")
     ox, oy = projection.outline(proj)
     edge = hv.Path([np.column_stack([ox, oy])], kdims=["x", "y"]).opts(color=colour, line_alpha=0.8, line_width=1.2)
-    lon_lab = [(x, y - 4.0, format_lon(v, frame)) for x, y, v, k in labels if k == "lon"]
-    lat_lab = [(x - 3.0, y, f"{v:+.0f}°") for x, y, v, k in labels if k == "lat"]
-    text = hv.Labels(lon_lab + lat_lab, kdims=["x", "y"], vdims=["text"]).opts(
-        text_color=colour, text_font_size="9pt", text_alpha=0.9
+    lon_lab = [(x, y - 4.0, format_lon(v, frame), "center") for x, y, v, k in labels if k == "lon"]
+    # Latitudes start just inside the outline at its left end: centred on it, the equator's label
+    # (where the outline meets the edge of the view) was cut in half.
+    lat_lab = [(x + 1.5, y, f"{v:+.0f}°", "left") for x, y, v, k in labels if k == "lat"]
+    text = hv.Labels(lon_lab + lat_lab, kdims=["x", "y"], vdims=["text", "align"]).opts(
+        text_color=colour, text_font_size="9pt", text_alpha=0.9, text_align=hv.dim("align")
     )
     return paths * edge * text
 
@@ -330,12 +332,47 @@ def _palette_hex(cmap: str | list[str], n: int, start: int = 0) -> list[str]:
     return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in lut[idx]]
 
 
+#: On the light theme a ramp keeps only the colours with at least this contrast against white
+#: (WCAG's 3:1 for graphics), so that a single source is never a near-white dot on white.
+LIGHT_RAMP_CONTRAST = 3.0
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """WCAG relative luminance of (N, 3) uint8 colours."""
+    c = rgb.astype(np.float64) / 255
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return c @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def ramp_positions(cmap: str | list[str], dark: bool = True) -> np.ndarray:
+    """Indices into the 256-colour table of ``cmap`` for palette levels 1..255, faint to strong.
+
+    The one place the sky's ramp depends on the theme. Dark: the map as it is, without its
+    darkest sixth (single sources must stand out on the dark sky). Light: the map running
+    towards its darkest end, keeping only colours that contrast with white
+    (:data:`LIGHT_RAMP_CONTRAST`): fire goes from orange to near black instead of towards white.
+    """
+    if dark:
+        return np.round(np.linspace(40, 255, N_LEVELS)).astype(int)
+    lum = _luminance(_lut(cmap))
+    # A sequential map that brightens (fire, bgy...) runs backwards, its darkest end last; a diverging
+    # one (coolwarm: both ends alike) keeps its direction, which carries the meaning.
+    order = np.arange(256)[::-1] if lum[-1] > lum[0] + 0.3 else np.arange(256)
+    keep = order[(1.05 / (lum[order] + 0.05)) >= LIGHT_RAMP_CONTRAST]
+    if keep.size == 0:
+        keep = order[-1:]
+    return keep[np.round(np.linspace(0, keep.size - 1, N_LEVELS)).astype(int)]
+
+
 @functools.lru_cache(maxsize=64)
-def palette(kind: str, cmap: str = "fire") -> tuple[str, ...]:
-    """The 255 colours behind indices 1..255 for a kind of image: 'ramp', 'highlight' or 'classes'."""
+def palette(kind: str, cmap: str = "fire", dark: bool = True) -> tuple[str, ...]:
+    """The 255 colours behind indices 1..255 for a kind of image: 'ramp', 'highlight' or 'classes'.
+
+    ``dark``: the page's theme, which chooses the part of the colour map a ramp uses
+    (:func:`ramp_positions`); the other kinds read on both.
+    """
     if kind == "ramp":
-        # Skip the darkest sixth of the map: single sources must stand out on the dark sky.
-        return tuple(_palette_hex(cmap, N_LEVELS, start=40))
+        return tuple(f"#{r:02x}{g:02x}{b:02x}" for r, g, b in _lut(cmap)[ramp_positions(cmap, dark)])
     if kind == "highlight":
         return tuple(_palette_hex(CONTEXT_CMAP, 127) + _palette_hex(SELECTED_CMAP, 128))
     if kind == "classes":
@@ -429,12 +466,14 @@ def class_index(counts: np.ndarray, norm: str = "eq_hist") -> tuple[np.ndarray, 
     return spread(idx.astype(np.uint8), auto_spread(total)), "classes"
 
 
-def to_image_element(index: np.ndarray, kind: str, x_range, y_range, cmap: str = "fire") -> hv.Image:
-    """A HoloViews Image of palette indices (one byte per pixel on the wire) with its palette."""
+def to_image_element(index: np.ndarray, kind: str, x_range, y_range, cmap: str = "fire", dark: bool = True) -> hv.Image:
+    """A HoloViews Image of palette indices (one byte per pixel on the wire) with its palette for the theme."""
     img = hv.Image(
         np.ascontiguousarray(index[::-1]),
         bounds=(x_range[0], y_range[0], x_range[1], y_range[1]),
         kdims=["x", "y"],
         vdims=[hv.Dimension("level", range=(0.5, N_LEVELS + 0.5))],
     )
-    return img.opts(cmap=list(palette(kind, cmap)), clim=(0.5, N_LEVELS + 0.5), clipping_colors={"min": "transparent"})
+    return img.opts(
+        cmap=list(palette(kind, cmap, dark)), clim=(0.5, N_LEVELS + 0.5), clipping_colors={"min": "transparent"}
+    )

@@ -187,7 +187,9 @@ def ramp_ticks(values: np.ndarray, norm: str, n: int = 5, span=None) -> list[tup
     if norm == "eq_hist":
         uniq = np.unique(v)
         if uniq.size <= n:  # few distinct values (a sparse view): one tick each, where eq_hist puts it
-            return [(i / max(uniq.size - 1, 1), float(u)) for i, u in enumerate(uniq)]
+            if uniq.size == 1:  # normalise() draws a single value at the strong end
+                return [(1.0, float(uniq[0]))]
+            return [(i / (uniq.size - 1), float(u)) for i, u in enumerate(uniq)]
         return [(t, float(uniq[round(t * (uniq.size - 1))])) for t in np.linspace(0, 1, n)]
     hi = float(v.max())
     if norm == "log":
@@ -195,7 +197,7 @@ def ramp_ticks(values: np.ndarray, norm: str, n: int = 5, span=None) -> list[tup
     return [(t, t * hi) for t in np.linspace(0, 1, n)]
 
 
-def ramp_colours(cmap: str, n: int = 16) -> list[str]:
-    """``n`` colours along the ramp palette the sky image uses (for a CSS gradient)."""
-    pal = skyplot.palette("ramp", cmap)
+def ramp_colours(cmap: str, n: int = 16, dark: bool = True) -> list[str]:
+    """``n`` colours along the ramp palette the sky image uses on the theme (for a CSS gradient)."""
+    pal = skyplot.palette("ramp", cmap, dark)
     return [pal[i] for i in np.round(np.linspace(0, len(pal) - 1, n)).astype(int)]

@@ -111,7 +111,14 @@ class FilterPanel(pn.viewable.Viewer):
             st.apply_query()  # the same text again (after 'clear selection', say): apply it anew
         else:
             st.query = text
-        if text and not st.message:
+        if text:
+            self.zoom_to_query()
+
+    def zoom_to_query(self) -> None:
+        """Show where the query's rows are: after Enter in the box, or for a permalink that names a
+        query but no view (one with ``x=``/``y=`` keeps the view it names)."""
+        st = self.state
+        if st.query and not st.message:
             with st.answering():
                 self.sky.zoom_to_shown()
 

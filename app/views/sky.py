@@ -18,6 +18,7 @@ from bokeh.models import CustomJSHover, HoverTool
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
 
 from app import fields, source_labels
+from app.params import dark_theme
 from app.plots import sky as skyplot
 from app.plots import sky_marks
 from app.selection import Box, Ids, Lasso
@@ -107,6 +108,7 @@ class SkyView(pn.viewable.Viewer):
     def __init__(self, state: ExploreState, height: int = 520, **params):
         super().__init__(**params)
         self.state = state
+        self.dark = dark_theme()  # the page's theme picks the part of a colour map the sky uses
         # No RangeXY stream: a pan or zoom is answered from Bokeh's own range event, which
         # replaces the image data in place (see ``_on_ranges_update``). Going through
         # HoloViews' stream machinery cost ~50 ms of debounce and ~30 ms of plot update.
@@ -343,7 +345,7 @@ class SkyView(pn.viewable.Viewer):
     def _image(self, x_range, y_range, width, height, **_):
         index, (xr_, yr_) = self._index(x_range, y_range, width, height)
         # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
-        return skyplot.to_image_element(index, self._kind[0], xr_, yr_, cmap=self._kind[1])
+        return skyplot.to_image_element(index, self._kind[0], xr_, yr_, cmap=self._kind[1], dark=self.dark)
 
     def _index(self, x_range, y_range, width, height) -> tuple[np.ndarray, tuple]:
         """The bottom-up palette-index image of the view to draw, and that view ((x0, x1), (y0, y1)).
@@ -501,7 +503,7 @@ class SkyView(pn.viewable.Viewer):
         else:
             _, cmap, span, title = self.mean_colouring()
             ticks = [(t, f"{v:g}") for t, v in sky_marks.ramp_ticks(np.zeros(0), "linear", span=span)]
-        return small + colour_bar_html(title, sky_marks.ramp_colours(cmap), ticks) + "</div>"
+        return small + colour_bar_html(title, sky_marks.ramp_colours(cmap, dark=self.dark), ticks) + "</div>"
 
     def _update_legend(self, *_):
         self.legend.object = self.legend_html()

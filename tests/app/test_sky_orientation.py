@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+import holoviews as hv
 import numpy as np
 import pytest
 
@@ -188,3 +189,48 @@ def test_a_filtering_query_comes_back_from_the_permalink(demo_catalogue):
     first = ExploreState(demo_catalogue, query="sc_det_ml > 30")
     again = ExploreState(demo_catalogue, query=first.query, query_mode=first.query_mode)
     assert again.counts() == first.counts() and again.counts()["filtered"] < len(demo_catalogue.sources)
+
+
+def _contrast_on_white(colour: str) -> float:
+    return 1.05 / (skyplot._luminance(skyplot._palette_lut([colour]))[0] + 0.05)
+
+
+def test_on_the_light_theme_every_sky_colour_and_its_colour_bar_contrast_with_white(state, demo_catalogue):
+    # The fire map's strong end is white: a single source at a deep zoom vanished on the light page.
+    assert _contrast_on_white(skyplot.palette("ramp", "fire", dark=True)[-1]) < 1.1
+    for cmap in skyplot.COLORMAPS:
+        light = skyplot.palette("ramp", cmap, dark=False)
+        assert len(light) == skyplot.N_LEVELS and min(map(_contrast_on_white, light)) >= 3.0, cmap
+    # coolwarm keeps its direction (soft blue, hard red); fire runs from orange to near black.
+    cool = skyplot.palette("ramp", "coolwarm", dark=False)
+    assert cool[0][5:] > cool[0][1:3] and cool[-1][1:3] > cool[-1][5:]
+    # A lone source at a deep zoom: eq_hist draws it at the strong end, dark on the light page, and
+    # the colour bar (drawn from the same palette) puts its one tick there.
+    row = demo_catalogue.sources.iloc[5]
+    _view_at(view := SkyView(state), float(row["SC_RA"]), float(row["SC_DEC"]), 0.01)
+    view.dark = False
+    image = view._image(None, None, 900, 450)
+    pal, levels = image.opts.get().kwargs["cmap"], np.unique(image.dimension_values("level"))
+    colours = {pal[int(i) - 1] for i in levels[levels > 0]}
+    assert colours and all(_contrast_on_white(c) >= 3.0 for c in colours)
+    legend = html.unescape(view.legend_html())
+    assert skyplot.palette("ramp", state.cmap, dark=False)[-1] in legend and "left:100.0%" in legend
+
+
+def test_the_all_sky_latitude_labels_lie_inside_the_view():
+    (x0, _), _ = skyplot.full_extent("hammer")
+    labels = next(el for el in skyplot.graticule_overlay("hammer", "icrs") if isinstance(el, hv.Labels)).dframe()
+    lat = labels[labels["align"] == "left"]  # drawn rightwards from x
+    assert {"+0°", "+30°", "-30°"} <= set(lat["text"]) and lat["x"].min() > x0
+
+
+def test_a_permalink_query_without_a_view_zooms_to_its_rows(demo_catalogue):
+    from app.views.filters import FilterPanel
+
+    state = ExploreState(demo_catalogue, query="cone('M31', 3deg)")  # as the URL sync leaves it
+    panel = FilterPanel(state, SkyView(state))
+    assert state.x_range is None
+    panel.zoom_to_query()  # what layouts.explore does for a permalink that names no view
+    (x0, x1), (y0, y1) = state.x_range, state.y_range
+    lon, lat = projection.inverse(np.array([(x0 + x1) / 2]), np.array([(y0 + y1) / 2]), "hammer")
+    assert projection.separation_deg(lon, lat, 10.68, 41.27)[0] < 3 and y1 - y0 < 10

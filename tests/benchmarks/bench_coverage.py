@@ -21,27 +21,52 @@ import sys
 import time
 from pathlib import Path
 
-#: In the page: the time from the click to two frames after a uint32 (RGBA) image larger
-#: than the 2x2 placeholder is in a Bokeh data source.
+#: In the page: the packed RGBA (uint32) images larger than a 2x2 placeholder, by data source, kept
+#: on ``window`` so that the wait below can tell a new image (the footprint) from those already
+#: drawn (the HiPS background, when the release has one).
+_NOTE_IMAGES = """
+() => {
+  const seen = new Map();
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      const img = m.data && m.data.image && m.data.image[0];
+      if (img && (img.constructor === Uint32Array || img.dtype === 'uint32') && img.length > 4) seen.set(m.id, img);
+    }
+  }
+  window.__benchImages = seen;
+}
+"""
+
+#: The time from the click (``t0``) to two animation frames after a new uint32 image larger than
+#: the placeholder is in a data source (the frame that paints it is composited); -1 after
+#: ``limit`` ms without one, so that a page that never draws it cannot hang the benchmark.
 _WAIT_FOR_FOOTPRINT = """
-(t0) => new Promise((resolve) => {
+([t0, limit]) => new Promise((resolve) => {
+  const before = window.__benchImages || new Map();
   const found = () => {
     for (const doc of Bokeh.documents) {
       for (const m of doc.all_models) {
         const img = m.data && m.data.image && m.data.image[0];
-        if (img && img.constructor === Uint32Array && img.length > 4) return true;
-        if (img && img.dtype === 'uint32' && img.length > 4) return true;
+        if (img && (img.constructor === Uint32Array || img.dtype === 'uint32') && img.length > 4
+            && before.get(m.id) !== img) return true;
       }
     }
     return false;
   };
   const poll = () => {
     if (found()) requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    else if (performance.now() - t0 > limit) resolve(-1);
     else setTimeout(poll, 5);
   };
   poll();
 })
 """
+
+#: Click the checkbox beside the label text (the label is a <div>, the box its sibling <input>).
+TOGGLE = "(label) => label.getRootNode().querySelector('input[type=checkbox]').click()"
+
+#: How long the browser waits for a page to settle or a footprint to be painted (ms).
+WAIT_MS = 180_000
 
 
 #: Fields the old polygon layer is measured on (all of them exhaust the memory of a 24 GB machine at 1M).
@@ -107,18 +132,60 @@ def browser_side(data_dir) -> dict:
     with browser() as b, serve_app(data_dir, timeout=900) as base:
         for frame in ("icrs", "galactic"):
             page = b.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{base}/explore?frame={frame}")
-            wait_idle(page)
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{base}/explore?frame={frame}", timeout=WAIT_MS)
+            wait_idle(page, timeout=WAIT_MS)
             page.wait_for_timeout(1500)
+            # Panel's checkbox label is a <div> beside the <input>: a click on the text toggles nothing.
             box = page.get_by_text("show observation footprints").first
-            t0 = page.evaluate("() => performance.now()")
-            box.click()
-            ms = page.evaluate(_WAIT_FOR_FOOTPRINT, t0)
-            out[f"toggle -> footprint painted, {frame}, first session of the process (ms)"] = ms
-            page.get_by_text("show observation footprints").first.click()  # off
-            page.wait_for_timeout(500)
+            for run in ("first toggle in the process" if frame == "icrs" else "first toggle, this frame", "again"):
+                page.evaluate(_NOTE_IMAGES)
+                t0 = page.evaluate("() => performance.now()")
+                box.evaluate(TOGGLE)
+                ms = page.evaluate(_WAIT_FOR_FOOTPRINT, [t0, WAIT_MS])
+                key = f"toggle -> footprint painted, {frame}, {run} (ms)"
+                out[key] = ms if ms >= 0 else float("nan")
+                if ms < 0:
+                    print(f"# {key}: not painted within {WAIT_MS / 1000:.0f} s", flush=True)
+                box.evaluate(TOGGLE)  # off
+                wait_idle(page, timeout=WAIT_MS)
+                page.wait_for_timeout(500)
+            # Baseline from the same page: a change of the sky's colour scale, the same round trip
+            # (click -> server draws a new image -> browser paints it) for the catalogue's own image.
+            page.evaluate(_NOTE_IMAGES)
+            out[f"baseline: scale change -> sky repainted, {frame} (ms)"] = _scale_change_ms(page)
             page.close()
     return out
+
+
+#: In the page: the time from ``t0`` to two frames after the sky's index image (uint8) is replaced.
+_WAIT_FOR_SKY = """
+([t0, limit]) => new Promise((resolve) => {
+  const images = () => Bokeh.documents.flatMap((d) => [...d.all_models]).filter(
+    (m) => m.data && m.data.image && m.data.image[0] && (m.data.image[0].constructor === Uint8Array
+      || m.data.image[0].dtype === 'uint8')).map((m) => m.data.image[0]);
+  const before = window.__benchSky;
+  const poll = () => {
+    if (images().some((img) => !before.includes(img)))
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    else if (performance.now() - t0 > limit) resolve(-1);
+    else setTimeout(poll, 5);
+  };
+  poll();
+})
+"""
+
+
+def _scale_change_ms(page) -> float:
+    page.evaluate(
+        "() => { window.__benchSky = Bokeh.documents.flatMap((d) => [...d.all_models]).filter("
+        "(m) => m.data && m.data.image).map((m) => m.data.image[0]); }"
+    )
+    select = page.get_by_label("Scale").first
+    t0 = page.evaluate("() => performance.now()")
+    select.select_option(index=2)  # linear (from equalised)
+    ms = page.evaluate(_WAIT_FOR_SKY, [t0, WAIT_MS])
+    return ms if ms >= 0 else float("nan")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     given = argv[:1] == ["--data-dir"]
     data_dir = Path(argv[1]) if given else bench_data_dir(int(argv[0]) if argv else 1_000_000)
+    if given and not (data_dir / ".demo-done").exists():
+        sys.exit(f"{data_dir} is not ready: no .demo-done (its demo is still being generated?)")
     release = data_dir / "releases" / "DEMO"
     n = int(json.loads((release / "release.json").read_text()).get("n_detections", 0))
     print(f"# Coverage (footprint) benchmarks, {n:,} detections, {os.cpu_count()} cores (shared machine: compare rows)")

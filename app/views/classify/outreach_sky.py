@@ -44,6 +44,13 @@ def galactic(ra: float, dec: float) -> tuple[float, float]:
 
 #: The kiosk is dark in both themes; without this the label is dark grey on it (1.3:1).
 ON_DARK_LABEL = ".bk-label, label { color: #e2e8f0; }"
+#: Bokeh's own primary blue carries white text at 3.6:1; this blue at 6.7:1 (WCAG AA).
+PRIMARY_BUTTON = ".bk-btn-primary { background-color: #1d4ed8; border-color: #1d4ed8; color: #ffffff; }"
+
+
+#: The page has no template (and so not theme.css's rules for narrow screens): its row of controls
+#: wraps, and no container is held wider than the window by its children's widths.
+FLUID = ":host { flex-wrap: wrap; min-width: 0 !important; max-width: 100%; }"
 
 
 class OutreachState(param.Parameterized):
@@ -93,7 +100,9 @@ class OutreachSky(pn.viewable.Viewer):
         self._caption = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["xmm-caption"])
         self.search = pn.widgets.TextInput(placeholder="Find a place: M31, Orion, 10.68 41.27 ...", width=320)
         self.search.param.watch(self._on_search, "value")
-        self._tour = pn.widgets.Button(label="Take the tour ▶", color="primary", height=48, width=190)
+        self._tour = pn.widgets.Button(
+            label="Take the tour ▶", color="primary", height=48, width=190, stylesheets=[PRIMARY_BUTTON]
+        )
         self._tour.on_click(lambda _e: self.next_stop())
         self._home = pn.widgets.Button(label="Whole sky", height=48, width=130)
         self._home.on_click(lambda _e: self.home())
@@ -181,7 +190,7 @@ class OutreachSky(pn.viewable.Viewer):
         # The browser only grants full screen to a click, so the button asks in the page itself.
         full.js_on_click(code="const d = document.documentElement; if (d.requestFullscreen) d.requestFullscreen();")
         row = [self.search, self._tour, self._home, full, self._kiosk]
-        return pn.Row(*row, sizing_mode="stretch_width")
+        return pn.Row(*row, sizing_mode="stretch_width", stylesheets=[FLUID])
 
     def __panel__(self):
-        return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both")
+        return pn.Column(self.pane, self._caption, self.controls(), sizing_mode="stretch_both", stylesheets=[FLUID])

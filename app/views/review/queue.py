@@ -190,10 +190,12 @@ class ReviewQueue(pn.viewable.Viewer):
         """The item heading, the verdict form and the navigation."""
         return pn.Column(
             self.heading,
-            pn.Row(self.label, pn.Column(self.comment, self.alert, sizing_mode="stretch_width")),
+            pn.Row(self.label, pn.Column(self.comment, self.alert, sizing_mode="stretch_width", min_width=240)),
             pn.Row(self.previous, self.save, self.next, self.todo),
             self.keys,
-            width=620,
+            # Beside the context where there is room, above it on a tablet or phone (the row wraps).
+            min_width=300,
+            styles={"flex": "3 1 600px"},
         )
 
     def context(self) -> pn.Column:
@@ -205,8 +207,8 @@ class ReviewQueue(pn.viewable.Viewer):
             self.flags,
             pn.pane.Markdown("#### Flag history", margin=(10, 5, 0, 5)),
             self.history,
-            sizing_mode="stretch_width",
-            min_width=360,
+            min_width=300,
+            styles={"flex": "2 1 360px"},
         )
 
     def __panel__(self):
