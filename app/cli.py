@@ -151,10 +151,9 @@ def serve_command(args, extra: list[str], unix_socket: Path | None = None) -> li
     cmd += ["--setup", str(PAGES_DIR.parent / "warmup.py")]
     cmd += ["--plugins", "app.samp_tokens"]  # /samp-table/<token>: exports a SAMP hub fetches
     static = [f"xmm-static={Path(__file__).resolve().parent / 'static'}"]  # theme.css
-    hips = config.hips_dir()
-    if hips is not None:  # the HiPS's own files, for clients that read it (Tornado refuses paths outside it)
-        static.append(f"{config.HIPS_ROUTE}={hips}")
     cmd += ["--static-dirs", *static]  # one option: a second --static-dirs would replace the first
+    if config.hips_source() is not None:  # /hips/: the HiPS's properties and tiles, folder or service alike
+        cmd += ["--plugins", "app.hips_route"]
     cmd += ["--plugins", "app.health"]  # /health: JSON status of the process for probes (deploy/)
     from app.auth import serve_args  # optional sign-in (/login, /logout); cookie secret via the environment
 
@@ -232,11 +231,16 @@ def _cmd_serve(args, extra: list[str]) -> int:
         os.environ[config.RELEASE_ENV] = args.release
     if args.db:
         os.environ[config.DB_ENV] = args.db
+    if args.hips_cache_mb is not None:
+        os.environ[config.HIPS_CACHE_MB_ENV] = str(args.hips_cache_mb)
     if args.hips is not None:
-        from data_loaders.hips import read_properties
+        from data_loaders.hips import Hips
 
-        read_properties(args.hips)  # not a HiPS: one sentence here, not a blank layer in the browser
-        os.environ[config.HIPS_ENV] = str(args.hips.resolve())
+        # Not a HiPS, or a service that does not answer: one sentence here, not a blank layer in the browser.
+        # A service's properties are fetched afresh and cached for the server processes.
+        hips = Hips(args.hips, config.hips_cache_dir(args.data_dir), config.hips_cache_bytes(), fresh=True)
+        os.environ[config.HIPS_ENV] = hips.source  # the URL checked, or the folder resolved
+        print(f"HiPS under the zoomed-in sky: {hips.title} ({hips.source})", flush=True)
     if args.responses:
         os.environ[config.RESPONSES_ENV] = str(Path(args.responses).resolve())
     spec = (args.dask if args.dask is not None else os.environ.get(dask_backend.ENV, "")).strip()
@@ -326,10 +330,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     s.add_argument("--db", default=None, help="database URL (default: SQLite file in the data directory)")
     s.add_argument(
         "--hips",
-        type=Path,
         default=None,
-        help="a HiPS folder (IVOA HiPS 1.0) drawn under the sky when zoomed in; served at /hips/ "
+        metavar="DIR|URL",
+        help="a HiPS (IVOA HiPS 1.0) drawn under the sky when zoomed in: a folder, or the base URL of a HiPS "
+        "service, whose tiles this server fetches and caches (the browser talks to nobody else); served at /hips/ "
         "(default: none; the demo writes one in DATA/hips/exposure)",
+    )
+    s.add_argument(
+        "--hips-cache-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="bound of the disk cache (DATA/hips-cache) of tiles from a HiPS service "
+        "(default: $XMM_EXPLORER_HIPS_CACHE_MB, else 512)",
     )
     s.add_argument(
         "--responses",

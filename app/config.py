@@ -47,11 +47,37 @@ def responses_dir(data: Path | None = None) -> Path:
 
 
 HIPS_ENV = "XMM_EXPLORER_HIPS"
-#: The route under which the server hands out the configured HiPS folder's files (properties, tiles).
+HIPS_CACHE_MB_ENV = "XMM_EXPLORER_HIPS_CACHE_MB"
+HIPS_CACHE_ENV = "XMM_EXPLORER_HIPS_CACHE"
+#: The route under which the server hands out the configured HiPS's files (properties, tiles).
 HIPS_ROUTE = "hips"
 
 
-def hips_dir() -> Path | None:
-    """The HiPS folder drawn under the zoomed-in sky (``serve --hips DIR`` / ``$XMM_EXPLORER_HIPS``), or None: off."""
-    folder = os.environ.get(HIPS_ENV)
-    return Path(folder).resolve() if folder else None
+def hips_source() -> str | None:
+    """The HiPS drawn under the zoomed-in sky (``serve --hips DIR|URL`` / ``$XMM_EXPLORER_HIPS``): a folder
+    or the base URL of a HiPS service; None: off."""
+    return os.environ.get(HIPS_ENV) or None
+
+
+def hips_cache_dir(data: Path | None = None) -> Path:
+    """Where tiles fetched from a HiPS service are kept: ``$XMM_EXPLORER_HIPS_CACHE``, else DATA/hips-cache."""
+    folder = os.environ.get(HIPS_CACHE_ENV)
+    return Path(folder).resolve() if folder else (Path(data) if data is not None else data_dir()) / "hips-cache"
+
+
+def hips_cache_bytes() -> int:
+    """The bound of that cache (``serve --hips-cache-mb`` / ``$XMM_EXPLORER_HIPS_CACHE_MB``, default 512 MB)."""
+    return int(float(os.environ.get(HIPS_CACHE_MB_ENV) or 512) * 2**20)
+
+
+def hips():
+    """The configured :class:`data_loaders.hips.Hips`, opened once per process, or None: off.
+
+    Raises :class:`data_loaders.hips.HipsError` (one sentence) when it cannot be opened.
+    """
+    source = hips_source()
+    if source is None:
+        return None
+    from data_loaders.hips import open_hips
+
+    return open_hips(source, str(hips_cache_dir()), hips_cache_bytes())

@@ -41,8 +41,10 @@ import astropy.units as u
 
 from app.search import Position, SearchError, parse_radius, parse_target
 from app.selection import And, Cone, Ids, In, IsTrue, Not, Or, Range, Selection, SelectionError, SkyMapRegion
+from data_loaders import schema
+from data_loaders.catalogue import CatalogueEngine
 
-__all__ = ["QueryError", "parse_query"]
+__all__ = ["QueryError", "parse_query", "query_columns"]
 
 _MAX_LENGTH = 4000
 _MAX_DEPTH = 60
@@ -466,6 +468,11 @@ class _Parser:
             return float((tok.value * _unit(tok.unit)).to_value(u.deg))
         except (ValueError, u.UnitConversionError):
             raise QueryError(f"'{tok.unit}' is not an angle unit for the {what}.") from None
+
+
+def query_columns(catalogue: CatalogueEngine, level: str) -> dict[str, str | None]:
+    """Columns a query may name at ``level`` (all the catalogue's but HEALPix), with their units."""
+    return {c: schema.unit_of(c) for c in catalogue.columns(level) if c != "HPX"}
 
 
 def parse_query(text: str, columns: Mapping[str, Any]) -> Selection:

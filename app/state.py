@@ -240,7 +240,9 @@ class ExploreState(param.Parameterized):
 
     def query_columns(self) -> dict:
         """Columns the typed query may name, with their units, for the current level."""
-        return {c: schema.unit_of(c) for c in self.catalogue.columns(self.level) if c not in ("HPX",)}
+        from app.query import query_columns
+
+        return query_columns(self.catalogue, self.level)
 
     def apply_query(self, *_) -> None:
         """Apply the typed query as a filter or a selection (``query_mode``); '' removes it.

@@ -690,6 +690,8 @@ def _top_part(part: pd.DataFrame, index: int, selection, sort_by: str | None, as
 class DaskSubset(Subset):
     """A subset of a Dask catalogue: the level and the selection, evaluated on the cluster when asked."""
 
+    catalogue: DaskCatalogue
+
     def __init__(self, catalogue: DaskCatalogue, level: str, selection=None):
         self.catalogue, self.level, self.selection = catalogue, level, selection
         self._count: int | None = None

@@ -14,6 +14,10 @@ tile order whose pixels are about one screen pixel, never finer than the HiPS's 
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,9 +25,9 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 
-from data_loaders import projection
+from data_loaders import hips_service, projection
 from data_loaders.coverage import _radius, from_icrs, to_icrs
-from data_loaders.errors import CatalogueError
+from data_loaders.hips_service import HipsError
 
 #: Keys the HiPS 1.0 standard requires in ``properties`` (section 4.4).
 REQUIRED_KEYS = (
@@ -42,10 +46,22 @@ FRAMES = {"equatorial": "icrs", "galactic": "galactic"}
 _PIXEL0_DEG = float(np.degrees(np.sqrt(4 * np.pi / 12)))
 DEMO_TILE_WIDTH = 64
 DEMO_ORDER = 5  # tiles ~1.8 deg across, pixels (order 11) ~1.7' across
+_TILE_NAME = re.compile(r"Norder(?P<order>\d{1,2})/Dir\d{1,12}/Npix(?P<npix>\d{1,15})\.(?P<ext>png|jpg|fits)")
 
 
-class HipsError(CatalogueError):
-    """A HiPS folder that cannot be read, said in one sentence."""
+def parse_properties(text: str, where: str, required=REQUIRED_KEYS) -> dict[str, str]:
+    """The ``properties`` text of a HiPS as a dict (HipsError: a ``required`` key missing, or an unknown frame)."""
+    props = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            props[key.strip()] = value.strip()
+    missing = [k for k in required if k not in props]
+    if missing:
+        raise HipsError(f"The HiPS properties in {where} lack {', '.join(missing)} (required by HiPS 1.0).")
+    if props["hips_frame"] not in FRAMES:
+        raise HipsError(f"The HiPS in {where} is in frame {props['hips_frame']!r}; expected equatorial or galactic.")
+    return props
 
 
 def read_properties(folder: Path | str) -> dict[str, str]:
@@ -53,22 +69,16 @@ def read_properties(folder: Path | str) -> dict[str, str]:
     path = Path(folder) / "properties"
     if not path.is_file():
         raise HipsError(f"{folder} is not a HiPS folder: it has no 'properties' file.")
-    props = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            props[key.strip()] = value.strip()
-    missing = [k for k in REQUIRED_KEYS if k not in props]
-    if missing:
-        raise HipsError(f"The HiPS properties in {folder} lack {', '.join(missing)} (required by HiPS 1.0).")
-    if props["hips_frame"] not in FRAMES:
-        raise HipsError(f"The HiPS in {folder} is in frame {props['hips_frame']!r}; expected equatorial or galactic.")
-    return props
+    return parse_properties(path.read_text(encoding="utf-8", errors="replace"), str(folder))
 
 
 def tile_path(order: int, npix: int, ext: str) -> str:
     """The tile's path inside a HiPS folder, e.g. ``Norder6/Dir20000/Npix24185.png``."""
     return f"Norder{order}/Dir{(npix // 10000) * 10000}/Npix{npix}.{ext}"
+
+
+#: Keys a HiPS *service*'s properties must have to be drawn (services in the wild often lack the others).
+SERVICE_KEYS = ("hips_tile_format", "hips_order", "hips_frame")
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -101,11 +111,38 @@ def _sub_index(width: int) -> np.ndarray:
 
 
 class Hips:
-    """A HiPS folder opened for drawing: its properties, orders and a small per-process tile cache."""
+    """A HiPS opened for drawing: its properties, orders and a small per-process tile cache.
 
-    def __init__(self, folder: Path | str):
-        self.folder = Path(folder).resolve()
-        self.properties = read_properties(self.folder)
+    ``source`` is a folder, or the base URL of a HiPS service (:mod:`data_loaders.hips_service`)
+    whose files are fetched on the server and kept in ``cache_dir`` (at most ``cache_bytes``);
+    ``fresh`` asks the service for its properties even when they are cached.
+    """
+
+    def __init__(
+        self,
+        source: Path | str,
+        cache_dir: Path | str | None = None,
+        cache_bytes: int = hips_service.DEFAULT_CACHE_BYTES,
+        fresh: bool = False,
+    ):
+        self.service: hips_service.HipsService | None = None
+        if hips_service.is_url(source):
+            url = hips_service.check_url(str(source))
+            if cache_dir is None:
+                raise HipsError(f"No cache folder was given for the HiPS service {url}.")
+            key = hashlib.sha256(url.encode()).hexdigest()[:16]  # one folder per service
+            self.service = hips_service.HipsService(url, Path(cache_dir) / key, cache_bytes)
+            self.source = url
+            if fresh:
+                (self.service.cache_dir / "properties").unlink(missing_ok=True)
+            text = self.service.get("properties")
+            if text is None:
+                raise HipsError(self.service.problem or f"The HiPS service {url} has no 'properties' file.")
+            self.properties = parse_properties(text.decode("utf-8", "replace"), url, SERVICE_KEYS)
+        else:
+            self.folder = Path(source).resolve()
+            self.source = str(self.folder)
+            self.properties = read_properties(self.folder)
         p = self.properties
         self.frame = FRAMES[p["hips_frame"]]
         self.order = int(p["hips_order"])
@@ -117,22 +154,51 @@ class Hips:
         colour = [("jpg" if f == "jpeg" else f) for f in formats if f in ("png", "jpeg", "jpg")]
         if not colour and "fits" not in formats:
             fmt = p["hips_tile_format"]
-            raise HipsError(f"The HiPS in {folder} has tiles in {fmt!r}; png, jpeg or fits expected.")
+            raise HipsError(f"The HiPS in {source} has tiles in {fmt!r}; png, jpeg or fits expected.")
         self.ext: str = colour[0] if colour else "fits"
+        self.formats = {*colour, *(["fits"] if "fits" in formats else [])}
         cut = p.get("hips_pixel_cut", "").split()
         self.cut = (float(cut[0]), float(cut[1])) if len(cut) == 2 else None
-        self.title = p["obs_title"]
+        self.title = p.get("obs_title", self.source)
         self.tile = functools.lru_cache(maxsize=256)(self._read_tile)
+
+    @property
+    def problem(self) -> str | None:
+        """One sentence while the HiPS service fails (tiles are then left out), else None."""
+        return self.service.problem if self.service is not None else None
+
+    def has_tile(self, order: int, npix: int, ext: str) -> bool:
+        """Whether (order, npix, ext) can name a tile of this HiPS (orders 0..hips_order, its formats)."""
+        return 0 <= order <= self.order and 0 <= npix < 12 * 4**order and ext in self.formats
+
+    def file(self, name: str) -> bytes | None:
+        """The bytes of ``properties`` or of a tile path this HiPS can have (None when absent or unreachable).
+
+        Names are checked against :func:`tile_path` of the parsed numbers, so no name reaches outside the HiPS.
+        """
+        if name == "properties":
+            ext = None
+        else:
+            m = _TILE_NAME.fullmatch(name)
+            if m is None:
+                return None
+            order, npix, ext = int(m["order"]), int(m["npix"]), m["ext"]
+            if not self.has_tile(order, npix, ext) or tile_path(order, npix, ext) != name:
+                return None
+        if self.service is not None:
+            return self.service.get(name, ext)
+        path = self.folder / name
+        return path.read_bytes() if path.is_file() else None
 
     def _read_tile(self, order: int, npix: int) -> np.ndarray | None:
         """Bottom-up RGBA uint8 pixels of one tile (FITS: grey through the cut), None when the tile is absent."""
-        path = self.folder / tile_path(order, npix, self.ext)
-        if not path.is_file():
+        body = self.file(tile_path(order, npix, self.ext))
+        if body is None:
             return None
         if self.ext == "fits":
             from astropy.io import fits
 
-            with fits.open(path) as hdul:
+            with fits.open(io.BytesIO(body)) as hdul:
                 data = np.asarray(hdul[0].data, dtype=np.float64)
             lo, hi = self.cut or (np.nanmin(data), np.nanmax(data))
             grey = np.clip((data - lo) / ((hi - lo) or 1.0), 0, 1)
@@ -142,8 +208,16 @@ class Hips:
             return rgba
         from PIL import Image
 
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(body)) as img:
             return np.flipud(np.asarray(img.convert("RGBA")))
+
+    def tiles(self, order: int, npixes) -> list[np.ndarray | None]:
+        """:meth:`tile` of each of ``npixes``; a service's missing tiles are fetched a few at a time in parallel."""
+        npixes = [int(n) for n in npixes]
+        if self.service is None or len(npixes) < 2:
+            return [self.tile(order, n) for n in npixes]
+        with ThreadPoolExecutor(max_workers=min(8, len(npixes)), thread_name_prefix="hips-fetch") as pool:
+            return list(pool.map(lambda n: self.tile(order, n), npixes))
 
     def draw_order(self, pixel_deg: float) -> int:
         """The tile order whose pixels are about ``pixel_deg`` across (clipped to the HiPS's orders)."""
@@ -172,8 +246,8 @@ class Hips:
             )
             tiles, sub = ipix >> (2 * self.shift), ipix & ((1 << (2 * self.shift)) - 1)
             col, row = tile_xy(sub)
-            for npix in np.unique(tiles):
-                data = self.tile(order, int(npix))
+            unique = np.unique(tiles)
+            for npix, data in zip(unique, self.tiles(order, unique), strict=True):
                 if data is not None:
                     hit = tiles == npix
                     out[ok[hit]] = data[row[hit], col[hit]]
@@ -181,9 +255,10 @@ class Hips:
 
 
 @functools.lru_cache(maxsize=4)
-def open_hips(folder: str) -> Hips:
-    """The HiPS in ``folder``, opened once per process (HipsError, one sentence, when it is not one)."""
-    return Hips(folder)
+def open_hips(source: str, cache_dir: str | None = None, cache_bytes: int = hips_service.DEFAULT_CACHE_BYTES) -> Hips:
+    """The HiPS in folder or at service URL ``source``, opened once per process (HipsError, one sentence, when it
+    is not one or cannot be reached)."""
+    return Hips(source, cache_dir, cache_bytes)
 
 
 # --- the demo's own HiPS: pn exposure of the observations ------------------------------------------

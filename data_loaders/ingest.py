@@ -125,9 +125,19 @@ def _hpx_order(ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _write_detections(
-    hdu: fits.BinTableHDU, out: Path, progress: Callable[[int], None] | None, keep: np.ndarray | None = None
+    hdu: fits.BinTableHDU,
+    out: Path,
+    progress: Callable[[int], None] | None,
+    keep: np.ndarray | None = None,
+    fit: tuple[list[str], list[str]] | None = None,
 ) -> tuple[int, int, list[str]]:
-    """Write every row (or the rows where ``keep``) HEALPix-ordered; (rows, rows without position, columns)."""
+    """Write every row (or the rows where ``keep``) HEALPix-ordered; (rows, rows without position, columns).
+
+    ``fit``: the five band-flux and error columns; the five-band fit (``PL_*``) is then computed chunk by
+    chunk and written with the rows (any ``PL_*`` column of the file is replaced), so the file is written once.
+    """
+    from data_loaders.spectral.columns import arrow_fields, with_fit_columns
+
     data = hdu.data
     ra = np.asarray(data.field("RA"), dtype=np.float64)
     dec = np.asarray(data.field("DEC"), dtype=np.float64)
@@ -135,7 +145,9 @@ def _write_detections(
     if keep is not None:
         order = order[keep[order]]
         bad = bad & keep
-    cols = list(hdu.columns)
+    fit_fields = arrow_fields() if fit else []
+    all_cols = list(hdu.columns)
+    cols = [c for c in all_cols if c.name not in {f.name for f in fit_fields}]
     fields = [
         pa.field(
             c.name, _arrow_column(c, data.field(c.name)[:1], c.null).type, metadata=_field_metadata(c, hdu.header, i)
@@ -152,7 +164,9 @@ def _write_detections(
             metadata={b"description": f"HEALPix nested index, nside {HPX_NSIDE} (-1: no valid position)".encode()},
         )
     )
+    fields += fit_fields
     arrow_schema = pa.schema(fields, metadata={b"xmm_explorer_ingest": str(INGEST_VERSION).encode()})
+    base_schema = pa.schema(fields[: len(fields) - len(fit_fields)], metadata=arrow_schema.metadata)
     out.mkdir(parents=True)
     n = order.size
     with pq.ParquetWriter(out / "part-0.parquet", arrow_schema, compression="zstd") as writer:
@@ -163,13 +177,17 @@ def _write_detections(
             if name_from_srcid:
                 arrays.append(pa.array(np.char.add("SRCID ", np.asarray(chunk.field("SRCID")).astype(str))))
             arrays.append(pa.array(hpx[idx]))
-            table = pa.Table.from_arrays(arrays, schema=arrow_schema)
+            table = pa.Table.from_arrays(arrays, schema=base_schema)
             # Within the group, order by HEALPix so statistics stay tight.
             table = table.take(pa.array(np.argsort(hpx[idx], kind="stable")))
+            if fit:
+                table = with_fit_columns(table, fit).cast(arrow_schema)
             writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
             if progress:
                 progress(len(idx))
-    return n, int(bad.sum()), [c.name for c in cols]
+        if n == 0 and fit:
+            writer.write_table(arrow_schema.empty_table())
+    return n, int(bad.sum()), [c.name for c in all_cols]
 
 
 NO_IAU_NAME = capabilities.NO_IAU_NAME
@@ -187,8 +205,11 @@ DERIVED_DESCRIPTIONS = {
 }
 
 
-def _write_sources(detections_dir: Path, out: Path) -> int:
-    """Derive the unique-source table (one row per SRCID) from the SC_ columns.
+def _write_sources(detections_dir: Path, out: Path) -> tuple[int, bool]:
+    """Derive the unique-source table (one row per SRCID) from the SC_ columns; (rows, band fit done).
+
+    Where the file has the five ``SC_EP_`` band fluxes, the five-band fit (``PL_*``) is added before
+    the table is written (once).
 
     A file without unique-source positions or first/last dates gets them from its detections
     (:data:`DERIVED_DESCRIPTIONS`, also in the Parquet field descriptions).
@@ -253,8 +274,13 @@ def _write_sources(detections_dir: Path, out: Path) -> int:
         for f in src.schema
     ]
     src = src.cast(pa.schema(fields, metadata={**(src.schema.metadata or {}), **table.schema.metadata}))
+    from data_loaders.spectral.columns import fit_names, with_fit_columns
+
+    fit = fit_names(src.column_names, "SC_")
+    if fit:
+        src = with_fit_columns(src, fit)
     pq.write_table(src, out, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-    return len(frame)
+    return len(frame), fit is not None
 
 
 #: Added-value tables an ingest takes (``--classifications`` ...); the columns each needs are those
@@ -281,7 +307,10 @@ def check_added_table(kind: str, src: Path) -> list[str]:
 
 def _copy_added_table(kind: str, src: Path, dest_dir: Path) -> None:
     check_added_table(kind, src)
-    shutil.copyfile(src, dest_dir / capabilities.GROUPS[kind].table)
+    table = capabilities.GROUPS[kind].table
+    if table is None:
+        raise IngestError(f"{kind!r} is not an added-value table kind; expected one of {', '.join(ADDED_TABLES)}.")
+    shutil.copyfile(src, dest_dir / table)
 
 
 def find_added(fits_path: Path, added: dict[str, Path] | None) -> dict[str, Path]:
@@ -374,16 +403,26 @@ def ingest(
             from tqdm import tqdm
 
             bar = tqdm(total=int(header["NAXIS2"]), unit="rows", desc=f"ingest {fits_path.name}")
+        from data_loaders.spectral.columns import BANDFIT_VERSION, fit_names
+
+        # Derived columns, the five-band power-law fit (PL_*), are computed while each table is written.
+        det_fit = fit_names(hdu.columns.names, "EP_")
         n, n_bad, columns = _write_detections(
-            hdu, tmp / schema.DETECTIONS_DIR, bar.update if bar else None, keep=~repeat if repeat.any() else None
+            hdu,
+            tmp / schema.DETECTIONS_DIR,
+            bar.update if bar else None,
+            keep=~repeat if repeat.any() else None,
+            fit=det_fit,
         )
         if bar:
             bar.close()
         hdul.close()
-        n_sources = _write_sources(tmp / schema.DETECTIONS_DIR, tmp / schema.SOURCES_FILE)
-        from data_loaders.spectral.columns import add_fit_columns
-
-        band_fit = add_fit_columns(tmp)  # derived columns: the five-band power-law fit (PL_*)
+        n_sources, src_fit = _write_sources(tmp / schema.DETECTIONS_DIR, tmp / schema.SOURCES_FILE)
+        band_fit = {
+            "version": BANDFIT_VERSION,
+            "detections": n if det_fit else 0,
+            "sources": n_sources if src_fit else 0,
+        }
         for table_kind, path in added.items():
             _copy_added_table(table_kind, path, tmp)
         tables = sorted(added)

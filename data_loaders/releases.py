@@ -195,13 +195,13 @@ def match_sources(
         }
         same = row_of.get(int(srcid))
         if by in ("id", "auto") and same is not None:
-            sep = float(_sep_arcsec(xyz, n_xyz[same])[0])
-            if by == "id" or sep <= nsigma * np.hypot(pe, n_pe[same]) + floor_arcsec:
+            same_sep = float(_sep_arcsec(xyz, n_xyz[same])[0])
+            if by == "id" or same_sep <= nsigma * np.hypot(pe, n_pe[same]) + floor_arcsec:
                 rec.update(
                     status="carried",
                     method="id",
                     new_srcid=int(srcid),
-                    separation_arcsec=sep,
+                    separation_arcsec=same_sep,
                     candidates=str(int(srcid)),
                 )
                 rows.append(rec)

@@ -81,7 +81,7 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
     goto = GoToBox(state)
     card = SourceCard(state)
     coverage = CoverageControls(state, sky)
-    hips = hips_layer(state, sky, config.hips_dir())
+    hips = hips_layer(state, sky, config.hips_source())
     skymaps = SkyMapControls(state, sky)
     table = TableView(state)
     engine = catalogue.engine_note()

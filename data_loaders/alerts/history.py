@@ -22,6 +22,14 @@ def _bool(s: pd.Series) -> np.ndarray:
     return s.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
+def isin_ids(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``np.isin(values, ids)`` for integer identifiers (SRCID, DETID), by pandas' hash table.
+
+    NumPy 2's ``isin`` / ``unique`` on 1M int64 ids cost ~0.4 s of CPU; this ~0.02 s.
+    """
+    return pd.Series(np.asarray(values), copy=False).isin(np.asarray(ids)).to_numpy(dtype=bool)
+
+
 def mission_names(mission_factors: dict[str, float] | None = None) -> list[str]:
     """Sorted mission names; the position in this list is the MISSION_CODE of a history point."""
     factors = schema.MISSION_FLUX_FACTORS if mission_factors is None else mission_factors
@@ -111,7 +119,7 @@ def build_points(
             dup_candidates = (code_all == xmm_code) & ~ul
             if dup_candidates.any():
                 sub = lt.loc[dup_candidates]
-                near = np.isin(d_src, sub["SRCID"].to_numpy(dtype=np.int64))
+                near = isin_ids(d_src, sub["SRCID"].to_numpy(dtype=np.int64))
                 keys = pd.MultiIndex.from_arrays([d_src[near], detections["OBS_ID"].loc[near].astype(str).str.strip()])
                 sub_keys = pd.MultiIndex.from_arrays(
                     [sub["SRCID"].astype("int64"), sub["OBS_ID"].astype(str).str.strip()]
@@ -141,6 +149,6 @@ def build_points(
 
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     order = _point_order(cols)
-    out = pd.DataFrame({k: cols[k][order] for k in POINT_COLUMNS})
+    out = pd.DataFrame({k: cols[k][order] for k in POINT_COLUMNS}, copy=False)  # no block consolidation copy
     out.attrs["missions"] = names
     return out

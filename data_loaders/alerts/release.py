@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from data_loaders import projection, schema
 from data_loaders.alerts.compute import compute_alerts
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, PRESETS, resolve_criteria
+from data_loaders.alerts.history import isin_ids
 from data_loaders.alerts.io import PARQUET_NAME, read_alerts, write_alerts
 from data_loaders.alerts.replay import mjd_to_datetime, monthly_rate, rate_table, replay_alerts
 from data_loaders.errors import XmmExplorerError
@@ -151,7 +152,7 @@ def compute_release_alerts(
     truth_path = Path(data_dir) / TRUTH_FILE
     if meta.get("synthetic") and truth_path.exists():
         truth = pd.read_parquet(truth_path)
-        known = np.isin(truth["SRCID"].to_numpy(), detections["SRCID"].to_numpy())
+        known = isin_ids(truth["SRCID"].to_numpy(), detections["SRCID"].to_numpy())
         if known.mean() < 0.99:
             result.notes.append(f"{truth_path} does not describe release {rdir.name}; recall not computed.")
         else:
@@ -169,11 +170,12 @@ def planted_recall(alerts: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Per planted kind: N_PLANTED sources, N_FOUND (an alert of a matching type, see PLANTED_MATCH),
     N_ANY (any alert), RECALL = N_FOUND / N_PLANTED."""
     rows = []
+    alerted = alerts["SRCID"].to_numpy()
     for kind, types in PLANTED_MATCH.items():
         ids = truth.loc[(truth["PLANTED"] == kind).to_numpy(), "SRCID"].to_numpy()
-        found = alerts.loc[alerts["ALERT_TYPE"].isin(types).to_numpy(), "SRCID"].to_numpy()
-        n_found = int(np.isin(ids, found).sum())
-        n_any = int(np.isin(ids, alerts["SRCID"].to_numpy()).sum())
+        found = alerted[alerts["ALERT_TYPE"].isin(types).to_numpy()]
+        n_found = int(isin_ids(ids, found).sum())
+        n_any = int(isin_ids(ids, alerted).sum())
         rows.append((kind, ids.size, n_found, n_any, n_found / ids.size if ids.size else np.nan))
     return pd.DataFrame(rows, columns=["PLANTED", "N_PLANTED", "N_FOUND", "N_ANY", "RECALL"])
 

@@ -175,10 +175,12 @@ def simulate_observation(
     ref = np.full(len(src), np.nan)
 
     # Planted: rising and falling on catalogue sources bright enough to stay detected.
-    lim = coverage.flux_upper_limit(*ontime, offax, 3.0)[0] if len(src) else np.zeros(0)
+    pn_time, m1_time, m2_time = ontime
+    lim = coverage.flux_upper_limit(pn_time, m1_time, m2_time, offax, 3.0)[0] if len(src) else np.zeros(0)
     order = rng.permutation(len(src))
     k = min(n_planted, len(src) // 4)
-    factors = 10 ** rng.uniform(*np.log10(factor_range), 2 * k)
+    log_lo, log_hi = np.log10(factor_range[0]), np.log10(factor_range[1])
+    factors = 10 ** rng.uniform(log_lo, log_hi, 2 * k)
     rise = order[:k]
     # Falling: the factor is capped so that the source stays detectable (3x its limit) afterwards.
     room = base / (3 * lim) if len(src) else np.zeros(0)
@@ -207,7 +209,7 @@ def simulate_observation(
     deepest = (
         pd.Series(uls["FLUX"].to_numpy()).groupby(uls["ROW"].to_numpy()).min().reindex(range(free.size)).to_numpy()
     )
-    f_new = 10 ** rng.uniform(*np.log10(factor_range), free.size)
+    f_new = 10 ** rng.uniform(log_lo, log_hi, free.size)
     n_flux = np.where(np.isfinite(deepest), deepest * f_new, 1e-13 * f_new / 10)
     ra = np.r_[ra, n_ra]
     dec = np.r_[dec, n_dec]

@@ -99,12 +99,12 @@ def make_groups(n_obs: int, rng: np.random.Generator) -> pd.DataFrame:
     scale = n_obs / N_OBS_DR14
     famous = []
     budget = int(0.30 * n_obs)
-    for name, ra, dec, k, spread, env in FAMOUS_FIELDS:
+    for name, f_ra, f_dec, k, f_spread, f_env in FAMOUS_FIELDS:
         kk = max(2, int(round(k * min(1.0, scale) ** 0.5)))
         if kk > budget:
             continue
         budget -= kk
-        famous.append((name, ra, dec, kk, spread, env))
+        famous.append((name, f_ra, f_dec, kk, f_spread, f_env))
     n_famous = sum(f[3] for f in famous)
     sizes = _group_sizes(n_obs - n_famous, rng)
     ra, dec = _random_centres(sizes.size, rng)

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import astropy.units as u
 import numpy as np
@@ -250,7 +250,7 @@ def empty_frame(columns: list[str]) -> pd.DataFrame:
 class _TextSink(io.RawIOBase):
     """A binary stream over a text stream (the text writers write whole UTF-8 lines)."""
 
-    def __init__(self, text: IO[str]):
+    def __init__(self, text: io.TextIOBase):
         self.text = text
 
     def writable(self) -> bool:
@@ -280,6 +280,7 @@ def open_target(target: Any, binary: bool) -> Iterator[IO[bytes]]:
     if isinstance(target, io.TextIOBase):
         if binary:
             raise ExportError("This format is binary; pass a file path or a binary stream.")
-        yield _TextSink(target)
+        # typeshed's IO[bytes] is nominal and io.RawIOBase is not declared one; the text writers only write bytes to it.
+        yield cast(IO[bytes], _TextSink(target))
         return
     yield target

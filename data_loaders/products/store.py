@@ -12,7 +12,7 @@ from pathlib import Path
 
 from data_loaders.process_cache import ProcessCache
 from data_loaders.products.errors import ProductError, ProductUnavailable
-from data_loaders.products.lightcurve import Lightcurve, read_lightcurve
+from data_loaders.products.lightcurve import Lightcurve, VariabilityStatistics, read_lightcurve
 from data_loaders.products.names import (
     SPECTRUM_ORDER,
     TOTAL_BAND_ORDER,
@@ -150,7 +150,7 @@ class ProductStore:
             raise ValueError("synthesize needs a root directory to write the products into")
         self.root = Path(root) if root is not None else None
         self.synthesize = synthesize
-        self.remote = None
+        self.remote: RemoteArchive | None = None
         if base_url is not None:
             if cache_dir is None:
                 base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -172,7 +172,7 @@ class ProductStore:
             here = self._local_dir(obs_id)
         except ValueError as err:
             return _unavailable_everywhere(obs_id, src_num, "none", "", str(err))
-        if here is not None:
+        if here is not None and self.root is not None:
             for directory in product_dirs(self.root, obs_id):
                 local = list_products(directory, obs_id, src_num)
                 if local:
@@ -183,30 +183,36 @@ class ProductStore:
             if isinstance(names, ProductUnavailable):
                 reasons.append(names.reason)
             elif names:
-                return self._assemble_remote(obs_id, src_num, names)
+                return self._assemble_remote(self.remote, obs_id, src_num, names)
             else:
                 reasons.append(f"no products for {obs_id}/{src_num} at {self.remote.url(obs_id)}")
         if self.synthesize is not None and here is not None:
-            local = self._synthesize(obs_id, src_num, here, reasons)
+            local = self._synthesize(self.synthesize, obs_id, src_num, here, reasons)
             if local:
                 return self._assemble(obs_id, src_num, "synthesized", str(here), local)
         if here is not None:
             where = here if here.is_dir() else f"{here} (no such directory)"
             elsewhere = f"nor in {obs_id}/PPS, {obs_id} or {self.root}"
             reasons.insert(0, f"no products for detection {obs_id}/{src_num} in {where}, {elsewhere}")
-        location = str(here) if here is not None else self.remote.url(obs_id)
+        if here is not None:
+            location = str(here)
+        else:
+            assert self.remote is not None  # without a root, __init__ required a base_url
+            location = self.remote.url(obs_id)
         return _unavailable_everywhere(obs_id, src_num, "none", location, "; ".join(reasons))
 
     def _local_dir(self, obs_id: str) -> Path | None:
         return product_dir(self.root, obs_id) if self.root is not None else None
 
-    def _synthesize(self, obs_id: str, src_num: int, here: Path, reasons: list[str]):
+    def _synthesize(
+        self, synthesize: Callable[[str, int], None], obs_id: str, src_num: int, here: Path, reasons: list[str]
+    ):
         with self._lock_for((obs_id, src_num)):
             local = list_products(here, obs_id, src_num)
             if local:  # another session generated them while we waited
                 return local
             try:
-                self.synthesize(obs_id, src_num)
+                synthesize(obs_id, src_num)
             except Exception as err:  # a failing generator must not take the page down
                 log.exception("synthesizing products of %s/%s failed", obs_id, src_num)
                 reasons.append(f"generating products of {obs_id}/{src_num} failed: {err}")
@@ -230,20 +236,20 @@ class ProductStore:
             )
         return DetectionProducts(obs_id, src_num, origin, location, cameras)
 
-    def _assemble_remote(self, obs_id, src_num, names) -> DetectionProducts:
-        location = self.remote.url(obs_id)
+    def _assemble_remote(self, remote: RemoteArchive, obs_id, src_num, names) -> DetectionProducts:
+        location = remote.url(obs_id)
         cameras = {}
         for camera in CAMERAS:
             chosen = choose(names, camera)
             cameras[camera] = CameraProducts(
                 camera,
                 **{
-                    kind: self.remote.fetch(value)
+                    kind: remote.fetch(value)
                     if isinstance(value, ProductName)
                     else ProductUnavailable(f"{value} at {location}")
                     for kind, value in chosen.items()
                 },
-                exposures=tuple(self.remote.fetch(n) for n in exposure_lightcurves(names, camera)),
+                exposures=tuple(remote.fetch(n) for n in exposure_lightcurves(names, camera)),
             )
         return DetectionProducts(obs_id, src_num, "http", location, cameras)
 
@@ -259,7 +265,7 @@ class ProductStore:
         one per exposure: a merged ``X000`` file carries none of its own.
         """
         found = self.find(obs_id, src_num)
-        out = {}
+        out: dict[str, Lightcurve | ProductUnavailable] = {}
         for camera, products in found.cameras.items():
             path = products.lightcurve
             if isinstance(path, ProductUnavailable):
@@ -272,7 +278,7 @@ class ProductStore:
     def spectra(self, obs_id: str, src_num: int) -> dict[str, Spectrum | ProductUnavailable]:
         """Each camera's spectrum with its background and ARF when present, or why not."""
         found = self.find(obs_id, src_num)
-        out = {}
+        out: dict[str, Spectrum | ProductUnavailable] = {}
         for camera, products in found.cameras.items():
             if isinstance(products.spectrum, ProductUnavailable):
                 out[camera] = products.spectrum
@@ -297,7 +303,7 @@ def _lightcurve_with_exposures(path: Path, *exposures: Path) -> Lightcurve:
     keeps its own (a single-exposure file's header).
     """
     curve = read_lightcurve(path)
-    statistics = []
+    statistics: list[VariabilityStatistics] = []
     for exposure in exposures:
         if exposure == path:
             statistics += curve.statistics
@@ -344,30 +350,27 @@ def spectral_fit_inputs(found: DetectionProducts, folder: Path, find_response) -
     paths: list[Path] = []
     reasons: list[str] = []
     for camera, products in found.cameras.items():
-        missing = [
-            what
-            for what, value in (
-                ("spectrum", products.spectrum),
-                ("background", products.background),
-                ("ARF", products.arf),
-            )
-            if not isinstance(value, Path)
-        ]
-        if missing:
-            if not isinstance(products.spectrum, ProductUnavailable):
+        spectrum_path, background, arf = products.spectrum, products.background, products.arf
+        if not (isinstance(spectrum_path, Path) and isinstance(background, Path) and isinstance(arf, Path)):
+            missing = [
+                what
+                for what, value in (("spectrum", spectrum_path), ("background", background), ("ARF", arf))
+                if not isinstance(value, Path)
+            ]
+            if not isinstance(spectrum_path, ProductUnavailable):
                 reasons.append(f"{camera}: no {' or '.join(missing)}")
             continue
-        spectrum = read_cached(read_spectrum, products.spectrum)
+        spectrum = read_cached(read_spectrum, spectrum_path)
         if isinstance(spectrum, ProductUnavailable):
             reasons.append(f"{camera}: {spectrum.reason}")
             continue
         response = find_response(
-            folder, spectrum.respfile, spectrum.instrument, _filter_of(products.spectrum), len(spectrum.channel)
+            folder, spectrum.respfile, spectrum.instrument, _filter_of(spectrum_path), len(spectrum.channel)
         )
         if isinstance(response, str):
             reasons.append(f"{camera}: {response}")
             continue
-        paths += [products.spectrum, products.background, products.arf, response]
+        paths += [spectrum_path, background, arf, response]
     return paths, reasons
 
 

@@ -41,6 +41,13 @@ def band_names(columns) -> tuple[list[str], list[str]] | None:
     return None
 
 
+def fit_names(columns, prefix: str) -> tuple[list[str], list[str]] | None:
+    """:func:`band_names` of ``columns`` when they are named with ``prefix`` (``EP_`` per detection, ``SC_``
+    per source), else None: the names ingest fits while it writes a table (so no table is written twice)."""
+    names = band_names(columns)
+    return names if names and names[0][0].startswith(prefix) else None
+
+
 def _as_float(table, name: str) -> np.ndarray:
     col = table[name]
     if isinstance(col, pa.ChunkedArray | pa.Array):
@@ -120,13 +127,13 @@ def add_fit_columns(path: Path) -> dict:
     det_dir = path / schema.DETECTIONS_DIR
     parts = sorted(det_dir.glob("*.parquet")) if det_dir.is_dir() else []
     done = {"version": BANDFIT_VERSION, "detections": 0, "sources": 0}
-    det_names = band_names(pq.read_schema(parts[0]).names) if parts else None
-    if det_names and det_names[0][0].startswith("EP_"):
+    det_names = fit_names(pq.read_schema(parts[0]).names, "EP_") if parts else None
+    if det_names:
         for part in parts:
             done["detections"] += _rewrite_parquet(part, det_names)
     src_file = path / schema.SOURCES_FILE
-    src_names = band_names(pq.read_schema(src_file).names) if src_file.exists() else None
-    if src_names and src_names[0][0].startswith("SC_"):
+    src_names = fit_names(pq.read_schema(src_file).names, "SC_") if src_file.exists() else None
+    if src_names:
         done["sources"] = _rewrite_parquet(src_file, src_names)
     return done
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .flags import check_comment, check_label, check_release, source_rows
-from .frames import TIME, typed_frame
+from .frames import TIME, Dtypes, typed_frame
 from .models import Campaign, CampaignItem, Verdict
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 CREATE_ROLE = "admin"
 VERDICT_ROLE = "reviewer"
 
-QUEUE_DTYPES = {
+QUEUE_DTYPES: Dtypes = {
     "item_id": "int64",
     "position": "int64",
     "srcid": "int64",
@@ -38,14 +38,14 @@ QUEUE_DTYPES = {
     "others": object,
     "n_reviewers": "int64",
 }
-PROGRESS_DTYPES = {
+PROGRESS_DTYPES: Dtypes = {
     "user": object,
     "n_reviewed": "int64",
     "n_items": "int64",
     "fraction": "float64",
     "last_time": TIME,
 }
-EXPORT_DTYPES = {
+EXPORT_DTYPES: Dtypes = {
     "campaign_id": "int64",
     "campaign": object,
     "release": object,
@@ -142,7 +142,7 @@ def campaigns_frame(store: Store) -> pd.DataFrame:
         .join(n_items, n_items.c.campaign_id == Campaign.id)
         .order_by(Campaign.id)
     )
-    dtypes = {
+    dtypes: Dtypes = {
         "id": "int64",
         "name": object,
         "release": object,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlalchemy import func, insert, select
 
-from .frames import TIME, typed_frame
+from .frames import TIME, Dtypes, typed_frame
 from .models import Campaign, FlagEvent
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ MAX_RELEASE_LENGTH = 32
 #: Above this many SRCIDs, filter in pandas rather than with a long SQL IN list.
 _IN_LIST_LIMIT = 900
 
-CURRENT_FLAGS_DTYPES = {
+CURRENT_FLAGS_DTYPES: Dtypes = {
     "srcid": "int64",
     "label": object,
     "n_users": "int64",
@@ -48,7 +48,7 @@ CURRENT_FLAGS_DTYPES = {
     "last_user": object,
     "last_time": TIME,
 }
-HISTORY_DTYPES = {
+HISTORY_DTYPES: Dtypes = {
     "id": "int64",
     "time": TIME,
     "user": object,
@@ -201,10 +201,10 @@ def current_flags(store: Store, release: str, srcids: Iterable[int] | None = Non
     """
     fe = FlagEvent
     wanted = None if srcids is None else sorted({int(s) for s in srcids})
-    latest = select(func.max(fe.id).label("id")).where(fe.release == release)
+    newest = select(func.max(fe.id).label("id")).where(fe.release == release)
     if wanted is not None and len(wanted) <= _IN_LIST_LIMIT:
-        latest = latest.where(fe.srcid.in_(wanted))
-    latest = latest.group_by(fe.srcid, fe.label, fe.user_name).subquery()
+        newest = newest.where(fe.srcid.in_(wanted))
+    latest = newest.group_by(fe.srcid, fe.label, fe.user_name).subquery()
     query = (
         select(fe.id, fe.srcid, fe.label, fe.user_name, fe.comment, fe.time)
         .join(latest, fe.id == latest.c.id)

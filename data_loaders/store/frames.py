@@ -9,8 +9,11 @@ import pandas as pd
 #: dtype names used by the store's frames; times are tz-aware UTC.
 TIME = "datetime64[us, UTC]"
 
+#: Column name -> dtype (a dtype name, or ``object`` / ``bool``), in frame order.
+Dtypes = Mapping[str, str | type]
 
-def typed_frame(rows: Iterable[Sequence], dtypes: Mapping[str, str | type]) -> pd.DataFrame:
+
+def typed_frame(rows: Iterable[Sequence], dtypes: Dtypes) -> pd.DataFrame:
     """A frame with ``dtypes``' columns in order, cast to those dtypes (empty-safe)."""
     # Build as object first: pandas 3 would infer "str" columns and turn None into NaN.
     frame = pd.DataFrame(list(rows), columns=list(dtypes), dtype=object)

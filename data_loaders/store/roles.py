@@ -66,7 +66,7 @@ def require_role(source: Any, user: str | None, minimum_role: str) -> str:
     signed-in users have ``DEFAULT_ROLE``; anonymous visitors can never pass.
     """
     needed = role_rank(minimum_role)
-    if is_anonymous(user):
+    if user is None or is_anonymous(user):
         raise PermissionError(
             f"Sign in to do this: it needs the role {minimum_role!r}, and anonymous visitors can only view."
         )
@@ -101,6 +101,7 @@ def set_role(store: Store, admin: str | None, name: str, role: str) -> None:
     role_rank(role)
     check_user_name(name)
     require_role(store, admin, "admin")
+    assert admin is not None  # require_role refuses anonymous visitors
     with store.write() as conn:
         _grant(conn, name, role, admin)
 

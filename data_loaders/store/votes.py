@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, text
 
 from .flags import check_release
-from .frames import TIME, typed_frame
+from .frames import TIME, Dtypes, typed_frame
 from .models import Vote
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ VOTE_ROLE = "classifier"
 RATE_WINDOW = timedelta(minutes=1)
 MAX_CLASS_NAME_LENGTH = 64
 
-VOTES_DTYPES = {
+VOTES_DTYPES: Dtypes = {
     "id": "int64",
     "time": TIME,
     "user": object,
@@ -56,6 +56,7 @@ def record_vote(
 ) -> int:
     """Append one vote (rate-limited to ``store.votes_per_minute`` per user); its id."""
     store.require_role(user, VOTE_ROLE)
+    assert user is not None  # require_role refuses anonymous visitors
     check_release(release)
     if not isinstance(class_name, str) or not class_name or len(class_name) > MAX_CLASS_NAME_LENGTH:
         raise ValueError(f"Class name {class_name!r} must be 1-{MAX_CLASS_NAME_LENGTH} characters.")

@@ -121,3 +121,67 @@ def test_fits_tiles_are_drawn_through_the_pixel_cut(tmp_path):
     assert (img[..., 3] == 0).all()
     img = layer.sky_image("galactic", "hammer", (-1, 1), (60, 62), 10, 10)  # b=60: base pixels 0 and 3
     assert (img[..., 3] == 255).all() and (img[..., 0] == 127).all()
+
+
+def test_a_service_is_drawn_through_the_bounded_disk_cache(demo_hips, tmp_path):
+    """A HiPS service (here the demo HiPS on a loopback HTTP server): drawn as the folder is, each tile
+    fetched once into the cache, which stays under its bound; only tiles of the HiPS are ever asked for."""
+    from tests.loopback import serve_folder
+
+    folder, obs = demo_hips
+    ra0, dec0 = float(obs["RA_PNT"].iloc[0]), float(obs["DEC_PNT"].iloc[0])
+    x, y = (float(v[0]) for v in projection.forward([ra0], [dec0], "hammer"))
+    view = ("icrs", "hammer", (x - 1, x + 1), (y - 0.5, y + 0.5), 200, 100)
+    local = hips.Hips(folder)
+    with serve_folder(folder) as (url, requests):
+        remote = hips.Hips(url + "/", tmp_path / "cache", fresh=True)
+        assert remote.source == url and remote.properties == local.properties
+        np.testing.assert_array_equal(remote.sky_image(*view), local.sky_image(*view))
+        fetched = [r for r in requests if r != "/properties"]
+        assert fetched and all(re.fullmatch(r"/Norder\d/Dir0/Npix\d+\.png", r) for r in fetched)
+        again = hips.Hips(url, tmp_path / "cache")  # another process: properties and tiles from the cache
+        n = len(requests)
+        np.testing.assert_array_equal(again.sky_image(*view), local.sky_image(*view))
+        asked = requests[n:]  # only what the service does not have (a 404 is remembered per process)
+        assert all(not (folder / r.lstrip("/")).exists() for r in asked)
+        n = len(requests)
+        again.sky_image(*view)
+        assert len(requests) == n
+        # names that are not tiles of this HiPS are never fetched
+        for name in ("../properties", "Norder9/Dir0/Npix1.png", "Norder0/Dir0/Npix12.png", "Norder1/Dir0/Npix1.jpg",
+                     "Norder1/Dir10000/Npix1.png", "properties?x=1"):  # fmt: skip
+            assert again.file(name) is None, name
+        assert len(requests) == n
+        # the bound: filling past it removes the least recently used tiles
+        small = hips.hips_service.HipsService(url, tmp_path / "small", max_bytes=3000)
+        names = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("Npix*.png"))[:40]]
+        for name in names:
+            assert small.get(name, "png") == (folder / name).read_bytes()
+        assert 0 < small.cache_bytes() <= 3000
+        assert (small.cache_dir / names[-1]).exists() and not (small.cache_dir / names[0]).exists()
+
+
+def test_a_service_that_fails_is_said_in_one_sentence(demo_hips, tmp_path):
+    from tests.loopback import serve_folder
+
+    folder, _ = demo_hips
+    for url, match in (
+        ("ftp://example.org/hips", "not an http\\(s\\) URL"),
+        ("http://127.0.0.1:9/x?y=1", "has a query"),
+        ("http://127.0.0.1:9/hips", "cannot be reached"),  # port 9 (discard): refused
+    ):
+        with pytest.raises(hips.HipsError, match=match) as info:
+            hips.Hips(url, tmp_path / "c")
+        assert "\n" not in str(info.value) and str(info.value).endswith(".")
+    with serve_folder(folder) as (url, requests):
+        with pytest.raises(hips.HipsError, match="redirects to http://169.254.169.254/latest; configure that URL"):
+            hips.Hips(url + "/moved", tmp_path / "c")
+        assert not [r for r in requests if "169.254" in r]
+        service = hips.Hips(url, tmp_path / "c")
+        first = next(folder.rglob("Npix*.png")).relative_to(folder).as_posix()
+        assert service.file(first) is not None and service.problem is None
+    # the service goes away: cached tiles still draw, others are left out with one sentence, asked once
+    assert service.file(first) is not None
+    other = hips.tile_path(5, 7, "png")
+    assert service.file(other) is None and "cannot be reached" in service.problem
+    assert service.service is not None and service.service._failed_at > 0

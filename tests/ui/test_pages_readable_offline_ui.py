@@ -60,9 +60,21 @@ def _open_card(page, title: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(demo_data_dir):
-    """One server and one browser for the module."""
-    with serve_app(demo_data_dir) as base, browser() as b:
+def served(demo_data_dir, tmp_path_factory):
+    """One server and one browser for the module; the server draws a HiPS *service* (the demo's exposure
+    HiPS on a loopback HTTP server, standing in for a remote one) under the zoomed-in sky."""
+    from data_loaders import coverage, hips
+    from tests.loopback import serve_folder
+
+    tmp = tmp_path_factory.mktemp("offline-hips")
+    folder = hips.write_exposure_hips(coverage.load_observations(demo_data_dir / "releases" / "DEMO"), tmp / "exposure")
+    env = {"XMM_EXPLORER_HIPS_CACHE": str(tmp / "cache")}
+    with (
+        serve_folder(folder) as (url, requests),
+        serve_app(demo_data_dir, "--hips", url, env=env) as base,
+        browser() as b,
+    ):
+        b.hips = folder, url, requests
         yield base, b
 
 
@@ -107,6 +119,12 @@ def test_every_page_is_readable_in_both_themes_and_calls_nobody_else(served):
                         page.get_by_text(f"Step {step} of {steps}").first.wait_for(timeout=30_000)
                         page.wait_for_timeout(400)
                         problems += _contrast_violations(axe, page, f"{where}, tutorial step {step}")
+        # The HiPS service's tiles come through this server's /hips/ route (fetched there, from the service).
+        folder, url, requests = b.hips
+        tile = next(folder.rglob("Npix*.png")).relative_to(folder).as_posix()
+        response = page.goto(f"{base}/hips/{tile}")
+        assert response.status == 200 and response.body() == (folder / tile).read_bytes()
+        assert f"/{tile}" in requests and not [u for u in outside if url in u]
         context.close()
     assert problems == [], "low-contrast text:\n" + "\n".join(problems)
     assert outside == [], f"requests to other hosts: {outside}"

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from app.query import parse_query
-from data_loaders import schema
+from app.query import parse_query, query_columns
 from data_loaders.catalogue import Catalogue
 from data_loaders.export import match_positions, read_id_list
 
@@ -50,11 +49,6 @@ def campaign_items_from_state(state) -> list[tuple]:
     cols = ["SRCID", "SC_RA", "SC_DEC"] if state.level == "sources" else ["SRCID", "RA", "DEC", "DETID"]
     frame = pd.concat(list(state.shown.chunks(cols)), ignore_index=True)
     return list(zip(*(frame[c].tolist() for c in cols), strict=True))
-
-
-def query_columns(catalogue: Catalogue, level: str) -> dict:
-    """Columns a query may name at ``level``, with their units."""
-    return {c: schema.unit_of(c) for c in catalogue.frame(level).columns if c != "HPX"}
 
 
 def items_from_query(catalogue: Catalogue, text: str, level: str = "sources") -> list[tuple]:
