@@ -21,6 +21,7 @@ from bokeh.models import (
     ColumnDataSource,
     FactorRange,
     FixedTicker,
+    GlyphRenderer,
     HoverTool,
     Legend,
     LegendItem,
@@ -83,6 +84,18 @@ def show(pane, visible: bool) -> None:
     """
     if pane.object is not None and pane.object.visible != visible:
         pane.object.visible = visible
+
+
+def lean_renderers(fig, keep=()) -> None:
+    """Let BokehJS derive the non-selected glyph of the renderers of ``fig`` nobody can select.
+
+    Bokeh's plotting API gives every renderer a non-selected glyph model of its own (one of its ~six
+    models); only the renderers in ``keep`` are selectable (a tap), the others' is never drawn.
+    (Muted glyphs stay: BokehJS's "auto" one would dim only the fill, not the lines.)
+    """
+    for renderer in fig.renderers:
+        if isinstance(renderer, GlyphRenderer) and renderer not in keep and renderer.nonselection_glyph != "auto":
+            renderer.nonselection_glyph = "auto"
 
 
 def _figure(height: int, width: int | None = None, toolbar: bool = True, **kwargs):
@@ -171,6 +184,9 @@ class LongtermFigure:
 
     Limits and other missions have one source and fixed renderers per mission (``limits``,
     ``others``; unknown missions share ``"other"``), shown in the legend only when they have points.
+    A mission's layers are built the first time a source has points of it: most sources have one or
+    two of the eleven (XMM limits, five missions' limits and detections), and each layer is a dozen
+    Bokeh models every visitor's page would build, send and render for nothing.
     One renderer with per-row colours and a legend grouped by a label column would be fewer models,
     but BokehJS draws such a legend from the previous data while new data arrive and fails.
     """
@@ -187,8 +203,9 @@ class LongtermFigure:
         fig.yaxis.major_label_policy = NoOverlap(min_distance=4)
         self.xmm = ColumnDataSource(_empty(self.XMM_COLUMNS))
         self.selected = ColumnDataSource(_empty(("date", "flux")))
-        self.limits = {m: ColumnDataSource(_empty(self.LIMIT_COLUMNS)) for m in MISSIONS}
-        self.others = {m: ColumnDataSource(_empty(self.XMM_COLUMNS)) for m in MISSIONS if m != "XMM"}
+        #: Sources of the mission layers built so far (see ``_layer``).
+        self.limits: dict[str, ColumnDataSource] = {}
+        self.others: dict[str, ColumnDataSource] = {}
         self.epochs = ColumnDataSource(_empty(("date",)))
         self.obs_ids: list[str] = []
         self._ringed: object = _UNSET
@@ -210,51 +227,73 @@ class LongtermFigure:
             "date", "flux", source=self.selected, size=17, fill_alpha=0, line_color="#ef4444", line_width=2.5
         )
         self.ring_item = LegendItem(label="selected observation", renderers=[ring], visible=False)
-        items = [LegendItem(label="XMM-Newton", renderers=[self.xmm_renderer, xmm_bars]), self.ring_item]
         self.items: dict[tuple[str, str], LegendItem] = {}
-        tips, others = [], []
-        for mission, src in self.limits.items():
-            colour = UPPER_LIMIT_COLOUR if mission == "XMM" else _mission_style(mission)[1]
-            fig.segment("date", "flux", "date", "tip", source=src, color=colour, line_width=1.5)
-            fig.scatter("date", "flux", source=src, marker="dash", size=12, color=colour, line_width=2)
-            tip = fig.scatter(
-                "date", "tip", source=src, marker="inverted_triangle", size=9, color=colour, muted_alpha=0.2
-            )
-            label = (
-                "XMM upper limit" if mission == "XMM" else f"{_mission_name(mission)} upper limit (→ XMM 0.2–12 keV)"
-            )
-            self.items["limit", mission] = LegendItem(label=label, renderers=[tip], visible=False)
-            tips.append(tip)
-        for mission, src in self.others.items():
-            marker, colour = _mission_style(mission)
-            bars = fig.segment("date", "lower", "date", "upper", source=src, color=colour)
-            dots = fig.scatter("date", "flux", source=src, marker=marker, size=8, color=colour, muted_alpha=0.2)
-            label = f"{_mission_name(mission)} (→ XMM 0.2–12 keV)"
-            self.items["detection", mission] = LegendItem(label=label, renderers=[dots, bars], visible=False)
-            others.append(dots)
-        items += [self.items["limit", m] for m in self.limits] + [self.items["detection", m] for m in self.others]
         fig.vspan("date", source=self.epochs, line_color="#ef4444", line_dash="dashed", line_width=1.5)
-        fig.add_layout(Legend(items=items, location=(0, 0), click_policy="mute"), "right")
+        self.legend = Legend(
+            items=[LegendItem(label="XMM-Newton", renderers=[self.xmm_renderer, xmm_bars]), self.ring_item],
+            location=(0, 0),
+            click_policy="mute",
+        )
+        fig.add_layout(self.legend, "right")
         when = [("OBS_ID", "@obs_id"), ("date", "@date{%F}")]
         datetime = {"@date": "datetime"}
+        self.hovers = {
+            "limit": HoverTool(
+                renderers=[],
+                tooltips=[*when, ("mission", "@mission"), ("3σ upper limit", "@flux{0.00e}")],
+                formatters=datetime,
+            ),
+            "detection": HoverTool(
+                renderers=[],
+                tooltips=[*when, ("mission", "@mission (converted)"), ("flux", "@flux{0.00e} ± @flux_err{0.0e}")],
+                formatters=datetime,
+            ),
+        }
         fig.add_tools(
             HoverTool(
                 renderers=[self.xmm_renderer],
                 tooltips=[*when, ("flux", "@flux{0.00e} ± @flux_err{0.0e}"), ("SUM_FLAG", "@sum_flag")],
                 formatters=datetime,
             ),
-            HoverTool(
-                renderers=tips,
-                tooltips=[*when, ("mission", "@mission"), ("3σ upper limit", "@flux{0.00e}")],
-                formatters=datetime,
-            ),
-            HoverTool(
-                renderers=others,
-                tooltips=[*when, ("mission", "@mission (converted)"), ("flux", "@flux{0.00e} ± @flux_err{0.0e}")],
-                formatters=datetime,
-            ),
+            *self.hovers.values(),
             TapTool(renderers=[self.xmm_renderer]),
         )
+        lean_renderers(fig, keep=[self.xmm_renderer])
+
+    def _layer(self, kind: str, mission: str) -> ColumnDataSource:
+        """The source of ``mission``'s upper limits (``kind`` "limit") or detections ("detection"),
+        its renderers, hover and legend entry built on first use, the entry in its fixed legend place."""
+        layers = self.limits if kind == "limit" else self.others
+        if mission in layers:
+            return layers[mission]
+        fig = self.figure
+        if kind == "limit":
+            src = layers[mission] = ColumnDataSource(_empty(self.LIMIT_COLUMNS))
+            colour = UPPER_LIMIT_COLOUR if mission == "XMM" else _mission_style(mission)[1]
+            fig.segment("date", "flux", "date", "tip", source=src, color=colour, line_width=1.5)
+            fig.scatter("date", "flux", source=src, marker="dash", size=12, color=colour, line_width=2)
+            shown = fig.scatter(
+                "date", "tip", source=src, marker="inverted_triangle", size=9, color=colour, muted_alpha=0.2
+            )
+            label = (
+                "XMM upper limit" if mission == "XMM" else f"{_mission_name(mission)} upper limit (→ XMM 0.2–12 keV)"
+            )
+            legend_renderers = [shown]
+        else:
+            src = layers[mission] = ColumnDataSource(_empty(self.XMM_COLUMNS))
+            marker, colour = _mission_style(mission)
+            bars = fig.segment("date", "lower", "date", "upper", source=src, color=colour)
+            shown = fig.scatter("date", "flux", source=src, marker=marker, size=8, color=colour, muted_alpha=0.2)
+            label = f"{_mission_name(mission)} (→ XMM 0.2–12 keV)"
+            legend_renderers = [shown, bars]
+        lean_renderers(fig, keep=[self.xmm_renderer])
+        hover = self.hovers[kind]
+        hover.renderers = [*hover.renderers, shown]
+        self.items[kind, mission] = LegendItem(label=label, renderers=legend_renderers, visible=False)
+        order = [("limit", m) for m in MISSIONS] + [("detection", m) for m in MISSIONS]
+        fixed = self.legend.items[:2]  # XMM-Newton, selected observation
+        self.legend.items = fixed + [self.items[k] for k in order if k in self.items]
+        return src
 
     def update(self, points: pd.DataFrame, band: int = 8, highlight_epochs=None, selected_obs: str | None = None):
         """Show ``points`` (a ``longterm_points`` frame); returns the OBS_IDs of the tappable detections."""
@@ -266,16 +305,19 @@ class LongtermFigure:
         self.xmm.selected.indices = []
         self.obs_ids = xmm["obs_id"].astype(str).tolist()
         self._ringed = _UNSET
-        for name, src in self.limits.items():
+        for name in MISSIONS:
             rows = points[limit & (group == name)]
-            data = {
-                **_data(rows, ("date", "flux", "obs_id", "mission")),
-                "tip": rows["flux"].to_numpy(float) * ARROW_FACTOR,
-            }
-            self._fill(src, data, self.items["limit", name])
-        for name, src in self.others.items():
+            if len(rows) or name in self.limits:
+                data = {
+                    **_data(rows, ("date", "flux", "obs_id", "mission")),
+                    "tip": rows["flux"].to_numpy(float) * ARROW_FACTOR,
+                }
+                self._fill(self._layer("limit", name), data, self.items["limit", name])
+            if name == "XMM":
+                continue
             rows = points[~limit & (group == name)]
-            self._fill(src, _data(rows, self.XMM_COLUMNS), self.items["detection", name])
+            if len(rows) or name in self.others:
+                self._fill(self._layer("detection", name), _data(rows, self.XMM_COLUMNS), self.items["detection", name])
         epochs = [float(m) for m in highlight_epochs or []]
         set_data(self.epochs, {"date": mjd_to_datetime(epochs) if epochs else []})
         fig = self.figure
@@ -411,6 +453,7 @@ class LightcurveFigure(_CameraFigure):
             self.renderers[camera] = [rate, bars, bkg]
             items += [(camera, name, [rate, bars]), (camera, f"{name} background", [bkg])]
         self._camera_legend(fig, items)
+        lean_renderers(fig)
 
     def update(self, curves: dict) -> None:
         """Show ``curves`` (camera -> ``Lightcurve``, already rebinned); other cameras are hidden."""
@@ -479,6 +522,7 @@ class SpectrumFigure(_CameraFigure):
             items += [(camera, name, [dots, bars]), (camera, f"{name} background", [bkg])]
             points.append(dots)
         self._camera_legend(fig, items)
+        lean_renderers(fig)
         fig.add_tools(
             HoverTool(
                 renderers=points, tooltips=[("energy", "@energy{0.00} keV"), ("net", "@value{0.00e} ± @error{0.0e}")]
@@ -571,6 +615,7 @@ class SedFigure:
                           ("quality flag", "@flag")],
             )
         )  # fmt: skip
+        lean_renderers(fig)
 
     def update(self, sed: pd.DataFrame, om: pd.DataFrame | None = None) -> None:
         """Show a ``band_sed`` frame and, when given, an ``om_sed`` frame (OM filters) on the same axes."""
@@ -626,6 +671,7 @@ class HardnessFigure:
         fig.segment("x", "lower", "x", "upper", source=self.source, color=colour)
         dots = fig.scatter("x", "value", source=self.source, size=9, color=colour)
         fig.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@hr"), ("value", "@value{0.00} ± @error{0.00}")]))
+        lean_renderers(fig)
 
     def update(self, hr: pd.DataFrame) -> None:
         """Show a ``hardness_ratios`` frame (ratios without a value are not drawn)."""
@@ -666,6 +712,7 @@ class ClassificationFigure:
             HoverTool(renderers=[bars], tooltips=[("class", "@label"), ("probability", "@probability{0.00}")])
         )
         fig.ygrid.grid_line_color = None
+        lean_renderers(fig)
 
     def update(self, probs: pd.DataFrame) -> None:
         """Show a ``class_probabilities`` frame."""
@@ -694,6 +741,7 @@ class ConsensusFigure:
         fig.grid.grid_line_color = None
         self.source = ColumnDataSource(_empty(("x", "class", "origin", "probability", "colour")))
         fig.vbar(x="x", top="probability", width=0.8, source=self.source, color=field("colour"))
+        lean_renderers(fig)
 
     def update(self, probabilities: dict) -> None:
         """``probabilities`` maps an origin ('machine', 'citizens') to PbaC0..6."""
