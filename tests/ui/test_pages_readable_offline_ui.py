@@ -122,7 +122,9 @@ PAGE_BUDGET = {
     # for graticule, cone and reticle, 3 annotations for labels and scale bar) and the query's toggle.
     # messages: 128 measured once the all-sky graticule became one polyline (was 196-210: each of its 18
     # lines sent two binary buffers, i.e. four websocket frames).
-    "explore": {"models": 390, "messages": 130},
+    # 132 measured once the views under the sky (HR diagram, flux histogram, card, table) are built on
+    # load rather than in the request (issue 19: the sky first): their models arrive in one more patch.
+    "explore": {"models": 390, "messages": 138},
     "source": {"models": 770, "messages": 122},
     "alerts": {"models": 320, "messages": 270},
     "review": {"models": 820, "messages": 112},
