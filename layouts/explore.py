@@ -7,6 +7,8 @@ its engine (a Dask cluster) gets that line above the sky.
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 
 from app import config
@@ -85,16 +87,17 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
     skymaps = SkyMapControls(state, sky)
     table = TableView(state)
     engine = catalogue.engine_note()
+    linked = pn.Row(
+        pn.Column(HRView(state), sizing_mode="stretch_width"),
+        pn.Column(FluxView(state), sizing_mode="stretch_width"),
+        pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+    below = pn.Column(sizing_mode="stretch_width", min_height=400)  # the views under the sky
     main = [
         *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
         pn.Column(sky, coverage, *([hips] if hips is not None else []), skymaps, sizing_mode="stretch_width"),
-        pn.Row(
-            pn.Column(HRView(state), sizing_mode="stretch_width"),
-            pn.Column(FluxView(state), sizing_mode="stretch_width"),
-            pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width",
-        ),
-        table,
+        below,
         lazy_card("Export · SAMP · import a list", lambda: ExportPanel(state, table)),
         lazy_card("Flag this source or the selection (reviewers)", lambda: ExploreFlags(state)),
     ]
@@ -103,4 +106,11 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
         pn.state.location.sync(state, URL_PARAMS)
         if state.x_range is None:  # a permalink's query, as when typed, zooms to its rows
             filters.zoom_to_query()
+    show_below = partial(setattr, below, "objects", [linked, table])
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        # Built once the page has loaded, not in the request that creates the session: the sky
+        # comes first (issue 19). The views exist already; only their Bokeh models wait.
+        pn.state.onload(show_below)
+    else:
+        show_below()
     return tmpl, state

@@ -13,6 +13,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.events import RangesUpdate
 from bokeh.models import CustomJSHover, HoverTool
 from holoviews.plotting.bokeh.callbacks import RangeXYCallback
@@ -21,13 +22,14 @@ from app import fields, source_labels
 from app.params import dark_theme
 from app.plots import sky as skyplot
 from app.plots import sky_marks
-from app.selection import Box, Ids, Lasso
+from app.selection import All, Box, Ids, Lasso
 from app.state import COLOUR_OPTIONS, ExploreState
 from app.text import inert
 from app.views import inplace
 from app.views.sky_marks import SkyMarks
 from data_loaders import projection, schema
 from data_loaders.catalogue import log_column, sky_column
+from data_loaders.process_cache import ProcessCache
 
 #: A tap within this many screen pixels of a source picks it (a sparse source is drawn 5 px wide),
 #: or within 3 times its position error when that is further (data_loaders.catalogue.ERROR_SIGMAS).
@@ -37,6 +39,9 @@ TAP_PIXELS = 10
 # re-renders. The Explore sky answers Bokeh's range event itself (``SkyView._on_ranges_update``);
 # this shortens the wait for the other sky maps that still use a RangeXY stream.
 RangeXYCallback.debounce = 20
+
+#: Count grids of unfiltered views (a fresh session's first sky is every fresh session's first sky).
+_UNFILTERED_COUNTS: ProcessCache = ProcessCache("unfiltered sky counts", max_items=32)
 
 #: Inverse projections in JavaScript so the cursor readout costs no round trip to the server.
 _HOVER_JS = """
@@ -112,7 +117,12 @@ class SkyView(pn.viewable.Viewer):
         # No RangeXY stream: a pan or zoom is answered from Bokeh's own range event, which
         # replaces the image data in place (see ``_on_ranges_update``). Going through
         # HoloViews' stream machinery cost ~50 ms of debounce and ~30 ms of plot update.
-        self.size = hv.streams.PlotSize()
+        # The plot's size is not a stream of the DynamicMap either: the first image is drawn at a
+        # default size (shared by fresh sessions, see ``_first_counts``) and the size the browser
+        # reports replaces it in place (``_on_resize``). As a stream, the report re-rendered the
+        # whole overlay, and HoloViews re-scheduled that render on every tick of the event loop
+        # until the page had loaded (~1,400 callbacks, ~0.3 s of CPU per page open).
+        self.size = hv.streams.PlotSize()  # holds the last size reported; triggers nothing
         # A new filter or selection (``version``) redraws the image in place when the palette
         # stays (see ``_on_version``); these change the look and go through HoloViews.
         watched = ["colour_by", "norm", "cmap", "projection", "frame", "band"]
@@ -123,7 +133,7 @@ class SkyView(pn.viewable.Viewer):
         self._shown: tuple | None = None
         self._ready: tuple | None = None  # (request key, answer) computed for the next render (see _show)
         self.request_stream = hv.streams.Params(self, ["view_request"])
-        self.dmap = hv.DynamicMap(self._view, streams=[self.size, self.params_stream, self.request_stream])
+        self.dmap = hv.DynamicMap(self._view, streams=[self.params_stream, self.request_stream])
         self._image_plot = None  # the HoloViews plot of the sky image, once rendered
         self._kind: tuple | None = None  # (palette kind, colour map) of the image last computed
         self._kind_drawn: tuple | None = None  # ... and of the image HoloViews last drew
@@ -207,6 +217,8 @@ class SkyView(pn.viewable.Viewer):
         if fig.id not in self._hooked:
             self._hooked.add(fig.id)
             fig.on_event(RangesUpdate, self._on_ranges_update)
+            fig.on_change("inner_width", self._on_resize)
+            fig.on_change("inner_height", self._on_resize)
         self.marks.attach(fig)
         view = getattr(self, "_to_apply", None)
         if view is not None:
@@ -215,6 +227,23 @@ class SkyView(pn.viewable.Viewer):
             fig.x_range.update(start=x0, end=x1)
             fig.y_range.update(start=y0, end=y1)
         self.marks.update(view or self._shown or skyplot.full_extent(self.state.projection), self.size.width)
+
+    def _on_resize(self, _attr, _old, _new) -> None:
+        """The browser laid the figure out: draw the view again at its size in pixels, in place."""
+        if self._image_plot is None:
+            return
+        fig = self._image_plot.state
+        try:
+            width, height = fig.inner_width, fig.inner_height
+        except UnsetValueError:  # the other one arrives in the next change
+            return
+        if not width or not height or (width, height) == (self.size.width, self.size.height):
+            return
+        self.size.update(width=int(width), height=int(height))
+        view = self._shown if self._shown is not None else skyplot.full_extent(self.state.projection)
+        with self.state.answering():
+            self._redraw_in_place(*view)
+            self.marks.update(view, self.size.width)
 
     def _on_ranges_update(self, event) -> None:
         """Bokeh reports the view after a pan, zoom or reset: draw it and put it in the permalink.
@@ -291,7 +320,7 @@ class SkyView(pn.viewable.Viewer):
         if st.has_selection:
             return (*skyplot.highlight_index(filtered.grid(*view), st.shown.grid(*view), st.norm), None, None)
         if st.colour_by == "count" or (st.colour_by == "lx" and not self.has_lx(st)):
-            counts = filtered.grid(*view)
+            counts = self._counts(view, st)
             return (*skyplot.count_index(counts, st.norm), None, sky_marks.ramp_ticks(counts, st.norm))
         if st.colour_by in ("class", "citizen"):
             n = len(schema.CLASS_NAMES) + 1
@@ -318,6 +347,20 @@ class SkyView(pn.viewable.Viewer):
         counts = filtered.grid(*view)
         column, cmap, span, _ = self.mean_colouring(st)
         return (*skyplot.mean_index(filtered.grid(*view, how="mean", column=column), counts, span), cmap, None)
+
+    def _counts(self, view, st) -> np.ndarray:
+        """The filtered rows' count grid of ``view``; without filters, shared by the sessions of the process."""
+        if not isinstance(st.filtered.selection, All):
+            return st.filtered.grid(*view)
+        cat = st.catalogue
+        key = (str(cat.path.resolve()), str(cat.meta.get("ingested")), st.level, *view)
+
+        def count():
+            grid = st.filtered.grid(*view)
+            grid.setflags(write=False)  # shared: a session must not change it
+            return grid
+
+        return _UNFILTERED_COUNTS.get(key, count, paths=[cat.path])
 
     def mean_colouring(self, st=None) -> tuple[str, str, tuple[float, float], str]:
         """(column, colour map, span, name with unit) of a colouring by a mean or a fraction."""
@@ -384,8 +427,8 @@ class SkyView(pn.viewable.Viewer):
             self._count_ticks = ticks
         self._update_legend()
 
-    def _view(self, width=None, height=None, **_):
-        image = self._image(None, None, width, height)
+    def _view(self, **_):
+        image = self._image(None, None, self.size.width, self.size.height)
         self._kind_drawn = self._kind
         return image * skyplot.graticule_overlay(self.state.projection, self.state.frame)
 

@@ -152,9 +152,8 @@ def browser_side(data_dir) -> dict:
     The clock starts at the page's ``wheel`` event and stops two animation frames after the
     image's data source changed (the frame that paints it has then been composited).
     """
-    import subprocess
-
-    from tests.ui.serving import browser, free_port, serve_app, wait_http, wait_idle
+    from tests.benchmarks.baseline_server import serve_baseline
+    from tests.ui.serving import browser, serve_app, wait_idle
 
     out = {}
 
@@ -193,31 +192,8 @@ def browser_side(data_dir) -> dict:
         with serve_app(data_dir) as base:
             out["cold start: serve -> explore answers (s)"] = time.perf_counter() - t0
             measure(f"{base}/explore?level=detections", "ours", b)
-        port = free_port()
-        env = {**os.environ, "XMM_EXPLORER_DATA": str(data_dir)}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "panel",
-                "serve",
-                "tests/benchmarks/baseline_app.py",
-                "--port",
-                str(port),
-                "--allow-websocket-origin",
-                f"127.0.0.1:{port}",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_http(f"http://127.0.0.1:{port}/baseline_app", 180, proc)
-            measure(f"http://127.0.0.1:{port}/baseline_app", "hvPlot baseline", b)
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(20)
+        with serve_baseline(data_dir) as (url, _):
+            measure(url, "hvPlot baseline", b)
     return out
 
 

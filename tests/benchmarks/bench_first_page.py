@@ -27,10 +27,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from tests.load.runner import cpu_s, group_pids
+
+#: The servers' logs (not in the data directory, which may be shared and read-only).
+LOGS = Path(tempfile.gettempdir())
 
 #: Seconds after the first canvas that still count as part of the page open.
 CPU_TAIL_S = 3.0
@@ -92,7 +96,7 @@ def _source_tabs(b, base: str, srcid: int, n: int) -> list[float]:
     out = []
     for _ in range(n):
         page = ctx.new_page()
-        page.goto(f"{base}/source?srcid={srcid}", wait_until="commit")
+        page.goto(f"{base}/source?srcid={srcid}", wait_until="commit", timeout=180_000)
         page.wait_for_function("() => window.__firstCanvas !== undefined", timeout=180_000, polling=20)
         out.append(page.evaluate("() => window.__firstCanvas") / 1e3)
         page.close()
@@ -148,10 +152,10 @@ def _cold_start(b, data_dir: Path, extra: list[str]) -> tuple[subprocess.Popen, 
     cmd = [sys.executable, "-m", "app.cli", "--data-dir", str(data_dir), "serve", "--port", str(port), *extra]
     env = {"XMM_EXPLORER_MAX_SESSIONS_PER_CLIENT": "10000", "XMM_EXPLORER_MAX_SESSIONS": "10000"}
     t0 = time.perf_counter()
-    proc = _launch(cmd, env, data_dir / f"bench-first-page-{port}.log")
+    proc = _launch(cmd, env, LOGS / f"bench-first-page-{port}.log")
     while not _port_open(port):
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}; see its log in {data_dir}")
+            raise RuntimeError(f"the server exited with {proc.returncode}; see its log in {LOGS}")
         time.sleep(0.02)
     ctx = b.new_context(viewport={"width": 1400, "height": 900})
     ctx.add_init_script(FIRST_CANVAS)
@@ -164,27 +168,6 @@ def _cold_start(b, data_dir: Path, extra: list[str]) -> tuple[subprocess.Popen, 
     return proc, f"http://127.0.0.1:{port}", cold
 
 
-def _baseline(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    from tests.ui.serving import free_port, wait_http
-
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        "tests/benchmarks/baseline_app.py",
-        "--port",
-        str(port),
-        "--allow-websocket-origin",
-        f"127.0.0.1:{port}",
-    ]
-    proc = _launch(cmd, {"XMM_EXPLORER_DATA": str(data_dir)}, data_dir / f"bench-baseline-{port}.log")
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/baseline_app", 300, proc)  # one page open: the baseline's warm-up
-    return proc, base
-
-
 def _listed(values: list[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values)
 
@@ -194,6 +177,7 @@ def load_average() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from tests.benchmarks.baseline_server import serve_baseline
     from tests.benchmarks.data import bench_data_dir
     from tests.ui.serving import browser, stop
 
@@ -213,19 +197,16 @@ def main(argv: list[str] | None = None) -> None:
     with browser() as b:
         proc, base, cold = _cold_start(b, data_dir, [])
         try:
-            bproc, bbase = _baseline(data_dir)
-            try:
-                _open(b, f"{bbase}/baseline_app", bproc.pid)  # both servers have served a page before timing
+            with serve_baseline(data_dir, LOGS / "bench-baseline.log") as (burl, bpgid):
+                _open(b, burl, bpgid)  # both servers have served a page before timing
                 for _ in range(args.opens):
                     t, c = _open(b, f"{base}/{args.page}", proc.pid)
                     ours_t.append(t)
                     ours_cpu.append(c)
-                    t, c = _open(b, f"{bbase}/baseline_app", bproc.pid)
+                    t, c = _open(b, burl, bpgid)
                     base_t.append(t)
                     base_cpu.append(c)
                 source = _source_tabs(b, base, _busiest_source(data_dir), args.source_tabs)
-            finally:
-                stop(bproc)
         finally:
             stop(proc)
     med = statistics.median

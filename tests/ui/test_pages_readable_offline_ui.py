@@ -143,7 +143,9 @@ PAGE_BUDGET = {
     # With the HiPS layer this module's server configures (a loopback HiPS service): +13 models (the
     # underlay image, its checkbox and note), measured on a 20k demo (397 -> 410); messages 128-136 per
     # open with or without it (busy machine), hence 138.
-    "explore": {"models": 403, "messages": 138},
+    # The views under the sky (HR diagram, flux histogram, card, table) are built on load rather than in
+    # the request (issue 19: the sky first): their models arrive in one more patch (+4 messages).
+    "explore": {"models": 403, "messages": 142},
     # source: 497 measured (was 738) since the long-term lightcurve builds a mission's layers on the first
     # source with points of it (issue 18 item 8) and unselectable renderers leave their non-selected
     # glyph to BokehJS; a source with limits or other missions adds ~12 models per mission shown.
@@ -171,8 +173,14 @@ def test_opening_a_page_stays_within_its_model_and_message_budget(served):
         page.on("websocket", count)
         page.goto(f"{base}/{name}?theme=dark")
         wait_idle(page)
-        page.wait_for_timeout(1500)  # late messages (lazy panes, onload callbacks) are part of the open
-        measured[name] = {"models": page.evaluate(MODEL_COUNT), "messages": len(frames)}
+        # Late messages (lazy panes, onload callbacks such as Explore's views under the sky) are part of
+        # the open: count once the document has stopped growing for 1.5 s.
+        models = -1
+        for _ in range(20):
+            page.wait_for_timeout(1500)
+            if models == (models := page.evaluate(MODEL_COUNT)):
+                break
+        measured[name] = {"models": models, "messages": len(frames)}
         page.close()
     print("page-open cost:", measured)
     over = {
