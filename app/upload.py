@@ -32,7 +32,7 @@ class SizedFileInput(JSComponent):
     content_b64 = param.String(default="", doc="The file, base64, as sent by the browser.")
     value = param.Bytes(default=None, allow_None=True, doc="The uploaded file's content.")
 
-    _rename = {"value": None}  # noqa: RUF012 - Panel's class-level mapping
+    _rename = {"value": None}  # Panel's class-level mapping
 
     _esm = """
     export function render({ model }) {

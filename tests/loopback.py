@@ -12,7 +12,7 @@ from pathlib import Path
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     requests: list[str]
 
-    def do_GET(self):  # noqa: N802 (the standard library's name)
+    def do_GET(self):  # the standard library's name
         self.requests.append(self.path)
         if self.path.startswith("/moved"):
             self.send_response(302)

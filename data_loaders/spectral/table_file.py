@@ -42,7 +42,7 @@ def fit_table_file(src: Path, dest: Path) -> tuple[int, str, dict[int, int]]:
         raise BandFitError(f"{src} does not exist.")
     try:
         table = Table.read(src, format=fmt_in)
-    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds for a bad file; one sentence for all
+    except Exception as exc:  # astropy raises many kinds for a bad file; one sentence for all
         raise BandFitError(f"{src.name} could not be read as {fmt_in.replace('ascii.', '').upper()} ({exc}).") from exc
     names = band_names(table.colnames)
     if names is None:

@@ -32,14 +32,14 @@ BASELINE = "~150 s to the first page and 5.6 GB peak at 1M (last session)"
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
     t = time.perf_counter()
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True)  # noqa: S603
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - t, out.stdout + out.stderr
 
 
 def _first_page(cwd: Path, env: dict[str, str], port: int, timeout: float = 600.0) -> float:
     t = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603
-        ["make", "serve", f"PORT={port}"],  # noqa: S607
+    proc = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -49,7 +49,7 @@ def _first_page(cwd: Path, env: dict[str, str], port: int, timeout: float = 600.
     try:
         while time.perf_counter() - t < timeout:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/explore", timeout=30) as r:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/explore", timeout=30) as r:
                     if r.status == 200:
                         return time.perf_counter() - t
             except OSError:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "XMM_EXPLORER_DATA")}
     with tempfile.TemporaryDirectory(prefix="demo-path-") as tmp:
         clone = Path(tmp) / "x"
-        subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)  # noqa: S603, S607
+        subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)
         pip_s, _ = _run(["make", "venv"], clone, env)
         size = [] if args.detections is None else [f"DETECTIONS={args.detections}"]
         demo_s, log = _run(["/usr/bin/time", "-v", "make", "demo", *size], clone, env)

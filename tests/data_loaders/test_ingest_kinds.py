@@ -186,7 +186,7 @@ def test_duplicate_detids_are_refused_or_dropped_and_reported(tmp_path):
     with pytest.raises(
         IngestError,
         match=r"dups.fits has 3 rows whose DETID repeats an earlier row \(e.g. 101234500000009, 101234500000039\)",
-    ):  # noqa: E501
+    ):
         ingest(path, tmp_path / "data")
     report = ingest(path, tmp_path / "data", name="D", drop_duplicates=True)
     assert report.n_detections == 57 and "3 rows with a repeated DETID dropped" in report.summary()
