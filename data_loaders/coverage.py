@@ -362,12 +362,6 @@ def footprint_raster(
 
 
 # --- was this position observed? ------------------------------------------------------------------
-def _separation_deg(ra0, dec0, ra, dec) -> np.ndarray:
-    r0, d0, r1, d1 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (ra0, dec0, ra, dec))
-    h = np.sin((d1 - d0) / 2) ** 2 + np.cos(d0) * np.cos(d1) * np.sin((r1 - r0) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
-
-
 def observations_covering(observations: pd.DataFrame | Path | str, ra: float, dec: float) -> pd.DataFrame:
     """Observations whose field contains (ra, dec) (deg), oldest first.
 
@@ -375,7 +369,7 @@ def observations_covering(observations: pd.DataFrame | Path | str, ra: float, de
     (arcmin, distance from the pointing).
     """
     obs = _obs(observations)
-    sep = _separation_deg(obs["RA_PNT"], obs["DEC_PNT"], ra, dec)
+    sep = projection.separation_deg(obs["RA_PNT"], obs["DEC_PNT"], ra, dec)
     hit = sep <= _radius(obs)
     out = obs.loc[hit, list(OBSERVATION_COLUMNS[:1] + OBSERVATION_COLUMNS[3:])].copy()
     out["OFFAX"] = sep[hit] * 60.0

@@ -168,15 +168,17 @@ def graticule(projection: str = "hammer", lon0: float = 0.0, dlon: float = 30.0,
     return lines, labels
 
 
-def separation_deg(lon, lat, lon0: float, lat0: float) -> np.ndarray:
-    """Great-circle distance (deg) of each (lon, lat) from (lon0, lat0), all in degrees (NaN stays NaN).
+def separation_deg(lon, lat, lon0, lat0) -> np.ndarray:
+    """Great-circle distance (deg) between (lon, lat) and (lon0, lat0), in degrees, broadcast like numpy
+    (scalars or arrays on either side; NaN stays NaN).
 
-    astropy's Vincenty formula on plain arrays: exact at every angle, no SkyCoord per call.
+    astropy's Vincenty formula on plain arrays: exact at every angle, no SkyCoord per call. The one
+    angular distance of the project (coverage, alerts, the demo's pipeline and the views use it).
     """
     from astropy.coordinates import angular_separation
 
-    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-    return np.degrees(angular_separation(lon * D2R, lat * D2R, lon0 * D2R, lat0 * D2R))
+    a, b, a0, b0 = (np.asarray(v, dtype=np.float64) * D2R for v in (lon, lat, lon0, lat0))
+    return np.degrees(angular_separation(a, b, a0, b0))
 
 
 def within(lon, lat, lon0: float, lat0: float, radius_deg: float) -> np.ndarray:

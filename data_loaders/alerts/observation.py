@@ -30,7 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from astropy.coordinates import SkyCoord, search_around_sky
 
-from data_loaders import coverage, schema
+from data_loaders import coverage, projection, schema
 from data_loaders.alerts.compute import compute_alerts
 from data_loaders.alerts.criteria import ALERT_TYPES, DEFAULT_PRESET, SHORT_TERM_CHI2PROB, STONKS_TYPES
 from data_loaders.alerts.history import build_points, mission_names
@@ -150,9 +150,9 @@ def position_upper_limits(
         else np.full(len(obs), coverage.FIELD_RADIUS_DEG)
     )
     # Observations near the list first (cheap), then every (detection, observation) pair.
-    near = coverage._separation_deg(o_ra, o_dec, float(np.mean(ra)), float(np.mean(dec))) < 2.0 + radius
+    near = projection.separation_deg(o_ra, o_dec, float(np.mean(ra)), float(np.mean(dec))) < 2.0 + radius
     idx = np.flatnonzero(near)
-    sep = coverage._separation_deg(o_ra[idx][None, :], o_dec[idx][None, :], ra[:, None], dec[:, None])
+    sep = projection.separation_deg(o_ra[idx][None, :], o_dec[idx][None, :], ra[:, None], dec[:, None])
     det_i, k = np.nonzero(sep <= radius[idx][None, :])
     o = idx[k]
     flux, _, _ = coverage.flux_upper_limit(
@@ -357,7 +357,7 @@ def _field_filter(ra: np.ndarray, dec: np.ndarray, margin_deg: float = 0.1):
     from data_loaders.ingest import HPX_COLUMN, HPX_NSIDE
 
     ra0, dec0 = float(np.mean(ra)), float(np.mean(dec))
-    reach = float(coverage._separation_deg(ra, dec, ra0, dec0).max())
+    reach = float(projection.separation_deg(ra, dec, ra0, dec0).max())
     pix = np.unique(
         HEALPix(nside=HPX_NSIDE, order="nested").cone_search_lonlat(
             ra0 * u.deg, dec0 * u.deg, radius=(reach + margin_deg) * u.deg
@@ -393,7 +393,7 @@ def read_field(release_dir: Path, ra: np.ndarray, dec: np.ndarray) -> tuple[pd.D
     frame = table.to_pandas()
     first = ~frame["SRCID"].duplicated().to_numpy()
     sources = frame.loc[first, ["SRCID", *src_cols]].reset_index(drop=True)
-    near = coverage._separation_deg(sources["SC_RA"], sources["SC_DEC"], ra0, dec0) <= reach + 0.05
+    near = projection.separation_deg(sources["SC_RA"], sources["SC_DEC"], ra0, dec0) <= reach + 0.05
     sources = sources.loc[near].sort_values("SRCID", kind="stable").reset_index(drop=True)
     return sources, frame.drop(columns=src_cols)
 

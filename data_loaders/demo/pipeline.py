@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from astropy.time import Time
 
-from data_loaders import coverage, schema
+from data_loaders import coverage, projection, schema
 from data_loaders.alerts.source_list import BANDS, write_source_list
 from data_loaders.demo.population import long_term_sigma_dex
 from data_loaders.demo.sky import offset_radec
@@ -110,7 +110,7 @@ def _field_sources(release_dir: Path, ra0: float, dec0: float, radius: float) ->
     cols = ["SRCID", "SC_RA", "SC_DEC", "SC_POSERR", "SC_EP_8_FLUX"]
     table = pq.read_table(Path(release_dir) / schema.SOURCES_FILE, columns=cols)
     frame = table.to_pandas()
-    sep = coverage._separation_deg(ra0, dec0, frame["SC_RA"].to_numpy(), frame["SC_DEC"].to_numpy())
+    sep = projection.separation_deg(ra0, dec0, frame["SC_RA"].to_numpy(), frame["SC_DEC"].to_numpy())
     frame = frame.loc[sep < radius].reset_index(drop=True)
     frame["OFFAX"] = sep[sep < radius] * 60.0
     return frame
@@ -198,7 +198,7 @@ def simulate_observation(
     r = coverage.FIELD_RADIUS_DEG * 0.8 * np.sqrt(rng.random(4 * n_new))
     n_ra, n_dec = offset_radec(np.full(ang.size, ra0), np.full(ang.size, dec0), r * np.cos(ang), r * np.sin(ang))
     if len(src):
-        d = coverage._separation_deg(ra[None, :], dec[None, :], n_ra[:, None], n_dec[:, None]).min(1)
+        d = projection.separation_deg(ra[None, :], dec[None, :], n_ra[:, None], n_dec[:, None]).min(1)
         free = np.flatnonzero(d > 1 / 60)[:n_new]
     else:
         free = np.arange(n_new)
