@@ -144,8 +144,15 @@ def _true_spectrum(catalogue: Catalogue, srcid) -> tuple[float, float] | None:
     return (float(gamma), float(nh)) if np.isfinite(gamma) and np.isfinite(nh) else None
 
 
-@lru_cache(maxsize=2)
+_TRUTH: ProcessCache[object] = ProcessCache("demo-truth-table", max_items=2)
+
+
 def _truth_table(path: Path):
+    """The demo's true spectra by SRCID (None without them), read once per process."""
+    return _TRUTH.get(str(path), lambda: _read_truth_table(path), paths=[path])
+
+
+def _read_truth_table(path: Path):
     import pandas as pd
 
     if not path.exists():

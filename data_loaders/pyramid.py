@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from data_loaders import projection
 from data_loaders.catalogue import log10_positive, lonlat_columns
+from data_loaders.process_cache import ProcessCache
 
 #: Finest order of the counts: cells of 1.7' (nside 2048).
 MAX_ORDER = 11
@@ -366,19 +367,19 @@ def load(release_path: Path, level: str, files: Sequence[Path]) -> Pyramid | Non
     return Pyramid(path, meta)
 
 
-_BOXES: dict[tuple[str, str], np.ndarray] = {}
-_BOX_LOCK = threading.Lock()
+_BOXES: ProcessCache[np.ndarray] = ProcessCache("pyramid-pixel-boxes", max_items=8)
 
 
 def _pixel_boxes(proj: str, frame: str) -> np.ndarray:
     """(npix, 4) projected bounding boxes (x0, x1, y0, y1) of the HPX (nside 64, nested) pixels."""
+    return _BOXES.get((proj, frame), lambda: _compute_pixel_boxes(proj, frame))
+
+
+def _compute_pixel_boxes(proj: str, frame: str) -> np.ndarray:
     from astropy_healpix import HEALPix
 
     from data_loaders.ingest import HPX_NSIDE
 
-    with _BOX_LOCK:
-        if (proj, frame) in _BOXES:
-            return _BOXES[(proj, frame)]
     hp = HEALPix(nside=HPX_NSIDE, order="nested")
     pix = np.arange(hp.npix)
     blon, blat = hp.boundaries_lonlat(pix, step=4)
@@ -392,8 +393,6 @@ def _pixel_boxes(proj: str, frame: str) -> np.ndarray:
     # A pixel on the projection's edge (longitude 180) is drawn on both sides: any x.
     wrap = (lon.max(1) - lon.min(1)) > 90
     boxes[wrap, 0], boxes[wrap, 1] = -np.inf, np.inf
-    with _BOX_LOCK:
-        _BOXES[(proj, frame)] = boxes
     return boxes
 
 
