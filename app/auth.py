@@ -261,13 +261,6 @@ class LogoutHandler(tornado.web.RequestHandler):
         self.redirect(_next_url(self))
 
 
-def end_logins(user: str, keep: str | None = None) -> int:
-    """Revoke ``user``'s logins (all, or all but ``keep``): password changes and admin resets."""
-    from data_loaders.store.logins import revoke_logins
-
-    return revoke_logins(_store(), user, keep)
-
-
 # -- the session's user ------------------------------------------------------------------------
 _CHECKED: ProcessCache[str | None] = ProcessCache("checked logins", max_items=10_000, max_age_s=LOGIN_CHECK_S)
 

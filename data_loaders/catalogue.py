@@ -689,15 +689,6 @@ class Catalogue(CatalogueEngine):
             k *= 8
 
     # --- on-demand reads ---------------------------------------------------------------------
-    def read_columns(self, columns: list[str], level: str = "detections") -> pd.DataFrame:
-        """Read extra columns for every row of ``level`` (aligned with ``self.frame(level)``)."""
-        if level == "sources":
-            return _numpy_frame(pq.read_table(self.path / schema.SOURCES_FILE, columns=columns))
-        unknown = [c for c in columns if c not in self.all_columns]
-        if unknown:
-            raise CatalogueError(f"Release {self.name} has no column(s) {', '.join(unknown)}.")
-        return _numpy_frame(pq.read_table(self._dataset_path, columns=columns))
-
     def read_rows(self, columns: list[str], rows: np.ndarray, level: str = "detections") -> pd.DataFrame:
         """Read ``columns`` for the given row positions only (touching just their row groups)."""
         path = self._dataset_path / "part-0.parquet" if level == "detections" else self.path / schema.SOURCES_FILE

@@ -135,11 +135,6 @@ class TableView(pn.viewable.Viewer):
 
         return work, cols
 
-    def frame_page(self) -> pd.DataFrame:
-        """The current page as shown (display strings, class names, reviewer labels)."""
-        work, cols = self.page_request()
-        return self._framed(cols, work()[0])
-
     def _framed(self, cols: list[str], out: pd.DataFrame) -> pd.DataFrame:
         self.srcids = out["SRCID"].to_numpy(np.int64) if "SRCID" in out else np.array([], dtype=np.int64)
         for c in schema.CLASS_CODE_COLUMNS:

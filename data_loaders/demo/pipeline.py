@@ -31,10 +31,6 @@ ML_MIN = 6.0
 PLANTED_KINDS = ("rising", "falling", "new_source", "short_term")
 
 
-def _isot(mjd: float) -> str:
-    return Time(float(mjd), format="mjd", scale="utc").isot if np.isfinite(mjd) else ""
-
-
 def _isot6(mjd: float) -> str:
     t = Time(float(mjd), format="mjd", scale="utc")
     t.precision = 6
