@@ -31,7 +31,7 @@ from app import fields, source_labels
 from app.off_loop import REMOTE_POOL, in_background
 from app.selection import All, And, Cone, In, IsTrue, Not, Range, Selection, SelectionError, from_url
 from data_loaders import projection, schema
-from data_loaders.catalogue import CatalogueEngine, Subset, sky_column
+from data_loaders.catalogue import CatalogueEngine, MemorySubset, Subset, sky_column
 from data_loaders.store.flags import DEFAULT_FLAG_LABELS
 
 LOG_FLUX_BOUNDS = (-16.5, -9.0)
@@ -52,7 +52,7 @@ COLOUR_OPTIONS = {
 #: Scales of the count colouring: value -> name shown to people.
 NORM_OPTIONS = {"eq_hist": "equalised histogram", "log": "logarithmic", "linear": "linear"}
 FRAME_OPTIONS = {"icrs": "equatorial (ICRS)", "galactic": "galactic"}
-PRESETS = {
+PRESETS: dict[str, dict[str, str | float | tuple[float, float]]] = {
     "clean point sources": {"quality": "clean", "extent": "point-like", "det_ml_min": 8.0},
     "extended": {"extent": "extended", "quality": "clean"},
     "variable": {"variability": "variable"},
@@ -87,30 +87,38 @@ T = TypeVar("T")
 __all__ = ["COLOUR_OPTIONS", "FILTER_PARAMS", "PRESETS", "ExploreState", "sky_column"]
 
 
+def _memory_mask(subset: Subset) -> np.ndarray:
+    """The boolean row mask of a subset of the in-memory engine (a Dask subset has none)."""
+    assert isinstance(subset, MemorySubset), "only the in-memory engine has row masks"
+    return subset.mask
+
+
 class ExploreState(param.Parameterized):
     """Everything one visitor has chosen on the Explore page (mirrored in the URL)."""
 
-    level = param.Selector(
+    level: param.Selector[str] = param.Selector(
         objects=["sources", "detections"], default="sources", doc="One point per source or per detection"
     )
-    frame = param.Selector(objects={v: k for k, v in FRAME_OPTIONS.items()}, default="icrs")
-    projection = param.Selector(objects={v: k for k, v in projection.PROJECTION_LABELS.items()}, default="hammer")
-    colour_by = param.Selector(objects={v: k for k, v in COLOUR_OPTIONS.items()}, default="count")
-    norm = param.Selector(objects={v: k for k, v in NORM_OPTIONS.items()}, default="eq_hist")
-    cmap = param.Selector(objects=["fire", "bmy", "kbc", "bgy", "CET_L17"], default="fire")
+    frame: param.Selector[str] = param.Selector(objects={v: k for k, v in FRAME_OPTIONS.items()}, default="icrs")
+    projection: param.Selector[str] = param.Selector(
+        objects={v: k for k, v in projection.PROJECTION_LABELS.items()}, default="hammer"
+    )
+    colour_by: param.Selector[str] = param.Selector(objects={v: k for k, v in COLOUR_OPTIONS.items()}, default="count")
+    norm: param.Selector[str] = param.Selector(objects={v: k for k, v in NORM_OPTIONS.items()}, default="eq_hist")
+    cmap: param.Selector[str] = param.Selector(objects=["fire", "bmy", "kbc", "bgy", "CET_L17"], default="fire")
 
-    band = param.Selector(objects=list(fields.FLUX_BANDS), default=8)
+    band: param.Selector[int] = param.Selector(objects=list(fields.FLUX_BANDS), default=8)
     log_flux = param.Range(default=LOG_FLUX_BOUNDS, bounds=LOG_FLUX_BOUNDS)
     hr1 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
     hr2 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
     hr3 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
     hr4 = param.Range(default=(-1.0, 1.0), bounds=(-1.0, 1.0))
     det_ml_min = param.Number(default=0.0, bounds=(0.0, 100.0))
-    extent = param.Selector(objects=["any", "point-like", "extended"], default="any")
-    quality = param.Selector(
+    extent: param.Selector[str] = param.Selector(objects=["any", "point-like", "extended"], default="any")
+    quality: param.Selector[str] = param.Selector(
         objects=["any", "clean", "good"], default="any", doc="clean: SUM_FLAG < 3; good: SUM_FLAG = 0"
     )
-    variability = param.Selector(objects=["any", "variable", "not variable"], default="any")
+    variability: param.Selector[str] = param.Selector(objects=["any", "variable", "not variable"], default="any")
     n_det = param.Range(default=N_DET_BOUNDS, bounds=N_DET_BOUNDS)
     mjd = param.Range(default=MJD_BOUNDS, bounds=MJD_BOUNDS)
     classes = param.ListSelector(default=[], objects=list(schema.CLASS_NAMES), doc="Empty: every class")
@@ -118,12 +126,14 @@ class ExploreState(param.Parameterized):
     citizen_classes = param.ListSelector(
         default=[], objects=list(schema.CLASS_NAMES), doc="Class by the citizen-science consensus (empty: any)"
     )
-    flags = param.Selector(objects=["any", "flagged", "not flagged"], default="any", doc="Reviewer flags")
+    flags: param.Selector[str] = param.Selector(
+        objects=["any", "flagged", "not flagged"], default="any", doc="Reviewer flags"
+    )
     flag_labels = param.ListSelector(default=[], objects=[], doc="Which labels count (empty: any label)")
 
     selection_code = param.String(default="", doc="URL form of the box/lasso/cone/query selection")
     query = param.String(default="", doc="Typed query, e.g. sc_det_ml > 100 and cone('M31', 1deg)")
-    query_mode = param.Selector(
+    query_mode: param.Selector[str] = param.Selector(
         objects={"filter": "filter", "select": "select"},
         default="filter",
         doc="filter: the query narrows what passes the filters; select: it selects among them",
@@ -131,8 +141,8 @@ class ExploreState(param.Parameterized):
     x_range = param.NumericTuple(default=None, length=2, allow_None=True)
     y_range = param.NumericTuple(default=None, length=2, allow_None=True)
     srcid = param.Integer(default=None, allow_None=True)
-    hr_x = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr2")
-    hr_y = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr3")
+    hr_x: param.Selector[str] = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr2")
+    hr_y: param.Selector[str] = param.Selector(objects=list(fields.DIAGRAM_FIELDS), default="hr3")
 
     version = param.Integer(default=0, doc="Bumped whenever the mask changes")
     message = param.String(default="", doc="One sentence for the user (bad search, bad query...)")
@@ -207,11 +217,11 @@ class ExploreState(param.Parameterized):
         if tuple(self.mjd) != MJD_BOUNDS:
             terms.append(Range(col("mjd"), self.mjd[0], self.mjd[1]))
         if self.classes:
-            terms.append(In("CLASS", [schema.CLASS_NAMES.index(c) for c in self.classes]))
+            terms.append(In("CLASS", tuple(schema.CLASS_NAMES.index(c) for c in self.classes)))
         if self.class_prob_min > 0:
             terms.append(Range("CLASS_PROB", self.class_prob_min, None))
         if self.citizen_classes:
-            terms.append(In("CITIZEN_CLASS", [schema.CLASS_NAMES.index(c) for c in self.citizen_classes]))
+            terms.append(In("CITIZEN_CLASS", tuple(schema.CLASS_NAMES.index(c) for c in self.citizen_classes)))
         if self.flags == "flagged":
             terms.append(IsTrue("FLAGGED"))
         elif self.flags == "not flagged":
@@ -464,17 +474,17 @@ class ExploreState(param.Parameterized):
     @property
     def mask(self) -> np.ndarray:
         """In-memory engine only: rows passing the filters (the filtered subset's mask)."""
-        return self.filtered.mask
+        return _memory_mask(self.filtered)
 
     @property
     def visible(self) -> np.ndarray:
         """In-memory engine only: rows passing filters and selections."""
-        return self.shown.mask
+        return _memory_mask(self.shown)
 
     @property
     def selected(self) -> np.ndarray | None:
         """In-memory engine only: rows passing filters and selections (None without a selection)."""
-        return self.shown.mask if self.has_selection else None
+        return _memory_mask(self.shown) if self.has_selection else None
 
     def counts(self) -> dict[str, int]:
         """Rows in the catalogue level, passing the filters, and passing filters + selection."""

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from data_loaders import grid as grids
 from data_loaders.errors import CatalogueError
 from data_loaders.ingest import HPX_COLUMN, list_releases, read_release_meta, releases_dir
 from data_loaders.process_cache import ProcessCache
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 #: Columns kept in memory for the unique-source level (one row per SRCID).
 SOURCE_LEVEL_COLUMNS = (
@@ -268,6 +271,8 @@ SPAN_ROWS = 131_072
 class MemorySubset(Subset):
     """A subset of an in-memory catalogue: a boolean mask over ``catalogue.frame(level)``."""
 
+    catalogue: Catalogue
+
     def __init__(self, catalogue: Catalogue, level: str, selection, mask: np.ndarray):
         self.catalogue, self.level, self.selection, self.mask = catalogue, level, selection, mask
         self._count: int | None = None
@@ -403,6 +408,7 @@ def add_joined(df: pd.DataFrame, joined: dict[str, tuple[np.ndarray, np.ndarray]
         missing = -1 if values.dtype.kind == "i" else np.nan
         out = np.full(len(df), missing, dtype=values.dtype)
         if srcid.size and len(df):
+            assert ids is not None  # read above whenever there are names
             pos = np.clip(np.searchsorted(srcid, ids), 0, srcid.size - 1)
             hit = srcid[pos] == ids
             out[hit] = values[pos[hit]]
@@ -491,7 +497,14 @@ class Catalogue(CatalogueEngine):
         self.sources = _numpy_frame(
             pq.read_table(self.path / schema.SOURCES_FILE, columns=[c for c in SOURCE_LEVEL_COLUMNS if c in src_names])
         )
+        # Per-process caches, all behind one lock: projected positions by (level, frame, projection),
+        # sort orders by (level, column, ascending), derived arrays by (level, key), KD-trees by
+        # (level, frame), and the normalised source names of the go-to.
         self._xy: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._orders: dict[tuple[str, str, bool], np.ndarray] = {}
+        self._derived: dict[tuple[str, str], np.ndarray] = {}
+        self._trees: dict[tuple[str, str], cKDTree] = {}
+        self._names: pd.Series | None = None
         self._lock = threading.Lock()
         self._add_class_columns()
         self._add_om_columns()
@@ -562,9 +575,9 @@ class Catalogue(CatalogueEngine):
 
     def sort_order(self, level: str, column: str, ascending: bool) -> np.ndarray:
         """:func:`sort_order` of a column, computed once per process (a few kept, read-only)."""
-        key = ("order", level, column, bool(ascending))
+        key = (level, column, bool(ascending))
         with self._lock:
-            hit = self._xy.get(key)
+            hit = self._orders.get(key)
         if hit is not None:
             return hit
         values = np.asarray(self.view(level)[column])
@@ -573,10 +586,10 @@ class Catalogue(CatalogueEngine):
         order = sort_order(values, ascending)
         order.setflags(write=False)
         with self._lock:
-            orders = [k for k in self._xy if k[0] == "order"]
+            orders = list(self._orders)
             if len(orders) >= 8:
-                del self._xy[orders[0]]
-            self._xy[key] = order
+                del self._orders[orders[0]]
+            self._orders[key] = order
         return order
 
     def find(self, level: str, column: str, values: Sequence, columns: Sequence[str] = ("SRCID",)) -> pd.DataFrame:
@@ -587,13 +600,12 @@ class Catalogue(CatalogueEngine):
     def name_prefix(self, prefix: str, limit: int) -> pd.DataFrame:
         """SRCID and IAUNAME of up to ``limit`` sources whose name starts with ``prefix`` (spaces and case ignored)."""
         src = self.sources
-        key = ("names",)
         with self._lock:
-            names = self._xy.get(key)
+            names = self._names
         if names is None:
             names = src["IAUNAME"].astype(str).str.replace(" ", "", regex=False).str.upper()
             with self._lock:
-                self._xy[key] = names
+                self._names = names
         hit = np.flatnonzero(names.str.startswith(prefix.replace(" ", "").upper()).to_numpy(bool))[:limit]
         return self.rows("sources", hit, ["SRCID", "IAUNAME"])
 
@@ -621,29 +633,29 @@ class Catalogue(CatalogueEngine):
 
     def derived(self, level: str, key: str, compute) -> np.ndarray:
         """A per-process cached array derived from a level's columns (e.g. log10 of a flux)."""
-        full = ("derived", level, key)
+        full = (level, key)
         with self._lock:
-            if full not in self._xy:
-                self._xy[full] = compute()
-            return self._xy[full]
+            if full not in self._derived:
+                self._derived[full] = compute()
+            return self._derived[full]
 
     def log10(self, level: str, column: str) -> np.ndarray:
         """log10 of a positive column (NaN where not positive), float32, cached per process."""
 
         return self.derived(level, f"log10:{column}", lambda: log10_positive(self.frame(level)[column]))
 
-    def _tree(self, level: str, frame: str):
+    def _tree(self, level: str, frame: str) -> cKDTree:
         """KD-tree on unit vectors of a level's positions, built once per process."""
         from scipy.spatial import cKDTree
 
-        key = ("tree", level, frame)
+        key = (level, frame)
         with self._lock:
-            if key not in self._xy:
+            if key not in self._trees:
                 lon, lat = (np.radians(a) for a in self.lonlat(level, frame))
                 xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
                 xyz[~np.isfinite(xyz).all(axis=1)] = 10.0  # rows without a position are far from the sphere
-                self._xy[key] = cKDTree(xyz)
-            return self._xy[key]
+                self._trees[key] = cKDTree(xyz)
+            return self._trees[key]
 
     def nearest(
         self,
@@ -786,7 +798,7 @@ def load_catalogue(data_dir: Path, release: str | None = None) -> Catalogue:
         from data_loaders.releases import default_release  # the operator's choice (releases/DEFAULT) or the first
 
         release = default_release(data_dir)
-    if release not in names:
+    if release is None or release not in names:
         raise CatalogueError(f"No release {release!r} in {data_dir}; available: {', '.join(names)}.")
     path = (releases_dir(data_dir) / release).resolve()
     return _CATALOGUES.get(path, lambda: Catalogue(path), paths=[path])

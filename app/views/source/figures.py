@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -21,16 +22,17 @@ from bokeh.models import (
     ColumnDataSource,
     FactorRange,
     FixedTicker,
-    GlyphRenderer,
     HoverTool,
-    Legend,
-    LegendItem,
     NoOverlap,
     PrintfTickFormatter,
     Range1d,
-    Span,
     TapTool,
 )
+
+# From their subpackages: the stubs of bokeh.models do not re-export these (mypy cannot follow a
+# star import whose __all__ is computed).
+from bokeh.models.annotations import Legend, LegendItem, Span, Title
+from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure as bokeh_figure
 from panel.io import hold
 
@@ -47,6 +49,10 @@ from app.plots.lightcurve import (
 )
 from app.plots.spectrum import ENERGY_RANGE, ENERGY_TICKS
 from data_loaders import schema
+
+if TYPE_CHECKING:
+    from bokeh.core.enums import TooltipFieldFormatterType
+    from bokeh.models.tools import CustomJSHover
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 #: Cameras drawn, in this order; each has its own layers, hidden when it has no product.
@@ -100,8 +106,8 @@ def lean_renderers(fig, keep=()) -> None:
 
 def _figure(height: int, width: int | None = None, toolbar: bool = True, **kwargs):
     """A figure with explicit ranges (set by ``update``, so a zoom never sticks to the previous source)."""
-    kwargs.setdefault("x_range", Range1d(0, 1))
-    kwargs.setdefault("y_range", Range1d(0, 1))
+    kwargs.setdefault("x_range", Range1d(start=0, end=1))
+    kwargs.setdefault("y_range", Range1d(start=0, end=1))
     fig = bokeh_figure(
         height=height,
         width=width or 600,
@@ -113,6 +119,7 @@ def _figure(height: int, width: int | None = None, toolbar: bool = True, **kwarg
         **kwargs,
     )
     fig.toolbar.logo = None
+    assert isinstance(fig.title, Title)  # a figure's title is always a Title model (a str is converted)
     fig.title.text = ""
     return fig
 
@@ -195,7 +202,9 @@ class LongtermFigure:
     LIMIT_COLUMNS = ("date", "flux", "tip", "obs_id", "mission")
 
     def __init__(self, height: int = 320):
-        fig = self.figure = _figure(height, x_axis_type="datetime", y_axis_type="log", y_range=Range1d(1e-15, 1e-11))
+        fig = self.figure = _figure(
+            height, x_axis_type="datetime", y_axis_type="log", y_range=Range1d(start=1e-15, end=1e-11)
+        )
         fig.xaxis.axis_label = "Date (UTC)"
         fig.yaxis.axis_label = _flux_label(8)
         fig.yaxis.formatter = PrintfTickFormatter(format="%.1e")
@@ -236,7 +245,7 @@ class LongtermFigure:
         )
         fig.add_layout(self.legend, "right")
         when = [("OBS_ID", "@obs_id"), ("date", "@date{%F}")]
-        datetime = {"@date": "datetime"}
+        datetime: dict[str, TooltipFieldFormatterType | CustomJSHover] = {"@date": "datetime"}
         self.hovers = {
             "limit": HoverTool(
                 renderers=[],
@@ -291,7 +300,9 @@ class LongtermFigure:
         hover.renderers = [*hover.renderers, shown]
         self.items[kind, mission] = LegendItem(label=label, renderers=legend_renderers, visible=False)
         order = [("limit", m) for m in MISSIONS] + [("detection", m) for m in MISSIONS]
-        fixed = self.legend.items[:2]  # XMM-Newton, selected observation
+        # XMM-Newton, selected observation. Bokeh turns (label, renderers) tuples given to ``items``
+        # into LegendItems: what it returns is LegendItems only (its stub gives the setter's types).
+        fixed = cast("list[LegendItem]", self.legend.items)[:2]
         self.legend.items = fixed + [self.items[k] for k in order if k in self.items]
         return src
 
@@ -382,7 +393,7 @@ def camera_legend(items: list[LegendItem], ncols: int) -> Legend:
         glyph_height=14,
         glyph_width=18,
         spacing=10,
-        padding=2,
+        padding=2,  # type: ignore[arg-type]  # Bokeh's stub types Padding as a Property, not its value
         margin=2,
         border_line_alpha=0,
         background_fill_alpha=0,
@@ -399,6 +410,9 @@ def energy_axis(fig) -> None:
 
 class _CameraFigure:
     """Shared parts of the per-camera figures: one source per camera, its layers hidden without data."""
+
+    #: Camera -> its renderers (set by the subclass), hidden with its legend entries without data.
+    renderers: dict[str, list[GlyphRenderer]]
 
     def _camera_legend(self, fig, items: list[tuple[str, str, list]]) -> None:
         """The legend above the plot, where it covers no data: a row of cameras over a row of their
@@ -433,7 +447,7 @@ class LightcurveFigure(_CameraFigure):
         fig.xaxis.axis_label = "Time since start (s)"
         fig.yaxis.axis_label = "Rate (count/s)"
         self.sources = {c: ColumnDataSource(_empty(self.COLUMNS)) for c in CAMERAS}
-        self.renderers: dict[str, list] = {}
+        self.renderers = {}
         items = []
         for camera in CAMERAS:
             name, colour = CAMERA_STYLE[camera]
@@ -478,7 +492,7 @@ class LightcurveFigure(_CameraFigure):
             lows += [rate - error, background]
             highs += [rate + error, background]
             times.append(t)
-        t = np.concatenate(times or [[]])
+        t = np.concatenate(times or [np.array([])])
         x = linear_extent(t, t, pad=0.0)
         if x is not None and x[1] > x[0]:
             set_range(self.figure.x_range, *x)
@@ -494,14 +508,18 @@ class SpectrumFigure(_CameraFigure):
 
     def __init__(self, height: int = 340):
         fig = self.figure = _figure(
-            height, x_axis_type="log", y_axis_type="log", x_range=Range1d(*ENERGY_RANGE), y_range=Range1d(1e-3, 1)
+            height,
+            x_axis_type="log",
+            y_axis_type="log",
+            x_range=Range1d(start=ENERGY_RANGE[0], end=ENERGY_RANGE[1]),
+            y_range=Range1d(start=1e-3, end=1),
         )
         set_range(fig.x_range, *ENERGY_RANGE)
         energy_axis(fig)
         self.ylabel(False)
         self.sources = {c: ColumnDataSource(_empty(self.COLUMNS)) for c in CAMERAS}
         self.backgrounds = {c: ColumnDataSource(_empty(("energy", "background"))) for c in CAMERAS}
-        self.renderers: dict[str, list] = {}
+        self.renderers = {}
         items, points = [], []
         for camera in CAMERAS:
             name, colour = CAMERA_STYLE[camera]
@@ -578,7 +596,9 @@ class SedFigure:
     COLUMNS = ("band", "e_lo", "e_hi", "energy", "density", "lower", "upper", "flux", "flux_err")
 
     def __init__(self, height: int = 260):
-        fig = self.figure = _figure(height, x_axis_type="log", y_axis_type="log", y_range=Range1d(1e-15, 1e-12))
+        fig = self.figure = _figure(
+            height, x_axis_type="log", y_axis_type="log", y_range=Range1d(start=1e-15, end=1e-12)
+        )
         set_range(fig.x_range, 0.15, 15.0)
         energy_axis(fig)
         fig.yaxis.axis_label = "F_E (erg/cm²/s/keV)"
@@ -632,19 +652,21 @@ class SedFigure:
             },
         )
         om = om[om["density"] > 0] if om is not None else None
-        has_om = om is not None and len(om) > 0
-        om_d = om["density"].to_numpy(float) if has_om else np.array([])
-        om_e = np.nan_to_num(om["density_err"].to_numpy(float)) if has_om else np.array([])
+        if om is not None and len(om) == 0:
+            om = None  # no OM point to draw
+        has_om = om is not None
+        om_d = om["density"].to_numpy(float) if om is not None else np.array([])
+        om_e = np.nan_to_num(om["density_err"].to_numpy(float)) if om is not None else np.array([])
         om_lower = om_d - np.minimum(om_e, 0.9 * om_d)
         set_data(
             self.om_source,
             {
-                "filter": list(om["filter"]) if has_om else [],
-                "energy": om["energy"].to_numpy(float) if has_om else [],
+                "filter": list(om["filter"]) if om is not None else [],
+                "energy": om["energy"].to_numpy(float) if om is not None else [],
                 "density": om_d,
                 "lower": om_lower,
                 "upper": om_d + om_e,
-                "flag": om["flag"].to_numpy(int) if has_om else [],
+                "flag": om["flag"].to_numpy(int) if om is not None else [],
             },
         )
         self.figure.legend.visible = has_om
