@@ -111,6 +111,7 @@ def connect(spec: str | None, *, processes: bool = True, memory_limit: str | int
 
     kind, value = parse_spec(spec)
     if kind == "local":
+        assert isinstance(value, int)  # parse_spec: the number of workers of a local cluster
         cluster = LocalCluster(
             n_workers=value,
             threads_per_worker=1,
@@ -212,7 +213,7 @@ def shared_catalogue(data_dir, release: str | None, client):
     from data_loaders.releases import default_release, list_releases
 
     data_dir = Path(data_dir)
-    names = [r["name"] for r in list_releases(data_dir)]
+    names: list[str] = [r["name"] for r in list_releases(data_dir)]
     if not names:
         raise CatalogueError(
             f"No ingested release under {releases_dir(data_dir)}; run `xmm-explorer demo` or `ingest FILE`."

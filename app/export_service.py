@@ -266,7 +266,7 @@ def match_list(catalogue: Catalogue, level: str, data, filename: str, radius_arc
     if kind == "RA/DEC":
         ra_col, dec_col = fields.column("ra", level), fields.column("dec", level)
         found = np.zeros(len(lst), dtype=bool)
-        ids = []
+        parts: list[np.ndarray] = []
         for chunk in everything.chunks([ra_col, dec_col, "SRCID"]):  # bounded memory on any engine
             idx_list, idx_cat, _ = _match_positions(
                 chunk[ra_col].to_numpy(np.float64),
@@ -276,8 +276,8 @@ def match_list(catalogue: Catalogue, level: str, data, filename: str, radius_arc
                 radius_arcsec,
             )
             found[idx_list] = True
-            ids.append(chunk["SRCID"].to_numpy(np.int64)[idx_cat])
-        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+            parts.append(chunk["SRCID"].to_numpy(np.int64)[idx_cat])
+        ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         unmatched = tuple(f"{r:.5f} {d:+.5f}" for r, d in lst.loc[~found, ["RA", "DEC"]].to_numpy())
         return ListMatch(Ids("SRCID", ids) if ids.size else None, kind, len(lst), int(found.sum()), unmatched)
     values = lst[kind].to_numpy()

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("xmm_explorer.router")
 
@@ -465,7 +466,8 @@ class Router:
             w.start()
         stopped = loop.create_task(done.wait())
         starting = asyncio.gather(*(self._wait_ready(w, start_timeout) for w in self.workers))
-        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)  # a stop while warming up
+        warming: list[asyncio.Future[Any]] = [starting, stopped]
+        await asyncio.wait(warming, return_when=asyncio.FIRST_COMPLETED)  # a stop while warming up
         if done.is_set():
             starting.cancel()
             return
@@ -473,7 +475,7 @@ class Router:
             self.failed = "a server process exited or did not answer while starting (see the messages above)"
             return
         server = await asyncio.start_server(self.handle, address, port, limit=BUFFER, reuse_address=True)
-        pids = ", ".join(str(w.proc.pid) for w in self.workers)
+        pids = ", ".join(str(w.proc.pid) for w in self.workers if w.proc is not None)  # all started above
         log.warning("router on port %d: %d server processes (pids %s)", port, len(self.workers), pids)
         supervisor = loop.create_task(self._supervise(start_timeout))
         await asyncio.wait([supervisor, stopped], return_when=asyncio.FIRST_COMPLETED)

@@ -554,7 +554,8 @@ class Ids(Selection):
     """Rows whose integer identifier (SRCID, DETID) is in a list; stored sorted, unique."""
 
     column: str
-    values: tuple = ()
+    #: Any sequence or array of whole numbers when built; a sorted tuple of unique ints afterwards.
+    values: tuple | np.ndarray = ()
     kind: ClassVar[str] = "ids"
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ import panel as pn
 
 from app.state import ExploreState
 from app.text import inert
-from app.views.flags import MAX_FLAG_SOURCES, FlagHistory, FlagPanel
+from app.views.flags import MAX_FLAG_SOURCES, FlagHistory, FlagPanel, MessageKind
 
 
 class ExploreFlags(pn.viewable.Viewer):
@@ -22,7 +22,7 @@ class ExploreFlags(pn.viewable.Viewer):
         self.target.param.watch(lambda e: self.panel.describe_target(), "value")
         self.campaign_name = pn.widgets.TextInput(placeholder="Campaign name", sizing_mode="stretch_width")
         self.campaign_button = pn.widgets.Button(label="Create a review campaign from the selection (admins)")
-        self.campaign_button.on_click(lambda e: self.create_campaign())
+        self.campaign_button.on_click(lambda e: self._on_campaign_button())
         self.campaign_message = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
         state.param.watch(self._on_state, ["srcid", "version"])
         self.panel.param.watch(self._on_written, "written")
@@ -33,6 +33,10 @@ class ExploreFlags(pn.viewable.Viewer):
         if self.target.value == "this source":
             return np.array([] if st.srcid is None else [st.srcid], dtype=np.int64)
         return st.shown.srcids()[: MAX_FLAG_SOURCES + 1]
+
+    def _on_campaign_button(self) -> None:
+        """``create_campaign`` for the button, whose callback returns nothing."""
+        self.create_campaign()
 
     def create_campaign(self, user=None) -> int | None:
         """A campaign of every row the session shows now; the store checks the admin role."""
@@ -54,7 +58,7 @@ class ExploreFlags(pn.viewable.Viewer):
         )
         return cid
 
-    def _say_campaign(self, text: str, kind: str) -> None:
+    def _say_campaign(self, text: str, kind: MessageKind) -> None:
         self.campaign_message.object = inert(text)
         self.campaign_message.alert_type = kind
         self.campaign_message.visible = True

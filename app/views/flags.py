@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ import param
 from app import auth
 from app.store_access import get_store
 from app.text import inert
-from data_loaders.catalogue import Catalogue
+from data_loaders.catalogue import CatalogueEngine
 from data_loaders.store import Store
 
 log = logging.getLogger(__name__)
+
+#: The kinds of one-sentence message shown in a ``pn.pane.Alert`` (its ``alert_type``).
+MessageKind = Literal["info", "success", "warning", "danger"]
 
 #: Most sources one flag action may cover (a whole-sky selection is almost surely a mistake).
 MAX_FLAG_SOURCES = 100_000
@@ -87,7 +91,7 @@ class FlagHistory(pn.viewable.Viewer):
     srcid = param.Integer(default=None, allow_None=True)
     version = param.Integer(default=0, doc="Bump to re-read after a write")
 
-    def __init__(self, catalogue: Catalogue, srcid: int | None = None, store: Store | None = None, **params):
+    def __init__(self, catalogue: CatalogueEngine, srcid: int | None = None, store: Store | None = None, **params):
         super().__init__(srcid=srcid, **params)
         self.catalogue = catalogue
         self._store = store
@@ -125,7 +129,7 @@ class FlagPanel(pn.viewable.Viewer):
 
     def __init__(
         self,
-        catalogue: Catalogue,
+        catalogue: CatalogueEngine,
         get_sources: Callable[[], object],
         *,
         vocabulary: Sequence[str] | None = None,
@@ -152,8 +156,8 @@ class FlagPanel(pn.viewable.Viewer):
         )
         self.flag_button = pn.widgets.Button(label="Flag", color="warning", css_classes=["xmm-flag-btn"])
         self.unflag_button = pn.widgets.Button(label="Unflag", color="default", css_classes=["xmm-unflag-btn"])
-        self.flag_button.on_click(lambda e: self.apply("flag"))
-        self.unflag_button.on_click(lambda e: self.apply("unflag"))
+        self.flag_button.on_click(lambda e: self._on_button("flag"))
+        self.unflag_button.on_click(lambda e: self._on_button("unflag"))
         self.target = pn.pane.HTML("", sizing_mode="stretch_width")
         self.alert = pn.pane.Alert(
             "", alert_type="info", visible=False, sizing_mode="stretch_width", css_classes=["xmm-flag-message"]
@@ -177,12 +181,16 @@ class FlagPanel(pn.viewable.Viewer):
         n = len(_as_srcids(self.get_sources()))
         self.target.object = f"<div class='xmm-count'>Applies to {n:,} source{'s' if n != 1 else ''}</div>"
 
-    def _say(self, text: str, kind: str) -> None:
+    def _say(self, text: str, kind: MessageKind) -> None:
         self.message = text
         # Alert renders Markdown: escape so a comment-like message can never become markup.
         self.alert.object = inert(text)
         self.alert.alert_type = kind
         self.alert.visible = bool(text)
+
+    def _on_button(self, action: str) -> None:
+        """``apply`` for the buttons, whose callbacks return nothing."""
+        self.apply(action)
 
     def apply(self, action: str) -> int:
         """Flag or unflag the current sources with the chosen label and comment; returns events written."""

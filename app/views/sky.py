@@ -107,7 +107,7 @@ def colour_bar_html(title: str, colours: list[str], ticks: list[tuple[float, str
 class SkyView(pn.viewable.Viewer):
     """All-sky datashaded map of the session's filtered catalogue."""
 
-    mode = param.Selector(objects=["replace", "add", "intersect"], default="replace")
+    mode: param.Selector[str] = param.Selector(objects=["replace", "add", "intersect"], default="replace")
     view_request = param.Integer(default=0, doc="Bumped to redraw at a view chosen on the server")
 
     def __init__(self, state: ExploreState, height: int = 520, **params):
@@ -411,7 +411,7 @@ class SkyView(pn.viewable.Viewer):
         self._adopt(answer)
         return answer[0], view
 
-    def _request(self, view, width, height) -> tuple[tuple, Callable[[], tuple]]:
+    def _request(self, view: tuple[tuple, tuple], width, height) -> tuple[tuple, Callable[[], tuple]]:
         """(what the image of ``view`` depends on, work computing it from the state of now)."""
         st = self.state.snapshot()
         w, h = int(width or 900), int(height or 450)

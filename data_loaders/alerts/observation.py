@@ -281,7 +281,11 @@ def observation_alerts(
         names[matched] = sources["IAUNAME"].astype(str).str.strip().to_numpy()[row[matched]]
     if (~matched).any():
         names[~matched] = _names(sl["RA"].to_numpy()[~matched], sl["DEC"].to_numpy()[~matched])
-    gal = SkyCoord(sl["RA"].to_numpy() * u.deg, sl["DEC"].to_numpy() * u.deg).galactic if n else None
+    if n:
+        gal = SkyCoord(sl["RA"].to_numpy() * u.deg, sl["DEC"].to_numpy() * u.deg).galactic
+        lii, bii = gal.l.deg, gal.b.deg
+    else:
+        lii = bii = np.zeros(0)
     matches = pd.DataFrame(
         {
             "SRC_NUM": sl["SRC_NUM"].to_numpy(np.int64),
@@ -290,8 +294,8 @@ def observation_alerts(
             "RA": sl["RA"].to_numpy(np.float64),
             "DEC": sl["DEC"].to_numpy(np.float64),
             "RADEC_ERR": sl["RADEC_ERR"].to_numpy(np.float64),
-            "LII": gal.l.deg if n else np.zeros(0),
-            "BII": gal.b.deg if n else np.zeros(0),
+            "LII": lii,
+            "BII": bii,
             "IAUNAME": pd.array(names.astype(str) if n else [], dtype="str"),
             "MATCH": pd.array(kind if n else [], dtype="str"),
             "MATCH_SEP": sep,

@@ -213,7 +213,7 @@ def parse_epoch(text: str) -> float:
 
 
 def replay_release(
-    data_dir: Path,
+    data_dir: Path | None,
     release: str | None,
     start_mjd: float,
     end_mjd: float,
@@ -224,11 +224,16 @@ def replay_release(
     inputs: tuple[pd.DataFrame, pd.DataFrame | None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What the real-time pipeline would have raised for detections in [start, end): counts per type
-    (:func:`~data_loaders.alerts.replay.replay_rate`) and alerts per calendar month and type."""
+    (:func:`~data_loaders.alerts.replay.replay_rate`) and alerts per calendar month and type.
+
+    ``data_dir`` and ``release`` locate the release's tables; they are not read when ``inputs`` are given."""
     if not end_mjd > start_mjd:
         raise AlertTaskError(f"The replay window ends (MJD {end_mjd:g}) before it starts (MJD {start_mjd:g}).")
     crit = _criteria(preset, factor, confidence)
-    detections, longterm = inputs if inputs is not None else read_inputs(release_path(Path(data_dir), release))
+    if inputs is None:
+        assert data_dir is not None, "replay_release reads the release from data_dir unless inputs are given"
+        inputs = read_inputs(release_path(Path(data_dir), release))
+    detections, longterm = inputs
     kw = {"preset": crit.preset, "factor": crit.factor, "confidence": crit.confidence}
     window = replay_alerts(detections, longterm, start_mjd, end_mjd, **kw)  # computed once for both tables
     counts = rate_table(window, detections, start_mjd, end_mjd)

@@ -57,13 +57,15 @@ class ReplayBox(pn.viewable.Viewer):
         self.out = pn.pane.HTML("", sizing_mode="stretch_width")
 
     def window(self) -> tuple[dt.date, dt.date]:
-        start = self.start.value
-        return start, (pd.Timestamp(start) + pd.DateOffset(months=int(self.months.value))).date()
+        start, months = self.start.value, self.months.value
+        if months is None:  # the box emptied
+            raise ValueError("Enter a number of months.")
+        return start, (pd.Timestamp(start) + pd.DateOffset(months=int(months))).date()
 
     def result_html(self) -> str:
         """The result HTML for the chosen window (or one sentence on failure)."""
-        start, end = self.window()
         try:
+            start, end = self.window()
             counts, monthly = self.state.replay(start, end)
         except (XmmExplorerError, ValueError) as exc:
             return f"<div class='xmm-empty'>{inert(str(exc))}</div>"

@@ -35,7 +35,9 @@ def _log10(values: np.ndarray) -> np.ndarray:
 class AlertsState(param.Parameterized):
     """Filters over one release's alerts (one preset), the current page's selection and the reviewer."""
 
-    preset = param.Selector(objects=list(PRESETS), default=DEFAULT_PRESET, doc="criterion preset shown")
+    preset: param.Selector[str] = param.Selector(
+        objects=list(PRESETS), default=DEFAULT_PRESET, doc="criterion preset shown"
+    )
     types = param.ListSelector(default=list(ALERT_TYPES), objects=list(ALERT_TYPES))
     ratio_min = param.Number(default=0.0, bounds=(0, None), doc="minimum flux ratio (0: no limit)")
     ratio_low_min = param.Number(default=0.0, bounds=(0, None), doc="minimum ratio of the error-bar ends")
@@ -43,7 +45,7 @@ class AlertsState(param.Parameterized):
     classes = param.ListSelector(default=[], objects=list(CLASS_CHOICES), doc="classifier classes (empty: all)")
     log_flux = param.Range(default=None, allow_None=True, doc="log10 of the 0.2-12 keV flux, erg/cm2/s")
     abs_b_min = param.Number(default=0.0, bounds=(0.0, 90.0), doc="minimum |galactic latitude|, deg")
-    review = param.Selector(objects=list(REVIEW_CHOICES), default="all")
+    review: param.Selector[str] = param.Selector(objects=list(REVIEW_CHOICES), default="all")
     selected = param.String(default=None, allow_None=True, doc="ALERT_ID of the alert shown in detail")
     user = param.String(default=None, allow_None=True, doc="signed-in user (None: anonymous)")
     message = param.String(default="", doc="last review/replay message, one sentence")
@@ -65,6 +67,7 @@ class AlertsState(param.Parameterized):
         self._points = None
         if self.is_observation_run:
             self.preset = str(self.alerts.attrs.get("preset", self.preset))
+            assert self.run is not None  # is_observation_run: a non-empty run name
             self._points = observation.read_points(task.alerts_path(catalogue.path, self.run))
         self._set_bounds()
         self.status = np.full(len(self.alerts), "", dtype=object)
@@ -159,7 +162,7 @@ class AlertsState(param.Parameterized):
     @property
     def is_observation_run(self) -> bool:
         """True when the page shows one new observation's run (``alerts --observation``)."""
-        return bool(self.run) and self.run.startswith(observation.RUN_PREFIX)
+        return bool(self.run and self.run.startswith(observation.RUN_PREFIX))
 
     def history(self, srcid: int) -> pd.DataFrame:
         """The source's flux points as the criterion compared them (MJD, FLUX, FLUX_ERR, UPPER_LIMIT, MISSION).
@@ -183,7 +186,7 @@ class AlertsState(param.Parameterized):
     @property
     def can_review(self) -> bool:
         """True when someone is signed in and a store is configured (the store still checks the role)."""
-        return self.store is not None and bool(self.user) and self.user.strip() not in ("", "guest")
+        return self.store is not None and bool(self.user and self.user.strip() not in ("", "guest"))
 
     def refresh_status(self) -> None:
         """Review status of every alert from the flag store: latest alert label per (SRCID, DETID)."""

@@ -63,7 +63,7 @@ class AlertTable(pn.viewable.Viewer):
     """One page of the filtered alerts; clicking a row selects that alert."""
 
     page = param.Integer(default=0, bounds=(0, None))
-    sort_by = param.Selector(objects=list(SORT_COLUMNS), default="date")
+    sort_by: param.Selector[str] = param.Selector(objects=list(SORT_COLUMNS), default="date")
     ascending = param.Boolean(default=False)
 
     def __init__(self, state: AlertsState, **params):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 import param
 
@@ -42,7 +44,7 @@ class AnswerPanel(pn.viewable.Viewer):
                 css_classes=["xmm-answer"],
                 stylesheets=[":host .bk-btn { font-size: 1.05em; white-space: normal; line-height: 1.15; }"],
             )
-            button.on_click(lambda _event, key=cat.key: self._answer(key))
+            button.on_click(partial(self._on_answer, cat.key))
             self._buttons.append(button)
         self._next = pn.widgets.Button(
             label="Next source ➜",
@@ -51,7 +53,7 @@ class AnswerPanel(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[":host .bk-btn { font-size: 1.25em; }"],
         )
-        self._next.on_click(lambda _event: self.state.next_source())
+        self._next.on_click(self._on_next)
         self._feedback = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["xmm-feedback"])
         self._message = pn.pane.HTML(sizing_mode="stretch_width", css_classes=["xmm-message"])
         self._guest = pn.pane.HTML(GUEST_NOTE, sizing_mode="stretch_width", css_classes=["xmm-guest"])
@@ -69,7 +71,15 @@ class AnswerPanel(pn.viewable.Viewer):
         self._sync()
         state.param.watch(self._sync, ["answered", "feedback", "message", "user", "srcid"])
 
+    def _on_answer(self, key: str, _event: object) -> None:
+        self._answer(key)
+
+    def _on_next(self, _event: object) -> None:
+        assert self.state is not None  # set in __init__
+        self.state.next_source()
+
     def _answer(self, key: str) -> None:
+        assert self.state is not None  # set in __init__
         self.state.answer(key, CONFIDENCES[self._confidence.value])
 
     def _sync(self, *_):

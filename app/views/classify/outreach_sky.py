@@ -11,6 +11,7 @@ import numpy as np
 import panel as pn
 import param
 from astropy.coordinates import SkyCoord
+from panel.io.callbacks import PeriodicCallback
 
 from app.plots import sky as skyplot
 from app.search import Position, SearchError, parse_target
@@ -70,7 +71,7 @@ class OutreachSky(pn.viewable.Viewer):
         self.catalogue = catalogue
         self.state = OutreachState()
         self._x, self._y = catalogue.xy("sources", FRAME, PROJ)
-        self._pending = None
+        self._pending: tuple[tuple[float, ...], tuple[float, ...]] | None = None
         self.range = hv.streams.RangeXY()
         self.size = hv.streams.PlotSize()
         # The requested view is a stream too: DynamicMap memoises on stream values, so a bare
@@ -103,14 +104,14 @@ class OutreachSky(pn.viewable.Viewer):
         self._tour = pn.widgets.Button(
             label="Take the tour ▶", color="primary", height=48, width=190, stylesheets=[PRIMARY_BUTTON]
         )
-        self._tour.on_click(lambda _e: self.next_stop())
+        self._tour.on_click(lambda _e: self._advance())
         self._home = pn.widgets.Button(label="Whole sky", height=48, width=130)
         self._home.on_click(lambda _e: self.home())
         self._kiosk = pn.widgets.Checkbox(
             label="Move on by itself", value=False, margin=(18, 10), stylesheets=[ON_DARK_LABEL]
         )
         self._kiosk.link(self.state, value="kiosk")
-        self._callback = None
+        self._callback: PeriodicCallback | None = None
         self.state.param.watch(self._on_kiosk, "kiosk")
         self.state.param.watch(self._sync_caption, ["caption", "stop"])
         self._sync_caption()
@@ -152,6 +153,10 @@ class OutreachSky(pn.viewable.Viewer):
         """Go to the next stop of the tour (the first after the whole sky)."""
         return self.show_stop(self.state.stop + 1)
 
+    def _advance(self) -> None:
+        """``next_stop`` for callbacks, which return nothing (the tour button, the kiosk timer)."""
+        self.next_stop()
+
     def home(self) -> None:
         self.state.param.update(stop=-1, caption=WELCOME)
         self.go(*skyplot.full_extent(PROJ))
@@ -175,7 +180,7 @@ class OutreachSky(pn.viewable.Viewer):
 
     def _on_kiosk(self, event) -> None:
         if event.new and self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.next_stop, period=KIOSK_PERIOD_MS)
+            self._callback = pn.state.add_periodic_callback(self._advance, period=KIOSK_PERIOD_MS)
         elif not event.new and self._callback is not None:
             self._callback.stop()
             self._callback = None

@@ -38,13 +38,18 @@ class PlayerCard(pn.viewable.Viewer):
         self._who = pn.pane.HTML(sizing_mode="stretch_width")
         self._progress = pn.pane.HTML(sizing_mode="stretch_width")
         self._optin = pn.widgets.Checkbox(label="Show me on the leaderboard", value=state.show_on_leaderboard)
-        self._optin.param.watch(lambda e: self.state.set_leaderboard(e.new), "value")
+        self._optin.param.watch(self._on_optin, "value")
         self._card = pn.Column(self._who, self._progress, self._optin, sizing_mode="stretch_width")
         self._layout = pn.Column(self._form, self._card, sizing_mode="stretch_width")
         self._sync()
         state.param.watch(self._sync, ["user", "version", "show_on_leaderboard"])
 
+    def _on_optin(self, event: param.parameterized.Event) -> None:
+        assert self.state is not None  # set in __init__
+        self.state.set_leaderboard(event.new)
+
     async def _on_signup(self, _event) -> None:
+        assert self.state is not None  # set in __init__
         ok = await self.state.sign_up_async(self._nick.value or "", self._password.value or "")
         self._password.value = ""
         self._error.object = "" if ok else inert(self.state.message)

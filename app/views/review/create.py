@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import panel as pn
+import param
 
 from app.query import QueryError
 from app.upload import SizedFileInput
@@ -32,12 +33,12 @@ class CampaignCreator(pn.viewable.Viewer):
             label="Query", placeholder="sc_det_ml > 1000 and sc_extent > 0", sizing_mode="stretch_width"
         )
         self.file = SizedFileInput(accept=".csv,.txt,.xml,.vot,.votable", sizing_mode="stretch_width")
-        self.file.param.watch(lambda e: e.new and self.state.say(e.new, "warning"), "error")
+        self.file.param.watch(self._on_file_error, "error")
         self.radius = pn.widgets.FloatInput(
             label="Match radius for positions (arcsec)", value=DEFAULT_MATCH_RADIUS, start=0.1, end=600.0, step=0.5
         )
         self.button = pn.widgets.Button(label="Create campaign", color="primary", css_classes=["xmm-create"])
-        self.button.on_click(lambda e: self.create())
+        self.button.on_click(lambda e: self._on_create())
         self.note = pn.pane.Markdown(
             "Items come from a typed query, an uploaded CSV/VOTable of `SRCID`, `DETID`, `IAUNAME` or `RA`/`DEC` "
             "(matched to the nearest source), or from the Explore page's current selection.",
@@ -46,6 +47,14 @@ class CampaignCreator(pn.viewable.Viewer):
         self._query_box = pn.Column(self.level, self.query, sizing_mode="stretch_width")
         self._file_box = pn.Column(self.file, self.radius, visible=False, sizing_mode="stretch_width")
         self.origin.param.watch(self._toggle, "value")
+
+    def _on_file_error(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self.state.say(event.new, "warning")
+
+    def _on_create(self) -> None:
+        """``create`` for the button, whose callback returns nothing."""
+        self.create()
 
     def _toggle(self, event):
         self._query_box.visible = event.new == "query"

@@ -62,6 +62,8 @@ def verdicts_for_export(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export_verdicts_bytes(state: ReviewState, fmt: str) -> io.BytesIO:
     """The campaign's verdicts written as ``fmt`` (csv, fits or votable)."""
+    if state.campaign_id is None:
+        raise LookupError("No review campaign is open.")
     frame = verdicts_for_export(state.store.export_verdicts(state.campaign_id))
     buf = io.BytesIO()
     export_table(

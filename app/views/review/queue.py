@@ -12,7 +12,9 @@ from app.views.review.session import ReviewState
 from app.views.source_card import source_card_html
 
 try:  # the full Source view, when its package is there
-    from app.views.source import SourceView
+    from app.views.source import SourceView as _SourceView
+
+    SourceView: type[_SourceView] | None = _SourceView
 except ImportError:  # pragma: no cover - depends on the colleague's package
     SourceView = None
 
@@ -106,7 +108,7 @@ class ReviewQueue(pn.viewable.Viewer):
         self.previous.on_click(lambda e: state.step(-1))
         self.next.on_click(lambda e: state.step(1))
         self.todo.on_click(lambda e: state.next_unreviewed())
-        self.save.on_click(lambda e: self.save_verdict())
+        self.save.on_click(lambda e: self._on_save())
         self.alert = pn.pane.Alert("", visible=False, sizing_mode="stretch_width", css_classes=["xmm-review-message"])
         self.verdicts = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[FLAG_CSS])
         self.history = FlagHistory(state.catalogue, store=state._store)
@@ -118,6 +120,7 @@ class ReviewQueue(pn.viewable.Viewer):
             campaign_id=lambda: state.campaign_id,
         )
         self.flags.param.watch(lambda e: self.history.param.update(version=self.history.version + 1), ["written"])
+        self.source: _SourceView | pn.pane.HTML
         if SourceView is not None:
             self.source = SourceView(state.catalogue, store=state.store)
         else:
@@ -134,6 +137,10 @@ class ReviewQueue(pn.viewable.Viewer):
     def _label_value(self) -> str | None:
         value = self.label.value
         return None if not value else value.split(" ", 1)[1]
+
+    def _on_save(self) -> None:
+        """``save_verdict`` for the button, whose callback returns nothing."""
+        self.save_verdict()
 
     def save_verdict(self) -> bool:
         return self.state.record(self._label_value(), self.comment.value or "", advance=True)
@@ -180,11 +187,11 @@ class ReviewQueue(pn.viewable.Viewer):
         self.verdicts.object = verdicts_html(st.item_verdicts(), st.user)
         self.history.srcid = srcid
         self.flags.describe_target()
-        if SourceView is not None:
-            self.source.state.srcid = srcid
-        else:
+        if isinstance(self.source, pn.pane.HTML):  # no Source view (SourceView is None)
             row = st.catalogue.source_row(srcid)
             self.source.object = source_card_html(row, st.catalogue.name)
+        else:
+            self.source.state.srcid = srcid
 
     def form(self) -> pn.Column:
         """The item heading, the verdict form and the navigation."""

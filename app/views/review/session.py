@@ -10,6 +10,7 @@ import param
 
 from app import auth
 from app.store_access import get_store
+from app.views.flags import MessageKind
 from data_loaders.catalogue import Catalogue
 from data_loaders.store import Store
 
@@ -27,7 +28,9 @@ class ReviewState(param.Parameterized):
     position = param.Integer(default=0, bounds=(0, None))
     version = param.Integer(default=0)
     message = param.String(default="")
-    message_kind = param.Selector(objects=["info", "success", "warning", "danger"], default="info")
+    message_kind: param.Selector[MessageKind] = param.Selector(
+        objects=["info", "success", "warning", "danger"], default="info"
+    )
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class ReviewState(param.Parameterized):
         item = self.item()
         if item is None:
             return pd.DataFrame(columns=["user", "label", "comment", "time"])
+        assert self.campaign_id is not None  # the queue holds items only while a campaign is open
         verdicts = self.store.export_verdicts(self.campaign_id)
         mine = verdicts[(verdicts["item_id"] == int(item["item_id"])) & verdicts["is_latest"]]
         return mine[["user", "label", "comment", "time"]].reset_index(drop=True)
@@ -116,7 +120,7 @@ class ReviewState(param.Parameterized):
                 return
         self.say("You have reviewed every item of this campaign.", "success")
 
-    def say(self, text: str, kind: str = "info") -> None:
+    def say(self, text: str, kind: MessageKind = "info") -> None:
         self.param.update(message=text, message_kind=kind)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -128,6 +132,7 @@ class ReviewState(param.Parameterized):
                 raise ValueError("There is no item to review: choose or create a campaign first.")
             if not label:
                 raise ValueError("Choose a label first (number keys 1-9 pick one).")
+            assert self.campaign_id is not None  # the queue holds items only while a campaign is open
             self.store.record_verdict(self.user, int(self.campaign_id), int(item["item_id"]), label, comment)
         except (PermissionError, ValueError, LookupError) as exc:
             self.say(str(exc), "danger" if isinstance(exc, PermissionError) else "warning")

@@ -127,13 +127,19 @@ class SourceState(param.Parameterized):
     release = param.String(default="", doc="Release name, for links and flags")
     srcid = param.Integer(default=None, allow_None=True, doc="SRCID of the source shown")
     obs_id = param.String(default="", doc="OBS_ID of the selected detection ('' = none)")
-    band = param.Selector(
+    band: param.Selector[int] = param.Selector(
         default=8, objects=list(LONGTERM_BANDS), doc="EPIC band of the long-term lightcurve (the release's only)"
     )
-    rebin = param.Selector(default=1, objects=list(REBIN_FACTORS), doc="Lightcurve rebinning factor")
-    min_counts = param.Selector(default=-1, objects=list(GROUPINGS), doc="Spectral grouping, min counts per bin")
+    rebin: param.Selector[int] = param.Selector(
+        default=1, objects=list(REBIN_FACTORS), doc="Lightcurve rebinning factor"
+    )
+    min_counts: param.Selector[int] = param.Selector(
+        default=-1, objects=list(GROUPINGS), doc="Spectral grouping, min counts per bin"
+    )
     effective_area = param.Boolean(default=False, doc="Divide the spectrum by the effective area (ARF)")
-    sed_level = param.Selector(default="detection", objects=["detection", "source"], doc="Band fluxes of")
+    sed_level: param.Selector[str] = param.Selector(
+        default="detection", objects=["detection", "source"], doc="Band fluxes of"
+    )
     highlight_epochs = param.List(default=[], item_type=float, doc="MJDs marked on the long-term lightcurve")
     threaded = param.Boolean(default=True, doc="Read products in a worker thread when served")
     message = param.String(default="", doc="Why no source is shown (unknown id), for people")
