@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from data_loaders.demo import planting
-from data_loaders.demo.population import EXTENDED, flux_limit, make_sources, n_brighter
+from data_loaders.demo.population import flux_limit, make_sources, n_brighter
 from data_loaders.demo.sky import FIELD_RADIUS_DEG, tangent_offsets
 from data_loaders.demo.spectra import BKG_RATE, spectral_lookup
 
@@ -86,7 +86,7 @@ def observe(src: pd.DataFrame, obs: pd.DataFrame, rng: np.random.Generator) -> t
     mjd = 0.5 * (obs.MJD_START.to_numpy() + obs.MJD_STOP.to_numpy())[oi]
     order = np.lexsort((mjd, si))
     si, oi, theta, mjd = si[order], oi[order], theta[order], mjd[order]
-    plant = planting.choose_planted(si, mjd, len(src), rng, constant=src.CLASS.to_numpy() == EXTENDED)
+    plant = planting.choose_planted(si, mjd, len(src), rng, cls=src.CLASS.to_numpy())
     kind = plant["KIND"]
     base = src.FLUX.to_numpy().copy()
     k = kind > 0

@@ -24,9 +24,9 @@ _P_GALAXY = np.array([0.40, 0.08, 0.01, 0.01, 0.01, 0.40, 0.09])
 # stars, blazars and clusters softer, binaries harder.
 _GAMMA = np.array([[1.9, 0.2], [3.3, 0.5], [1.4, 0.4], [1.2, 0.3], [2.2, 0.3], [1.7, 0.3], [2.2, 0.3]])
 _LOGNH = np.array([[19.8, 21.0], [19.0, 20.5], [21.5, 23.3], [20.5, 22.0], [20.0, 20.8], [21.0, 22.0], [20.0, 21.0]])
-# Epoch-to-epoch scatter is an assumption of the demo, not a published figure (see docs/ALERTS.md: no
-# per-class normalisation was found offline); the variable population itself (13.5 % of multi-epoch
-# sources, amplitude law from STONKS' Fig. 11) is planted separately (planting.VARIABLE_FRACTION).
+# Epoch-to-epoch scatter is an assumption of the demo, not a published figure (see docs/ALERTS.md); the
+# variable population itself (per class: fraction of the multi-epoch sources and amplitude law, from
+# published figures) is planted separately (planting.CLASS_LAWS).
 _VAR_DEX = np.array([0.12, 0.15, 0.35, 0.2, 0.25, 0.25, 0.01])
 EXTENDED = CLASS_NAMES.index("extended")
 

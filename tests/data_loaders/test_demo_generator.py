@@ -208,3 +208,36 @@ def test_longterm_points(demo):
     conv = other.FLUX / other.MISSION.map(MISSION_FLUX_FACTORS).astype(float)
     ratio = np.log10(conv.to_numpy() / src_flux.reindex(other.SRCID).to_numpy())
     assert abs(np.nanmedian(ratio)) < 0.5
+
+
+def test_variable_population_follows_the_published_figures_per_class():
+    """On a fixture-sized sky (1,500 multi-epoch sources per class), each class's variable fraction and
+    amplitude law are the cited ones: AGN half variable with mean relative amplitude 0.15 (Mateos et al.
+    2007); binaries in other galaxies 15 % variable (M31, Osborne et al. 2001); the other point-like
+    classes STONKS' 13.5 %; every class but AGN 16 of 135 variables above 5 (Quintin et al. 2024,
+    Fig. 11); clusters constant."""
+    from data_loaders.demo import planting
+
+    n_per, epochs = 1500, 3
+    cls = np.repeat(np.arange(len(CLASS_NAMES)), n_per)
+    pair_src = np.repeat(np.arange(cls.size), epochs)
+    pair_mjd = np.tile(np.arange(epochs) * 400.0 + 51000.0, cls.size)
+    plant = planting.choose_planted(pair_src, pair_mjd, cls.size, np.random.default_rng(11), cls=cls)
+    kinds = np.array(planting.PLANTED_KINDS)[plant["KIND"]]
+    variable = np.isin(kinds, ["rising", "falling", "long_term"])
+    stonks = 135 / 1000
+    expected = {"AGN": 0.5, "star": stonks, "gal_xrb": stonks, "CV": stonks, "bk_AGN": stonks, "ext_xrb": 0.15}
+    for code, name in enumerate(CLASS_NAMES):
+        assert abs(variable[cls == code].mean() - expected.get(name, 0.0)) <= 1.0 / n_per, name
+    amp = plant["FACTOR"]
+    agn = variable & (cls == CLASS_NAMES.index("AGN"))
+    rel = (amp[agn] - 1) / (amp[agn] + 1)
+    assert abs(rel.mean() - 0.15) < 4 * rel.std() / np.sqrt(rel.size)
+    assert (amp[agn] > 5).mean() < 0.02  # steep: large AGN changes are rare (STONKS' law: 12 %)
+    others = variable & ~np.isin(cls, [CLASS_NAMES.index("AGN"), CLASS_NAMES.index("extended")])
+    p = 16 / 135
+    above = (amp[others] > 5).mean()
+    assert abs(above - p) < 4 * np.sqrt(p * (1 - p) / others.sum()), above
+    # The 2:2:3 split of the variables into rising, falling and repeated changes.
+    shares = pd.Series(kinds[variable]).value_counts(normalize=True)
+    assert np.allclose(shares[["rising", "falling", "long_term"]], [2 / 7, 2 / 7, 3 / 7], atol=0.01)
