@@ -225,8 +225,9 @@ def shared_catalogue(data_dir, release: str | None, client):
 
     def open_it():
         rows = os.environ.get(PARTITION_ROWS_ENV, "").replace("_", "")
-        kwargs = {"partition_rows": int(rows)} if rows.isdigit() and int(rows) > 0 else {}
-        return DaskCatalogue(path, client=client, **kwargs)
+        if rows.isdigit() and int(rows) > 0:
+            return DaskCatalogue(path, client=client, partition_rows=int(rows))
+        return DaskCatalogue(path, client=client)
 
     return _CATALOGUES.get((path, id(client)), open_it, paths=[path])
 

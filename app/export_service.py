@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from app import fields
 from app.selection import Ids
 from data_loaders import schema
-from data_loaders.catalogue import Catalogue, Subset
+from data_loaders.catalogue import Catalogue, CatalogueEngine, Subset
 from data_loaders.export import FORMATS, ExportError, ExportLimitError, export_filename, export_table
 from data_loaders.export import match_positions as _match_positions
 from data_loaders.export import read_id_list as _read_id_list
@@ -86,12 +86,12 @@ def limit_sentence(max_rows: int, n_rows: int) -> str:
     )
 
 
-def default_columns(catalogue: Catalogue, level: str, band: int = 8) -> list[str]:
+def default_columns(catalogue: CatalogueEngine, level: str, band: int = 8) -> list[str]:
     """The columns exported unless the user picks others (those the release has)."""
     return fields.export_columns(level, available_columns(catalogue, level), band)
 
 
-def _parquet_path(catalogue: Catalogue, level: str) -> Path:
+def _parquet_path(catalogue: CatalogueEngine, level: str) -> Path:
     if level == "detections":
         return catalogue.path / schema.DETECTIONS_DIR / "part-0.parquet"
     return catalogue.path / schema.SOURCES_FILE
@@ -112,7 +112,7 @@ def _field_metadata(path: Path) -> tuple[tuple[str, str | None, str], ...]:
     return _FIELDS.get(path, read, paths=[path])
 
 
-def column_metadata(catalogue: Catalogue, level: str) -> dict[str, tuple[str | None, str]]:
+def column_metadata(catalogue: CatalogueEngine, level: str) -> dict[str, tuple[str | None, str]]:
     """Column name -> (unit, description) from the release's Parquet field metadata, then the schema."""
     out = {
         name: (unit or schema.unit_of(name), desc or schema.describe(name))
@@ -122,7 +122,7 @@ def column_metadata(catalogue: Catalogue, level: str) -> dict[str, tuple[str | N
     return out
 
 
-def available_columns(catalogue: Catalogue, level: str) -> list[str]:
+def available_columns(catalogue: CatalogueEngine, level: str) -> list[str]:
     """Every column that can be exported at ``level``: the release's, then the in-memory derived ones."""
     names = [n for n in column_metadata(catalogue, level) if n not in HIDDEN_COLUMNS]
     return names + [c for c in catalogue.columns(level) if c not in names and c not in HIDDEN_COLUMNS]
@@ -254,7 +254,7 @@ class ListMatch:
         return text + "."
 
 
-def match_list(catalogue: Catalogue, level: str, data, filename: str, radius_arcsec: float = 5.0) -> ListMatch:
+def match_list(catalogue: CatalogueEngine, level: str, data, filename: str, radius_arcsec: float = 5.0) -> ListMatch:
     """Match an uploaded CSV/VOTable of SRCIDs, DETIDs, IAU names or RA/DEC to rows of ``level``.
 
     The selection is ``Ids('SRCID', ...)`` (``Ids('DETID', ...)`` for DETIDs at the detection

@@ -721,7 +721,7 @@ class DaskSubset(Subset):
         if _is_all(self.selection) and xcol.startswith("SKY_"):
             pyr = cat.pyramid(self.level)
             order = pyr.order_for(x_range, width) if pyr is not None else None
-            if order is not None and pyr.can(how, column, order):
+            if pyr is not None and order is not None and pyr.can(how, column, order):
                 _, _axis, proj, frame = xcol.split("_", 3)
                 spec = (tuple(x_range), tuple(y_range), max(int(width), 2), max(int(height), 2), how, column, 0)
                 return pyr.grid(order, proj, frame, spec)

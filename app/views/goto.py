@@ -109,7 +109,7 @@ class GoToBox(pn.viewable.Viewer):
         self.input.param.watch(self._on_enter, "enter_pressed")
 
     def _on_enter(self, *_):
-        text = self.input.value_input or self.input.value
+        text = self.input.value_input or self.input.value or ""
         if not text.strip():
             return
         try:

@@ -181,7 +181,7 @@ class HRView(_InPlace):
     def _on_lasso(self, geometry=None, **_):
         if geometry is not None and len(geometry) >= 3:
             xc, yc = self._cols()
-            self.state.set_part("hr", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]))
+            self.state.set_part("hr", Lasso(xc, yc, tuple(tuple(map(float, v)) for v in np.asarray(geometry))))
 
     def __panel__(self):
         return pn.Column(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Literal
 
 import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.core.property.descriptors import UnsetValueError
@@ -131,6 +133,7 @@ class SkyView(pn.viewable.Viewer):
         if state.x_range is not None and state.y_range is not None:
             self._pending = (tuple(state.x_range), tuple(state.y_range))
         self._shown: tuple | None = None
+        self._to_apply: tuple | None = None  # a view set by _view_ranges, to put on the figure once drawn
         self._ready: tuple | None = None  # (request key, answer) computed for the next render (see _show)
         self.request_stream = hv.streams.Params(self, ["view_request"])
         self.dmap = hv.DynamicMap(self._view, streams=[self.params_stream, self.request_stream])
@@ -388,7 +391,9 @@ class SkyView(pn.viewable.Viewer):
     def _image(self, x_range, y_range, width, height, **_):
         index, (xr_, yr_) = self._index(x_range, y_range, width, height)
         # One byte per pixel on the wire (a palette index), not four (RGBA) or eight (float counts).
-        return skyplot.to_image_element(index, self._kind[0], xr_, yr_, cmap=self._kind[1], dark=self.dark)
+        kind = self._kind
+        assert kind is not None  # set by _index
+        return skyplot.to_image_element(index, kind[0], xr_, yr_, cmap=kind[1], dark=self.dark)
 
     def _index(self, x_range, y_range, width, height) -> tuple[np.ndarray, tuple]:
         """The bottom-up palette-index image of the view to draw, and that view ((x0, x1), (y0, y1)).
@@ -457,7 +462,7 @@ class SkyView(pn.viewable.Viewer):
         if not np.isfinite(lon[0]):
             return
         tol = self.pixel_scale_deg() * TAP_PIXELS
-        row = False
+        row: pd.Series | None | Literal[False] = False  # False: the catalogue failed to answer
         with st.answering():
             row = st.shown.nearest(st.frame, float(lon[0]), float(lat[0]), tol, fields.column("poserr", st.level))
         if row is False:
@@ -511,7 +516,7 @@ class SkyView(pn.viewable.Viewer):
             return
         st = self.state
         xc, yc = sky_column("x", st.projection, st.frame), sky_column("y", st.projection, st.frame)
-        st.set_part("sky", Lasso(xc, yc, [tuple(map(float, v)) for v in np.asarray(geometry)]), mode=self.mode)
+        st.set_part("sky", Lasso(xc, yc, tuple(tuple(map(float, v)) for v in np.asarray(geometry))), mode=self.mode)
 
     def has_lx(self, st=None) -> bool:
         """Whether the catalogue holds LOG_LX (photometric redshifts attached) at the level of ``st``."""

@@ -84,6 +84,7 @@ class AnswerPanel(pn.viewable.Viewer):
 
     def _sync(self, *_):
         st = self.state
+        assert st is not None  # set in __init__
         done = st.answered or st.srcid is None
         for button in self._buttons:
             button.disabled = done

@@ -75,6 +75,7 @@ class ClueBoard(pn.viewable.Viewer):
         state.param.watch(self._update, ["srcid"])
 
     def _update(self, *_):
+        assert self.state is not None  # set in __init__
         srcid = self.state.srcid
         if srcid is None:
             self._title.object = "<h3>You have seen every source we have. Thank you!</h3>"

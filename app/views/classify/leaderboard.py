@@ -42,6 +42,7 @@ class LeaderboardView(pn.viewable.Viewer):
 
     def frames(self):
         """(level-2 table, level-1 table) as shown."""
+        assert self.state is not None  # set in __init__
         votes = self.state.store.votes_frame(self.state.catalogue.name)
         scores = user_scores(votes)
         opted = opted_in_users(self.state.store)

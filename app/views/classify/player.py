@@ -59,6 +59,7 @@ class PlayerCard(pn.viewable.Viewer):
 
     def _sync(self, *_):
         st = self.state
+        assert st is not None  # set in __init__
         self._form.visible = st.user is None
         self._card.visible = st.user is not None
         if st.user is None:

@@ -117,7 +117,7 @@ def steps(catalogue: Catalogue, data: GameData) -> list[tuple[str, Callable[[], 
             body = f"<h3>{inert(cat.label)}</h3><p>{inert(cat.blurb)}</p>"
             if cat.clue:
                 body += f"<p class='xmm-small'>Clue: {inert(cat.clue)}</p>"
-            card = [pn.pane.HTML(body, sizing_mode="stretch_width")]
+            card: list[pn.viewable.Viewable] = [pn.pane.HTML(body, sizing_mode="stretch_width")]
             if c is not None:
                 card.append(
                     pn.pane.HoloViews(

@@ -295,7 +295,7 @@ class ObservationSpectrum(ProductPanel):
         work = partial(self._safe_fit, wanted, model)
         self.off_loop(work, partial(self._show_fit, (wanted, model)), f"fitting the spectra of {wanted[0]}…")
 
-    def _safe_fit(self, key, model):
+    def _safe_fit(self, key: tuple[str, int], model: str):
         try:
             return fit_detection(self.store, *key, config.responses_dir(), model)
         except Exception as err:  # a failing fit must never break the page

@@ -68,6 +68,7 @@ class BandShape(pn.viewable.Viewer):
         if flux_prefix == "SC_EP" and not np.isfinite(sed["flux_err"]).any():
             extra += "; this release has no errors on source-level band fluxes"
         if om is not None and len(om):
+            assert self._om_row is not None  # set by self._om() whenever it returns points
             extra += (
                 f"; diamonds: XMM-OM counterpart ({', '.join(om['filter'])}) "
                 f"{float(self._om_row['OM_SEP']):.1f}″ "

@@ -29,9 +29,13 @@ class SpectralFitFigure:
 
     def __init__(self):
         top = _figure(
-            300, x_axis_type="log", y_axis_type="log", x_range=Range1d(*ENERGY_RANGE), y_range=Range1d(1e-3, 1)
+            300,
+            x_axis_type="log",
+            y_axis_type="log",
+            x_range=Range1d(start=ENERGY_RANGE[0], end=ENERGY_RANGE[1]),
+            y_range=Range1d(start=1e-3, end=1),
         )
-        bottom = _figure(170, x_axis_type="log", x_range=top.x_range, y_range=Range1d(-4, 4))
+        bottom = _figure(170, x_axis_type="log", x_range=top.x_range, y_range=Range1d(start=-4, end=4))
         energy_axis(bottom)
         top.xaxis.visible = False
         top.yaxis.axis_label = "Net rate (count/s/keV)"

@@ -96,7 +96,7 @@ class SourceSummary(pn.viewable.Viewer):
             "" if st.srcid is None else known_line(source_facts(st.catalogue, int(st.srcid), self.store, skymap_dir()))
         )
         row = st.source_row
-        fits = None if row is None else _published(st.catalogue.spectral_fits, int(st.srcid))
+        fits = None if row is None or st.srcid is None else _published(st.catalogue.spectral_fits, int(st.srcid))
         self.pane.object = summary_html(row, st.release, st.catalogue.synthetic, known, fits)
 
     def __panel__(self):
