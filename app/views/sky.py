@@ -135,7 +135,10 @@ class SkyView(pn.viewable.Viewer):
         self._shown: tuple | None = None
         self._to_apply: tuple | None = None  # a view set by _view_ranges, to put on the figure once drawn
         self._ready: tuple | None = None  # (request key, answer) computed for the next render (see _show)
-        self.request_stream = hv.streams.Params(self, ["view_request"])
+        # ``linked=True``: HoloViews attaches the tap, box and lasso streams below (source ``dmap``)
+        # to the figure only when ``dmap`` has a linked stream (``compute_overlayable_zorders``);
+        # the plot's size used to be that stream. A linked Params stream has no browser callback.
+        self.request_stream = hv.streams.Params(self, ["view_request"], linked=True)
         self.dmap = hv.DynamicMap(self._view, streams=[self.params_stream, self.request_stream])
         self._image_plot = None  # the HoloViews plot of the sky image, once rendered
         self._kind: tuple | None = None  # (palette kind, colour map) of the image last computed

@@ -41,6 +41,14 @@ def test_zoom_redraws_the_image_in_place_and_updates_the_permalink(rendered):
     assert state.x_range == (-40.0, 10.0) and state.y_range == (-15.0, 10.0)
 
 
+def test_a_fresh_sky_figure_sends_taps_and_selections(rendered):
+    """The first figure of a page subscribes to tap and box/lasso events (HoloViews attaches those
+    streams only when the sky's DynamicMap has a linked stream; without, a first tap did nothing)."""
+    _, view, fig, _ = rendered
+    assert {"tap", "selectiongeometry"} <= set(fig.subscribed_events)
+    assert view.tap.source is view.dmap and view.box.source is view.dmap
+
+
 def test_a_filter_change_after_a_zoom_keeps_the_view(rendered):
     state, view, fig, source = rendered
     view._on_ranges_update(_zoom(fig, -40.0, 10.0, -15.0, 10.0))
