@@ -80,10 +80,11 @@ def _tab(ctx, url: str, expected: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from tests.benchmarks.bench_first_page import _baseline, _busiest_source, load_average
+    from tests.benchmarks.baseline_server import serve_baseline
+    from tests.benchmarks.bench_first_page import _busiest_source, load_average
     from tests.benchmarks.data import bench_data_dir
     from tests.load.runner import cpu_s, group_pids
-    from tests.ui.serving import browser, serve_app, stop
+    from tests.ui.serving import browser, serve_app
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--detections", type=int, default=1_000_000)
@@ -99,25 +100,21 @@ def main(argv: list[str] | None = None) -> None:
     ours: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
     cpu: list[float] = []
-    with serve_app(data_dir, page="source") as base, browser() as b:
-        bproc, bbase = _baseline(data_dir)
-        try:
-            source_url, baseline_url = f"{base}/source?srcid={srcid}", f"{bbase}/baseline_app"
-            ctx, bctx = (b.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2))
-            for c in (ctx, bctx):
-                c.add_init_script(MILESTONES)
-            ctx.new_page().goto(f"{base}/explore", wait_until="load")  # the browser has our static files
-            plots, models = _settled(ctx.new_page(), source_url)
-            bplots, bmodels = _settled(bctx.new_page(), baseline_url)
-            pgid = _server_pgid(base)
-            for _ in range(args.tabs):
-                pids = group_pids(pgid)
-                before = cpu_s(pids)
-                ours.append(_tab(ctx, source_url, plots))
-                cpu.append(cpu_s(group_pids(pgid) or pids) - before)
-                theirs.append(_tab(bctx, baseline_url, bplots))
-        finally:
-            stop(bproc)
+    with serve_app(data_dir, page="source") as base, browser() as b, serve_baseline(data_dir) as (baseline_url, _):
+        source_url = f"{base}/source?srcid={srcid}"
+        ctx, bctx = (b.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2))
+        for c in (ctx, bctx):
+            c.add_init_script(MILESTONES)
+        ctx.new_page().goto(f"{base}/explore", wait_until="load")  # the browser has our static files
+        plots, models = _settled(ctx.new_page(), source_url)
+        bplots, bmodels = _settled(bctx.new_page(), baseline_url)
+        pgid = _server_pgid(base)
+        for _ in range(args.tabs):
+            pids = group_pids(pgid)
+            before = cpu_s(pids)
+            ours.append(_tab(ctx, source_url, plots))
+            cpu.append(cpu_s(group_pids(pgid) or pids) - before)
+            theirs.append(_tab(bctx, baseline_url, bplots))
     med = statistics.median
     print(f"{'new tab, median of ' + str(args.tabs) + ' (s since navigation start)':56s} {'Source':>8s} {'hvPlot':>8s}")
     for key, label in (
