@@ -145,6 +145,20 @@ def _walk_models_once(tmpl: pn.template.BaseTemplate) -> None:
     tmpl.server_doc = server_doc
 
 
+def _one_root(items: list) -> list:
+    """``items`` as one Panel layout: a template root of its own.
+
+    Also when there is one item: the template registers its theme's hook (the design applied to
+    panels added later, e.g. built when first seen) on each root it is given, and Panel calls the
+    hooks of the layout it rendered. Given a ``Viewer``, the template would register the hook on the
+    viewer while Panel rendered the viewer's inner layout, and a panel added later got the light
+    theme's text colours in the dark theme.
+    """
+    if len(items) == 1 and isinstance(items[0], pn.layout.ListPanel):
+        return items
+    return [pn.Column(*items, sizing_mode="stretch_width")]
+
+
 def template(
     catalogue: Catalogue, page: str, sidebar: list, main: list, sidebar_width: int = 330
 ) -> pn.template.FastListTemplate:
@@ -155,8 +169,8 @@ def template(
     # root is added, which made opening a page cost ~0.4 s more CPU per session.
     tmpl = pn.template.FastListTemplate(
         title=page_title(catalogue, page),
-        sidebar=[pn.Column(*sidebar, sizing_mode="stretch_width")] if len(sidebar) > 1 else sidebar,
-        main=[pn.Column(*main, sizing_mode="stretch_width")] if len(main) > 1 else main,
+        sidebar=_one_root(sidebar),
+        main=_one_root(main),
         sidebar_width=sidebar_width,
         theme="dark",
         theme_toggle=True,
@@ -169,9 +183,14 @@ def template(
         font="system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif",
         font_url="data:text/css,",
     )
-    tmpl.config.raw_css = [*tmpl.config.raw_css, theme.document_css(tmpl.theme.__name__[:-5].lower())]
+    theme_name = tmpl.theme.__name__[:-5].lower()  # 'dark' or 'default'
+    tmpl.config.raw_css = [*tmpl.config.raw_css, theme.document_css(theme_name)]
     _walk_models_once(tmpl)
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        # The session's theme is the template's: a panel made after the page was built (a card
+        # opened, a panel scrolled into view, the views under the sky) takes its design and colours
+        # from ``pn.config.theme``, which is 'default' (light) unless the URL says ?theme=.
+        pn.config.theme = theme_name
         pn.state.on_session_destroyed(release_memory)
         pn.state.onload(freeze_heap)  # the page once built and rendered
     if not any(getattr(h, "object", "") and "xmm-user" in str(h.object) for h in tmpl.header):

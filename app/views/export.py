@@ -147,7 +147,7 @@ class ExportPanel(pn.viewable.Viewer):
             f" · {len(self.columns.value)} columns · {lim}"
         )
         if problem:
-            text += f"<div class='xmm-export-problem' style='color:#dc2626'>{inert(problem)}</div>"
+            text += f"<div class='xmm-export-problem xmm-problem'>{inert(problem)}</div>"
         self.info.object = text
 
     def _say(self, sentence: str) -> None:
@@ -224,7 +224,7 @@ class ExportPanel(pn.viewable.Viewer):
 
     def _upload_refused(self, event):
         if event.new:
-            self.import_info.object = f"<div style='color:#dc2626'>{inert(event.new)}</div>"
+            self.import_info.object = f"<div class='xmm-problem'>{inert(event.new)}</div>"
 
     def _import(self, *_):
         if not self.upload.value:
@@ -238,7 +238,7 @@ class ExportPanel(pn.viewable.Viewer):
                 float(self.radius.value or 5.0),
             )
         except (XmmExplorerError, SelectionError) as exc:
-            self.import_info.object = f"<div style='color:#dc2626'>{inert(str(exc))}</div>"
+            self.import_info.object = f"<div class='xmm-problem'>{inert(str(exc))}</div>"
             return
         self.state.set_part("ids", match.selection)
         self.import_info.object = f"<div class='xmm-import-summary'>{inert(match.summary())}</div>"

@@ -81,9 +81,15 @@ def _wait_text(page, needle: str, timeout: float = 30_000) -> None:
 
 
 def _open(page, url):
+    """Open ``url`` and scroll to the bottom, so that the panels made when first seen are made."""
     page.goto(url)
     wait_idle(page)
-    _wait_text(page, "Detections")
+    _wait_text(page, "Find a source")
+    for _ in range(10):
+        page.evaluate("() => window.scrollBy(0, innerHeight * 0.8)")
+        page.wait_for_timeout(400)
+        wait_idle(page)
+    page.evaluate("() => window.scrollTo(0, 0)")
     page.wait_for_timeout(1500)
     return _text(page)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import panel as pn
 
 from app.views.source.classification import SourceClassification
@@ -12,6 +14,7 @@ from app.views.source.shape import BandShape
 from app.views.source.state import SourceState
 from app.views.source.summary import SourceSummary
 from app.views.source.tables import CounterpartsTable, DetectionsTable
+from app.views.when_seen import when_seen
 from data_loaders.catalogue import Catalogue
 from data_loaders.demo_products import product_store_for
 
@@ -29,6 +32,10 @@ class SourceView(pn.viewable.Viewer):
     Other pages embed it: ``SourceView(catalogue, srcid=..., highlight_epochs=[mjd, ...])``;
     set ``view.state.srcid`` to show another source. ``products`` is a ProductStore (default:
     the release's, see ``product_store_for``), ``store`` the flag store (optional).
+
+    In a browser session the panels below the long-term lightcurve (the observation's products,
+    band fluxes, counterparts, the detections table) are made the first time they scroll into view
+    (``when_seen``); the attributes make them on first use.
     """
 
     def __init__(
@@ -52,10 +59,6 @@ class SourceView(pn.viewable.Viewer):
         self.summary = SourceSummary(st, store)
         self.classification = SourceClassification(st, store)
         self.longterm = LongtermLightcurve(st)
-        self.lightcurve = ObservationLightcurve(st, self.products)
-        self.spectrum = ObservationSpectrum(st, self.products)
-        self.shape = BandShape(st)
-        self.counterparts = CounterpartsTable(st)
         self.detections = DetectionsTable(st)
         self.message = html_pane("")
         self._layout = pn.Column(
@@ -66,17 +69,43 @@ class SourceView(pn.viewable.Viewer):
             ),
             _card(self.longterm),
             _card(pn.Row(pn.pane.Markdown("**Selected observation**", margin=(18, 10)), self.detections.chooser)),
-            pn.Row(
-                _card(self.lightcurve, min_width=480), _card(self.spectrum, min_width=420), sizing_mode="stretch_width"
+            when_seen(
+                lambda: pn.Row(
+                    _card(self.lightcurve, min_width=480),
+                    _card(self.spectrum, min_width=420),
+                    sizing_mode="stretch_width",
+                ),
+                height=640,
             ),
-            pn.Row(
-                _card(self.shape, min_width=480), _card(self.counterparts, min_width=420), sizing_mode="stretch_width"
+            when_seen(
+                lambda: pn.Row(
+                    _card(self.shape, min_width=480),
+                    _card(self.counterparts, min_width=420),
+                    sizing_mode="stretch_width",
+                ),
+                height=360,
             ),
-            _card(self.detections),
+            when_seen(lambda: _card(self.detections), height=400),
             sizing_mode="stretch_width",
         )
         st.param.watch(self._show, ["srcid", "message"])
         self._show()
+
+    @cached_property
+    def lightcurve(self) -> ObservationLightcurve:
+        return ObservationLightcurve(self.state, self.products)
+
+    @cached_property
+    def spectrum(self) -> ObservationSpectrum:
+        return ObservationSpectrum(self.state, self.products)
+
+    @cached_property
+    def shape(self) -> BandShape:
+        return BandShape(self.state)
+
+    @cached_property
+    def counterparts(self) -> CounterpartsTable:
+        return CounterpartsTable(self.state)
 
     def _show(self, *_):
         st = self.state
