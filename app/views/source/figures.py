@@ -104,18 +104,21 @@ def lean_renderers(fig, keep=()) -> None:
             renderer.nonselection_glyph = "auto"
 
 
-def _figure(height: int, width: int | None = None, toolbar: bool = True, **kwargs):
-    """A figure with explicit ranges (set by ``update``, so a zoom never sticks to the previous source)."""
+def _figure(height: int, width: int | None = None, toolbar: bool = True, tools: str = TOOLS, **kwargs):
+    """A figure with explicit ranges (set by ``update``, so a zoom never sticks to the previous source).
+
+    ``tools=""``: no pan, zoom, reset or save (a chart with nothing to zoom into, e.g. probabilities).
+    """
     kwargs.setdefault("x_range", Range1d(start=0, end=1))
     kwargs.setdefault("y_range", Range1d(start=0, end=1))
     fig = bokeh_figure(
         height=height,
         width=width or 600,
         sizing_mode="fixed" if width else "stretch_width",
-        tools=TOOLS,
-        active_drag="pan",
-        active_scroll="wheel_zoom",
-        toolbar_location="right" if toolbar else None,
+        tools=tools,
+        active_drag="pan" if "pan" in tools else None,
+        active_scroll="wheel_zoom" if "wheel_zoom" in tools else None,
+        toolbar_location="right" if toolbar and tools else None,
         **kwargs,
     )
     fig.toolbar.logo = None
@@ -718,7 +721,9 @@ class ClassificationFigure:
 
     def __init__(self, height: int = 240):
         labels = [schema.CLASS_LABELS[n] for n in schema.CLASS_NAMES]
-        fig = self.figure = _figure(height, y_range=FactorRange(factors=labels[::-1]))
+        # Probabilities on a fixed 0..1 axis: nothing to pan or zoom, only the hover (fewer models to
+        # build and draw on every Source page, issue 18 item 8).
+        fig = self.figure = _figure(height, tools="", y_range=FactorRange(factors=labels[::-1]))
         set_range(fig.x_range, 0.0, 1.0)
         fig.xaxis.axis_label = "Probability"
         self.source = ColumnDataSource(
