@@ -438,7 +438,7 @@ class SkyView(pn.viewable.Viewer):
     def _view(self, **_):
         image = self._image(None, None, self.size.width, self.size.height)
         self._kind_drawn = self._kind
-        return image * skyplot.graticule_overlay(self.state.projection, self.state.frame)
+        return hv.Overlay([image])  # the graticule is drawn by the marks (SkyMarks), as Bokeh glyphs
 
     def _on_projection(self, *_):
         # The old view's coordinates mean nothing in the new projection: show the whole sky.
