@@ -227,10 +227,9 @@ def test_the_all_sky_latitude_labels_lie_inside_the_view():
 def test_the_explore_sky_draws_the_all_sky_graticule_as_glyphs_of_its_figure(state):
     """The graticule is drawn with the marks (Bokeh glyphs), not as HoloViews elements (issue 19),
     and follows the projection and frame."""
+    import panel as pn
     from bokeh.document import Document
     from bokeh.models import GlyphRenderer
-
-    import panel as pn
 
     view = SkyView(state)
     pn.panel(view).get_root(Document())
