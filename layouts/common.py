@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import panel as pn
 from bokeh.document import Document
 from panel.io.document import init_doc
@@ -88,6 +90,18 @@ def lazy_card(title: str, factory, **card_params) -> pn.Card:
 
     card.param.watch(build, "collapsed")
     return card
+
+
+def after_load(build: Callable[[], None]) -> None:
+    """Run ``build`` once the session's page has loaded in the browser (now, outside a served session).
+
+    For the parts of a page below its first view: the request that creates the session then builds,
+    and the browser receives and lays out, only what is seen first (issue 19).
+    """
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.onload(build)
+    else:
+        build()
 
 
 def _sanitise_theme_argument() -> None:

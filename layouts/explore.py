@@ -7,8 +7,6 @@ its engine (a Dask cluster) gets that line above the sky.
 
 from __future__ import annotations
 
-from functools import partial
-
 import panel as pn
 
 from app import config
@@ -27,7 +25,7 @@ from app.views.source_card import SourceCard
 from app.views.table import TableView
 from data_loaders.catalogue import CatalogueEngine
 from data_loaders.releases import list_releases
-from layouts.common import lazy_card, template
+from layouts.common import after_load, lazy_card, template
 
 #: State parameters mirrored in the URL (short names keep permalinks readable).
 URL_PARAMS = {
@@ -106,11 +104,13 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
         pn.state.location.sync(state, URL_PARAMS)
         if state.x_range is None:  # a permalink's query, as when typed, zooms to its rows
             filters.zoom_to_query()
-    show_below = partial(setattr, below, "objects", [linked, table])
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+
+    def show_rest():
         # Built once the page has loaded, not in the request that creates the session: the sky
-        # comes first (issue 19). The views exist already; only their Bokeh models wait.
-        pn.state.onload(show_below)
-    else:
-        show_below()
+        # comes first (issue 19). The views exist already; only their Bokeh models wait. (The
+        # sidebar and the sky's layer controls stay in the request: added on load, their labels
+        # lost the dark theme's text colour, first19b.)
+        below.objects = [linked, table]
+
+    after_load(show_rest)
     return tmpl, state

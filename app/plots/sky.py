@@ -8,6 +8,7 @@ labels because Bokeh's Cartesian axes mean nothing on an all-sky projection.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import colorcet
 import datashader as ds
@@ -292,28 +293,56 @@ def format_lon(lon: float, frame: str) -> str:
     return f"{round(lon) % 360:d}°"
 
 
+@dataclass(frozen=True)
+class Graticule:
+    """What the all-sky graticule draws (every 30 deg, 2h in RA), in projected coordinates.
+
+    ``lines``: the meridians and parallels as one NaN-broken polyline (N x 2); ``outline``: the
+    edge of the sky (M x 2); ``labels``: (x, y, text, text align) of each label; ``colour``.
+    """
+
+    lines: np.ndarray
+    outline: np.ndarray
+    labels: tuple[tuple[float, float, str, str], ...]
+    colour: str
+
+
+#: Styles of the graticule's parts, shared by the HoloViews and the Bokeh drawings.
+GRATICULE_LINES = {"line_alpha": 0.35, "line_width": 0.8, "line_dash": "dotted"}
+GRATICULE_OUTLINE = {"line_alpha": 0.8, "line_width": 1.2}
+GRATICULE_TEXT = {"text_font_size": "9pt", "text_alpha": 0.9}
+
+
+@functools.lru_cache(maxsize=16)
+def graticule(proj: str, frame: str, dark: bool = True) -> Graticule:
+    """The graticule of a projection and frame (computed once per process)."""
+    lines, labels = projection.graticule(proj)
+    # One polyline with NaN breaks, not one per meridian and parallel: each polyline is two arrays
+    # (two binary websocket buffers, four frames) in every page's document.
+    gap = np.full((1, 2), np.nan)
+    joined = np.concatenate([part for xy in lines for part in (np.column_stack(xy), gap)][:-1])
+    ox, oy = projection.outline(proj)
+    lon_lab = [(x, y - 4.0, format_lon(v, frame), "center") for x, y, v, k in labels if k == "lon"]
+    # Latitudes start just inside the outline at its left end: centred on it, the equator's label
+    # (where the outline meets the edge of the view) was cut in half.
+    lat_lab = [(x + 1.5, y, f"{v:+.0f}°", "left") for x, y, v, k in labels if k == "lat"]
+    colour = "#8c8ca0" if dark else "#6b6b7b"
+    return Graticule(joined, np.column_stack([ox, oy]), tuple(lon_lab + lat_lab), colour)
+
+
 @functools.lru_cache(maxsize=16)
 def graticule_overlay(proj: str, frame: str, dark: bool = True) -> hv.Overlay:
     """Meridians/parallels every 30 deg (2h in RA) with labels, and the outline of the sky.
 
     Built once per process and projection/frame (elements are immutable; each session's
-    plot is its own).
+    plot is its own). The Explore sky draws the same :func:`graticule` as Bokeh glyphs
+    (:class:`app.views.sky_marks.SkyMarks`): three HoloViews element plots cost half of its render.
     """
-    lines, labels = projection.graticule(proj)
-    colour = "#8c8ca0" if dark else "#6b6b7b"
-    # One polyline with NaN breaks, not one per meridian and parallel: each polyline is two arrays
-    # (two binary websocket buffers, four frames) in every page's document.
-    gap = np.full((1, 2), np.nan)
-    joined = np.concatenate([part for xy in lines for part in (np.column_stack(xy), gap)][:-1])
-    paths = hv.Path([joined], kdims=["x", "y"]).opts(color=colour, line_alpha=0.35, line_width=0.8, line_dash="dotted")
-    ox, oy = projection.outline(proj)
-    edge = hv.Path([np.column_stack([ox, oy])], kdims=["x", "y"]).opts(color=colour, line_alpha=0.8, line_width=1.2)
-    lon_lab = [(x, y - 4.0, format_lon(v, frame), "center") for x, y, v, k in labels if k == "lon"]
-    # Latitudes start just inside the outline at its left end: centred on it, the equator's label
-    # (where the outline meets the edge of the view) was cut in half.
-    lat_lab = [(x + 1.5, y, f"{v:+.0f}°", "left") for x, y, v, k in labels if k == "lat"]
-    text = hv.Labels(lon_lab + lat_lab, kdims=["x", "y"], vdims=["text", "align"]).opts(
-        text_color=colour, text_font_size="9pt", text_alpha=0.9, text_align=hv.dim("align")
+    g = graticule(proj, frame, dark)
+    paths = hv.Path([g.lines], kdims=["x", "y"]).opts(color=g.colour, **GRATICULE_LINES)
+    edge = hv.Path([g.outline], kdims=["x", "y"]).opts(color=g.colour, **GRATICULE_OUTLINE)
+    text = hv.Labels(list(g.labels), kdims=["x", "y"], vdims=["text", "align"]).opts(
+        text_color=g.colour, text_align=hv.dim("align"), **GRATICULE_TEXT
     )
     return paths * edge * text
 

@@ -81,8 +81,8 @@ class CoverageControls(inplace.InPlaceImageLayer, pn.viewable.Viewer):
         # replace the image's data in place.
         self.stream = hv.streams.Params(state, ["projection", "frame"])
         self.overlay = hv.DynamicMap(self._footprint, streams=[self.stream])
+        self._drawn = False  # the layer joins the sky the first time it is shown (see _on_toggle)
         self.toggle.param.watch(self._on_toggle, "value")
-        sky.add_overlay(self.overlay)
         sky.on_empty_tap = self._on_empty_tap
 
     # --- drawing -------------------------------------------------------------------------------
@@ -107,6 +107,13 @@ class CoverageControls(inplace.InPlaceImageLayer, pn.viewable.Viewer):
         return skyplot.to_rgb_element(self.image(view), *view).opts(hooks=[inplace.weak_hook(self._on_drawn)])
 
     def _on_toggle(self, *_):
+        if not self._drawn:
+            # Most visitors never show the footprint: a page opens without its plot and Bokeh models
+            # (issue 19), and the sky is drawn again with it the first time it is asked for.
+            if self.toggle.value:
+                self._drawn = True
+                self.sky.add_overlay(self.overlay)
+            return
         self._redraw(self._current_view())
 
     # --- was this observed? --------------------------------------------------------------------

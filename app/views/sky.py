@@ -161,7 +161,9 @@ class SkyView(pn.viewable.Viewer):
             yaxis=None,
             tools=["tap", "box_select", "lasso_select", hover_tool(state.projection, state.frame)],
             active_tools=["wheel_zoom", "pan"],
-            default_tools=["pan", "wheel_zoom", "reset"],
+            # Box zoom and save came with the graticule's elements (HoloViews' default tools) when it
+            # was part of the overlay; the figure keeps them.
+            default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
             show_grid=False,
             toolbar="above",
             hooks=[inplace.weak_hook(self._apply_pending_view)],
@@ -438,7 +440,7 @@ class SkyView(pn.viewable.Viewer):
     def _view(self, **_):
         image = self._image(None, None, self.size.width, self.size.height)
         self._kind_drawn = self._kind
-        return image * skyplot.graticule_overlay(self.state.projection, self.state.frame)
+        return hv.Overlay([image])  # the graticule is drawn by the marks (SkyMarks), as Bokeh glyphs
 
     def _on_projection(self, *_):
         # The old view's coordinates mean nothing in the new projection: show the whole sky.

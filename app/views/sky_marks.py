@@ -1,8 +1,11 @@
-"""The marks that orient a reader on the Explore sky: scale bar, zoomed graticule, reticle, cone outline.
+"""The marks that orient a reader on the Explore sky: all-sky and zoomed graticules, scale bar,
+reticle, cone outline.
 
 Bokeh glyphs added once to each figure the sky view draws; at each pan, zoom, go-to or new
 selection their data are replaced in place (:func:`app.plots.sky_marks` computes them), like the
-image's. Labels and the scale bar carry their own dark box so they read on both themes.
+image's. Labels and the scale bar carry their own dark box so they read on both themes. The
+all-sky graticule (:func:`app.plots.sky.graticule`) is drawn here too, not as HoloViews elements:
+their three element plots were half the CPU of drawing a page's sky (issue 19).
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class SkyMarks:
 
     def __init__(self, state: ExploreState):
         self.state = state
+        # The all-sky graticule: meridians and parallels, the sky's outline, their labels.
+        self.sky_lines = ColumnDataSource({"xs": [], "ys": []})
+        self.sky_outline = ColumnDataSource({"xs": [], "ys": []})
+        self.sky_labels = ColumnDataSource({"x": [], "y": [], "text": [], "align": []})
+        self._graticule: tuple | None = None  # (projection, frame) of the all-sky graticule's data
         self.grid = ColumnDataSource({"xs": [], "ys": []})
         self.labels = ColumnDataSource({"x": [], "y": [], "text": [], "dx": [], "dy": [], "align": []})
         self.cone = ColumnDataSource({"xs": [], "ys": []})
@@ -56,6 +64,13 @@ class SkyMarks:
         if fig.id in self._figures:
             return
         self._figures.add(fig.id)
+        colour = skyplot.graticule(self.state.projection, self.state.frame).colour
+        fig.multi_line("xs", "ys", source=self.sky_lines, line_color=colour, **skyplot.GRATICULE_LINES)
+        fig.multi_line("xs", "ys", source=self.sky_outline, line_color=colour, **skyplot.GRATICULE_OUTLINE)
+        fig.text(
+            "x", "y", text="text", text_align="align", text_baseline="middle", source=self.sky_labels,
+            text_color=colour, **skyplot.GRATICULE_TEXT,
+        )  # fmt: skip
         fig.multi_line("xs", "ys", source=self.grid, line_color="#9ca3af", line_alpha=0.6, line_dash="dotted")
         fig.multi_line(
             "xs", "ys", source=self.cone, line_color=skyplot.SELECTION_COLOUR, line_width=2, line_dash="dashed"
@@ -92,6 +107,7 @@ class SkyMarks:
         xs, ys = _nan_joined(lines)
         _, px, text = sky_marks.scale_bar(st.projection, self.view, width_px or 900)
         with hold():
+            self._update_graticule()
             self.grid.data = {"xs": xs, "ys": ys}
             self.labels.data = {
                 "x": [x for x, *_ in labels],
@@ -105,6 +121,17 @@ class SkyMarks:
             self.bar_label.text = text
             self._update_reticle()
             self._update_cone()
+
+    def _update_graticule(self) -> None:
+        st = self.state
+        if self._graticule == (st.projection, st.frame):
+            return
+        self._graticule = (st.projection, st.frame)
+        g = skyplot.graticule(st.projection, st.frame)
+        self.sky_lines.data = {"xs": [g.lines[:, 0]], "ys": [g.lines[:, 1]]}
+        self.sky_outline.data = {"xs": [g.outline[:, 0]], "ys": [g.outline[:, 1]]}
+        x, y, text, align = (list(c) for c in zip(*g.labels, strict=True)) if g.labels else ([], [], [], [])
+        self.sky_labels.data = {"x": x, "y": y, "text": text, "align": align}
 
     def _update_reticle(self) -> None:
         st, x, y = self.state, [], []

@@ -35,8 +35,14 @@ class SkyMapControls(pn.viewable.Viewer):
         self.choice.param.watch(lambda e: setattr(self.keep, "disabled", e.new == NONE), "value")
         streams = [hv.streams.Params(state, ["projection", "frame"]), hv.streams.Params(self.choice, ["value"])]
         self.overlay = hv.DynamicMap(self._contours, streams=streams)
-        if self.maps:
-            sky.add_overlay(self.overlay)
+        self.sky, self._drawn = sky, False
+        # The contours join the sky when a map is first chosen: a page opens without their plots (issue 19).
+        self.choice.param.watch(self._on_choice, "value")
+
+    def _on_choice(self, event) -> None:
+        if event.new != NONE and not self._drawn:
+            self._drawn = True
+            self.sky.add_overlay(self.overlay)
 
     def _contours(self, **_):
         name = self.choice.value

@@ -212,6 +212,20 @@ def test_empty_tap_reports_coverage_and_upper_limit(state, demo_catalogue):
     assert (alpha["icrs"] != alpha["galactic"]).any()
 
 
+def test_the_footprint_joins_the_sky_when_first_shown(state):
+    """A page opens without the footprint's plot (issue 19); the first toggle adds it to the sky, once."""
+    from app.views.coverage import CoverageControls
+
+    view = SkyView(state)
+    controls = CoverageControls(state, view)
+    assert view.overlays == []
+    controls.toggle.value = True
+    assert view.overlays == [controls.overlay]
+    controls.toggle.value = False
+    controls.toggle.value = True
+    assert view.overlays == [controls.overlay]
+
+
 @pytest.fixture(scope="module")
 def stacked_catalogue(tmp_path_factory):
     from data_loaders.catalogue import Catalogue

@@ -224,6 +224,26 @@ def test_the_all_sky_latitude_labels_lie_inside_the_view():
     assert {"+0°", "+30°", "-30°"} <= set(lat["text"]) and lat["x"].min() > x0
 
 
+def test_the_explore_sky_draws_the_all_sky_graticule_as_glyphs_of_its_figure(state):
+    """The graticule is drawn with the marks (Bokeh glyphs), not as HoloViews elements (issue 19),
+    and follows the projection and frame."""
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import GlyphRenderer
+
+    view = SkyView(state)
+    pn.panel(view).get_root(Document())
+    fig = view._image_plot.state
+    sources = {r.data_source for r in fig.renderers if isinstance(r, GlyphRenderer)}
+    assert {view.marks.sky_lines, view.marks.sky_outline, view.marks.sky_labels} <= sources
+    g = skyplot.graticule("hammer", "icrs")
+    assert view.marks.sky_labels.data["text"] == [t for *_, t, _ in g.labels]
+    assert np.array_equal(view.marks.sky_outline.data["xs"][0], g.outline[:, 0])
+    state.frame = "galactic"
+    view.marks.update(view._shown or skyplot.full_extent("hammer"), 900)
+    assert "0°" in view.marks.sky_labels.data["text"] and "0h" not in view.marks.sky_labels.data["text"]
+
+
 def test_a_permalink_query_without_a_view_zooms_to_its_rows(demo_catalogue):
     from app.views.filters import FilterPanel
 

@@ -164,9 +164,12 @@ def test_explore_draws_the_contours_in_both_frames_and_keeps_the_sources_inside(
 
     monkeypatch.setenv("XMM_EXPLORER_SKYMAPS", str(maps["NESTED"].parent))
     state = ExploreState(demo_catalogue)
-    controls = SkyMapControls(state, SkyView(state))
+    sky = SkyView(state)
+    controls = SkyMapControls(state, sky)
     assert set(controls.maps) == {"S-DEMO", "S-DEMO-nested", "S-DEMO-ring"} and controls.keep.disabled
+    assert sky.overlays == []  # the contours join the sky when a map is first chosen (issue 19)
     controls.choice.value = "S-DEMO"
+    assert sky.overlays == [controls.overlay]
     m = skymap.read_skymap(maps["NUNIQ"])
     for frame in ("icrs", "galactic"):
         state.frame = frame
