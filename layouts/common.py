@@ -160,13 +160,11 @@ def _walk_models_once(tmpl: pn.template.BaseTemplate) -> None:
 
 
 def _one_root(items: list) -> list:
-    """``items`` as one Panel layout: a template root of its own.
+    """``items`` as one Panel layout: one template root per area (a single layout is used as it is).
 
-    Also when there is one item: the template registers its theme's hook (the design applied to
-    panels added later, e.g. built when first seen) on each root it is given, and Panel calls the
-    hooks of the layout it rendered. Given a ``Viewer``, the template would register the hook on the
-    viewer while Panel rendered the viewer's inner layout, and a panel added later got the light
-    theme's text colours in the dark theme.
+    A single ``Viewer`` is wrapped too, so that every area's root is a plain layout. (The dark-theme
+    colours of panels added after load come from the session's ``pn.config.theme``, set in
+    ``template``, not from this.)
     """
     if len(items) == 1 and isinstance(items[0], pn.layout.ListPanel):
         return items
