@@ -8,7 +8,6 @@ its engine (a Dask cluster) gets that line above the sky.
 from __future__ import annotations
 
 import panel as pn
-from panel.io import hold
 
 from app import config
 from app.state import ExploreState
@@ -92,34 +91,26 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
         pn.Column(pn.pane.Markdown("**Source**", margin=(8, 5)), card, sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
     )
-    # Only the sky is built in the request that creates the session (issue 19: the first canvas
-    # comes first); the controls, the sidebar and the views under the sky exist already and get
-    # their Bokeh models once the page has loaded, in these placeholders (with the dark theme: the
-    # template sets the session's theme, see layouts.common.template).
-    controls = pn.Column(sizing_mode="stretch_width")  # the sky's layers: coverage, HiPS, sky maps
     below = pn.Column(sizing_mode="stretch_width", min_height=400)  # the views under the sky
-    side = pn.Column(sizing_mode="stretch_width")
     main = [
         *([pn.pane.Alert(inert(engine), alert_type="info", sizing_mode="stretch_width")] if engine else []),
-        pn.Column(sky, controls, sizing_mode="stretch_width"),
+        pn.Column(sky, coverage, *([hips] if hips is not None else []), skymaps, sizing_mode="stretch_width"),
         below,
+        lazy_card("Export · SAMP · import a list", lambda: ExportPanel(state, table)),
+        lazy_card("Flag this source or the selection (reviewers)", lambda: ExploreFlags(state)),
     ]
-    tmpl = template(catalogue, "Explore", sidebar=[side], main=main)
+    tmpl = template(catalogue, "Explore", sidebar=[release_switcher(catalogue), goto, filters], main=main)
     if pn.state.location is not None:
         pn.state.location.sync(state, URL_PARAMS)
         if state.x_range is None:  # a permalink's query, as when typed, zooms to its rows
             filters.zoom_to_query()
 
     def show_rest():
-        with hold():  # one message to the browser
-            side.objects = [release_switcher(catalogue), goto, filters]
-            controls.objects = [coverage, *([hips] if hips is not None else []), skymaps]
-            below.objects = [
-                linked,
-                table,
-                lazy_card("Export · SAMP · import a list", lambda: ExportPanel(state, table)),
-                lazy_card("Flag this source or the selection (reviewers)", lambda: ExploreFlags(state)),
-            ]
+        # Built once the page has loaded, not in the request that creates the session: the sky
+        # comes first (issue 19). The views exist already; only their Bokeh models wait. (The
+        # sidebar and the sky's layer controls stay in the request: added on load, their labels
+        # lost the dark theme's text colour, first19b.)
+        below.objects = [linked, table]
 
     after_load(show_rest)
     return tmpl, state
