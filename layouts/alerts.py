@@ -18,6 +18,7 @@ from app.views.alerts import (
     ReplayBox,
     RunList,
 )
+from app.views.when_seen import in_session
 from data_loaders import capabilities
 from data_loaders.alerts import observation
 from data_loaders.alerts import release as task
@@ -119,7 +120,7 @@ def create_page(
             log.exception("alert computation failed for %s", catalogue.name)
             main.objects = [pn.pane.Alert(inert(f"The alerts could not be computed: {exc}"), alert_type="danger")]
 
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if in_session():
         pn.state.onload(compute_then_fill)
     else:
         task.shared_alerts(catalogue, preset)

@@ -11,6 +11,7 @@ from panel.theme.fast import Fast
 
 from app.lifecycle import freeze_heap, release_memory
 from app.text import inert
+from app.views.when_seen import in_session
 from data_loaders.catalogue import Catalogue
 from layouts import theme
 
@@ -98,7 +99,7 @@ def after_load(build: Callable[[], None]) -> None:
     For the parts of a page below its first view: the request that creates the session then builds,
     and the browser receives and lays out, only what is seen first (issue 19).
     """
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if in_session():
         pn.state.onload(build)
     else:
         build()
@@ -198,7 +199,7 @@ def template(
     theme_name = tmpl.theme.__name__[:-5].lower()  # 'dark' or 'default'
     tmpl.config.raw_css = [*tmpl.config.raw_css, theme.document_css(theme_name)]
     _walk_models_once(tmpl)
-    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+    if in_session():
         # The session's theme is the template's: a panel made after the page was built (a card
         # opened, a panel scrolled into view, the views under the sky) takes its design and colours
         # from ``pn.config.theme``, which is 'default' (light) unless the URL says ?theme=.

@@ -108,8 +108,8 @@ def create_page(catalogue: CatalogueEngine) -> tuple[pn.template.FastListTemplat
     def show_rest():
         # Built once the page has loaded, not in the request that creates the session: the sky
         # comes first (issue 19). The views exist already; only their Bokeh models wait. (The
-        # sidebar and the sky's layer controls stay in the request: added on load, their labels
-        # lost the dark theme's text colour, first19b.)
+        # sidebar and the sky's layer controls stay in the request: the load test's websocket client,
+        # tests/load/client.py, looks for the filter slider in the first document.)
         below.objects = [linked, table]
 
     after_load(show_rest)

@@ -114,3 +114,15 @@ def wait_idle(page, timeout: float = 30_000) -> None:
     page.wait_for_function(
         "() => !document.querySelector('.pn-busy') && !document.querySelector('.bk-loading')", timeout=timeout
     )
+
+
+def scroll_through(page, steps: int = 12) -> None:
+    """Scroll to the bottom a screen at a time (panels made when first seen are made), then back up."""
+    for _ in range(steps):
+        at = page.evaluate("() => { window.scrollBy(0, innerHeight * 0.8); return scrollY + innerHeight; }")
+        page.wait_for_timeout(500)
+        if at >= page.evaluate("() => document.scrollingElement.scrollHeight"):
+            break
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    page.evaluate("() => window.scrollTo(0, 0)")

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlparse
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.ui.serving import browser, serve_app, wait_idle
+from tests.ui.serving import browser, scroll_through, serve_app, wait_idle
 
 #: Every visible text's contrast with the opaque background behind it, through shadow roots (WCAG AA).
 LOW_CONTRAST_TEXT = (Path(__file__).with_name("low_contrast_text.js")).read_text()
@@ -59,18 +59,6 @@ def _contrast_violations(axe, page, where: str) -> list[str]:
             found.append(f"{where}: {node['html'][:120]} — {message[:160]}")
     found += [f"{where}: {text}" for text in page.evaluate(LOW_CONTRAST_TEXT)]
     return found
-
-
-def _scroll_through(page) -> None:
-    """Scroll to the bottom a screen at a time (panels made when first seen are made), then back up."""
-    for _ in range(12):
-        at = page.evaluate("() => { window.scrollBy(0, innerHeight * 0.8); return scrollY + innerHeight; }")
-        page.wait_for_timeout(500)
-        if at >= page.evaluate("() => document.scrollingElement.scrollHeight"):
-            break
-    wait_idle(page)
-    page.wait_for_timeout(500)
-    page.evaluate("() => window.scrollTo(0, 0)")
 
 
 def _open_card(page, title: str) -> None:
@@ -127,7 +115,7 @@ def test_every_page_is_readable_in_both_themes_and_calls_nobody_else(served):
                 page.goto(f"{base}/{name}?{query}theme={theme}")
                 wait_idle(page)
                 page.wait_for_timeout(800)
-                _scroll_through(page)
+                scroll_through(page)
                 where = f"{name} ({theme})"
                 problems += _contrast_violations(axe, page, where)
                 if theme == "dark" and name != "outreach":

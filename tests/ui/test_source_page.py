@@ -9,7 +9,7 @@ import pytest
 
 from app.views.source.state import default_observation, source_detections
 from data_loaders.catalogue import Catalogue
-from tests.ui.serving import browser, serve_app, wait_idle
+from tests.ui.serving import browser, scroll_through, serve_app, wait_idle
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
@@ -85,11 +85,7 @@ def _open(page, url):
     page.goto(url)
     wait_idle(page)
     _wait_text(page, "Find a source")
-    for _ in range(10):
-        page.evaluate("() => window.scrollBy(0, innerHeight * 0.8)")
-        page.wait_for_timeout(400)
-        wait_idle(page)
-    page.evaluate("() => window.scrollTo(0, 0)")
+    scroll_through(page)
     page.wait_for_timeout(1500)
     return _text(page)
 

@@ -17,6 +17,7 @@ from app.views.source.figures import LightcurveFigure, SpectrumFigure, held, sho
 from app.views.source.format import empty, html_pane, number, plus_minus
 from app.views.source.spectral_fit import SpectralFitFigure, five_band_offer, parameters_html
 from app.views.source.state import GROUPINGS, REBIN_FACTORS, SourceState
+from app.views.when_seen import in_session
 from data_loaders.products import ProductError, ProductStore, ProductUnavailable
 from data_loaders.spectral.ppsfit import MODEL_TITLES, fit_detection
 
@@ -100,10 +101,9 @@ class ProductPanel(pn.viewable.Viewer):
 
         Unserved (tests, notebooks without a server session) both run here, in order.
         """
-        doc = pn.state.curdoc
-        if self.state.threaded and doc is not None and doc.session_context is not None:
+        if self.state.threaded and in_session():
             self.status.object = empty(status)
-            in_background(work, then, doc)
+            in_background(work, then)
         else:
             then(work())
 

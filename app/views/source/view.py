@@ -26,6 +26,11 @@ def _card(*objects, **params) -> pn.Column:
     )
 
 
+def _pair(left, right) -> pn.Row:
+    """Two cards side by side (wrapping on a narrow screen)."""
+    return pn.Row(_card(left, min_width=480), _card(right, min_width=420), sizing_mode="stretch_width")
+
+
 class SourceView(pn.viewable.Viewer):
     """All panels of one source, driven by one ``SourceState``.
 
@@ -69,22 +74,8 @@ class SourceView(pn.viewable.Viewer):
             ),
             _card(self.longterm),
             _card(pn.Row(pn.pane.Markdown("**Selected observation**", margin=(18, 10)), self.detections.chooser)),
-            when_seen(
-                lambda: pn.Row(
-                    _card(self.lightcurve, min_width=480),
-                    _card(self.spectrum, min_width=420),
-                    sizing_mode="stretch_width",
-                ),
-                height=640,
-            ),
-            when_seen(
-                lambda: pn.Row(
-                    _card(self.shape, min_width=480),
-                    _card(self.counterparts, min_width=420),
-                    sizing_mode="stretch_width",
-                ),
-                height=360,
-            ),
+            when_seen(lambda: _pair(self.lightcurve, self.spectrum), height=640),
+            when_seen(lambda: _pair(self.shape, self.counterparts), height=360),
             when_seen(lambda: _card(self.detections), height=400),
             sizing_mode="stretch_width",
         )
